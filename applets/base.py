@@ -1,0 +1,200 @@
+"""The applet contract: config dataclass, outcomes, and the two phases (enter, resume).
+
+An applet is built once per plan version from its frozen config. On `enter` it either finishes
+with an outcome (`Outcome`), asks the caller (`Ask`), ends the call (`End`) or continues in
+another plan (`Jump`). When the caller answers (`Keys`, `NoInput`, `DialEnded`, `QueueLeft`),
+`resume` decides the same way. Per-call state lives in `ctx.state`, never on the applet.
+Applets do not know other applets' ids: the engine maps outcome names to targets.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from ivr.actions import Action
+from ivr.plan.diagnostics import Path
+from ivr.plan.fields import walk_templates
+from ivr.templates import Ref, Scope
+
+if TYPE_CHECKING:
+    import requests
+
+REGISTRY: dict[str, type[Applet]] = {}
+
+
+# --- decisions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Finished. `names` are candidates in order of precedence: the first routed one wins."""
+
+    names: tuple[str, ...]
+    actions: tuple[Action, ...] = ()
+
+    @classmethod
+    def of(cls, name: str, actions: list[Action] | tuple[Action, ...] = ()) -> Outcome:
+        return cls((name,), tuple(actions))
+
+
+@dataclass(frozen=True)
+class Ask:
+    """The turn ends here: play `actions`, the last of which waits for the caller."""
+
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class End:
+    """The call ends: play `actions` (they end with a hang-up)."""
+
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class Jump:
+    """Continue in another plan at `applet` (None: that plan's start)."""
+
+    plan: str
+    applet: str | None = None
+
+
+Decision = Outcome | Ask | End | Jump
+
+
+# --- events from the caller --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Keys the caller pressed (empty: only the finish key, which counts as no input)."""
+
+    digits: str
+    finished_on_key: str = ""
+
+
+@dataclass(frozen=True)
+class NoInput:
+    """The caller pressed nothing before the timeout."""
+
+
+@dataclass(frozen=True)
+class DialEnded:
+    """A dialled leg ended: `status` is Twilio's DialCallStatus."""
+
+    status: str
+    duration: int = 0
+
+
+@dataclass(frozen=True)
+class QueueLeft:
+    """The caller left a queue: `result` is Twilio's QueueResult."""
+
+    result: str
+
+
+Event = Keys | NoInput | DialEnded | QueueLeft
+
+
+# --- what an applet sees at run time ----------------------------------------------------
+
+
+class Context(Protocol):
+    """The per-call view an applet works with (implemented by the engine)."""
+
+    data: MutableMapping[str, Any]
+    state: MutableMapping[str, Any]
+    http: requests.Session
+    log: logging.LoggerAdapter
+    currency: str
+    timezone: str
+
+    def scope(self, local: dict[str, Any] | None = None) -> Scope: ...
+
+    def now(self) -> datetime: ...
+
+    def secret(self, name: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    """Plan-level settings an applet may need when it is built."""
+
+    plan_id: str
+    currency: str = "GBP"
+    timezone: str = "UTC"
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+# --- the base class ----------------------------------------------------------------------
+
+
+class Applet:
+    """Base class: subclasses set `type_name`, `outcomes`, `Config` and `doc`, and register."""
+
+    type_name: ClassVar[str] = ""
+    doc: ClassVar[str] = ""
+    outcomes: ClassVar[tuple[str, ...]] = ("next",)
+    outcome_pattern: ClassVar[re.Pattern[str] | None] = None
+    outcome_hint: ClassVar[str] = ""
+    accepts_next: ClassVar[bool] = True
+    accepts_on: ClassVar[bool] = True
+    Config: ClassVar[type]
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if cls.type_name:
+            REGISTRY[cls.type_name] = cls
+
+    def __init__(self, applet_id: str, config: Any, plan: PlanInfo):
+        self.id = applet_id
+        self.config = config
+        self.plan = plan
+
+    # -- load time ------------------------------------------------------------------------
+
+    @classmethod
+    def outcome_names(cls, config: Any) -> tuple[str, ...]:
+        """Every outcome this configured applet can produce (patterns aside)."""
+        return cls.outcomes
+
+    @classmethod
+    def is_outcome(cls, config: Any, name: str) -> bool:
+        if name in cls.outcome_names(config):
+            return True
+        return bool(cls.outcome_pattern and cls.outcome_pattern.fullmatch(name))
+
+    @classmethod
+    def extra_routes(cls, config: Any) -> Iterator[tuple[str, str, Path]]:
+        """Routes the config itself declares: (outcome, target id, YAML path below the applet)."""
+        return iter(())
+
+    @classmethod
+    def sets(cls, config: Any) -> set[str]:
+        """Data sources this applet may set."""
+        return set()
+
+    @classmethod
+    def reads(cls, config: Any) -> Iterator[Ref]:
+        """Data source references this applet renders."""
+        for template in walk_templates(config):
+            yield from template.refs
+
+    @classmethod
+    def local_names(cls, config: Any) -> set[str]:
+        """Names available only inside this applet (e.g. `item` and `index` of for_each)."""
+        return set()
+
+    # -- run time -------------------------------------------------------------------------
+
+    def enter(self, ctx: Context) -> Decision:
+        raise NotImplementedError  # pragma: no cover - every applet implements it
+
+    def resume(self, ctx: Context, event: Event) -> Decision:
+        """The caller answered. Applets that never ask are never resumed."""
+        raise RuntimeError(f"{self.type_name} applet '{self.id}' does not wait for the caller")

@@ -1,0 +1,331 @@
+"""data_connector: call a web service and map its answer into data sources (VCC Data Connector).
+
+The HTTP session is injected (`ctx.http`), so tests point it at real servers on loopback.
+Nothing sent or received is logged in full: method, URL without query string, status, timing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from lxml import etree
+
+from applets.base import Applet, Context, Decision, Outcome
+from ivr.errors import TemplateError
+from ivr.plan.diagnostics import Path
+from ivr.plan.fields import (
+    INVALID,
+    Check,
+    Choice,
+    FieldKind,
+    Integer,
+    JsonValue,
+    MapOf,
+    Name,
+    Number,
+    Struct,
+    Text,
+    found,
+    spec,
+)
+from ivr.templates import Template
+
+MAX_BODY = 1024 * 1024
+_STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_json_locator(text: str) -> tuple[str | int, ...] | None:
+    """`payment.bills[0].amount` → ("payment", "bills", 0, "amount"); `.` → (); None if bad."""
+    text = text.strip()
+    if text in (".", "$", ""):
+        return ()
+    text = text.removeprefix("$.").removeprefix("$")
+    steps: list[str | int] = []
+    pos = 0
+    while pos < len(text):
+        m = _STEP.match(text, pos)
+        if not m or m.end() == pos:
+            return None
+        steps.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        pos = m.end()
+    return tuple(steps)
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Where a value is in the response: a JSON path, an XPath, or a text regex."""
+
+    source: str
+    json_path: tuple[str | int, ...] | None = None
+    xpath: Any = None
+    regex: re.Pattern[str] | None = None
+
+
+class LocatorKind(FieldKind):
+    label = "a locator (JSON: a.b[0].c; XML: /a/b; text: . or a regex)"
+
+    def convert(self, value: Any, path: Path, check: Check) -> Any:
+        if not isinstance(value, str):
+            return self.wrong(value, path, check)
+        return Locator(value)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    method: str = field(default="GET", metadata=spec(
+        Choice("GET", "POST", "PUT", "PATCH", "DELETE", upper=True), "HTTP method"))
+    url: Template = field(metadata=spec(Text(secrets=True, numbers=False), "URL to call"))
+    headers: dict[str, Template] = field(default_factory=dict, metadata=spec(
+        MapOf(Text(secrets=True)), "request headers"))
+    query: dict[str, Template] = field(default_factory=dict, metadata=spec(
+        MapOf(Text(secrets=True)), "query parameters, URL-encoded for you"))
+    json: Any = field(default=None, metadata=spec(JsonValue(secrets=True), "JSON body"))
+    form: dict[str, Template] | None = field(default=None, metadata=spec(
+        MapOf(Text(secrets=True)), "form-encoded body"))
+    body: Template | None = field(default=None, metadata=spec(
+        Text(secrets=True), "raw text body"))
+
+    def check_config(self, path: Path, check: Check) -> None:
+        given = [n for n in ("json", "form", "body") if getattr(self, n) is not None]
+        if len(given) > 1:
+            check.error(path, f"give one body: json, form or body (found {', '.join(given)})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Response:
+    type: str = field(default="json", metadata=spec(
+        Choice("json", "xml", "text"), "how to read the body"))
+    status_code: str | None = field(default=None, metadata=spec(
+        Name(), "data source that receives the HTTP status"))
+    fields: dict[str, Locator] = field(default_factory=dict, metadata=spec(
+        MapOf(LocatorKind(), Name()), "data source ← locator"))
+
+    def check_config(self, path: Path, check: Check) -> None:
+        for name, loc in self.fields.items():
+            where = path + ("fields", name)
+            if self.type == "json":
+                steps = parse_json_locator(loc.source)
+                if steps is None:
+                    check.error(where, f"'{loc.source}' is not a JSON locator (a.b[0].c)")
+                else:
+                    object.__setattr__(loc, "json_path", steps)
+            elif self.type == "xml":
+                try:
+                    object.__setattr__(loc, "xpath", etree.XPath(loc.source))
+                except etree.XPathSyntaxError as exc:
+                    check.error(where, f"'{loc.source}' is not an XPath: {exc}")
+            elif loc.source.strip() not in (".", ""):
+                try:
+                    object.__setattr__(loc, "regex", re.compile(loc.source))
+                except re.error as exc:
+                    check.error(where, f"invalid regular expression: {exc}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConnectorConfig:
+    request: Request = field(metadata=spec(Struct(Request), "the HTTP request"))
+    timeout: Decimal = field(default=Decimal(10), metadata=spec(
+        Number(Decimal("0.1"), placeholders=False), "seconds for the whole call, retries "
+        "included"))
+    retries: int = field(default=0, metadata=spec(
+        Integer(0, 5, placeholders=False), "extra tries on connect error, timeout or 5xx"))
+    response: Response = field(default_factory=Response, metadata=spec(
+        Struct(Response), "how to read the answer"))
+
+
+class Failure(Exception):
+    """No usable answer; the message goes to LastError."""
+
+
+def _xml_value(node: Any) -> Any:
+    if isinstance(node, etree._Element):
+        children = list(node)
+        if children:
+            return {child.tag: _xml_value(child) for child in children
+                    if isinstance(child.tag, str)}
+        return (node.text or "").strip()
+    return str(node)
+
+
+def locate(kind: str, loc: Locator, parsed: Any, body: str) -> Any:
+    if kind == "json":
+        value = parsed
+        for step in loc.json_path or ():
+            if isinstance(value, dict) and isinstance(step, str):
+                value = value.get(step)
+            elif isinstance(value, list) and isinstance(step, int) and step < len(value):
+                value = value[step]
+            else:
+                return None
+        return value
+    if kind == "xml":
+        result = loc.xpath(parsed) if parsed is not None else None
+        if isinstance(result, list):
+            values = [_xml_value(r) for r in result]
+            return None if not values else values[0] if len(values) == 1 else values
+        return None if result is None else str(result)
+    if loc.regex is None:
+        return body
+    m = loc.regex.search(body)
+    return None if m is None else (m.group(1) if m.groups() else m.group(0))
+
+
+_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+class DataConnectorApplet(Applet):
+    type_name = "data_connector"
+    doc = ("Call a web service (VCC Data Connector): next when it answers, failure when it "
+           "does not; status_NNN / status_Nxx routes take precedence over next.")
+    outcomes = ("next", "failure")
+    outcome_pattern = re.compile(r"status_[1-5](\d\d|xx)")
+    outcome_hint = "status_NNN or status_Nxx"
+    Config = DataConnectorConfig
+
+    @classmethod
+    def sets(cls, config: DataConnectorConfig) -> set[str]:
+        names = set(config.response.fields) | {"LastError"}
+        if config.response.status_code:
+            names.add(config.response.status_code)
+        return names
+
+    def _loggable_url(self, url: str) -> str:
+        if self.config.request.url.secrets:
+            return self.config.request.url.source.split("?")[0]
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+    def enter(self, ctx: Context) -> Decision:
+        try:
+            status, body = self._call(ctx)
+            parsed = self._parse(body, ok=200 <= status < 300)
+        except Failure as exc:
+            ctx.data["LastError"] = str(exc)
+            ctx.log.warning("data_connector failed: %s", exc)
+            return Outcome.of("failure")
+        response = self.config.response
+        for name, loc in response.fields.items():
+            value = locate(response.type, loc, parsed, body)
+            ctx.data[name] = value
+        if response.status_code:
+            ctx.data[response.status_code] = status
+        ctx.data["LastError"] = ""
+        return Outcome((f"status_{status}", f"status_{status // 100}xx", "next"))
+
+    def _render(self, ctx: Context) -> dict[str, Any]:
+        req = self.config.request
+        scope = ctx.scope()
+
+        def deep(value: Any) -> Any:
+            if isinstance(value, Template):
+                return value.render(scope)
+            if isinstance(value, dict):
+                return {k: deep(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [deep(v) for v in value]
+            if isinstance(value, Decimal):
+                return float(value) if value != value.to_integral_value() else int(value)
+            return value
+
+        try:
+            kwargs: dict[str, Any] = {
+                "method": req.method,
+                "url": req.url.render(scope),
+                "headers": {k: v.render(scope) for k, v in req.headers.items()},
+                "params": {k: v.render(scope) for k, v in req.query.items()} or None,
+            }
+            if req.json is not None:
+                kwargs["json"] = deep(req.json)
+            elif req.form is not None:
+                kwargs["data"] = {k: v.render(scope) for k, v in req.form.items()}
+            elif req.body is not None:
+                kwargs["data"] = req.body.render(scope).encode()
+        except TemplateError as exc:
+            raise Failure(str(exc)) from None
+        return kwargs
+
+    def _call(self, ctx: Context) -> tuple[int, str]:
+        kwargs = self._render(ctx)
+        where = self._loggable_url(kwargs["url"])
+        budget = float(self.config.timeout)
+        deadline = time.monotonic() + budget
+        error = "no attempt made"
+        for attempt in range(self.config.retries + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            started = time.monotonic()
+            try:
+                with ctx.http.request(timeout=remaining, stream=True, allow_redirects=True,
+                                      **kwargs) as resp:
+                    body = self._read(resp, deadline)
+                    status = resp.status_code
+            except requests.Timeout:
+                error = f"timeout after {budget:g}s calling {where}"
+            except requests.ConnectionError as exc:
+                error = f"cannot connect to {where}: {_reason(exc)}"
+            except requests.RequestException as exc:
+                raise Failure(f"request to {where} failed: {_reason(exc)}") from None
+            else:
+                ms = (time.monotonic() - started) * 1000
+                ctx.log.info("data_connector %s %s -> %d in %.0f ms (attempt %d)",
+                             kwargs["method"], where, status, ms, attempt + 1)
+                if status < 500 or attempt == self.config.retries:
+                    return status, body
+                error = f"{where} answered {status}"
+                continue
+            ctx.log.info("data_connector %s %s: %s (attempt %d)", kwargs["method"], where,
+                         error, attempt + 1)
+        raise Failure(error)
+
+    def _read(self, resp: requests.Response, deadline: float) -> str:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in resp.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise Failure("response body larger than 1 MiB")
+            if time.monotonic() > deadline:
+                raise requests.Timeout()
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        return raw.decode(resp.encoding or "utf-8", errors="replace")
+
+    def _parse(self, body: str, *, ok: bool) -> Any:
+        kind = self.config.response.type
+        if kind == "text" or not body.strip():
+            return None
+        try:
+            if kind == "json":
+                return json.loads(body, parse_float=str)
+            return etree.fromstring(body.encode(), parser=_XML_PARSER)
+        except (ValueError, etree.XMLSyntaxError) as exc:
+            if ok:
+                raise Failure(f"response is not valid {kind.upper()}: {_short(exc)}") from None
+            return None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc.__context__ or exc) if exc.args else type(exc).__name__
+    for marker in ("Connection refused", "Name or service not known", "timed out",
+                   "certificate verify failed", "Temporary failure in name resolution"):
+        if marker in str(exc):
+            return marker.lower()
+    return _short(text)
+
+
+def _short(exc: Any) -> str:
+    text = str(exc)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+

@@ -1,0 +1,191 @@
+"""data_router: route on data source values with a fixed operator vocabulary (VCC Data Router)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from applets.base import Applet, Context, Decision, Outcome
+from ivr.formatters import to_date, to_decimal, to_text
+from ivr.plan.diagnostics import Path
+from ivr.plan.fields import (
+    AppletRef,
+    Check,
+    Choice,
+    JsonValue,
+    ListOf,
+    SourcePath,
+    Struct,
+    spec,
+)
+from ivr.templates import Ref, Scope, Template
+
+OPERATORS = (
+    "equals", "not_equals", "contains", "not_contains", "starts_with", "ends_with", "matches",
+    "in", "between", "is_null", "is_not_null", "greater_than", "greater_or_equal", "less_than",
+    "less_or_equal",
+)
+TEXT_ONLY = {"contains", "not_contains", "starts_with", "ends_with", "matches"}
+NO_VALUE = {"is_null", "is_not_null"}
+TYPES = ("string", "number", "date", "boolean")
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    source: Ref = field(metadata=spec(SourcePath(), "data source to test (Name or Name.field)"))
+    op: str = field(metadata=spec(Choice(*OPERATORS), "comparison operator"))
+    value: Any = field(default=None, metadata=spec(
+        JsonValue(), "value to compare with (placeholders allowed); a list for in, "
+        "[low, high] for between"))
+    type: str = field(default="string", metadata=spec(
+        Choice(*TYPES), "how values compare: string (case-insensitive), number, date, boolean"))
+    goto: str = field(metadata=spec(AppletRef(), "applet to route to when the rule matches"))
+
+    def check_config(self, path: Path, check: Check) -> None:
+        if self.op in NO_VALUE:
+            if self.value is not None:
+                check.error(path + ("value",), f"{self.op} takes no value")
+            return
+        if self.value is None:
+            check.error(path, f"missing required field 'value' for op {self.op}")
+        elif self.op == "in" and not isinstance(self.value, list):
+            check.error(path + ("value",), "in needs a list value, e.g. [a, b]")
+        elif self.op == "between" and (not isinstance(self.value, list) or len(self.value) != 2):
+            check.error(path + ("value",), "between needs [low, high]")
+        elif self.op not in ("in", "between") and isinstance(self.value, (list, dict)):
+            check.error(path + ("value",), f"{self.op} compares with one value, found a list")
+        if self.op in TEXT_ONLY and self.type != "string":
+            check.error(path + ("type",), f"{self.op} compares text; remove type: {self.type}")
+        if self.op == "matches" and isinstance(self.value, Template) and self.value.is_constant:
+            try:
+                re.compile(self.value.source)
+            except re.error as exc:
+                check.error(path + ("value",), f"invalid regular expression: {exc}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataRouterConfig:
+    rules: tuple[Rule, ...] = field(default=(), metadata=spec(
+        ListOf(Struct(Rule, "a rule {source, op, value, type, goto}")),
+        "rules checked in order; the first match wins"))
+    default: str | None = field(default=None, metadata=spec(
+        AppletRef(), "applet to route to when no rule matches"))
+
+
+def _convert(value: Any, kind: str) -> Any:
+    """A value in the rule's type, or None when it cannot be converted."""
+    if kind == "number":
+        return to_decimal(value)
+    if kind == "date":
+        return to_date(value)
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        word = to_text(value).strip().lower()
+        return True if word in _TRUE else False if word in _FALSE else None
+    if value is None:
+        return None
+    return to_text(value).casefold()
+
+
+def _render(value: Any, scope: Scope) -> Any:
+    if isinstance(value, Template):
+        return value.render(scope)
+    if isinstance(value, list):
+        return [_render(v, scope) for v in value]
+    return value
+
+
+_ORDERED: dict[str, Callable[[Any, Any], bool]] = {
+    "equals": lambda a, b: a == b,
+    "not_equals": lambda a, b: a != b,
+    "greater_than": lambda a, b: a > b,
+    "greater_or_equal": lambda a, b: a >= b,
+    "less_than": lambda a, b: a < b,
+    "less_or_equal": lambda a, b: a <= b,
+}
+
+
+def evaluate(rule: Rule, actual: Any, expected: Any) -> bool:
+    """Does `actual` (the data source value) satisfy the rule against the rendered `expected`?"""
+    if rule.op == "is_null":
+        return actual is None or to_text(actual) == ""
+    if rule.op == "is_not_null":
+        return not (actual is None or to_text(actual) == "")
+    left = _convert(actual, rule.type)
+    if left is None:
+        return False
+    if rule.op == "in":
+        options = [_convert(v, rule.type) for v in expected]
+        return left in [o for o in options if o is not None]
+    if rule.op == "between":
+        low, high = (_convert(v, rule.type) for v in expected)
+        if low is None or high is None:
+            return False
+        return low <= left <= high
+    right = _convert(expected, rule.type)
+    if right is None:
+        return False
+    if rule.op in _ORDERED:
+        comparable = (Decimal, date, bool, str)
+        if not isinstance(left, comparable) or type(left) is not type(right):
+            return False
+        if isinstance(left, bool) and rule.op not in ("equals", "not_equals"):
+            return False
+        return _ORDERED[rule.op](left, right)
+    text, pattern = left, right
+    if rule.op == "contains":
+        return pattern in text
+    if rule.op == "not_contains":
+        return pattern not in text
+    if rule.op == "starts_with":
+        return text.startswith(pattern)
+    if rule.op == "ends_with":
+        return text.endswith(pattern)
+    # matches: a full match of the original (not case-folded) pattern, ignoring case
+    try:
+        return re.fullmatch(to_text(expected), to_text(actual), re.IGNORECASE) is not None
+    except re.error:
+        return False
+
+
+class DataRouterApplet(Applet):
+    type_name = "data_router"
+    doc = "Route on data source values (VCC Data Router): rules in order, first match wins."
+    outcomes = ("default",)
+    accepts_next = False
+    accepts_on = False
+    Config = DataRouterConfig
+
+    @classmethod
+    def outcome_names(cls, config: DataRouterConfig) -> tuple[str, ...]:
+        return tuple(f"rule_{i}" for i in range(1, len(config.rules) + 1)) + ("default",)
+
+    @classmethod
+    def extra_routes(cls, config: DataRouterConfig) -> Iterator[tuple[str, str, Path]]:
+        for i, rule in enumerate(config.rules):
+            yield f"rule_{i + 1}", rule.goto, ("rules", i, "goto")
+        if config.default is not None:
+            yield "default", config.default, ("default",)
+
+    @classmethod
+    def reads(cls, config: DataRouterConfig) -> Iterator[Ref]:
+        yield from super().reads(config)
+        for rule in config.rules:
+            yield rule.source
+
+    def enter(self, ctx: Context) -> Decision:
+        scope = ctx.scope()
+        for i, rule in enumerate(self.config.rules, start=1):
+            actual = scope.value(rule.source)
+            expected = _render(rule.value, scope)
+            if evaluate(rule, actual, expected):
+                ctx.log.debug("data_router rule %d matched", i)
+                return Outcome.of(f"rule_{i}")
+        return Outcome.of("default")

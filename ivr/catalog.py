@@ -1,0 +1,177 @@
+"""The catalog of call plans: loads a folder, checks plans against each other, keeps versions.
+
+A plan that fails to load never replaces the version already serving. Every version loaded in
+this process stays available, so a call finishes on the version it started with.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr.compiler import CompiledPlan, compile_plan
+from ivr.errors import PlanError, PlanNotFound
+from ivr.plan.diagnostics import Diagnostic, Report, did_you_mean
+from ivr.plan.loader import is_plan_file, load_file, load_text
+from ivr.plan.model import Plan
+
+
+def plan_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Plan files named by `paths` (files, or folders searched recursively), sorted."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(p for p in sorted(path.rglob("*")) if p.is_file() and is_plan_file(p)
+                       and "tests" not in p.relative_to(path).parts[:-1])
+        else:
+            out.append(path)
+    return out
+
+
+@dataclass
+class LoadResult:
+    """What loading a set of files found: plans that loaded, and every diagnostic."""
+
+    plans: list[tuple[Plan, Report]] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+
+def load_paths(paths: Iterable[str | Path], *, known: dict[str, Plan] | None = None
+               ) -> LoadResult:
+    """Load and cross-check plan files. `known` are plans loaded elsewhere (for goto_plan)."""
+    result = LoadResult()
+    for path in plan_files(paths):
+        try:
+            plan, report = load_file(path)
+        except PlanError as exc:
+            result.diagnostics.extend(exc.diagnostics)
+            result.refused.append(str(path))
+            continue
+        result.plans.append((plan, report))
+    _cross_check(result, known or {})
+    for _, report in result.plans:
+        result.diagnostics.extend(report.warnings)
+    result.diagnostics.sort(key=lambda d: (d.file, d.line, d.col))
+    return result
+
+
+def _cross_check(result: LoadResult, known: dict[str, Plan]) -> None:
+    by_id: dict[str, tuple[Plan, Report]] = {}
+    numbers: dict[str, str] = {}
+    bad: set[int] = set()
+    for index, (plan, report) in enumerate(result.plans):
+        first = by_id.get(plan.id)
+        if first is not None:
+            report.error(("plan",), f"plan id '{plan.id}' is already used by {first[0].file}")
+            bad.add(index)
+            continue
+        by_id[plan.id] = (plan, report)
+        for i, number in enumerate(plan.numbers):
+            if number in numbers and numbers[number] != plan.id:
+                report.error(("numbers", i), f"{number} is already answered by plan "
+                             f"'{numbers[number]}'")
+                bad.add(index)
+            numbers[number] = plan.id
+    everything = {**known, **{pid: p for pid, (p, _) in by_id.items()}}
+    for index, (plan, report) in enumerate(result.plans):
+        for spec in plan.applets.values():
+            if spec.type != "goto_plan":
+                continue
+            target = everything.get(spec.config.plan)
+            where = ("applets", spec.id)
+            if target is None:
+                report.error(where + ("plan",), f"no plan '{spec.config.plan}'"
+                             f"{did_you_mean(spec.config.plan, everything)}")
+                bad.add(index)
+            elif spec.config.applet and spec.config.applet not in target.applets:
+                report.error(where + ("applet",), f"plan '{target.id}' has no applet "
+                             f"'{spec.config.applet}'"
+                             f"{did_you_mean(spec.config.applet, target.applets)}")
+                bad.add(index)
+    kept = []
+    for index, (plan, report) in enumerate(result.plans):
+        if index in bad:
+            result.diagnostics.extend(report.errors)
+            result.refused.append(report.file)
+        else:
+            kept.append((plan, report))
+    result.plans = kept
+
+
+class Catalog:
+    """Compiled plans by id (current version), by version (pinned calls) and by number."""
+
+    def __init__(self, plans: Iterable[Plan] = (), numbers: dict[str, str] | None = None):
+        self._lock = threading.Lock()
+        self._current: dict[str, CompiledPlan] = {}
+        self._versions: dict[tuple[str, str], CompiledPlan] = {}
+        self._extra_numbers = dict(numbers or {})
+        self._numbers: dict[str, str] = {}
+        for plan in plans:
+            self.add(plan)
+
+    @classmethod
+    def from_paths(cls, paths: Iterable[str | Path], numbers: dict[str, str] | None = None
+                   ) -> tuple[Catalog, LoadResult]:
+        catalog = cls(numbers=numbers)
+        return catalog, catalog.load(paths)
+
+    @classmethod
+    def from_text(cls, *texts: str) -> Catalog:
+        """For tests: plans from YAML strings (raises PlanError on the first bad one)."""
+        return cls(load_text(t, f"<plan {i}>")[0] for i, t in enumerate(texts))
+
+    def load(self, paths: Iterable[str | Path]) -> LoadResult:
+        """Load or reload plans; files with errors keep their previous version serving."""
+        known = {pid: c.plan for pid, c in self._current.items()}
+        result = load_paths(paths, known=known)
+        for plan, _ in result.plans:
+            self.add(plan)
+        return result
+
+    def add(self, plan: Plan, *, current: bool = True) -> CompiledPlan:
+        """Compile `plan` (once per version); with `current`, new calls use it from now on."""
+        with self._lock:
+            compiled = self._versions.get((plan.id, plan.version))
+            if compiled is None:
+                compiled = compile_plan(plan)
+                self._versions[(plan.id, plan.version)] = compiled
+            if not current:
+                return compiled
+            self._current[plan.id] = compiled
+            self._numbers = {n: pid for pid, c in self._current.items() for n in c.plan.numbers}
+            self._numbers.update(self._extra_numbers)
+            return compiled
+
+    def current(self, plan_id: str) -> CompiledPlan:
+        try:
+            return self._current[plan_id]
+        except KeyError:
+            raise PlanNotFound(f"no plan '{plan_id}'"
+                               f"{did_you_mean(plan_id, self._current)}") from None
+
+    def version(self, plan_id: str, version: str) -> CompiledPlan | None:
+        return self._versions.get((plan_id, version))
+
+    def for_number(self, number: str) -> CompiledPlan | None:
+        plan_id = self._numbers.get(number)
+        return self._current.get(plan_id) if plan_id else None
+
+    @property
+    def plan_ids(self) -> list[str]:
+        return sorted(self._current)
+
+    def __contains__(self, plan_id: str) -> bool:
+        return plan_id in self._current

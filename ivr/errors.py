@@ -1,0 +1,64 @@
+"""The exception tree of the call-flow engine.
+
+    IVRError
+    ├── PlanError            a call plan failed to load (carries every diagnostic)
+    ├── PlanNotFound         no plan with that id, version or number
+    ├── TemplateError        a placeholder could not be rendered
+    │   └── MissingSecret    a #(NAME) secret has no value in the environment or config
+    ├── StoreError           the session store failed (connection, lock timeout)
+    │   └── LockTimeout      another turn of the same call holds the lock too long
+    └── EngineError          an applet failed at run time (routed to the plan's fallback)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ivr.plan.diagnostics import Diagnostic
+
+
+class IVRError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class PlanError(IVRError):
+    """A call plan (or a folder of them) did not load; `diagnostics` says why."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        first = errors[0].format() if errors else "call plan did not load"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(first + more)
+
+
+class PlanNotFound(IVRError):
+    """No loaded plan answers the id, version or dialled number asked for."""
+
+
+class TemplateError(IVRError):
+    """A `$(...)` or `#(...)` placeholder could not be rendered."""
+
+
+class MissingSecret(TemplateError):
+    """A `#(NAME)` secret has no value."""
+
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(
+            f"secret {name} is not set; export {name}=... or add it under secrets: in config.yaml"
+        )
+
+
+class StoreError(IVRError):
+    """The session store could not be reached or answered badly."""
+
+
+class LockTimeout(StoreError):
+    """A turn waited too long for another turn of the same call to finish."""
+
+
+class EngineError(IVRError):
+    """An applet failed while running; the engine routes the call to the plan's fallback."""

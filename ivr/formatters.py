@@ -1,0 +1,137 @@
+"""The `$(Name:formatter)` formatters: speakable money, dates and digits, and text helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+CURRENCY_SYMBOLS = {"GBP": "£", "USD": "$", "EUR": "€", "JPY": "¥", "AUD": "A$", "CAD": "C$"}
+ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "VND", "CLP", "ISK", "HUF"}
+
+
+@dataclass(frozen=True)
+class Formatting:
+    """What formatters need to know about the call: plan currency and today's date there."""
+
+    currency: str = "GBP"
+    today: date | None = None
+
+
+def to_text(value: Any) -> str:
+    """The text a data source value renders as: `None` is empty, lists and maps are JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """A decimal from a data source value, or None when it is not a number."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = Decimal(str(value).strip().replace(",", ""))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def to_date(value: Any) -> date | None:
+    """A date from `YYYY-MM-DD` (or an ISO date-time), else None."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = to_text(value).strip()
+    try:
+        return date.fromisoformat(text[:10]) if len(text) >= 10 else None
+    except ValueError:
+        return None
+
+
+def currency(value: Any, fmt: Formatting) -> str:
+    amount = to_decimal(value)
+    if amount is None:
+        return to_text(value)
+    code = fmt.currency.upper()
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if code in ZERO_DECIMAL_CURRENCIES or amount == amount.to_integral_value():
+        text = f"{amount.quantize(Decimal(1)):,}"
+    else:
+        text = f"{amount.quantize(Decimal('0.01')):,}"
+    symbol = CURRENCY_SYMBOLS.get(code)
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {code}"
+
+
+def digits(value: Any, fmt: Formatting) -> str:
+    return " ".join(ch for ch in to_text(value) if not ch.isspace())
+
+
+def speak_date(value: Any, fmt: Formatting) -> str:
+    day = to_date(value)
+    if day is None:
+        return to_text(value)
+    text = f"{day:%A} {day.day} {day:%B}"
+    if fmt.today is None or day.year != fmt.today.year:
+        text += f" {day.year}"
+    return text
+
+
+def count(value: Any, fmt: Formatting) -> str:
+    if isinstance(value, (list, dict)):
+        return str(len(value))
+    return "0" if value in (None, "") else "1"
+
+
+def minor_units(value: Any, fmt: Formatting) -> str:
+    amount = to_decimal(value)
+    if amount is None:
+        return to_text(value)
+    places = 0 if fmt.currency.upper() in ZERO_DECIMAL_CURRENCIES else 2
+    return str(int((amount * (10**places)).to_integral_value()))
+
+
+def last4(value: Any, fmt: Formatting) -> str:
+    return to_text(value)[-4:]
+
+
+FORMATTERS: dict[str, Callable[[Any, Formatting], str]] = {
+    "currency": currency,
+    "digits": digits,
+    "date": speak_date,
+    "count": count,
+    "urlencode": lambda v, f: quote(to_text(v), safe=""),
+    "json": lambda v, f: json.dumps(to_text(v)),
+    "lower": lambda v, f: to_text(v).lower(),
+    "upper": lambda v, f: to_text(v).upper(),
+    "last4": last4,
+    "minor_units": minor_units,
+    "remove_leading_plus": lambda v, f: to_text(v).removeprefix("+"),
+}
+
+FORMATTER_DOCS = {
+    "currency": "speakable amount in the plan currency: `£42.50`, `£100`",
+    "digits": "one character at a time, for text-to-speech: `1 2 3 4`",
+    "date": "speakable date; the year only when not this year: `Friday 15 November`",
+    "count": "number of items in a list (0 when missing)",
+    "urlencode": "percent-encoded for a URL path or query",
+    "json": "a JSON string literal, quotes included",
+    "lower": "lower case",
+    "upper": "upper case",
+    "last4": "the last four characters",
+    "minor_units": "amount in minor units: `42.50` → `4250`",
+    "remove_leading_plus": "drops a leading `+`: `+442071230001` → `442071230001`",
+}

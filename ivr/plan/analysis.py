@@ -1,0 +1,131 @@
+"""Graph checks of a plan: targets exist, applets are reachable, data sources are set before use."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import applets as applet_types
+from ivr.plan.diagnostics import Path, Report, did_you_mean
+from ivr.plan.fields import INVALID
+from ivr.plan.model import BUILTIN_SOURCES, AppletSpec
+
+
+def check_graph(
+    report: Report,
+    raw: dict[str, Any],
+    specs: list[AppletSpec],
+    origins: dict[str, dict[str, Path]],
+    *,
+    start: Any,
+    fallback: Any,
+    data: Mapping[str, Any] | None,
+    entry_sources: Mapping[str, set[str]] | None = None,
+) -> None:
+    raw_applets = raw.get("applets") if isinstance(raw.get("applets"), dict) else {}
+    ids = set(raw_applets)
+    for key, value in (("start", start), ("fallback", fallback)):
+        if isinstance(value, str) and value not in ids:
+            report.error((key,), f"no applet '{value}'{did_you_mean(value, ids)}")
+    for spec in specs:
+        for outcome, target in spec.routes.items():
+            if target not in ids:
+                report.error(origins[spec.id][outcome],
+                             f"no applet '{target}'{did_you_mean(target, ids)}")
+    if report.errors:
+        return
+    by_id = {s.id: s for s in specs}
+    roots = [r for r in (start, fallback) if isinstance(r, str) and r in by_id]
+    reachable = _reachable(by_id, roots)
+    for applet_id in raw_applets:
+        if applet_id not in reachable:
+            report.warning(("applets", applet_id),
+                           f"applet '{applet_id}' is unreachable from start", key=True)
+    constants = set(data or {}) if data is not INVALID else set()
+    _check_sources(report, raw_applets, by_id, reachable, start, fallback,
+                   set(BUILTIN_SOURCES) | constants, entry_sources or {})
+
+
+def _reachable(by_id: dict[str, AppletSpec], roots: list[str]) -> set[str]:
+    seen = set(roots)
+    queue = deque(roots)
+    while queue:
+        for target in by_id[queue.popleft()].routes.values():
+            if target in by_id and target not in seen:
+                seen.add(target)
+                queue.append(target)
+    return seen
+
+
+def sets_of(spec: AppletSpec) -> set[str]:
+    return applet_types.REGISTRY[spec.type].sets(spec.config)
+
+
+def available_sources(
+    by_id: dict[str, AppletSpec],
+    start: str,
+    fallback: str | None,
+    initial: set[str],
+    entry_sources: Mapping[str, set[str]],
+) -> dict[str, set[str]]:
+    """For each applet, the data sources that may have been set on some path into it."""
+    into: dict[str, set[str]] = {a: set(entry_sources.get(a, ())) for a in by_id}
+    if start in into:
+        into[start] |= initial
+    changed = True
+    while changed:
+        changed = False
+        union: set[str] = set()
+        for applet_id, spec in by_id.items():
+            out = into[applet_id] | sets_of(spec)
+            union |= out
+            for target in spec.routes.values():
+                if target in into and not out <= into[target]:
+                    into[target] |= out
+                    changed = True
+        # Any applet may fall through to the fallback.
+        if fallback in into and not (union | initial) <= into[fallback]:
+            into[fallback] |= union | initial
+            changed = True
+    return into
+
+
+def _check_sources(report: Report, raw_applets: dict[str, Any], by_id: dict[str, AppletSpec],
+                   reachable: set[str], start: str, fallback: str | None, initial: set[str],
+                   entry_sources: Mapping[str, set[str]]) -> None:
+    into = available_sources(by_id, start, fallback, initial, entry_sources)
+    everything = set(initial).union(*(sets_of(s) for s in by_id.values()))
+    for applet_id, spec in by_id.items():
+        if applet_id not in reachable:
+            continue
+        cls = applet_types.REGISTRY[spec.type]
+        known = into[applet_id] | cls.local_names(spec.config)
+        warned: set[str] = set()
+        for ref in cls.reads(spec.config):
+            if ref.name in known or ref.name in warned:
+                continue
+            warned.add(ref.name)
+            path = _find_use(raw_applets[applet_id], ref.name, ("applets", applet_id))
+            report.warning(path, f"$({ref.name}) is never set on any path into '{applet_id}'"
+                           f"{did_you_mean(ref.name, everything)}; it will be empty")
+
+
+def _find_use(value: Any, name: str, path: Path) -> Path:
+    for found_path in _uses(value, name, path):
+        return found_path
+    return path
+
+
+def _uses(value: Any, name: str, path: Path) -> Iterator[Path]:
+    pattern = re.compile(r"\$\(\s*" + re.escape(name) + r"(?![A-Za-z0-9_])")
+    if isinstance(value, str):
+        if pattern.search(value) or re.fullmatch(re.escape(name) + r"([.\[].*)?", value):
+            yield path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _uses(v, name, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _uses(v, name, path + (i,))

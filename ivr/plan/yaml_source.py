@@ -1,0 +1,103 @@
+"""Strict YAML reading for call plans: positions kept, duplicate keys rejected, no yes/no booleans.
+
+PyYAML's SafeLoader follows YAML 1.1: `yes`, `no`, `on` and `off` become booleans, `1:30` becomes
+90 and `2026-12-25` becomes a date, and a duplicate key silently keeps the last value. A call
+plan wants none of that, so this loader resolves scalars the YAML 1.2 core way (`true`/`false`,
+decimal integers, decimals as `Decimal`, `null`), keeps every other scalar as text, turns every
+mapping key into a string (menu keys `1:` and `"1":` are the same key), and reports duplicates.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+from ivr.plan.diagnostics import Path, Report
+
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_DECIMAL = re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
+
+_STR = "tag:yaml.org,2002:str"
+
+
+class _PlanLoader(yaml.SafeLoader):
+    """SafeLoader without implicit resolvers: every plain scalar arrives tagged as a string."""
+
+    yaml_implicit_resolvers: dict = {}
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    text = node.value
+    if node.style is not None:
+        return text  # quoted or block scalars stay text
+    if _NULL.match(text):
+        return None
+    if _BOOL.match(text):
+        return text.lower() == "true"
+    if _INT.match(text):
+        return int(text)
+    if _DECIMAL.match(text):
+        return Decimal(text)
+    return text
+
+
+def read_yaml(text: str, report: Report) -> Any:
+    """Parse `text`; fill `report` with positions and any syntax or duplicate-key errors."""
+    try:
+        root = yaml.compose(text, Loader=_PlanLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        report.positions[()] = (line, col)
+        problem = exc.problem or "invalid YAML"
+        context = f" {exc.context}" if exc.context else ""
+        report.error((), f"YAML syntax: {problem}{context}")
+        return None
+    except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises marked errors for syntax
+        report.error((), f"YAML: {exc}")
+        return None
+    if root is None:
+        return None
+    return _build(root, (), report)
+
+
+def _build(node: yaml.Node, path: Path, report: Report) -> Any:
+    report.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(child, path + (i,), report) for i, child in enumerate(node.value)]
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                report.error(path, "merge keys (<<) are not supported in call plans")
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                report.positions[path + ("?",)] = (
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
+                report.error(path + ("?",), "mapping keys must be plain names, not lists or maps")
+                continue
+            key = key_node.value
+            key_path = path + (key,)
+            key_pos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in out:
+                first = report.key_positions.get(key_path, (0, 0))
+                report.error_at(
+                    key_pos,
+                    key_path,
+                    f"duplicate key '{key}' (first defined on line {first[0]}); "
+                    "YAML would silently keep only the last one",
+                )
+                continue
+            report.key_positions[key_path] = key_pos
+            out[key] = _build(value_node, key_path, report)
+        return out
+    raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover

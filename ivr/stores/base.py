@@ -1,0 +1,28 @@
+"""The session store interface and its key templates."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+CALL_KEY = "ivr:call:{sid}"
+LOCK_KEY = "ivr:lock:{sid}"
+PLAN_KEY = "ivr:plan:{version}"
+
+
+class SessionStore(Protocol):
+    """Keeps JSON text per call (and plan sources per version) with a TTL."""
+
+    def get(self, call_sid: str) -> str | None: ...
+
+    def put(self, call_sid: str, value: str, ttl: int) -> None: ...
+
+    def delete(self, call_sid: str) -> None: ...
+
+    def lock(self, call_sid: str, timeout: float = 10.0) -> AbstractContextManager[None]: ...
+
+    def put_plan(self, version: str, source: str, ttl: int) -> None: ...
+
+    def get_plan(self, version: str) -> str | None: ...
+
+    def ping(self) -> bool: ...
