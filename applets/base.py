@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -38,7 +38,7 @@ class Outcome:
     actions: tuple[Action, ...] = ()
 
     @classmethod
-    def of(cls, name: str, actions: list[Action] | tuple[Action, ...] = ()) -> Outcome:
+    def of(cls, name: str, actions: Sequence[Action] = ()) -> Outcome:
         return cls((name,), tuple(actions))
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.plan.fields import INVALID, Check, Integer, Key, Text, spec
 from ivr.plan.diagnostics import Path
+from ivr.plan.fields import Check, Integer, Text, spec
 from ivr.plan.prompts import PromptItem, Prompts
 from ivr.templates import Template
 

@@ -21,7 +21,6 @@ from applets.base import Applet, Context, Decision, Outcome
 from ivr.errors import TemplateError
 from ivr.plan.diagnostics import Path
 from ivr.plan.fields import (
-    INVALID,
     Check,
     Choice,
     FieldKind,
@@ -32,7 +31,6 @@ from ivr.plan.fields import (
     Number,
     Struct,
     Text,
-    found,
     spec,
 )
 from ivr.templates import Template

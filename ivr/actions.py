@@ -1,4 +1,4 @@
-"""What the caller hears and does next: the sans-IO result of a turn, rendered to TwiML elsewhere."""
+"""What the caller hears and does next: the sans-IO result of one turn."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ class TurnUrls(Protocol):
 
 def _speech(parent: VoiceResponse | TwGather, action: Action) -> None:
     if isinstance(action, Say):
-        attrs = {}
+        attrs: dict[str, str | int] = {}
         if action.voice:
             attrs["voice"] = action.voice
         if action.language:

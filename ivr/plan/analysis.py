@@ -24,7 +24,7 @@ def check_graph(
     data: Mapping[str, Any] | None,
     entry_sources: Mapping[str, set[str]] | None = None,
 ) -> None:
-    raw_applets = raw.get("applets") if isinstance(raw.get("applets"), dict) else {}
+    raw_applets: dict[str, Any] = raw["applets"] if isinstance(raw.get("applets"), dict) else {}
     ids = set(raw_applets)
     for key, value in (("start", start), ("fallback", fallback)):
         if isinstance(value, str) and value not in ids:

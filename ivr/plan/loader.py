@@ -107,6 +107,7 @@ def build(text: str, report: Report) -> Plan | None:
     )
     if report.errors:
         return None
+    assert isinstance(plan_id, str)
     return Plan(
         id=plan_id,
         start=header["start"],
