@@ -69,27 +69,54 @@ def available_sources(
     fallback: str | None,
     initial: set[str],
     entry_sources: Mapping[str, set[str]],
-) -> dict[str, set[str]]:
-    """For each applet, the data sources that may have been set on some path into it."""
-    into: dict[str, set[str]] = {a: set(entry_sources.get(a, ())) for a in by_id}
+) -> Available:
+    """For each applet, the data sources that may have been set on some path into it.
+
+    A forward "may" analysis to a fixpoint; sets of names are int bitsets so a pass over a
+    large plan stays linear in practice.
+    """
+    names: dict[str, int] = {}
+
+    def bits(items: set[str]) -> int:
+        value = 0
+        for item in items:
+            value |= 1 << names.setdefault(item, len(names))
+        return value
+
+    sets = {a: bits(sets_of(spec)) for a, spec in by_id.items()}
+    into = {a: bits(set(entry_sources.get(a, ()))) for a in by_id}
+    first = bits(initial)
     if start in into:
-        into[start] |= initial
+        into[start] |= first
+    targets = {a: [t for t in spec.routes.values() if t in into] for a, spec in by_id.items()}
     changed = True
     while changed:
         changed = False
-        union: set[str] = set()
-        for applet_id, spec in by_id.items():
-            out = into[applet_id] | sets_of(spec)
+        union = first
+        for applet_id in by_id:
+            out = into[applet_id] | sets[applet_id]
             union |= out
-            for target in spec.routes.values():
-                if target in into and not out <= into[target]:
-                    into[target] |= out
+            for target in targets[applet_id]:
+                merged = into[target] | out
+                if merged != into[target]:
+                    into[target] = merged
                     changed = True
-        # Any applet may fall through to the fallback.
-        if fallback in into and not (union | initial) <= into[fallback]:
-            into[fallback] |= union | initial
+        if fallback in into and (into[fallback] | union) != into[fallback]:
+            into[fallback] |= union  # any applet may fall through to the fallback
             changed = True
-    return into
+    return Available(names, into)
+
+
+class Available:
+    """Bitsets of possibly-set data sources per applet."""
+
+    def __init__(self, names: dict[str, int], into: dict[str, int]):
+        self.names = names
+        self.into = into
+
+    def has(self, applet_id: str, name: str) -> bool:
+        index = self.names.get(name)
+        return index is not None and bool(self.into[applet_id] >> index & 1)
 
 
 def _check_sources(report: Report, raw_applets: dict[str, Any], by_id: dict[str, AppletSpec],
@@ -101,10 +128,10 @@ def _check_sources(report: Report, raw_applets: dict[str, Any], by_id: dict[str,
         if applet_id not in reachable:
             continue
         cls = applet_types.REGISTRY[spec.type]
-        known = into[applet_id] | cls.local_names(spec.config)
+        local = cls.local_names(spec.config)
         warned: set[str] = set()
         for ref in cls.reads(spec.config):
-            if ref.name in known or ref.name in warned:
+            if ref.name in local or ref.name in warned or into.has(applet_id, ref.name):
                 continue
             warned.add(ref.name)
             path = _find_use(raw_applets[applet_id], ref.name, ("applets", applet_id))

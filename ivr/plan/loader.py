@@ -6,6 +6,7 @@ with any error raises `PlanError` and is never returned.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from dataclasses import fields as dc_fields
 from decimal import Decimal
@@ -55,7 +56,13 @@ def load_file(path: str | FsPath, *, display: str | None = None) -> tuple[Plan, 
 def load_text(text: str, file: str = "<string>") -> tuple[Plan, Report]:
     """Load a plan from YAML text; returns the plan and its warnings, or raises PlanError."""
     report = Report(file)
-    plan = build(text, report)
+    was_enabled = gc.isenabled()
+    gc.disable()  # loading makes many small objects and no cycles worth collecting
+    try:
+        plan = build(text, report)
+    finally:
+        if was_enabled:
+            gc.enable()
     if report.errors or plan is None:
         raise PlanError(report.sorted())
     return plan, report

@@ -25,7 +25,10 @@ _DECIMAL = re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
 _STR = "tag:yaml.org,2002:str"
 
 
-class _PlanLoader(yaml.SafeLoader):
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available
+
+
+class _PlanLoader(_Base):  # type: ignore[valid-type, misc]
     """SafeLoader without implicit resolvers: every plain scalar arrives tagged as a string."""
 
     yaml_implicit_resolvers: dict = {}
@@ -33,8 +36,8 @@ class _PlanLoader(yaml.SafeLoader):
 
 def _scalar(node: yaml.ScalarNode) -> Any:
     text = node.value
-    if node.style is not None:
-        return text  # quoted or block scalars stay text
+    if node.style:
+        return text  # quoted or block scalars stay text (plain style is None or "")
     if _NULL.match(text):
         return None
     if _BOOL.match(text):
