@@ -29,6 +29,7 @@ from ivr.records import CallRecord, MemoryRecorder, PathStep, Recorder
 from ivr.runtime import CallContext
 from ivr.session import Session
 from ivr.stores import MemoryStore, SessionStore
+from ivr.stores.base import Slot
 
 log = logging.getLogger("ivr.engine")
 
@@ -92,8 +93,8 @@ class Engine:
 
         Raises PlanNotFound when no plan answers the number (the web app says so politely).
         """
-        with self.store.lock(call_sid):
-            existing = self._load(call_sid)
+        with self.store.session(call_sid) as slot:
+            existing = _load(slot)
             if existing is not None:
                 return self._saved(existing)
             compiled = (self.catalog.current(plan_id) if plan_id
@@ -115,7 +116,7 @@ class Engine:
                 "InteractionOutcome": "",
                 "Today": now.astimezone(ZoneInfo(plan.defaults.timezone)).date().isoformat(),
             }
-            return self._run(session, compiled, None)
+            return self._run(slot, session, compiled, None)
 
     def keys(self, call_sid: str, turn: int, digits: str | None,
              finished_on_key: str = "") -> Turn:
@@ -132,43 +133,47 @@ class Engine:
 
     def handle(self, call_sid: str, turn: int, event: Event) -> Turn:
         """Resume the waiting applet with `event`, unless this turn was already answered."""
-        with self.store.lock(call_sid):
-            session = self._load(call_sid)
+        with self.store.session(call_sid) as slot:
+            session = _load(slot)
             if session is None:
                 log.warning("[%s] event for an unknown or expired call", call_sid)
                 return Turn(call_sid, turn, (Say(self.apology), Hangup()), ended=True)
             if session.ended or turn != session.turn or not _fits(session.waiting, event):
                 return self._saved(session)
             compiled = self._compiled(session.plan_id, session.plan_version)
-            return self._run(session, compiled, event)
+            return self._run(slot, session, compiled, event)
 
     def end_call(self, call_sid: str, status: str = "completed") -> CallRecord | None:
         """The status callback: the call is over. Writes the call record once."""
-        with self.store.lock(call_sid):
-            session = self._load(call_sid)
-            if session is None or session.recorded:
+        with self.store.session(call_sid) as slot:
+            session = _load(slot)
+            if session is None:
                 return None
-            if not session.ended:
-                session.ended_at = self.clock().isoformat()
-                session.response = [to_dict(Hangup())]
-                if session.applet:
-                    session.history.append([session.applet, "caller_hung_up",
-                                            session.ended_at, session.plan_id])
-            session.end_status = status
-            record = self._record(session)
+            record = None
+            if not session.recorded:
+                if not session.ended:
+                    session.ended_at = self.clock().isoformat()
+                    session.response = [to_dict(Hangup())]
+                    if session.applet:
+                        session.history.append([session.applet, "caller_hung_up",
+                                                session.ended_at, session.plan_id])
+                session.end_status = status
+                record = self._record(session)
             if session.recorded:
-                self.store.delete(call_sid)  # the call is over: the session goes
+                slot.delete()  # the call is over: the session goes
             else:
-                self._save(session)  # keep it so a repeated status callback can retry
+                self._save(slot, session)  # kept so a repeated status callback can retry
             return record
 
     def session(self, call_sid: str) -> Session | None:
         """The stored session of a call (for tools and tests)."""
-        return self._load(call_sid)
+        text = self.store.get(call_sid)
+        return Session.from_json(text) if text else None
 
     # -- the turn loop --------------------------------------------------------------------
 
-    def _run(self, s: Session, compiled: CompiledPlan, event: Event | None) -> Turn:
+    def _run(self, slot: Slot, s: Session, compiled: CompiledPlan, event: Event | None
+             ) -> Turn:
         actions: list[Action] = []
         ctx = self._context(s, compiled)
         steps = 0
@@ -187,7 +192,7 @@ class Engine:
                 self._step(s, "error")
                 target = compiled.plan.fallback
                 if errored or target is None or target == s.applet:
-                    return self._finish(s, compiled, actions, apology=True)
+                    return self._finish(slot, s, compiled, actions, apology=True)
                 errored = True
                 self._move(s, target)
                 resume = False
@@ -196,18 +201,18 @@ class Engine:
             if isinstance(decision, Ask):
                 actions.extend(decision.actions)
                 s.waiting = _waits_for(decision)
-                return self._answer(s, actions)
+                return self._answer(slot, s, actions)
             if isinstance(decision, End):
                 actions.extend(decision.actions)
                 self._step(s, "end")
-                return self._finish(s, compiled, actions)
+                return self._finish(slot, s, compiled, actions)
             if isinstance(decision, Jump):
                 self._step(s, f"goto_plan:{decision.plan}")
                 try:
                     compiled = self._jump(s, decision)
                 except PlanNotFound:
                     ctx.log.error("goto_plan: no plan '%s'", decision.plan)
-                    return self._finish(s, compiled, actions, apology=True)
+                    return self._finish(slot, s, compiled, actions, apology=True)
                 ctx = self._context(s, compiled)
                 steps += 1
                 continue
@@ -218,13 +223,13 @@ class Engine:
                 ctx.log.warning("outcome '%s' is not routed; going to fallback", outcome)
                 target = compiled.plan.fallback
                 if target is None or target == s.applet:
-                    return self._finish(s, compiled, actions, apology=True)
+                    return self._finish(slot, s, compiled, actions, apology=True)
             steps += 1
             if steps >= self.max_steps:
                 ctx.log.error("%d applets ran without a caller step; going to fallback", steps)
                 target = compiled.plan.fallback
                 if errored or target is None:
-                    return self._finish(s, compiled, actions, apology=True)
+                    return self._finish(slot, s, compiled, actions, apology=True)
                 errored = True
                 steps = 0
             self._move(s, target)
@@ -247,13 +252,13 @@ class Engine:
         self._move(s, jump.applet or compiled.plan.start)
         return compiled
 
-    def _answer(self, s: Session, actions: list[Action]) -> Turn:
+    def _answer(self, slot: Slot, s: Session, actions: list[Action]) -> Turn:
         s.turn += 1
         s.response = [to_dict(a) for a in actions]
-        self._save(s)
+        self._save(slot, s)
         return Turn(s.call_sid, s.turn, tuple(actions), ended=False)
 
-    def _finish(self, s: Session, compiled: CompiledPlan, actions: list[Action],
+    def _finish(self, slot: Slot, s: Session, compiled: CompiledPlan, actions: list[Action],
                 *, apology: bool = False) -> Turn:
         if apology:
             defaults = compiled.plan.defaults
@@ -270,7 +275,7 @@ class Engine:
         s.ended_at = self.clock().isoformat()
         s.end_status = "completed"
         self._record(s)
-        self._save(s)
+        self._save(slot, s)
         return Turn(s.call_sid, s.turn, tuple(actions), ended=True)
 
     def _saved(self, s: Session) -> Turn:
@@ -304,12 +309,8 @@ class Engine:
             self.store.put_plan(compiled.version, compiled.plan.source, PLAN_SOURCE_TTL)
             self._published.add(compiled.version)
 
-    def _load(self, call_sid: str) -> Session | None:
-        text = self.store.get(call_sid)
-        return Session.from_json(text) if text else None
-
-    def _save(self, s: Session) -> None:
-        self.store.put(s.call_sid, s.to_json(), self.ended_ttl if s.ended else self.session_ttl)
+    def _save(self, slot: Slot, s: Session) -> None:
+        slot.put(s.to_json(), self.ended_ttl if s.ended else self.session_ttl)
 
     def _record(self, s: Session) -> CallRecord | None:
         if s.recorded:
@@ -331,6 +332,10 @@ class Engine:
             return record
         s.recorded = True
         return record
+
+
+def _load(slot: Slot) -> Session | None:
+    return Session.from_json(slot.value) if slot.value else None
 
 
 def _waits_for(decision: Ask) -> str | None:

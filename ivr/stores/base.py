@@ -10,6 +10,21 @@ LOCK_KEY = "ivr:lock:{sid}"
 PLAN_KEY = "ivr:plan:{version}"
 
 
+class Slot:
+    """One call's stored value while its lock is held; writes are applied when the lock ends."""
+
+    def __init__(self, value: str | None):
+        self.value = value
+        self.write: tuple[str, int] | None = None
+        self.remove = False
+
+    def put(self, value: str, ttl: int) -> None:
+        self.value, self.write, self.remove = value, (value, ttl), False
+
+    def delete(self) -> None:
+        self.value, self.write, self.remove = None, None, True
+
+
 class SessionStore(Protocol):
     """Keeps JSON text per call (and plan sources per version) with a TTL."""
 
@@ -20,6 +35,9 @@ class SessionStore(Protocol):
     def delete(self, call_sid: str) -> None: ...
 
     def lock(self, call_sid: str, timeout: float = 10.0) -> AbstractContextManager[None]: ...
+
+    def session(self, call_sid: str, timeout: float = 10.0
+                ) -> AbstractContextManager[Slot]: ...
 
     def put_plan(self, version: str, source: str, ttl: int) -> None: ...
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ivr.errors import LockTimeout
-from ivr.stores.base import CALL_KEY, PLAN_KEY
+from ivr.stores.base import CALL_KEY, PLAN_KEY, Slot
 
 
 class MemoryStore:
@@ -65,6 +65,17 @@ class MemoryStore:
                 entry[1] -= 1
                 if entry[1] == 0:
                     del self._locks[call_sid]
+
+    @contextmanager
+    def session(self, call_sid: str, timeout: float = 10.0) -> Iterator[Slot]:
+        """Lock the call, read its value, and apply the slot's write when done."""
+        with self.lock(call_sid, timeout):
+            slot = Slot(self.get(call_sid))
+            yield slot
+            if slot.write is not None:
+                self.put(call_sid, *slot.write)
+            elif slot.remove:
+                self.delete(call_sid)
 
     def put_plan(self, version: str, source: str, ttl: int) -> None:
         self._put(PLAN_KEY.format(version=version), source, ttl)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
 
 from ivr.errors import LockTimeout, StoreError
-from ivr.stores.base import CALL_KEY, LOCK_KEY, PLAN_KEY
+from ivr.stores.base import CALL_KEY, LOCK_KEY, PLAN_KEY, Slot
+
+# Unlock only if we still hold the lock, and apply the turn's write in the same step.
+_RELEASE = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == 'put' then redis.call('set', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[4]))
+elseif ARGV[2] == 'del' then redis.call('del', KEYS[2]) end
+redis.call('del', KEYS[1])
+return 1
+"""
 
 
 class RedisStore:
@@ -17,6 +28,7 @@ class RedisStore:
     def __init__(self, client: redis.Redis, *, lock_ttl: float = 30.0):
         self.client = client
         self.lock_ttl = lock_ttl
+        self._release = client.register_script(_RELEASE)
 
     @classmethod
     def from_url(cls, url: str, **kwargs) -> RedisStore:
@@ -58,6 +70,39 @@ class RedisStore:
                 pass  # expired while the turn ran; the next turn may proceed
             except redis.RedisError as exc:
                 raise StoreError(f"Redis session store failed: {exc}") from exc
+
+    @contextmanager
+    def session(self, call_sid: str, timeout: float = 10.0) -> Iterator[Slot]:
+        """Lock the call and read its value in one round trip; write and unlock in another."""
+        lock_key, call_key = LOCK_KEY.format(sid=call_sid), CALL_KEY.format(sid=call_sid)
+        token = uuid.uuid4().hex
+        ttl_ms = int(self.lock_ttl * 1000)
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(lock_key, token, nx=True, px=ttl_ms)
+            pipe.get(call_key)
+            acquired, value = self._call(pipe.execute)
+            if acquired:
+                break
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"call {call_sid} is busy with another turn")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        slot = Slot(value.decode() if isinstance(value, bytes) else value)
+        try:
+            yield slot
+        finally:
+            mode, args = "keep", []
+            if slot.write is not None:
+                mode, args = "put", [slot.write[0], slot.write[1]]
+            elif slot.remove:
+                mode = "del"
+            held = self._call(self._release, [lock_key, call_key], [token, mode, *args])
+            if not held and mode != "keep":
+                raise StoreError(f"the lock of call {call_sid} expired before its turn ended; "
+                                 "the turn's changes were not saved")
 
     def put_plan(self, version: str, source: str, ttl: int) -> None:
         self._call(self.client.set, PLAN_KEY.format(version=version), source, ttl)
