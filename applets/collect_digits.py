@@ -120,7 +120,7 @@ class CollectDigitsConfig(InputConfig):
     max_length: int = field(default=20, metadata=spec(
         Integer(1, 30, placeholders=False), "most keys accepted"))
     finish_on_key: str = field(default="#", metadata=spec(
-        Key(allow_none=True), "key that ends the entry (not part of it)"))
+        Key(allow_none=True), "key that ends the entry (not part of it)", inherit=True))
     validate: Validation = field(default=Validation(), metadata=spec(
         ValidationKind(), "what a valid entry is (default: digits)"))
     confirm: bool = field(default=False, metadata=spec(
@@ -191,14 +191,15 @@ class CollectDigitsApplet(Applet):
             ctx.data[self.config.store] = pending
             ctx.state.clear()
             return Outcome.of("next")
+        if entry == "2":  # re-entering is the caller's choice, not a failed attempt
+            ctx.state["pending"] = None
+            ctx.state["attempts"] = 0
+            return Ask((self.gather(ctx),))
         retries = number_value(self.config.retries, ctx.scope())
         attempts = ctx.state.get("attempts", 0)
         if attempts >= retries:
             return Outcome.of("no_input" if not entry else "invalid")
         ctx.state["attempts"] = attempts + 1
-        if entry == "2":
-            ctx.state["pending"] = None
-            return Ask((self.gather(ctx),))
         return Ask((self._confirm_gather(ctx, pending),))
 
     # -- validation -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ class SayConfig(VoiceConfig):
     prompts: tuple[PromptItem, ...] | None = field(default=None, metadata=spec(
         Prompts(), "a list of {say}, {play} and {pause} items"))
     loop: int = field(default=1, metadata=spec(
-        Integer(1, 10, placeholders=False), "times to repeat the prompts"))
+        Integer(1, 10, placeholders=False), "times to play the whole list of prompts"))
     for_each: Ref | None = field(default=None, metadata=spec(
         SourcePath(), "a list data source: the prompts are spoken once per item, with "
         "$(item.field) and $(index) (from 1)"))
@@ -54,8 +55,8 @@ class SayApplet(Applet):
         scope = ctx.scope()
         voice, language = text_or_none(c.voice, scope), text_or_none(c.language, scope)
         if c.for_each is None:
-            return Outcome.of("next", render(self.items, scope, voice=voice, language=language,
-                                             loop=c.loop))
+            return Outcome.of("next", render(self.items, scope, voice=voice,
+                                             language=language) * c.loop)
         items = scope.value(c.for_each)
         if items is None:
             items = []
@@ -64,5 +65,11 @@ class SayApplet(Applet):
         actions = []
         for index, item in enumerate(items, start=1):
             local = scope.with_local({"item": item, "index": index})
-            actions += render(self.items, local, voice=voice, language=language, loop=c.loop)
+            actions += render(self.items, local, voice=voice, language=language) * c.loop
         return Outcome.of("next", actions)
+
+    @classmethod
+    def reads(cls, config: SayConfig) -> Iterator[Ref]:
+        yield from super().reads(config)
+        if config.for_each is not None:
+            yield config.for_each

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
@@ -67,11 +67,12 @@ def currency(value: Any, fmt: Formatting) -> str:
         return to_text(value)
     code = fmt.currency.upper()
     sign = "-" if amount < 0 else ""
-    amount = abs(amount)
-    if code in ZERO_DECIMAL_CURRENCIES or amount == amount.to_integral_value():
+    places = Decimal(1) if code in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
+    amount = abs(amount).quantize(places, rounding=ROUND_HALF_UP)
+    if amount == amount.to_integral_value():
         text = f"{amount.quantize(Decimal(1)):,}"
     else:
-        text = f"{amount.quantize(Decimal('0.01')):,}"
+        text = f"{amount:,}"
     symbol = CURRENCY_SYMBOLS.get(code)
     return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {code}"
 
@@ -101,7 +102,7 @@ def minor_units(value: Any, fmt: Formatting) -> str:
     if amount is None:
         return to_text(value)
     places = 0 if fmt.currency.upper() in ZERO_DECIMAL_CURRENCIES else 2
-    return str(int((amount * (10**places)).to_integral_value()))
+    return str(int((amount * (10**places)).to_integral_value(rounding=ROUND_HALF_UP)))
 
 
 def last4(value: Any, fmt: Formatting) -> str:

@@ -136,7 +136,7 @@ def _check_sources(report: Report, raw_applets: dict[str, Any], by_id: dict[str,
             warned.add(ref.name)
             path = _find_use(raw_applets[applet_id], ref.name, ("applets", applet_id))
             report.warning(path, f"$({ref.name}) is never set on any path into '{applet_id}'"
-                           f"{did_you_mean(ref.name, everything)}; it will be empty")
+                           f"{did_you_mean(ref.name, everything - {ref.name})}; it will be empty")
 
 
 def _find_use(value: Any, name: str, path: Path) -> Path:
