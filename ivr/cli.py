@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -52,6 +53,96 @@ def graph(plan: Path, fmt: str) -> None:
             click.echo(diagnostic.format(), err=True)
         sys.exit(1)
     click.echo(mermaid(loaded) if fmt == "mermaid" else dot(loaded), nl=False)
+
+
+@main.command()
+@click.argument("number")
+@click.option("--from", "caller", default="", help="Caller ID (empty or 'anonymous' for "
+              "withheld).")
+@click.option("--keys", "keys", multiple=True, metavar="ENTRY...",
+              help="Keys per prompt, separated by spaces or commas; '-' for no input.")
+@click.option("--json", "as_json", is_flag=True, help="Print the call as JSON.")
+@click.option("--url", help="Call a running server instead of an in-process app.")
+@click.option("--hangup-after", type=int, help="Hang up after answering N prompts.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
+@click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
+@click.option("--verbose", "-v", is_flag=True, help="Show prompts' key settings and "
+              "missing data sources.")
+def call(number: str, caller: str, keys: tuple[str, ...], as_json: bool, url: str | None,
+         hangup_after: int | None, config: str | None, callplans: str | None,
+         verbose: bool) -> None:
+    """Simulate a call to NUMBER, acting as Twilio against the webhooks."""
+    from ivr.logs import install
+    from ivr.simulator.local import LocalPhone, RemotePhone
+    from ivr.simulator.twilio import KeySource
+    from ivr.transcript import lines
+
+    install("WARNING")
+    settings = _settings(config, callplans)
+    entries = [e for raw in keys for e in raw.replace(",", " ").split()]
+    ask = None
+    if sys.stdin.isatty() and not as_json:
+        def ask(prompt: str) -> str | None:
+            answer = click.prompt("  keys (Enter: no input, h: hang up)", default="",
+                                  show_default=False)
+            return None if answer.strip().lower() in ("h", "hangup", "q") else answer
+    source = KeySource(entries, ask)
+    phone = RemotePhone(url, settings) if url else LocalPhone(settings)
+    report = phone.call(number, caller, source, hangup_after=hangup_after)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        for line in lines(report, verbose=verbose):
+            click.echo(line)
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True)
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
+@click.option("--json", "as_json", is_flag=True)
+def calls(limit: int, config: str | None, as_json: bool) -> None:
+    """Recent call records: time, caller, plan, outcome and path."""
+    from ivr.records_sql import SqlRecorder
+
+    settings = _settings(config, None)
+    recorder = SqlRecorder(settings.database_url)
+    records = recorder.recent(limit)
+    if as_json:
+        click.echo(json.dumps([_record_dict(r) for r in records], indent=2))
+        return
+    if not records:
+        click.echo("no calls recorded yet")
+    for r in records:
+        path = " → ".join(f"{s.applet}({s.outcome})" for s in r.path)
+        click.echo(f"{r.started_at[:19]}  {r.clid or 'withheld':<14} {r.ddi:<14} "
+                   f"{r.plan_id:<22} {r.outcome:<16} {path}")
+
+
+def _record_dict(r: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(r)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
+def serve(host: str, port: int, callplans: str | None, config: str | None) -> None:
+    """Serve the Twilio webhooks (with hot reload of call plans)."""
+    from ivr.server import run
+
+    run(_settings(config, callplans), host, port)
+
+
+def _settings(config: str | None, callplans: str | None) -> Any:
+    from ivr.settings import Settings, SettingsError
+
+    try:
+        return Settings.load(config, callplans=callplans)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

@@ -1,0 +1,95 @@
+"""Call records in SQL through SQLAlchemy: a SQLite file by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+
+from ivr.records import CallRecord, PathStep
+
+metadata = MetaData()
+
+call_records = Table(
+    "call_records",
+    metadata,
+    Column("call_sid", String(64), primary_key=True),
+    Column("plan_id", String(100), nullable=False, index=True),
+    Column("plan_version", String(40), nullable=False),
+    Column("clid", String(32), nullable=False),
+    Column("ddi", String(32), nullable=False),
+    Column("started_at", String(40), nullable=False, index=True),
+    Column("ended_at", String(40), nullable=False),
+    Column("outcome", String(100), nullable=False),
+    Column("end_status", String(32), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("missing", Text, nullable=False),
+)
+
+
+def make_db_engine(url: str) -> Engine:
+    """A SQLAlchemy engine; a relative SQLite file gets its folder created."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        folder.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, pool_pre_ping=True, future=True)
+
+
+class SqlRecorder:
+    """Writes each call record once (a repeat of the same call sid is ignored)."""
+
+    def __init__(self, db: Engine | str):
+        self.db = make_db_engine(db) if isinstance(db, str) else db
+        metadata.create_all(self.db)
+
+    def record(self, record: CallRecord) -> None:
+        row = {
+            "call_sid": record.call_sid, "plan_id": record.plan_id,
+            "plan_version": record.plan_version, "clid": record.clid, "ddi": record.ddi,
+            "started_at": record.started_at, "ended_at": record.ended_at,
+            "outcome": record.outcome, "end_status": record.end_status,
+            "path": json.dumps([[s.applet, s.outcome, s.at, s.plan] for s in record.path]),
+            "missing": json.dumps(list(record.missing)),
+        }
+        try:
+            with self.db.begin() as conn:
+                conn.execute(insert(call_records).values(**row))
+        except IntegrityError:
+            pass  # already recorded: status callbacks may repeat
+
+    def recent(self, limit: int = 20) -> list[CallRecord]:
+        query = select(call_records).order_by(call_records.c.started_at.desc()).limit(limit)
+        with self.db.connect() as conn:
+            return [_from_row(r._mapping) for r in conn.execute(query)]
+
+    def find(self, call_sid: str) -> CallRecord | None:
+        query = select(call_records).where(call_records.c.call_sid == call_sid)
+        with self.db.connect() as conn:
+            row = conn.execute(query).first()
+        return _from_row(row._mapping) if row else None
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def _from_row(row: Any) -> CallRecord:
+    return CallRecord(
+        call_sid=row["call_sid"], plan_id=row["plan_id"], plan_version=row["plan_version"],
+        clid=row["clid"], ddi=row["ddi"], started_at=row["started_at"],
+        ended_at=row["ended_at"], outcome=row["outcome"], end_status=row["end_status"],
+        path=tuple(PathStep(*step) for step in json.loads(row["path"])),
+        missing=tuple(json.loads(row["missing"])),
+    )

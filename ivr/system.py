@@ -1,0 +1,64 @@
+"""Wiring: build the catalog, store, recorder and engine from settings (once per process)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from ivr.catalog import Catalog, LoadResult
+from ivr.engine import Engine, env_secrets, utc_now
+from ivr.records_sql import SqlRecorder
+from ivr.settings import Settings
+from ivr.stores import SessionStore, open_store
+
+log = logging.getLogger("ivr.system")
+
+
+@dataclass
+class System:
+    settings: Settings
+    catalog: Catalog
+    store: SessionStore
+    recorder: Any
+    engine: Engine
+    last_load: LoadResult | None = None
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reload_plans(self) -> LoadResult:
+        """Load the plans folder again: valid edits replace old versions for new calls;
+        a plan with errors is refused and logged, and its old version keeps serving."""
+        with self._reload_lock:
+            result = self.catalog.load([self.settings.callplans])
+            for diagnostic in result.diagnostics:
+                level = logging.ERROR if diagnostic.severity == "error" else logging.WARNING
+                log.log(level, "%s", diagnostic.format())
+            for file in result.refused:
+                log.error("plan %s refused; the version already loaded (if any) keeps serving",
+                          file)
+            self.last_load = result
+            return result
+
+
+def build_system(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    http: requests.Session | None = None,
+    store: SessionStore | None = None,
+    recorder: Any = None,
+) -> System:
+    catalog = Catalog(numbers=settings.numbers)
+    store = store if store is not None else open_store(settings.store_url)
+    recorder = recorder if recorder is not None else SqlRecorder(settings.database_url)
+    engine = Engine(catalog, store, http=http, clock=clock,
+                    secrets=env_secrets(settings.secrets), recorder=recorder,
+                    session_ttl=settings.session_ttl)
+    system = System(settings, catalog, store, recorder, engine)
+    system.reload_plans()
+    return system

@@ -1,0 +1,23 @@
+"""Twilio request signatures (X-Twilio-Signature) checked with the `twilio` library."""
+
+from __future__ import annotations
+
+from flask import Request
+from twilio.request_validator import RequestValidator
+
+
+def public_url(request: Request, base: str | None) -> str:
+    """The URL Twilio requested: the configured public base + path + query, or the request's."""
+    if not base:
+        return request.url
+    query = request.query_string.decode()
+    path = request.script_root + request.path
+    return base.rstrip("/") + path + (f"?{query}" if query else "")
+
+
+def is_valid(request: Request, token: str, base: str | None) -> bool:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    params = request.form.to_dict(flat=True)
+    return RequestValidator(token).validate(public_url(request, base), params, signature)

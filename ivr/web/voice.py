@@ -1,0 +1,145 @@
+"""Voice webhooks: `/voice` (new call), `/voice/status` (call ended) and the turn URLs the
+TwiML carries. A call the engine knows never gets a 5xx: the caller hears an apology."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask import Blueprint, Response, current_app, request, url_for
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.actions import Dial, Hangup, Say, Turn
+from ivr.errors import PlanNotFound
+from ivr.system import System
+from ivr.twiml import render
+
+log = logging.getLogger("ivr.web")
+
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
+APOLOGY = "Sorry, we are having technical difficulties. Please call back later. Goodbye."
+
+
+class FlaskUrls:
+    """Turn URLs, built with url_for so a mounted prefix is kept."""
+
+    def keys(self, turn: int) -> str:
+        return url_for("voice.keys", turn=turn)
+
+    def dial(self, turn: int) -> str:
+        return url_for("voice.dial", turn=turn)
+
+    def queue(self, turn: int) -> str:
+        return url_for("voice.queue", turn=turn)
+
+
+def system() -> System:
+    return current_app.extensions["ivr"]
+
+
+def twiml(body: str) -> Response:
+    return Response(body, mimetype="text/xml")
+
+
+def _respond(turn: Turn) -> Response:
+    return twiml(render(turn, FlaskUrls()))
+
+
+def _guarded(call: Callable[[], Turn]) -> Response:
+    """Run an engine call; any failure becomes an apology (and the plan's fallback when it is
+    a transfer that can run without a session)."""
+    sid = request.form.get("CallSid", "")
+    try:
+        return _respond(call())
+    except PlanNotFound as exc:
+        log.warning("[%s] %s", sid, exc)
+        return _say_and_hang_up(NOT_IN_SERVICE)
+    except Exception:
+        log.exception("[%s] webhook failed; the caller hears an apology", sid)
+        return _emergency(sid)
+
+
+def _say_and_hang_up(text: str) -> Response:
+    response = VoiceResponse()
+    response.say(text)
+    response.hangup()
+    return twiml(str(response))
+
+
+def _emergency(sid: str) -> Response:
+    """No session to work with: apologise, and transfer to the plan's fallback agent line if
+    that fallback is a plain transfer to a number."""
+    try:
+        compiled = system().catalog.for_number(request.form.get("To", ""))
+        spec = compiled.plan.applets.get(compiled.plan.fallback or "") if compiled else None
+        if spec is not None and spec.type == "transfer" and spec.config.queue is None:
+            numbers = spec.config.numbers or (spec.config.number,)
+            number = numbers[0]
+            if number is not None and number.is_constant:
+                turn = Turn(sid, 0, (Say(APOLOGY.replace(" Please call back later. Goodbye.",
+                                                         " Transferring you to an agent.")),
+                                     Dial(number.source), Hangup()), ended=True)
+                return twiml(render(turn, _OrphanUrls()))
+    except Exception:
+        log.exception("[%s] fallback transfer unavailable", sid)
+    return _say_and_hang_up(APOLOGY)
+
+
+class _OrphanUrls:
+    def keys(self, turn: int) -> str:
+        return url_for("voice.orphan")
+
+    dial = queue = keys
+
+
+@bp.post("")
+def incoming() -> Response:
+    form = request.form
+    return _guarded(lambda: system().engine.start_call(
+        form.get("CallSid", ""), caller=form.get("From", ""), called=form.get("To", "")))
+
+
+@bp.post("/turn/<int:turn>/keys")
+def keys(turn: int) -> Response:
+    form = request.form
+    return _guarded(lambda: system().engine.keys(
+        form.get("CallSid", ""), turn, form.get("Digits", ""), form.get("FinishedOnKey", "")))
+
+
+@bp.post("/turn/<int:turn>/dial")
+def dial(turn: int) -> Response:
+    form = request.form
+    duration = form.get("DialCallDuration", "0")
+    return _guarded(lambda: system().engine.dial_ended(
+        form.get("CallSid", ""), turn, form.get("DialCallStatus", "failed"),
+        int(duration) if duration.isdigit() else 0))
+
+
+@bp.post("/turn/<int:turn>/queue")
+def queue(turn: int) -> Response:
+    form = request.form
+    return _guarded(lambda: system().engine.queue_left(
+        form.get("CallSid", ""), turn, form.get("QueueResult", "error")))
+
+
+@bp.post("/orphan")
+def orphan() -> Response:
+    """Where an emergency transfer comes back: end the call."""
+    return twiml(str(VoiceResponse().hangup()))
+
+
+@bp.post("/status")
+def status() -> Response:
+    form = request.form
+    sid = form.get("CallSid", "")
+    call_status = form.get("CallStatus", "")
+    if call_status in FINAL_STATUSES:
+        try:
+            system().engine.end_call(sid, call_status)
+        except Exception:
+            log.exception("[%s] status callback failed", sid)
+            return Response("", status=503)  # Twilio does not retry, but it is logged
+    return Response("", status=204)
