@@ -96,8 +96,8 @@ class RemotePhone:
         return CallReport(self.simulator.call(to, caller, source, hangup_after=hangup_after))
 
 
-def mask(data: dict[str, Any], secrets: dict[str, str], names: set[str] = frozenset()
-         ) -> dict[str, Any]:  # type: ignore[assignment]
+def mask(data: dict[str, Any], secrets: dict[str, str],
+         names: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """Data sources with any secret value replaced (secrets are never stored, but be sure)."""
     import os
 
