@@ -7,6 +7,7 @@ Nothing sent or received is logged in full: method, URL without query string, st
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from lxml import etree
 
 from applets.base import Applet, Context, Decision, Outcome
@@ -205,8 +207,9 @@ class DataConnectorApplet(Applet):
 
     def enter(self, ctx: Context) -> Decision:
         try:
-            status, body = self._call(ctx)
-            parsed = self._parse(body, ok=200 <= status < 300)
+            status, raw, charset = self._call(ctx)
+            body = raw.decode(charset, errors="replace")
+            parsed = self._parse(raw, body, ok=200 <= status < 300)
         except Failure as exc:
             ctx.data["LastError"] = str(exc)
             ctx.log.warning("data_connector failed: %s", exc)
@@ -231,8 +234,6 @@ class DataConnectorApplet(Applet):
                 return {k: deep(v) for k, v in value.items()}
             if isinstance(value, list):
                 return [deep(v) for v in value]
-            if isinstance(value, Decimal):
-                return float(value) if value != value.to_integral_value() else int(value)
             return value
 
         try:
@@ -243,7 +244,8 @@ class DataConnectorApplet(Applet):
                 "params": {k: v.render(scope) for k, v in req.query.items()} or None,
             }
             if req.json is not None:
-                kwargs["json"] = deep(req.json)
+                kwargs["data"] = json_body(deep(req.json))
+                kwargs["headers"].setdefault("Content-Type", "application/json")
             elif req.form is not None:
                 kwargs["data"] = {k: v.render(scope) for k, v in req.form.items()}
             elif req.body is not None:
@@ -252,13 +254,15 @@ class DataConnectorApplet(Applet):
             raise Failure(str(exc)) from None
         return kwargs
 
-    def _call(self, ctx: Context) -> tuple[int, str]:
+    def _call(self, ctx: Context) -> tuple[int, bytes, str]:
+        """Send the request (with retries); (status, body, charset) or Failure."""
         kwargs = self._render(ctx)
         where = self._loggable_url(kwargs["url"])
-        budget = float(self.config.timeout)
-        deadline = time.monotonic() + budget
+        per_attempt = float(self.config.timeout)
+        overall = time.monotonic() + max(per_attempt, TURN_BUDGET)
         error = "no attempt made"
         for attempt in range(self.config.retries + 1):
+            deadline = min(time.monotonic() + per_attempt, overall)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -266,10 +270,11 @@ class DataConnectorApplet(Applet):
             try:
                 with ctx.http.request(timeout=remaining, stream=True, allow_redirects=True,
                                       **kwargs) as resp:
-                    body = self._read(resp, deadline)
+                    body = _read(resp, deadline)
                     status = resp.status_code
+                    charset = _charset(resp.headers.get("Content-Type", ""))
             except requests.Timeout:
-                error = f"timeout after {budget:g}s calling {where}"
+                error = f"timeout after {per_attempt:g}s calling {where}"
             except requests.ConnectionError as exc:
                 error = f"cannot connect to {where}: {_reason(exc)}"
             except requests.RequestException as exc:
@@ -279,38 +284,103 @@ class DataConnectorApplet(Applet):
                 ctx.log.info("data_connector %s %s -> %d in %.0f ms (attempt %d)",
                              kwargs["method"], where, status, ms, attempt + 1)
                 if status < 500 or attempt == self.config.retries:
-                    return status, body
+                    return status, body, charset
                 error = f"{where} answered {status}"
                 continue
             ctx.log.info("data_connector %s %s: %s (attempt %d)", kwargs["method"], where,
                          error, attempt + 1)
         raise Failure(error)
 
-    def _read(self, resp: requests.Response, deadline: float) -> str:
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in resp.iter_content(chunk_size=65536):
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise Failure("response body larger than 1 MiB")
-            if time.monotonic() > deadline:
-                raise requests.Timeout()
-            chunks.append(chunk)
-        raw = b"".join(chunks)
-        return raw.decode(resp.encoding or "utf-8", errors="replace")
-
-    def _parse(self, body: str, *, ok: bool) -> Any:
+    def _parse(self, raw: bytes, text: str, *, ok: bool) -> Any:
         kind = self.config.response.type
-        if kind == "text" or not body.strip():
+        if kind == "text" or not raw.strip():
             return None
         try:
             if kind == "json":
-                return json.loads(body, parse_float=str)
-            return etree.fromstring(body.encode(), parser=_XML_PARSER)
+                return json.loads(text, parse_float=str)
+            return etree.fromstring(raw, parser=_XML_PARSER)
         except (ValueError, etree.XMLSyntaxError) as exc:
             if ok:
                 raise Failure(f"response is not valid {kind.upper()}: {_short(exc)}") from None
             return None
+
+
+TURN_BUDGET = 14.0  # Twilio waits 15 s for a webhook: every attempt together stays inside
+
+
+def json_body(value: Any) -> bytes:
+    """JSON text with decimals written exactly (never through float)."""
+    marks: dict[str, str] = {}
+
+    def swap(v: Any) -> Any:
+        if isinstance(v, Decimal):
+            mark = f"\u0000dec{len(marks)}\u0000"
+            marks[json.dumps(mark)] = str(v)
+            return mark
+        if isinstance(v, dict):
+            return {k: swap(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [swap(x) for x in v]
+        return v
+
+    text = json.dumps(swap(value), separators=(",", ":"))
+    for mark, number in marks.items():
+        text = text.replace(mark, number)
+    return text.encode()
+
+
+def _charset(content_type: str) -> str:
+    """The charset the Content-Type names, else UTF-8 (not ISO-8859-1 for text/*)."""
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "charset" and value:
+            name = value.strip('"\' ')
+            try:
+                "".encode(name)
+                return name
+            except LookupError:
+                break
+    return "utf-8"
+
+
+def _read(resp: requests.Response, deadline: float) -> bytes:
+    """Read the body as it arrives, checking the deadline after every piece (a body that
+    trickles in still ends at the timeout), and refusing more than MAX_BODY."""
+    raw = resp.raw
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise requests.Timeout()
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(remaining)
+        try:
+            chunk = raw.read1(65536) if hasattr(raw, "read1") else raw.read(65536)
+        except (TimeoutError, urllib3.exceptions.ReadTimeoutError):
+            raise requests.Timeout() from None
+        except urllib3.exceptions.ProtocolError as exc:
+            raise requests.ConnectionError(str(exc)) from None
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Failure("response body larger than 1 MiB")
+        chunks.append(chunk)
+
+
+class _NoQueryStrings(logging.Filter):
+    """The HTTP library logs request lines at DEBUG; keep their query strings out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(a.split("?")[0] if isinstance(a, str) and "?" in a else a
+                                for a in record.args)
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_NoQueryStrings())
 
 
 def _reason(exc: Exception) -> str:

@@ -89,9 +89,7 @@ def _convert(value: Any, kind: str) -> Any:
             return value
         word = to_text(value).strip().lower()
         return True if word in _TRUE else False if word in _FALSE else None
-    if value is None:
-        return None
-    return to_text(value).casefold()
+    return to_text(value).casefold()  # a missing source compares as empty text
 
 
 def _render(value: Any, scope: Scope) -> Any:

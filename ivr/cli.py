@@ -145,6 +145,25 @@ def _settings(config: str | None, callplans: str | None) -> Any:
         raise click.ClickException(str(exc)) from None
 
 
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
+@click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
+@click.option("-k", "select", help="Only scenarios whose name contains this text.")
+@click.option("--coverage/--no-coverage", default=True, show_default=True)
+def test_command(paths: tuple[Path, ...], config: str | None, callplans: str | None,
+                 select: str | None, coverage: bool) -> None:
+    """Run call plan scenario files (default: callplans/)."""
+    from ivr.logs import install
+    from ivr.scenario_report import run_files
+
+    install("ERROR")
+    settings = _settings(config, callplans)
+    ok = run_files(list(paths) or [settings.callplans], settings, select=select,
+                   show_coverage=coverage, echo=click.echo)
+    sys.exit(0 if ok else 1)
+
+
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of the call plan language."""

@@ -35,6 +35,7 @@ log = logging.getLogger("ivr.engine")
 
 APOLOGY = "Sorry, we cannot continue with your call right now. Please call back later. Goodbye."
 WITHHELD = {"", "anonymous", "+266696687", "unknown", "restricted", "private"}
+SHORT_APOLOGY = "Sorry, something went wrong."
 PLAN_SOURCE_TTL = 7 * 24 * 3600
 
 
@@ -83,7 +84,6 @@ class Engine:
         self.ended_ttl = ended_ttl
         self.max_steps = max_steps
         self.apology = apology
-        self._published: set[str] = set()
 
     # -- events ---------------------------------------------------------------------------
 
@@ -193,6 +193,7 @@ class Engine:
                 target = compiled.plan.fallback
                 if errored or target is None or target == s.applet:
                     return self._finish(slot, s, compiled, actions, apology=True)
+                actions.append(self._say(compiled, SHORT_APOLOGY))
                 errored = True
                 self._move(s, target)
                 resume = False
@@ -215,15 +216,27 @@ class Engine:
                     return self._finish(slot, s, compiled, actions, apology=True)
                 ctx = self._context(s, compiled)
                 steps += 1
+                if steps >= self.max_steps:
+                    ctx.log.error("%d applets ran without a caller step; going to fallback",
+                                  steps)
+                    target = compiled.plan.fallback
+                    if errored or target is None:
+                        return self._finish(slot, s, compiled, actions, apology=True)
+                    errored = True
+                    steps = 0
+                    self._move(s, target)
                 continue
             actions.extend(decision.actions)
             outcome, target = compiled.machine.pick(s.applet, decision.names)
             self._step(s, outcome)
             if target is None:
-                ctx.log.warning("outcome '%s' is not routed; going to fallback", outcome)
                 target = compiled.plan.fallback
                 if target is None or target == s.applet:
+                    ctx.log.error("outcome '%s' is not routed and there is no fallback to go "
+                                  "to; apologising and hanging up", outcome)
                     return self._finish(slot, s, compiled, actions, apology=True)
+                ctx.log.warning("outcome '%s' is not routed; going to fallback '%s'", outcome,
+                                target)
             steps += 1
             if steps >= self.max_steps:
                 ctx.log.error("%d applets ran without a caller step; going to fallback", steps)
@@ -261,10 +274,7 @@ class Engine:
     def _finish(self, slot: Slot, s: Session, compiled: CompiledPlan, actions: list[Action],
                 *, apology: bool = False) -> Turn:
         if apology:
-            defaults = compiled.plan.defaults
-            voice = defaults.voice.source if defaults.voice else None
-            language = defaults.language.source if defaults.language else None
-            actions = [*actions, Say(self.apology, voice, language)]
+            actions = [*actions, self._say(compiled, self.apology)]
             if not s.data.get("InteractionOutcome"):
                 s.data["InteractionOutcome"] = "Error"
         if not actions or not isinstance(actions[-1], Hangup):
@@ -277,6 +287,12 @@ class Engine:
         self._record(s)
         self._save(slot, s)
         return Turn(s.call_sid, s.turn, tuple(actions), ended=True)
+
+    def _say(self, compiled: CompiledPlan, text: str) -> Say:
+        defaults = compiled.plan.defaults
+        voice = defaults.voice.source if defaults.voice else None
+        language = defaults.language.source if defaults.language else None
+        return Say(text, voice, language)
 
     def _saved(self, s: Session) -> Turn:
         return Turn(s.call_sid, s.turn, tuple(from_dict(a) for a in s.response), s.ended)
@@ -304,10 +320,9 @@ class Engine:
         return self.catalog.add(plan, current=False)
 
     def _publish(self, compiled: CompiledPlan) -> None:
-        """Keep the plan source in the store so other processes can run pinned calls."""
-        if compiled.version not in self._published:
-            self.store.put_plan(compiled.version, compiled.plan.source, PLAN_SOURCE_TTL)
-            self._published.add(compiled.version)
+        """Keep the plan source in the store so other processes can run pinned calls (written
+        at every call start, so its TTL always outlives the calls that use it)."""
+        self.store.put_plan(compiled.version, compiled.plan.source, PLAN_SOURCE_TTL)
 
     def _save(self, slot: Slot, s: Session) -> None:
         slot.put(s.to_json(), self.ended_ttl if s.ended else self.session_ttl)

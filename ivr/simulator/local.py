@@ -20,6 +20,7 @@ class CallReport:
 
     result: CallResult
     path: list[tuple[str, str]] = field(default_factory=list)
+    path_plans: list[str] = field(default_factory=list)
     data: dict[str, Any] | None = None
     outcome: str | None = None
     plan: str | None = None
@@ -75,6 +76,7 @@ class LocalPhone:
         record = self.system.recorder.find(result.call_sid)
         if record is not None:
             report.path = [(s.applet, s.outcome) for s in record.path]
+            report.path_plans = [s.plan for s in record.path]
             report.outcome = record.outcome
             report.plan = record.plan_id
             report.missing = list(record.missing)

@@ -91,11 +91,15 @@ class RedisStore:
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
         slot = Slot(value.decode() if isinstance(value, bytes) else value)
+        failed = True
         try:
             yield slot
+            failed = False
         finally:
             mode, args = "keep", []
-            if slot.write is not None:
+            if failed:
+                pass  # a turn that raised writes nothing (as with the memory store)
+            elif slot.write is not None:
                 mode, args = "put", [slot.write[0], slot.write[1]]
             elif slot.remove:
                 mode = "del"

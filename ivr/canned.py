@@ -1,0 +1,124 @@
+"""Canned web service answers for scenario tests: a `requests` session whose answers come from
+a list (method + URL), so a call plan can be tested without the services it calls."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+
+@dataclass
+class CannedAnswer:
+    method: str
+    url: str
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # "timeout" | "refused"
+    times: int | None = None  # answer only this many times (then the next match answers)
+    used: int = 0
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any], where: str) -> CannedAnswer:
+        allowed = {"method", "url", "status", "json", "body", "xml", "headers", "error", "times"}
+        unknown = set(raw) - allowed
+        if unknown:
+            raise ValueError(f"{where}: unknown key '{sorted(unknown)[0]}' in a service answer "
+                             f"(allowed: {', '.join(sorted(allowed))})")
+        if "url" not in raw:
+            raise ValueError(f"{where}: a service answer needs url:")
+        headers = {str(k): str(v) for k, v in (raw.get("headers") or {}).items()}
+        if "json" in raw:
+            body = json.dumps(raw["json"], default=str).encode()
+            headers.setdefault("Content-Type", "application/json")
+        elif "xml" in raw:
+            body = str(raw["xml"]).encode()
+            headers.setdefault("Content-Type", "application/xml")
+        else:
+            body = str(raw.get("body", "")).encode()
+        error = raw.get("error")
+        if error not in (None, "timeout", "refused"):
+            raise ValueError(f"{where}: error must be timeout or refused, found {error!r}")
+        return cls(str(raw.get("method", "GET")).upper(), str(raw["url"]),
+                   int(raw.get("status", 200)), body, headers, error, raw.get("times"))
+
+    def matches(self, method: str, url: str) -> bool:
+        if self.method != method or (self.times is not None and self.used >= self.times):
+            return False
+        want, got = urlsplit(self.url), urlsplit(url)
+        if (want.scheme, want.netloc, want.path.rstrip("/")) != (
+                got.scheme, got.netloc, got.path.rstrip("/")):
+            return False
+        return not want.query or want.query == got.query
+
+
+class CannedAdapter(BaseAdapter):
+    """Answers from the canned list; a request nobody answers is refused (and recorded)."""
+
+    def __init__(self, answers: list[CannedAnswer]):
+        super().__init__()
+        self.answers = answers
+        self.requests: list[tuple[str, str]] = []
+        self.unanswered: list[str] = []
+
+    def send(self, request: requests.PreparedRequest,  # type: ignore[override]
+             **kwargs: Any) -> requests.Response:
+        method, url = request.method or "GET", request.url or ""
+        self.requests.append((method, url))
+        for answer in self.answers:
+            if answer.matches(method, url):
+                answer.used += 1
+                if answer.error == "timeout":
+                    raise requests.ReadTimeout(f"canned timeout for {method} {url}")
+                if answer.error == "refused":
+                    raise requests.ConnectionError("Connection refused (canned)")
+                return _response(request, answer)
+        self.unanswered.append(f"{method} {url.split('?')[0]}")
+        raise requests.ConnectionError(
+            f"Connection refused: no canned answer for {method} {url.split('?')[0]}")
+
+    def close(self) -> None:
+        pass
+
+
+def _response(request: requests.PreparedRequest, answer: CannedAnswer) -> requests.Response:
+    response = requests.Response()
+    response.status_code = answer.status
+    response.headers = CaseInsensitiveDict(answer.headers)
+    response._content = answer.body
+    response.encoding = "utf-8"
+    response.url = request.url or ""
+    response.request = request
+    response.raw = _Raw(answer.body)
+    response._content_consumed = True  # type: ignore[attr-defined]
+    return response
+
+
+class _Raw:
+    """Just enough of urllib3's response for `iter_content` on a pre-read body."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def stream(self, chunk_size: int, decode_content: bool = True):
+        yield self.body
+
+    def release_conn(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def canned_session(answers: list[CannedAnswer]) -> tuple[requests.Session, CannedAdapter]:
+    session = requests.Session()
+    adapter = CannedAdapter(answers)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session, adapter
