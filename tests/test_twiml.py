@@ -22,7 +22,11 @@ from ivr.stores import MemoryStore
 from ivr.twiml import render
 from tests.conftest import EXAMPLES, PLANS, ROOT, LoopbackServer
 
-XSD = ROOT.parent / "shared" / "twiml-xsd" / "twiml_v20100401_twilioRealtimeCallSchema.xsd"
+# A copy of ../shared/twiml-xsd (MIT, see its LICENSE) so a fresh clone can validate TwiML;
+# test_vendored_schema_matches_shared keeps the copy identical to the shared one.
+XSD_DIR = Path(__file__).resolve().parent / "twiml-xsd"
+SHARED_XSD_DIR = ROOT.parent / "shared" / "twiml-xsd"
+XSD = XSD_DIR / "twiml_v20100401_twilioRealtimeCallSchema.xsd"
 
 
 # --- the XSD helper ------------------------------------------------------------------------
@@ -346,3 +350,12 @@ def test_route_plan_folder_loads_cleanly() -> None:
     result = load_paths([Path(p) for p in sorted(PLANS.glob("route_*.yaml"))])
     assert result.diagnostics == []
     assert len(result.plans) == len(list(PLANS.glob("route_*.yaml")))
+
+
+def test_vendored_schema_matches_shared() -> None:
+    """The copy in tests/twiml-xsd is byte-identical to ../shared/twiml-xsd when present."""
+    if not SHARED_XSD_DIR.is_dir():
+        pytest.skip("../shared/twiml-xsd is not beside this checkout")
+    shared = {p.name: p.read_bytes() for p in SHARED_XSD_DIR.iterdir() if p.is_file()}
+    ours = {p.name: p.read_bytes() for p in XSD_DIR.iterdir() if p.is_file()}
+    assert ours == shared
