@@ -95,10 +95,12 @@ class ClosedDate(FieldKind):
     label = "a date as YYYY-MM-DD"
 
     def convert(self, value: Any, path: Path, check: Check) -> Any:
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
+        if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             return self.wrong(value, path, check)
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return check.error(path, f"'{value}' is not a real date")
 
     def schema(self) -> dict[str, Any]:
         return {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}

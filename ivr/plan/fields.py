@@ -79,7 +79,7 @@ def compile_template(text: str, path: Path, check: Check, *, secrets_allowed: bo
             return check.error(
                 path,
                 f"#({name}): secrets may only be used in a data_connector request "
-                "(url, headers, query, body), so they are never spoken or stored",
+                "(url, headers, query, json, form, body), so they are never spoken or stored",
             )
         if name not in check.secrets:
             return check.error(
@@ -115,10 +115,11 @@ class Text(FieldKind):
 class Phone(Text):
     """An E.164 number such as `+442071230001`, or a placeholder that renders to one."""
 
-    label = "an E.164 phone number in quotes"
+    label = "E.164 phone numbers in quotes"
 
-    def __init__(self) -> None:
+    def __init__(self, *, placeholders: bool = True) -> None:
         super().__init__(numbers=False)
+        self.placeholders = placeholders
 
     def convert(self, value: Any, path: Path, check: Check) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -126,6 +127,9 @@ class Phone(Text):
                 path, f"phone numbers must be quoted text such as \"+{value}\", found {value}"
             )
         template = super().convert(value, path, check)
+        if template is not INVALID and not template.is_constant and not self.placeholders:
+            return check.error(path, f"'{value}': write the number itself here, not a "
+                               "placeholder")
         if template is not INVALID and template.is_constant and not E164_RE.fullmatch(value):
             return check.error(
                 path, f"'{value}' is not an E.164 number (expected + and 7 to 15 digits)"

@@ -174,7 +174,8 @@ def _applets(raw: Any, defaults: Defaults, check: Check,
         cls = applet_types.REGISTRY.get(type_name) if isinstance(type_name, str) else None
         if cls is None:
             available = sorted(applet_types.REGISTRY)
-            report.error(path + ("type",), f"unknown applet type {found(type_name)}"
+            shown = f"'{type_name}'" if isinstance(type_name, str) else found(type_name)
+            report.error(path + ("type",), f"unknown applet type {shown}"
                          f"{did_you_mean(str(type_name), available)}; available: "
                          f"{', '.join(available)}")
             continue
@@ -190,6 +191,12 @@ def _applets(raw: Any, defaults: Defaults, check: Check,
         if description is not None and not isinstance(description, str):
             report.error(path + ("description",), f"expected text, found {found(description)}")
         if config is INVALID:
+            # Still report routing mistakes, so every error of the file shows at once.
+            routes, origin = _routes(cls, None, body, path, check, allowed)
+            for outcome, target in routes.items():
+                if isinstance(target, str) and target not in raw:
+                    report.error(origin[outcome], f"no applet '{target}'"
+                                 f"{did_you_mean(target, raw)}")
             continue
         routes, origin = _routes(cls, config, body, path, check, allowed)
         out.append(AppletSpec(applet_id, type_name, config, routes, description))
@@ -212,7 +219,7 @@ def _routes(cls: Any, config: Any, body: dict[str, Any], path: tuple, check: Che
     report = check.report
     routes: dict[str, str] = {}
     origin: dict[str, tuple] = {}
-    for outcome, target, sub in cls.extra_routes(config):
+    for outcome, target, sub in (cls.extra_routes(config) if config is not None else ()):
         routes[outcome] = target
         origin[outcome] = path + sub
     if "next" in body and "next" in allowed:
@@ -227,12 +234,15 @@ def _routes(cls: Any, config: Any, body: dict[str, Any], path: tuple, check: Che
             report.error(path + ("on",), f"expected a map of outcome → applet id, found "
                          f"{found(body['on'])}")
             return routes, origin
-        valid = list(cls.outcome_names(config))
+        valid = list(cls.outcome_names(config) if config is not None else cls.outcomes)
         if cls.outcome_hint:
             valid.append(cls.outcome_hint)
         for outcome, target in body["on"].items():
             where = path + ("on", outcome)
-            if not cls.is_outcome(config, outcome) or (
+            known = (cls.is_outcome(config, outcome) if config is not None else
+                     outcome in cls.outcomes or bool(cls.outcome_pattern and
+                                                     cls.outcome_pattern.fullmatch(outcome)))
+            if not known or (
                 outcome in origin and origin[outcome][len(path)] == "options"
             ):
                 if outcome in origin and origin[outcome][len(path)] == "options":

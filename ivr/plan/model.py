@@ -62,7 +62,7 @@ class PlanHeader:
     description: str | None = field(default=None, metadata=spec(
         Text(), "what the plan is for"))
     numbers: tuple[Template, ...] = field(default=(), metadata=spec(
-        ListOf(Phone()), "E.164 numbers (DDIs) answered by this plan"))
+        ListOf(Phone(placeholders=False)), "E.164 numbers (DDIs) answered by this plan"))
     start: str = field(metadata=spec(AppletRef(), "id of the first applet"))
     fallback: str | None = field(default=None, metadata=spec(
         AppletRef(), "applet used for an unrouted outcome or an engine error"))

@@ -59,7 +59,8 @@ class Prompts(FieldKind):
              "required": ["say"], "additionalProperties": False},
             {"type": "object", "properties": {"play": {"type": "string"}},
              "required": ["play"], "additionalProperties": False},
-            {"type": "object", "properties": {"pause": {"type": "integer", "minimum": 0}},
+            {"type": "object", "properties": {"pause": {"type": "integer", "minimum": 0,
+                                                        "maximum": 60}},
              "required": ["pause"], "additionalProperties": False},
         ]}
         return {"anyOf": [{"type": ["string", "number"]},

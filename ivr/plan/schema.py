@@ -22,8 +22,7 @@ def _routing(cls: Any) -> dict[str, Any]:
         props["next"] = {"type": "string", "pattern": f"^{ID_RE.pattern}$",
                          "description": "applet for the outcome 'next'"}
     if cls.accepts_on:
-        outcome_names = [o for o in cls.outcomes if o != "next" or not cls.accepts_next]
-        names: dict[str, Any] = {"enum": outcome_names}
+        names: dict[str, Any] = {"enum": list(cls.outcomes)}
         if cls.outcome_pattern is not None:
             names = {"anyOf": [names, {"pattern": f"^{cls.outcome_pattern.pattern}$"}]}
         if cls.type_name == "menu":

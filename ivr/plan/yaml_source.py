@@ -55,10 +55,16 @@ def read_yaml(text: str, report: Report) -> Any:
         root = yaml.compose(text, Loader=_PlanLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        last_line = text.count("\n") + (0 if text.endswith("\n") else 1)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        report.positions[()] = (line, col)
         problem = exc.problem or "invalid YAML"
         context = f" {exc.context}" if exc.context else ""
+        start = exc.context_mark
+        if start is not None and mark is not None and start.line != mark.line:
+            context += f" that started on line {start.line + 1}, column {start.column + 1}"
+            if line > max(last_line, 1):  # at the end of the file: point where it started
+                line, col = start.line + 1, start.column + 1
+        report.positions[()] = (line, col)
         report.error((), f"YAML syntax: {problem}{context}")
         return None
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises marked errors for syntax
@@ -78,7 +84,8 @@ def _build(node: yaml.Node, path: Path, report: Report) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.tag == "tag:yaml.org,2002:merge" or (
+                    key_node.value == "<<" and not key_node.style):
                 report.error(path, "merge keys (<<) are not supported in call plans")
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
