@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -70,7 +70,7 @@ _NAMES = {cls: name for name, cls in _VERBS.items()}
 
 def to_dict(action: Action) -> dict[str, Any]:
     """JSON-ready form of an action (kept in the session to answer repeated webhooks)."""
-    out = {"verb": _NAMES[type(action)], **asdict(action)}
+    out = {"verb": _NAMES[type(action)], **vars(action)}
     if isinstance(action, Gather):
         out["prompts"] = [to_dict(p) for p in action.prompts]
     return out

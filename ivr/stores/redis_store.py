@@ -12,6 +12,14 @@ import redis
 from ivr.errors import LockTimeout, StoreError
 from ivr.stores.base import CALL_KEY, LOCK_KEY, PLAN_KEY, Slot
 
+# Take the lock and read the call in one step: {1, value} when taken, {0, nil} when busy.
+_ACQUIRE = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then
+  return {1, redis.call('get', KEYS[2])}
+end
+return {0, false}
+"""
+
 # Unlock only if we still hold the lock, and apply the turn's write in the same step.
 _RELEASE = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -28,6 +36,7 @@ class RedisStore:
     def __init__(self, client: redis.Redis, *, lock_ttl: float = 30.0):
         self.client = client
         self.lock_ttl = lock_ttl
+        self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
 
     @classmethod
@@ -80,10 +89,7 @@ class RedisStore:
         deadline = time.monotonic() + timeout
         delay = 0.002
         while True:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.set(lock_key, token, nx=True, px=ttl_ms)
-            pipe.get(call_key)
-            acquired, value = self._call(pipe.execute)
+            acquired, value = self._call(self._acquire, [lock_key, call_key], [token, ttl_ms])
             if acquired:
                 break
             if time.monotonic() >= deadline:

@@ -24,16 +24,19 @@ APOLOGY = "Sorry, we are having technical difficulties. Please call back later. 
 
 
 class FlaskUrls:
-    """Turn URLs, built with url_for so a mounted prefix is kept."""
+    """Turn URLs under the app's mount point (the routes below: /voice/turn/N/...)."""
+
+    def __init__(self) -> None:
+        self.base = request.script_root + bp.url_prefix + "/turn/"  # type: ignore[operator]
 
     def keys(self, turn: int) -> str:
-        return url_for("voice.keys", turn=turn)
+        return f"{self.base}{turn}/keys"
 
     def dial(self, turn: int) -> str:
-        return url_for("voice.dial", turn=turn)
+        return f"{self.base}{turn}/dial"
 
     def queue(self, turn: int) -> str:
-        return url_for("voice.queue", turn=turn)
+        return f"{self.base}{turn}/queue"
 
 
 def system() -> System:
