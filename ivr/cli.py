@@ -68,9 +68,11 @@ def graph(plan: Path, fmt: str) -> None:
 @click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
 @click.option("--verbose", "-v", is_flag=True, help="Show prompts' key settings and "
               "missing data sources.")
+@click.option("--at", "at", help="Simulated start time, ISO 8601 (e.g. 2026-11-18T10:00:00Z); "
+              "in-process only.")
 def call(number: str, caller: str, keys: tuple[str, ...], as_json: bool, url: str | None,
          hangup_after: int | None, config: str | None, callplans: str | None,
-         verbose: bool) -> None:
+         verbose: bool, at: str | None) -> None:
     """Simulate a call to NUMBER, acting as Twilio against the webhooks."""
     from ivr.logs import install
     from ivr.simulator.local import LocalPhone, RemotePhone
@@ -87,7 +89,17 @@ def call(number: str, caller: str, keys: tuple[str, ...], as_json: bool, url: st
                                   show_default=False)
             return None if answer.strip().lower() in ("h", "hangup", "q") else answer
     source = KeySource(entries, ask)
-    phone = RemotePhone(url, settings) if url else LocalPhone(settings)
+    start = None
+    if at:
+        from datetime import UTC, datetime
+
+        try:
+            start = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"'{at}' is not an ISO 8601 time",
+                                     param_hint="--at") from None
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    phone = RemotePhone(url, settings) if url else LocalPhone(settings, start=start)
     report = phone.call(number, caller, source, hangup_after=hangup_after)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, default=str))
@@ -162,6 +174,14 @@ def test_command(paths: tuple[Path, ...], config: str | None, callplans: str | N
     ok = run_files(list(paths) or [settings.callplans], settings, select=select,
                    show_coverage=coverage, echo=click.echo)
     sys.exit(0 if ok else 1)
+
+
+@main.command()
+def reference() -> None:
+    """Print the call plan reference (Markdown) generated from the code."""
+    from ivr.plan.reference import reference as generate
+
+    click.echo(generate(), nl=False)
 
 
 @main.command()
