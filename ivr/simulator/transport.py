@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
 
 class Transport(Protocol):
+    """POSTs to a path (with query) of the app, or to an absolute URL elsewhere."""
+
+    base: str
+
     def post(self, url: str, params: dict[str, str], headers: dict[str, str]
              ) -> tuple[int, str]: ...
-
-    def absolute(self, url: str, public_base: str | None = None) -> str: ...
 
 
 class FlaskTransport:
@@ -30,9 +32,6 @@ class FlaskTransport:
         response = self.client.post(path, data=params, headers=headers)
         return response.status_code, response.get_data(as_text=True)
 
-    def absolute(self, url: str, public_base: str | None = None) -> str:
-        return urljoin((public_base or self.base).rstrip("/") + "/", url.lstrip("/"))
-
 
 class HttpTransport:
     """Calls a running server (`ivr call --url http://host:port`)."""
@@ -44,16 +43,12 @@ class HttpTransport:
 
     def post(self, url: str, params: dict[str, str], headers: dict[str, str]
              ) -> tuple[int, str]:
+        target = url if urlsplit(url).scheme else self.base + url
         try:
-            response = self.session.post(self.absolute(url), data=params, headers=headers,
+            response = self.session.post(target, data=params, headers=headers,
                                          timeout=self.timeout)
         except requests.Timeout:
             return 504, ""  # Twilio gives up after 15 s: an application error
         except requests.ConnectionError:
             return 502, ""
         return response.status_code, response.text
-
-    def absolute(self, url: str, public_base: str | None = None) -> str:
-        if urlsplit(url).scheme:
-            return url
-        return urljoin((public_base or self.base).rstrip("/") + "/", url.lstrip("/"))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree
 
 from ivr.settings import Destination
@@ -116,6 +116,8 @@ class TwilioSimulator:
         self.directory = directory or {}
         self.auth_token = auth_token
         self.sign_base = sign_base
+        # Twilio knows absolute URLs only: the public base (or the transport's own) + paths.
+        self.public_base = (sign_base or transport.base).rstrip("/") + "/"
         self.clock = clock or SimClock()
         self.account_sid = account_sid
         self.voice_url = voice_url
@@ -138,7 +140,7 @@ class TwilioSimulator:
         result = CallResult(sid, caller, to, events)
         events.append(Event("leg_start", f"call from {caller or 'a withheld number'} to {to}"))
         try:
-            self._leg(sid, caller, to, self.voice_url, keys, events, leg=0,
+            self._leg(sid, caller, to, self.absolute(self.voice_url), keys, events, leg=0,
                       direction="inbound")
         except CallerHungUp:
             result.ended_by = "caller"
@@ -146,7 +148,7 @@ class TwilioSimulator:
         result.duration = int((self.clock() - started).total_seconds())
         if self.on_before_end is not None:
             self.on_before_end(sid)
-        self._post(self.status_url, self._params(sid, caller, to, "inbound", FINAL,
+        self._post(self.absolute(self.status_url), self._params(sid, caller, to, "inbound", FINAL,
                                                  CallDuration=str(result.duration)))
         events.append(Event("leg_end", "call ended"))
         return result
@@ -300,7 +302,8 @@ class TwilioSimulator:
             status = "completed"
             events.append(Event("connected", f"connected to {number}", leg))
             try:
-                self._leg(child_sid, caller_id, number, destination.url, keys, events,
+                self._leg(child_sid, caller_id, number, self.absolute(destination.url), keys,
+                          events,
                           leg=leg + 1, direction="inbound")
             except CallerHungUp:
                 self._child_status(destination, child_sid, caller_id, number, started)
@@ -325,7 +328,7 @@ class TwilioSimulator:
                       number: str, started: datetime) -> None:
         duration = int((self.clock() - started).total_seconds())
         if destination.status_url:
-            self._post(destination.status_url, self._params(
+            self._post(self.absolute(destination.status_url), self._params(
                 child_sid, caller_id, number, "inbound", FINAL, CallDuration=str(duration)))
 
     # -- requests -------------------------------------------------------------------------
@@ -340,15 +343,20 @@ class TwilioSimulator:
         params.update(extra)
         return params
 
+    def absolute(self, url: str) -> str:
+        """A configured path ("/voice") under the public base, or an absolute URL as is."""
+        return urljoin(self.public_base, url.lstrip("/")) if not urlsplit(url).scheme else url
+
     def _post(self, url: str, params: dict[str, str]) -> tuple[int, str]:
+        """POST to an absolute URL (as Twilio does), signed for exactly that URL."""
         headers = {}
         if self.auth_token:
             from twilio.request_validator import RequestValidator
 
-            signed_url = self.transport.absolute(url, self.sign_base)
             headers["X-Twilio-Signature"] = RequestValidator(self.auth_token).compute_signature(
-                signed_url, params)
-        return self.transport.post(url, params, headers)
+                url, params)
+        local = url[len(self.public_base) - 1:] if url.startswith(self.public_base) else url
+        return self.transport.post(local, params, headers)
 
 
 def _sid() -> str:

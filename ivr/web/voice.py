@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.actions import Dial, Hangup, Say, Turn
@@ -23,11 +23,19 @@ NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 APOLOGY = "Sorry, we are having technical difficulties. Please call back later. Goodbye."
 
 
+def _prefix() -> str:
+    """Absolute under the configured public URL (which may have a path, e.g. /ivr), else a
+    path under the app's mount point."""
+    public = system().settings.public_url
+    root = public.rstrip("/") if public else request.script_root
+    return root + bp.url_prefix  # type: ignore[operator]
+
+
 class FlaskUrls:
-    """Turn URLs under the app's mount point (the routes below: /voice/turn/N/...)."""
+    """Turn URLs (the routes below: /voice/turn/N/...)."""
 
     def __init__(self) -> None:
-        self.base = request.script_root + bp.url_prefix + "/turn/"  # type: ignore[operator]
+        self.base = _prefix() + "/turn/"
 
     def keys(self, turn: int) -> str:
         return f"{self.base}{turn}/keys"
@@ -93,7 +101,7 @@ def _emergency(sid: str) -> Response:
 
 class _OrphanUrls:
     def keys(self, turn: int) -> str:
-        return url_for("voice.orphan")
+        return _prefix() + "/orphan"
 
     dial = queue = keys
 
@@ -131,7 +139,9 @@ def queue(turn: int) -> Response:
 @bp.post("/orphan")
 def orphan() -> Response:
     """Where an emergency transfer comes back: end the call."""
-    return twiml(str(VoiceResponse().hangup()))
+    response = VoiceResponse()
+    response.hangup()
+    return twiml(str(response))
 
 
 @bp.post("/status")
