@@ -118,7 +118,10 @@ def calls(limit: int, config: str | None, as_json: bool) -> None:
 
     settings = _settings(config, None)
     recorder = SqlRecorder(settings.database_url)
-    records = recorder.recent(limit)
+    try:
+        records = recorder.recent(limit)
+    finally:
+        recorder.close()
     if as_json:
         click.echo(json.dumps([_record_dict(r) for r in records], indent=2))
         return

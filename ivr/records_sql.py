@@ -29,11 +29,11 @@ call_records = Table(
     Column("call_sid", String(64), primary_key=True),
     Column("plan_id", String(100), nullable=False, index=True),
     Column("plan_version", String(40), nullable=False),
-    Column("clid", String(32), nullable=False),
-    Column("ddi", String(32), nullable=False),
+    Column("clid", Text, nullable=False),  # SIP addresses can be long
+    Column("ddi", Text, nullable=False),
     Column("started_at", String(40), nullable=False, index=True),
     Column("ended_at", String(40), nullable=False),
-    Column("outcome", String(100), nullable=False),
+    Column("outcome", Text, nullable=False),
     Column("end_status", String(32), nullable=False),
     Column("path", Text, nullable=False),
     Column("missing", Text, nullable=False),
@@ -42,9 +42,8 @@ call_records = Table(
 
 def make_db_engine(url: str) -> Engine:
     """A SQLAlchemy engine; a relative SQLite file gets its folder created."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        folder = Path(url.removeprefix("sqlite:///")).parent
-        folder.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return create_engine(url, pool_pre_ping=True, future=True)
 
 

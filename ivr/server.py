@@ -7,6 +7,7 @@ they started with; a plan with errors is refused and logged while the old versio
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import signal
 import threading
@@ -20,11 +21,18 @@ from ivr.system import System
 log = logging.getLogger("ivr.server")
 
 
-def snapshot(folder: Path) -> dict[str, float]:
-    """Modification times of the plan files (a change means: reload)."""
+def snapshot(folder: Path) -> dict[str, str]:
+    """A content hash per plan file (a change means: reload). Hashes rather than modification
+    times, which may not change for an edit within the same timestamp tick."""
+    out: dict[str, str] = {}
     if not folder.exists():
-        return {}
-    return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*.y*ml") if p.is_file()}
+        return out
+    for path in folder.rglob("*.y*ml"):
+        try:
+            out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue  # removed or unreadable while listing: the next pass sees it again
+    return out
 
 
 class PlanWatcher(threading.Thread):
@@ -39,7 +47,10 @@ class PlanWatcher(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(self.interval):
-            self.check()
+            try:
+                self.check()
+            except Exception:  # keep watching: the next edit may be fine
+                log.exception("reloading call plans failed; the loaded versions keep serving")
 
     def check(self) -> bool:
         current = snapshot(self.system.settings.callplans)
@@ -49,6 +60,13 @@ class PlanWatcher(threading.Thread):
         log.info("call plans changed; reloading")
         self.system.reload_plans()
         return True
+
+
+def _reload_logged(system: System) -> None:
+    try:
+        system.reload_plans()
+    except Exception:
+        log.exception("reloading call plans failed; the loaded versions keep serving")
 
 
 def configure_logging(level: str) -> None:
@@ -66,7 +84,9 @@ def run(settings: Settings, host: str, port: int) -> None:
     if settings.watch_plans:
         PlanWatcher(system).start()
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: system.reload_plans())
+        # Reload on a thread: a second SIGHUP during a reload must not re-enter it here.
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+            target=_reload_logged, args=(system,), daemon=True).start())
     server = make_server(host, port, app, threaded=True)
     log.info("serving on http://%s:%d (plans: %s; store: %s)", host, port,
              settings.callplans, settings.store_url)
