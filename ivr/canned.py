@@ -3,6 +3,7 @@ a list (method + URL), so a call plan can be tested without the services it call
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,24 +96,19 @@ def _response(request: requests.PreparedRequest, answer: CannedAnswer) -> reques
     response.encoding = "utf-8"
     response.url = request.url or ""
     response.request = request
-    response.raw = _Raw(answer.body)
+    response.raw = BodyRaw(answer.body)
     response._content_consumed = True  # type: ignore[attr-defined]
     return response
 
 
-class _Raw:
-    """Just enough of urllib3's response for `iter_content` on a pre-read body."""
+class BodyRaw(io.BytesIO):
+    """A pre-read body that reads like urllib3's response (read, read1, stream)."""
 
-    def __init__(self, body: bytes):
-        self.body = body
-
-    def stream(self, chunk_size: int, decode_content: bool = True):
-        yield self.body
+    def stream(self, chunk_size: int = 65536, decode_content: bool = True):
+        while chunk := self.read(chunk_size):
+            yield chunk
 
     def release_conn(self) -> None:
-        pass
-
-    def close(self) -> None:
         pass
 
 

@@ -63,6 +63,7 @@ class Scenario:
     hangup_after: int | None
     start_time: datetime | None
     expect: dict[str, Any]
+    plan: str | None = None
 
 
 @dataclass
@@ -112,13 +113,17 @@ def load_scenarios(path: Path) -> list[Scenario]:
         if not isinstance(item, dict):
             raise ScenarioError(f"{at}: expected a map")
         _keys(item, SCENARIO_KEYS, at)
-        expect = item.get("expect") or {}
+        _types(item, at)
+        expect = item.get("expect")
+        expect = {} if expect is None else expect
+        _expect_types(expect, f"{at}.expect")
         _keys(expect, EXPECT_KEYS, f"{at}.expect")
         own = _services(item.get("services"), f"{at}.services")
         services = None if own is None and shared is None else (own or []) + (shared or [])
         number = str(item.get("number") or raw.get("number") or "")
-        if not number and not raw.get("plan"):
-            raise ScenarioError(f"{at}: give number: (the number dialled)")
+        plan = raw.get("plan")
+        if not number and not plan:
+            raise ScenarioError(f"{at}: give number: (the number dialled) or plan: (its id)")
         keys = item.get("keys") or []
         if isinstance(keys, str):
             keys = keys.replace(",", " ").split()
@@ -129,9 +134,41 @@ def load_scenarios(path: Path) -> list[Scenario]:
             keys=[str(k) for k in keys], services=services,
             dial={**(raw.get("dial") or {}), **(item.get("dial") or {})},
             hangup_after=item.get("hangup_after"), start_time=_time(start, at),
-            expect=expect,
+            expect=expect, plan=str(plan) if plan and not number else None,
         ))
     return out
+
+
+_SCENARIO_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "number": (str,), "caller": (str, type(None)), "keys": (list, str),
+    "services": (list,), "dial": (dict,), "hangup_after": (int,), "expect": (dict,),
+}
+_EXPECT_TYPES: dict[str, tuple[type, ...]] = {
+    "path": (list,), "outcome": (str,), "heard": (list,), "not_heard": (list,),
+    "data": (dict,), "ended_by": (str,), "plan": (str,),
+}
+_TYPE_NAMES = {list: "a list", str: "text", dict: "a map", int: "a whole number",
+               type(None): "empty"}
+
+
+def _check_types(raw: dict[str, Any], table: dict[str, tuple[type, ...]], where: str) -> None:
+    for key, kinds in table.items():
+        value = raw.get(key)
+        if value is None and key != "caller":
+            continue
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            wanted = " or ".join(_TYPE_NAMES[k] for k in kinds)
+            raise ScenarioError(f"{where}: {key} should be {wanted}, found {value!r}")
+
+
+def _types(item: dict[str, Any], where: str) -> None:
+    _check_types(item, _SCENARIO_TYPES, where)
+
+
+def _expect_types(expect: Any, where: str) -> None:
+    if not isinstance(expect, dict):
+        raise ScenarioError(f"{where}: should be a map, found {expect!r}")
+    _check_types(expect, _EXPECT_TYPES, where)
 
 
 def _keys(raw: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -176,10 +213,15 @@ def run_scenario(scenario: Scenario, settings: Settings) -> Outcome:
     if scenario.services is not None:
         answers = [replace(a, used=0) for a in scenario.services]
         http, adapter = canned_session(answers)
-    phone = LocalPhone(replace(settings, directory=directory), http=http,
+    numbers = dict(settings.numbers)
+    number = scenario.number
+    if scenario.plan:  # a file may name the plan instead of a number: dial a stand-in number
+        number = "+10000000000"
+        numbers[number] = scenario.plan
+    phone = LocalPhone(replace(settings, directory=directory, numbers=numbers), http=http,
                        start=scenario.start_time)
     try:
-        report = phone.call(scenario.number, scenario.caller, list(scenario.keys),
+        report = phone.call(number, scenario.caller, list(scenario.keys),
                             hangup_after=scenario.hangup_after)
     finally:
         close = getattr(phone.system.recorder, "close", None)

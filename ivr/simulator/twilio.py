@@ -126,6 +126,7 @@ class TwilioSimulator:
         self.on_before_end = on_before_end
         self.prompts_answered = 0
         self.hangup_after: int | None = None
+        self.application_error = False
 
     # -- placing calls --------------------------------------------------------------------
 
@@ -133,6 +134,7 @@ class TwilioSimulator:
              hangup_after: int | None = None, call_sid: str | None = None) -> CallResult:
         self.prompts_answered = 0
         self.hangup_after = hangup_after
+        self.application_error = False
         keys = keys or KeySource()
         sid = call_sid or _sid()
         events: list[Event] = []
@@ -145,6 +147,8 @@ class TwilioSimulator:
         except CallerHungUp:
             result.ended_by = "caller"
             events.append(Event("caller_hangup", "the caller hangs up"))
+        if self.application_error:
+            result.ended_by = "error"
         result.duration = int((self.clock() - started).total_seconds())
         if self.on_before_end is not None:
             self.on_before_end(sid)
@@ -168,15 +172,18 @@ class TwilioSimulator:
         status, body = self._post(url, params)
         if status >= 400 or not body.strip():
             events.append(Event("error", f"application error: {url} answered {status}", leg))
+            self.application_error = True
             return None, url
         try:
             root = ElementTree.fromstring(body)
         except ElementTree.ParseError as exc:
             events.append(Event("error", f"application error: {url} sent no TwiML ({exc})",
                                 leg))
+            self.application_error = True
             return None, url
         if root.tag != "Response":
             events.append(Event("error", f"application error: <{root.tag}> is not TwiML", leg))
+            self.application_error = True
             return None, url
         return root, url
 
@@ -313,6 +320,7 @@ class TwilioSimulator:
             status = destination.answer if destination else "completed"
             if status == "completed":
                 talk = destination.talk_seconds if destination else 60
+                talk = min(talk, int(verb.get("timeLimit") or 14400))
                 events.append(Event("connected", f"connected to {number}; talks for {talk}s",
                                     leg))
                 self.clock.advance(talk)

@@ -1,0 +1,327 @@
+"""`ivr test`: scenario files run through the simulator and reported like a test runner — the
+shipped callplans/ pass; wrong expectations fail with a readable diff; malformed files name the
+file and key; canned web services (`times:`, `error:`, unanswered requests); coverage per plan;
+`-k`. And the pytest fixture `ivr_phone` that runs the same simulator from Python."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from ivr.cli import main
+from ivr.simulator.local import LocalPhone
+from ivr.testing import ivr_phone  # noqa: F401  (the fixture, as a conftest would enable it)
+from tests.conftest import PLANS, ROOT
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+MALFORMED = SCENARIOS / "malformed"
+CALLPLANS = ROOT / "callplans"
+CALLER = "+447700900123"
+ENVIRONMENT = ("IVR_CONFIG", "IVR_STORE_URL", "IVR_DATABASE_URL", "IVR_PUBLIC_URL",
+               "TWILIO_AUTH_TOKEN", "SIM_API_TOKEN")
+
+
+@pytest.fixture(autouse=True)
+def keep_logging() -> Iterator[None]:
+    """The CLI installs its own root log handler (on the runner's stderr): put pytest's back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """config.yaml in tmp_path: a database of its own and callplans/ holding the sim_* plans."""
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SIM_API_TOKEN", "scenario-token")
+    plans = tmp_path / "callplans"
+    plans.mkdir()
+    for plan in sorted(PLANS.glob("sim_*.yaml")):
+        shutil.copy(plan, plans / plan.name)
+    file = tmp_path / "config.yaml"
+    file.write_text(f"database: sqlite:///{tmp_path}/x.sqlite3\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return file
+
+
+def ivr_test(config: Path, *args: str | Path) -> Result:
+    result = CliRunner().invoke(main, ["test", *map(str, args), "--config", str(config)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"ivr test crashed: {result.exception!r}\n{result.output}")
+    return result
+
+
+def out(result: Result) -> list[str]:
+    return result.stdout.splitlines()
+
+
+def summary(result: Result) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+) passed, (\d+) failed", out(result)[-1])
+    assert match, out(result)[-1]
+    return int(match[1]), int(match[2])
+
+
+def count_scenarios(folder: Path) -> int:
+    total = 0
+    for file in folder.rglob("*.yaml"):
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        if isinstance(raw, dict) and "scenarios" in raw and "applets" not in raw:
+            total += len(raw["scenarios"])
+    return total
+
+
+# --- the shipped scenarios -------------------------------------------------------------------
+
+
+def test_the_shipped_callplans_pass(config: Path) -> None:
+    result = ivr_test(config, "--callplans", CALLPLANS)
+    assert result.exit_code == 0, result.output
+    expected = count_scenarios(CALLPLANS)
+    assert expected > 0
+    assert out(result)[-1] == f"{expected} passed, 0 failed"
+    assert not any(line.lstrip().startswith(("FAIL", "ERROR")) for line in out(result))
+    explicit = ivr_test(config, CALLPLANS / "tests", "--callplans", CALLPLANS)
+    assert explicit.exit_code == 0
+    assert out(explicit)[-1] == f"{expected} passed, 0 failed"
+
+
+def test_coverage_of_the_shipped_plans_adds_up(config: Path) -> None:
+    result = ivr_test(config, "--callplans", CALLPLANS)
+    lines = out(result)
+    assert "coverage" in lines
+    pattern = re.compile(r"  (\w+): applets (\d+)/(\d+) \((\d+)%\), outcomes (\d+)/(\d+) "
+                         r"\((\d+)%\)")
+    rows = [m for m in map(pattern.fullmatch, lines) if m]
+    assert rows, lines
+    for row in rows:
+        plan = next(p for p in CALLPLANS.rglob("*.yaml")
+                    if f"plan: {row[1]}\n" in p.read_text(encoding="utf-8"))
+        applets = yaml.safe_load(plan.read_text(encoding="utf-8"))["applets"]
+        seen, total, percent = int(row[2]), int(row[3]), int(row[4])
+        assert total == len(applets)
+        assert percent == round(100 * seen / total)
+        assert int(row[7]) == round(100 * int(row[5]) / int(row[6]))
+
+
+def test_a_scenario_file_may_name_the_plan_instead_of_a_number(config: Path) -> None:
+    result = ivr_test(config, SCENARIOS / "by_plan", "--no-coverage")
+    assert out(result)[-1] == "1 passed, 0 failed", result.output
+    assert result.exit_code == 0
+
+
+# --- wrong expectations: a readable diff -----------------------------------------------------
+
+
+def test_wrong_expectations_fail_with_a_readable_diff(config: Path) -> None:
+    file = SCENARIOS / "failing" / "sim_menu.yaml"
+    result = ivr_test(config, file, "--no-coverage")
+    assert result.exit_code == 1
+    lines = out(result)
+    assert lines[0] == str(file)
+    assert [line.split(" (")[0] for line in lines if line.startswith("  FAIL")] == [
+        "  FAIL wrong path", "  FAIL wrong outcome", "  FAIL phrase not heard",
+        "  FAIL wrong data"]
+    text = "\n".join(lines)
+    assert "\n".join([
+        "       path differs:",
+        "       --- expected path",
+        "       +++ actual path",
+    ]) in text
+    assert "\n".join([
+        "        welcome",
+        "        menu",
+        "       -agent",
+        "       -goodbye",
+        "       +ask_account",
+        "       +read_back",
+    ]) in text
+    assert "       outcome: expected 'AccountGiven', got 'Delivered'" in lines
+    assert "       not heard (in order): 'Please hold'" in lines
+    heard_at = lines.index("       not heard (in order): 'Please hold'")
+    assert lines[heard_at + 1:heard_at + 3] == ["         heard:",
+                                                "           Welcome to the test line."]
+    assert "       data Account: expected '4321', got '1234'" in lines
+    assert not any("data Choice" in line for line in lines)
+    assert lines[-1] == "0 passed, 4 failed"
+
+
+def test_a_failing_file_fails_the_whole_run(config: Path) -> None:
+    result = ivr_test(config, SCENARIOS / "sim_menu.yaml", SCENARIOS / "failing")
+    assert result.exit_code == 1
+    assert summary(result) == (4, 4)
+
+
+# --- malformed files ----------------------------------------------------------------------------
+
+
+MALFORMED_FILES = {
+    "unknown_file_key.yaml": ": unknown key 'caler' (did you mean 'caller'?)",
+    "unknown_scenario_key.yaml": ": scenarios[0]: unknown key 'expct' (did you mean 'expect'?)",
+    "unknown_expect_key.yaml":
+        ": scenarios[0].expect: unknown key 'outcom' (did you mean 'outcome'?)",
+    "unknown_service_key.yaml": ": scenarios[0].services[0]: unknown key 'stauts'",
+    "service_without_url.yaml": ": services[0]: a service answer needs url:",
+    "bad_service_error.yaml":
+        ": scenarios[0].services[0]: error must be timeout or refused, found 'explode'",
+    "bad_start_time.yaml": ": scenarios[0]: start_time 'next tuesday' is not an ISO date-time",
+    "no_number.yaml": ": scenarios[0]: give number:",
+    "no_scenarios_list.yaml": ": expected a map with a scenarios: list",
+    "scenario_not_a_map.yaml": ": scenarios[0]: expected a map",
+    "not_yaml.yaml": ": not valid YAML",
+}
+
+# Wrong value types: a clear error naming the key, not a traceback or a silent misreading.
+MALFORMED_TYPES = {
+    "keys_not_a_list.yaml": "keys",
+    "expect_not_a_map.yaml": "expect",
+    "hangup_after_not_a_number.yaml": "hangup_after",
+    "dial_not_a_map.yaml": "dial",
+    "path_not_a_list.yaml": "path",
+}
+
+
+def test_every_malformed_fixture_is_listed() -> None:
+    assert {p.name for p in MALFORMED.glob("*.yaml")} == set(MALFORMED_FILES) | set(
+        MALFORMED_TYPES)
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_FILES))
+def test_a_malformed_file_names_the_file_and_key(config: Path, name: str) -> None:
+    file = MALFORMED / name
+    result = ivr_test(config, file)
+    assert result.exit_code == 1
+    error = out(result)[0]
+    assert error.startswith(f"ERROR {file}{MALFORMED_FILES[name]}"), error
+    assert out(result)[-1] == "0 passed, 1 failed"
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_TYPES))
+def test_a_value_of_the_wrong_type_names_the_file_and_key(config: Path, name: str) -> None:
+    file = MALFORMED / name
+    result = CliRunner().invoke(main, ["test", str(file), "--config", str(config)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"ivr test crashed on {name}: {result.exception!r}")
+    assert result.exit_code == 1
+    error = result.stdout.splitlines()[0]
+    assert error.startswith(f"ERROR {file}: scenarios[0]"), error
+    assert MALFORMED_TYPES[name] in error.split(": ", 2)[-1], error
+
+
+def test_malformed_files_are_reported_and_the_others_still_run(config: Path) -> None:
+    result = ivr_test(config, SCENARIOS / "sim_menu.yaml", MALFORMED / "unknown_file_key.yaml",
+                      "--no-coverage")
+    assert result.exit_code == 1
+    assert out(result)[-1] == "4 passed, 1 failed"
+    assert sum(line.startswith("ERROR ") for line in out(result)) == 1
+
+
+# --- canned web services ------------------------------------------------------------------------
+
+
+def test_canned_answers_with_times_and_errors(config: Path) -> None:
+    result = ivr_test(config, SCENARIOS / "sim_lookup.yaml", "--no-coverage")
+    passed = [line.split(" (")[0] for line in out(result) if line.startswith("  PASS")]
+    assert passed == [
+        "  PASS the service answers",
+        "  PASS a timeout is retried once",
+        "  PASS a refused connection is retried once",
+        "  PASS a server error is retried once",
+        "  PASS timeouts every time fail",
+        "  PASS refused every time fails",
+    ], result.output
+    assert result.exit_code == 0
+
+
+def test_an_unanswered_request_is_reported(config: Path) -> None:
+    result = ivr_test(config, SCENARIOS / "unanswered", "--no-coverage")
+    assert result.exit_code == 1
+    lines = out(result)
+    assert lines[1].startswith("  FAIL nobody answers the lookup")
+    assert lines[2].startswith("       no canned answer for: GET http://127.0.0.1:9/api/whoami")
+    assert "phone=" not in lines[2]  # query strings (caller numbers) stay out of the report
+    assert lines[-1] == "0 passed, 1 failed"
+
+
+# --- coverage and selection ---------------------------------------------------------------------
+
+
+def test_coverage_per_plan_with_what_was_not_run(config: Path) -> None:
+    result = ivr_test(config, SCENARIOS / "sim_menu.yaml")
+    assert result.exit_code == 0, result.output
+    lines = out(result)
+    start = lines.index("coverage")
+    assert lines[start:] == [
+        "coverage",
+        "  sim_menu: applets 7/9 (78%), outcomes 9/15 (60%)",
+        "    applets not run: silent, sorry",
+        "    outcomes not taken: ask_account.invalid, ask_account.no_input, menu.no_input, "
+        "menu.no_match, silent.end, sorry.end",
+        "4 passed, 0 failed",
+    ]
+
+
+def test_no_coverage(config: Path) -> None:
+    result = ivr_test(config, SCENARIOS / "sim_menu.yaml", "--no-coverage")
+    assert "coverage" not in out(result)
+    assert out(result)[-1] == "4 passed, 0 failed"
+
+
+@pytest.mark.parametrize("select", ["agent", "AGENT"])
+def test_k_selects_scenarios_by_name(config: Path, select: str) -> None:
+    result = ivr_test(config, SCENARIOS / "sim_menu.yaml", "-k", select, "--no-coverage")
+    assert result.exit_code == 0
+    assert [line.split(" (")[0] for line in out(result)[1:-1]] == [
+        "  PASS an agent answers", "  PASS the agent line is busy"]
+    assert out(result)[-1] == "2 passed, 0 failed"
+
+
+def test_k_selection_coverage_counts_only_what_ran(config: Path) -> None:
+    result = ivr_test(config, SCENARIOS / "sim_menu.yaml", "-k", "busy")
+    assert "  sim_menu: applets 4/9 (44%), outcomes 4/15 (27%)" in out(result)
+
+
+def test_no_scenario_files(config: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = ivr_test(config, empty)
+    assert result.exit_code == 1
+    assert out(result) == [f"no scenario files found in {empty}"]
+
+
+# --- the ivr_phone fixture ----------------------------------------------------------------------
+
+
+def test_ivr_phone_runs_the_shipped_plans(ivr_phone, tmp_path: Path) -> None:  # noqa: F811
+    phone: LocalPhone = ivr_phone(callplans=CALLPLANS, dial={"+442071230200": "busy"},
+                                  start=datetime(2026, 11, 18, 10, 0, tzinfo=UTC))
+    call = phone.call("+442071230100", CALLER, ["0"])
+    assert call.outcome == "Delivered"
+    assert [a for a, _ in call.path] == ["opening_hours", "welcome", "list_services",
+                                        "main_menu", "agent", "goodbye"]
+    assert "Welcome to EXAMPLE TELECOM." in call.heard()
+    assert call.data is not None and call.data["MenuChoice"] == "0"
+    busy = [e for e in call.result.events if e.kind == "dial_result"]
+    assert [e.data["status"] for e in busy] == ["busy", "completed"]
+    hung_up = phone.call("+442071230100", CALLER, hangup_after=0)
+    assert (hung_up.outcome, hung_up.result.ended_by) == ("Abandoned", "caller")
+    assert (tmp_path / "calls.sqlite3").exists()
+
+
+def test_ivr_phone_with_canned_services(ivr_phone, config: Path) -> None:  # noqa: F811
+    phone: LocalPhone = ivr_phone(callplans=config.parent / "callplans", services=[
+        {"url": "http://127.0.0.1:9/api/whoami", "json": {"name": "Grace"}}])
+    call = phone.call("+441000000901", CALLER)
+    assert call.outcome == "Greeted", call.heard()
+    assert call.heard() == ["Hello Grace. Goodbye."]
+    assert call.data is not None and call.data["Name"] == "Grace"
