@@ -67,6 +67,7 @@ class CannedAdapter(BaseAdapter):
         self.answers = answers
         self.requests: list[tuple[str, str]] = []
         self.unanswered: list[str] = []
+        self.fallback: tuple[str, BaseAdapter] | None = None  # (URL prefix, adapter)
 
     def send(self, request: requests.PreparedRequest,  # type: ignore[override]
              **kwargs: Any) -> requests.Response:
@@ -80,6 +81,8 @@ class CannedAdapter(BaseAdapter):
                 if answer.error == "refused":
                     raise requests.ConnectionError("Connection refused (canned)")
                 return _response(request, answer)
+        if self.fallback is not None and url.startswith(self.fallback[0]):
+            return self.fallback[1].send(request, **kwargs)  # the app's own services
         self.unanswered.append(f"{method} {url.split('?')[0]}")
         raise requests.ConnectionError(
             f"Connection refused: no canned answer for {method} {url.split('?')[0]}")

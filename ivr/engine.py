@@ -73,6 +73,7 @@ class Engine:
         ended_ttl: int = 600,
         max_steps: int = 100,
         apology: str = APOLOGY,
+        data: dict[str, Any] | None = None,
     ):
         self.catalog = catalog
         self.store: SessionStore = store if store is not None else MemoryStore()
@@ -84,6 +85,7 @@ class Engine:
         self.ended_ttl = ended_ttl
         self.max_steps = max_steps
         self.apology = apology
+        self.data = dict(data or {})  # deployment-wide data sources, over plan constants
 
     # -- events ---------------------------------------------------------------------------
 
@@ -110,6 +112,7 @@ class Engine:
             plan = compiled.plan
             session.data = {
                 **plan.data,
+                **self.data,
                 "CLID": clid, "DDI": called, "CallSid": call_sid, "PlanId": plan.id,
                 "InteractionStartTime": now.astimezone(UTC).isoformat(timespec="seconds"),
                 "Language": plan.defaults.language.source if plan.defaults.language else "",

@@ -44,4 +44,13 @@ class WsgiAdapter(BaseAdapter):
 
 
 def mount(session: requests.Session, app: Any, base: str) -> None:
-    session.mount(base.rstrip("/") + "/", WsgiAdapter(app, base))
+    """Serve `base` from `app` in-process; canned answers, when mounted, still come first."""
+    from ivr.canned import CannedAdapter
+
+    prefix = base.rstrip("/") + "/"
+    adapter = WsgiAdapter(app, base)
+    canned = session.get_adapter(prefix)
+    if isinstance(canned, CannedAdapter):
+        canned.fallback = (prefix, adapter)
+    else:
+        session.mount(prefix, adapter)

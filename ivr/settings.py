@@ -53,7 +53,14 @@ class Settings:
     log_level: str = "INFO"
     watch_plans: bool = True
     account_sid: str = "AC" + "0" * 32
+    data: dict[str, Any] = field(default_factory=dict)
+    self_url: str = "http://127.0.0.1:8080"
+    pci: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+
+    @property
+    def pci_enabled(self) -> bool:
+        return bool(self.pci.get("enabled", True))
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -95,7 +102,7 @@ class Settings:
 _KEYS = {
     "callplans": str, "store": str, "database": str, "public_url": str, "trust_proxy": bool,
     "numbers": dict, "directory": dict, "secrets": dict, "session_ttl": int, "log_level": str,
-    "watch_plans": bool, "account_sid": str,
+    "watch_plans": bool, "account_sid": str, "data": dict, "self_url": str, "pci": dict,
 }
 _RENAMED = {"store": "store_url", "database": "database_url"}
 

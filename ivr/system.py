@@ -14,7 +14,7 @@ import requests
 from ivr.catalog import Catalog, LoadResult
 from ivr.engine import Engine, env_secrets, utc_now
 from ivr.records_sql import SqlRecorder
-from ivr.settings import Settings
+from ivr.settings import Destination, Settings
 from ivr.stores import SessionStore, open_store
 
 log = logging.getLogger("ivr.system")
@@ -28,6 +28,17 @@ class System:
     recorder: Any
     engine: Engine
     last_load: LoadResult | None = None
+    bridge: Any = None  # the embedded PCI bridge, when enabled
+
+    @property
+    def directory(self) -> dict[str, Destination]:
+        """Numbers the simulator can dial: the configured ones, plus the embedded bridge's."""
+        out = dict(self.settings.directory)
+        if self.bridge is not None:
+            for number in self.bridge.config.transfer_numbers:
+                out.setdefault(number, Destination(url="/pci/voice",
+                                                   status_url="/pci/voice/status"))
+        return out
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reload_plans(self) -> LoadResult:
@@ -58,7 +69,22 @@ def build_system(
     recorder = recorder if recorder is not None else SqlRecorder(settings.database_url)
     engine = Engine(catalog, store, http=http, clock=clock,
                     secrets=env_secrets(settings.secrets), recorder=recorder,
-                    session_ttl=settings.session_ttl)
+                    session_ttl=settings.session_ttl, data=settings.data)
     system = System(settings, catalog, store, recorder, engine)
+    if settings.pci_enabled:
+        system.bridge = embedded_bridge(settings, clock)
     system.reload_plans()
     return system
+
+
+def embedded_bridge(settings: Settings, clock: Callable[[], datetime]) -> Any:
+    """The PCI bridge on the same app: its own database file and `pci:` keys in the same
+    store; signature checks and public URL shared with the engine."""
+    from pci_bridge import BridgeConfig, build_bridge
+
+    raw = {k: v for k, v in settings.pci.items() if k != "enabled"}
+    raw.setdefault("state_url", settings.store_url)
+    raw.setdefault("database_url", "sqlite:///var/pci-bridge.sqlite3")
+    raw.setdefault("auth_token", settings.auth_token)
+    raw.setdefault("public_url", settings.public_url)
+    return build_bridge(BridgeConfig.from_dict(raw), clock=clock)

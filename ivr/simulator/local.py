@@ -45,16 +45,19 @@ class LocalPhone:
 
     def __init__(self, settings: Settings, *, http: requests.Session | None = None,
                  start: datetime | None = None, store: Any = None, recorder: Any = None):
+        from ivr.loopback import mount
         from ivr.web import create_app
 
         self.settings = settings
         self.clock = SimClock(start)
-        self.app = create_app(settings, clock=self.clock, http=http, store=store,
+        session = http if http is not None else requests.Session()
+        self.app = create_app(settings, clock=self.clock, http=session, store=store,
                               recorder=recorder)
+        mount(session, self.app, settings.self_url)  # the app's own services, in-process
         self.system = self.app.extensions["ivr"]
         self._snapshots: dict[str, Any] = {}
         self.simulator = TwilioSimulator(
-            FlaskTransport(self.app), directory=settings.directory,
+            FlaskTransport(self.app), directory=self.system.directory,
             auth_token=settings.auth_token, sign_base=settings.public_url, clock=self.clock,
             account_sid=settings.account_sid, on_before_end=self._snapshot,
         )

@@ -29,6 +29,11 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
         proxied = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
         app.wsgi_app = proxied  # type: ignore[method-assign]
     app.register_blueprint(voice.bp)
+    bridge = app.extensions["ivr"].bridge
+    if bridge is not None:
+        from pci_bridge import register
+
+        register(app, bridge)
 
     @app.before_request
     def check_signature() -> Response | None:

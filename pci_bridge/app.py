@@ -1,0 +1,198 @@
+"""The PCI bridge as Flask blueprints: the session API under /pci/v1 and the payment leg's voice
+webhooks under /pci/voice. Standalone (`pci-bridge serve`) or mounted by `ivr serve`.
+
+No request body is ever logged: card digits arrive in POST bodies only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+
+from pci_bridge.config import BridgeConfig
+from pci_bridge.crypto import CardBox
+from pci_bridge.errors import PciBridgeError, ValidationError
+from pci_bridge.gateway import Gateway, SimulatedGateway
+from pci_bridge.ledger import Ledger
+from pci_bridge.leg import PaymentLeg
+from pci_bridge.openapi import document
+from pci_bridge.sessions import Sessions, utc_now
+from pci_bridge.state import LiveState, open_state
+
+log = logging.getLogger("pci_bridge")
+
+api = Blueprint("pci_api", __name__, url_prefix="/pci/v1")
+voice = Blueprint("pci_voice", __name__, url_prefix="/pci/voice")
+
+FINAL_CALL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+
+@dataclass
+class Bridge:
+    config: BridgeConfig
+    ledger: Ledger
+    state: LiveState
+    gateway: Gateway
+    sessions: Sessions
+    leg: PaymentLeg
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def build_bridge(config: BridgeConfig, *, clock: Callable[[], datetime] = utc_now,
+                 state: LiveState | None = None, gateway: Gateway | None = None,
+                 key: bytes | None = None) -> Bridge:
+    ledger = Ledger(config.database_url)
+    live = state if state is not None else open_state(config.state_url)
+    gw = gateway if gateway is not None else SimulatedGateway(ledger, config.gateway_latency)
+    sessions = Sessions(config, ledger, live, gw, clock)
+    leg = PaymentLeg(sessions, CardBox(key), _turn_url)
+    sessions.recover()
+    return Bridge(config, ledger, live, gw, sessions, leg)
+
+
+def _turn_url(session_id: str, turn: int) -> str:
+    base = bridge().config.public_url
+    root = base.rstrip("/") if base else request.script_root
+    return f"{root}/pci/voice/turn/{session_id}/{turn}"
+
+
+def bridge() -> Bridge:
+    return current_app.extensions["pci_bridge"]
+
+
+def register(app: Flask, bridge_: Bridge) -> None:
+    """Mount the bridge's blueprints on `app` (its own or the engine's)."""
+    app.extensions["pci_bridge"] = bridge_
+    app.register_blueprint(api)
+    app.register_blueprint(voice)
+
+
+def create_bridge_app(config: BridgeConfig | None = None, **wiring: Any) -> Flask:
+    """The bridge on its own (`pci-bridge serve`)."""
+    app = Flask("pci_bridge")
+    register(app, build_bridge(config or BridgeConfig(), **wiring))
+    return app
+
+
+# --- session API ---------------------------------------------------------------------------
+
+
+@api.errorhandler(PciBridgeError)
+def _error(exc: PciBridgeError) -> tuple[Response, int]:
+    body: dict[str, Any] = {"error": str(exc)}
+    if isinstance(exc, ValidationError):
+        body["field"] = exc.field
+    return jsonify(body), exc.status
+
+
+@api.errorhandler(Exception)
+def _crash(exc: Exception) -> tuple[Response, int]:
+    if hasattr(exc, "code") and isinstance(exc.code, int):  # werkzeug HTTP errors
+        return jsonify({"error": str(exc)}), exc.code  # type: ignore[attr-defined]
+    log.exception("session API failed")  # the traceback holds no request body
+    return jsonify({"error": "internal error"}), 500
+
+
+@api.post("/sessions")
+def create_session() -> tuple[Response, int]:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ValidationError("body", "expected a JSON object (Content-Type: application/json)")
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and (not key.strip() or len(key) > 255):
+        raise ValidationError("Idempotency-Key", "1 to 255 characters")
+    view, created = bridge().sessions.create(body, key)
+    return jsonify(view), 201 if created else 200
+
+
+@api.get("/sessions")
+def session_by_clid() -> Response:
+    clid = request.args.get("clid")
+    if not clid:
+        raise ValidationError("clid", "give ?clid=E164")
+    return jsonify(bridge().sessions.by_clid(clid))
+
+
+@api.get("/sessions/<session_id>")
+def get_session(session_id: str) -> Response:
+    return jsonify(bridge().sessions.view(session_id))
+
+
+@api.post("/sessions/<session_id>/cancel")
+def cancel_session(session_id: str) -> Response:
+    return jsonify(bridge().sessions.cancel(session_id))
+
+
+@api.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(document())
+
+
+# --- voice ---------------------------------------------------------------------------------
+
+
+@voice.before_request
+def _signature() -> Response | None:
+    token = bridge().config.auth_token
+    if not token:
+        return None
+    base = bridge().config.public_url
+    url = request.url
+    if base:
+        query = request.query_string.decode()
+        url = base.rstrip("/") + request.script_root + request.path + (f"?{query}"
+                                                                       if query else "")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if signature and RequestValidator(token).validate(url, request.form.to_dict(), signature):
+        return None
+    return Response("invalid Twilio signature", status=403, mimetype="text/plain")
+
+
+def _twiml(body: str) -> Response:
+    return Response(body, mimetype="text/xml")
+
+
+def _apology() -> Response:
+    response = VoiceResponse()
+    response.say("Sorry, the payment service is not available. No money has been taken.")
+    response.hangup()
+    return _twiml(str(response))
+
+
+@voice.post("")
+def incoming() -> Response:
+    form = request.form
+    try:
+        return _twiml(bridge().leg.incoming(form.get("CallSid", ""), form.get("From", "")))
+    except Exception:
+        log.exception("[%s] payment leg failed", form.get("CallSid", ""))
+        return _apology()
+
+
+@voice.post("/turn/<session_id>/<int:turn>")
+def turn(session_id: str, turn: int) -> Response:
+    try:
+        return _twiml(bridge().leg.turn(session_id, turn, request.form.get("Digits", "")))
+    except Exception:
+        log.exception("[%s] payment leg failed", request.form.get("CallSid", ""))
+        return _apology()
+
+
+@voice.post("/status")
+def status() -> Response:
+    form = request.form
+    if form.get("CallStatus") in FINAL_CALL_STATUSES:
+        try:
+            bridge().leg.ended(form.get("CallSid", ""))
+        except Exception:
+            log.exception("[%s] payment leg status failed", form.get("CallSid", ""))
+    return Response("", status=204)

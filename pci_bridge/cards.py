@@ -1,0 +1,99 @@
+"""Card rules: Luhn, brand by IIN prefix (longest first), lengths, security code, expiry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+# (brand, prefix ranges as (low, high) over the same number of digits, lengths, code length)
+_BRANDS: list[tuple[str, list[tuple[str, str]], tuple[int, ...], int]] = [
+    ("visa", [("4", "4")], (13, 16, 19), 3),
+    ("mastercard", [("51", "55"), ("2221", "2720")], (16,), 3),
+    ("amex", [("34", "34"), ("37", "37")], (15,), 4),
+    ("discover", [("6011", "6011"), ("644", "649"), ("65", "65")], (16, 19), 3),
+    ("diners", [("300", "305"), ("36", "36"), ("38", "39")], (14, 16, 19), 3),
+    ("jcb", [("3528", "3589")], (16, 17, 18, 19), 3),
+    ("unionpay", [("62", "62")], (16, 17, 18, 19), 3),
+    ("maestro", [("50", "50"), ("56", "58"), ("6", "6")], tuple(range(12, 20)), 3),
+]
+BRAND_NAMES = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express",
+               "discover": "Discover", "diners": "Diners Club", "jcb": "JCB",
+               "unionpay": "UnionPay", "maestro": "Maestro"}
+DEFAULT_ACCEPTED = ("visa", "mastercard", "amex")
+
+
+def luhn_valid(digits: str) -> bool:
+    if not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+@dataclass(frozen=True)
+class Brand:
+    name: str
+    lengths: tuple[int, ...]
+    code_length: int
+
+    @property
+    def label(self) -> str:
+        return BRAND_NAMES[self.name]
+
+
+def brand_of(number: str) -> Brand | None:
+    """The brand whose longest matching prefix fits `number` (Maestro's `6` is the fallback)."""
+    best: tuple[int, Brand] | None = None
+    for name, ranges, lengths, code in _BRANDS:
+        for low, high in ranges:
+            size = len(low)
+            head = number[:size]
+            if len(head) == size and low <= head <= high and (best is None or size > best[0]):
+                best = (size, Brand(name, lengths, code))
+    return best[1] if best else None
+
+
+class CardProblem(ValueError):
+    """Why an entry is not acceptable, in words a caller can hear."""
+
+    def __init__(self, reason: str, spoken: str):
+        self.reason = reason
+        self.spoken = spoken
+        super().__init__(reason)
+
+
+def check_number(number: str, accepted: tuple[str, ...]) -> Brand:
+    if not number.isdigit() or not 12 <= len(number) <= 19 or not luhn_valid(number):
+        raise CardProblem("invalid_number", "That card number is not valid.")
+    brand = brand_of(number)
+    if brand is None or len(number) not in brand.lengths:
+        raise CardProblem("invalid_number", "That card number is not valid.")
+    if brand.name not in accepted:
+        raise CardProblem("card_type_not_accepted",
+                          f"Sorry, we do not accept {brand.label} cards.")
+    return brand
+
+
+def check_expiry(entry: str, today: date) -> tuple[int, int]:
+    """MMYY → (month, four-digit year); valid through the last day of its month."""
+    if len(entry) != 4 or not entry.isdigit():
+        raise CardProblem("invalid_expiry", "Please enter the expiry date as four digits, "
+                          "two for the month and two for the year.")
+    month, year = int(entry[:2]), 2000 + int(entry[2:])
+    if not 1 <= month <= 12:
+        raise CardProblem("invalid_expiry", "That expiry date is not valid.")
+    if (year, month) < (today.year, today.month):
+        raise CardProblem("expired", "That card has expired.")
+    if (year, month) > (today.year + 20, today.month):
+        raise CardProblem("invalid_expiry", "That expiry date is not valid.")
+    return month, year
+
+
+def check_code(entry: str, brand: Brand) -> str:
+    if not entry.isdigit() or len(entry) != brand.code_length:
+        raise CardProblem("wrong_length", f"The security code is {brand.code_length} digits.")
+    return entry

@@ -1,0 +1,37 @@
+"""The PCI bridge's exception tree.
+
+    PciBridgeError
+    ├── ValidationError   a request field is wrong (400, names the field)
+    ├── NotFound          no such session (404)
+    ├── Conflict          an Idempotency-Key replay with other parameters (422), or no free CLID
+    │                     in the pool (409)
+    └── GatewayError      the payment gateway failed to answer
+"""
+
+from __future__ import annotations
+
+
+class PciBridgeError(Exception):
+    status = 500
+
+
+class ValidationError(PciBridgeError):
+    status = 400
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class NotFound(PciBridgeError):
+    status = 404
+
+
+class Conflict(PciBridgeError):
+    def __init__(self, message: str, status: int = 409):
+        self.status = status
+        super().__init__(message)
+
+
+class GatewayError(PciBridgeError):
+    status = 502

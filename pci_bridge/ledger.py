@@ -1,0 +1,167 @@
+"""The payment ledger in SQL (SQLite by default, PostgreSQL by URL): sessions, attempts,
+outcomes, gateway references and confirmation codes. It never holds a card number, expiry
+entry or security code: cards appear as brand, last four digits and expiry month/year."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+metadata = MetaData()
+
+sessions = Table(
+    "pci_sessions", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("state", String(16), nullable=False, index=True),
+    Column("clid", String(32), index=True),
+    Column("caller_clid", String(32)),
+    Column("transfer_number", String(32)),
+    Column("amount", String(24), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("description", String(200)),
+    Column("save_card", Boolean, nullable=False, default=False),
+    Column("card_token", String(64)),
+    Column("idempotency_key", String(255), unique=True),
+    Column("request_hash", String(64)),
+    Column("created_at", String(40), nullable=False, index=True),
+    Column("expires_at", String(40), nullable=False),
+    Column("ended_at", String(40)),
+    Column("result", Text),
+)
+
+attempts = Table(
+    "pci_attempts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(40), nullable=False, index=True),
+    Column("n", Integer, nullable=False),
+    Column("brand", String(16)),
+    Column("last4", String(4)),
+    Column("exp_month", Integer),
+    Column("exp_year", Integer),
+    Column("outcome", String(24), nullable=False),
+    Column("gateway_reference", String(64)),
+    Column("decline_code", String(40)),
+    Column("message", String(200)),
+    Column("at", String(40), nullable=False),
+)
+
+# The simulated gateway's own records (a real gateway keeps these on its side).
+charges = Table(
+    "pci_gateway_charges", metadata,
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("result", Text, nullable=False),
+)
+
+tokens = Table(
+    "pci_gateway_tokens", metadata,
+    Column("token", String(64), primary_key=True),
+    Column("brand", String(16), nullable=False),
+    Column("last4", String(4), nullable=False),
+    Column("exp_month", Integer, nullable=False),
+    Column("exp_year", Integer, nullable=False),
+    Column("behaviour", String(40), nullable=False),
+)
+
+FINAL_STATES = ("completed", "failed", "cancelled", "abandoned", "expired")
+
+
+def make_db(url: str) -> Engine:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    db = create_engine(url, pool_pre_ping=True, future=True)
+    try:
+        metadata.create_all(db)
+    except (OperationalError, ProgrammingError, IntegrityError):
+        metadata.create_all(db)  # another process created them at the same moment
+    return db
+
+
+class Ledger:
+    def __init__(self, db: Engine | str):
+        self.db = make_db(db) if isinstance(db, str) else db
+        if not isinstance(db, str):
+            metadata.create_all(self.db)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def insert_session(self, row: dict[str, Any]) -> bool:
+        """Insert; False when the idempotency key is already used."""
+        try:
+            with self.db.begin() as conn:
+                conn.execute(insert(sessions).values(**row))
+            return True
+        except IntegrityError:
+            return False
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        with self.db.connect() as conn:
+            row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
+        return _session(row) if row else None
+
+    def by_idempotency_key(self, key: str) -> dict[str, Any] | None:
+        with self.db.connect() as conn:
+            row = conn.execute(select(sessions).where(sessions.c.idempotency_key == key)).first()
+        return _session(row) if row else None
+
+    def latest_by_clid(self, clid: str) -> dict[str, Any] | None:
+        query = (select(sessions).where(sessions.c.clid == clid)
+                 .order_by(sessions.c.created_at.desc(), sessions.c.id.desc()).limit(1))
+        with self.db.connect() as conn:
+            row = conn.execute(query).first()
+        return _session(row) if row else None
+
+    def in_states(self, states: Iterable[str]) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            rows = conn.execute(select(sessions).where(sessions.c.state.in_(list(states))))
+            return [_session(r) for r in rows]
+
+    def update(self, session_id: str, *, only_if: Iterable[str] | None = None,
+               **values: Any) -> bool:
+        """Update a session; with `only_if`, only while it is in one of those states."""
+        if "result" in values and values["result"] is not None:
+            values["result"] = json.dumps(values["result"], sort_keys=True)
+        query = update(sessions).where(sessions.c.id == session_id)
+        if only_if is not None:
+            query = query.where(sessions.c.state.in_(list(only_if)))
+        with self.db.begin() as conn:
+            return conn.execute(query.values(**values)).rowcount > 0
+
+    # -- attempts -------------------------------------------------------------------------
+
+    def add_attempt(self, row: dict[str, Any]) -> None:
+        with self.db.begin() as conn:
+            conn.execute(insert(attempts).values(**row))
+
+    def attempts(self, session_id: str) -> list[dict[str, Any]]:
+        query = select(attempts).where(attempts.c.session_id == session_id).order_by(
+            attempts.c.n)
+        with self.db.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _session(row: Any) -> dict[str, Any]:
+    out = dict(row._mapping)
+    out["result"] = json.loads(out["result"]) if out["result"] else None
+    return out

@@ -1,0 +1,342 @@
+"""The payment leg: the caller keys the card, the bridge checks each field, confirms, charges,
+and hangs up so the call returns to the plan.
+
+Stages: number → expiry → code → (postcode) → confirm → charge → (another card after a
+decline). Card fields are sealed (AES-GCM) in a separate short-lived key between prompts and
+deleted as soon as the gateway answers. Each webhook carries a turn number: a repeated
+delivery gets the saved answer and changes nothing (so a repeated confirm charges once).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from pci_bridge.cards import BRAND_NAMES, Brand, CardProblem, check_code, check_expiry, check_number
+from pci_bridge.crypto import CardBox
+from pci_bridge.gateway import Card
+from pci_bridge.sessions import Sessions, failure_result, record_attempt, success_result
+from pci_bridge.state import LEG_KEY
+
+log = logging.getLogger("pci_bridge.leg")
+
+CALL_KEY = "pci:call:{call_sid}"
+CURRENCY_SYMBOLS = {"GBP": "£", "USD": "$", "EUR": "€"}
+
+
+def spoken_amount(amount: str, currency: str) -> str:
+    value = Decimal(amount)
+    text = f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
+
+@dataclass
+class Leg:
+    session_id: str
+    call_sid: str
+    stage: str = "number"
+    turn: int = 0
+    tries: dict[str, int] | None = None
+    cards: int = 0
+    brand: str | None = None
+    last4: str | None = None
+    response: str = ""
+    ended: bool = False
+    failure: dict[str, Any] | None = None  # the last decline, reported if the caller stops
+
+    def to_json(self) -> str:
+        return json.dumps(vars(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Leg:
+        return cls(**json.loads(text))
+
+
+class PaymentLeg:
+    """Answers the bridge's voice webhooks for one payment leg at a time per session."""
+
+    def __init__(self, sessions: Sessions, box: CardBox, turn_url: Callable[[str, int], str]):
+        self.sessions = sessions
+        self.config = sessions.config
+        self.state = sessions.state
+        self.box = box
+        self.turn_url = turn_url
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    def incoming(self, call_sid: str, presented_clid: str) -> str:
+        known = self.state.get(CALL_KEY.format(call_sid=call_sid))
+        if known is not None:
+            with self.state.lock(f"pci:lock:{known}"):
+                leg = self._leg(known)
+                if leg is not None:
+                    return leg.response
+        session = self.sessions.live_by_clid(presented_clid)
+        if session is None or session["state"] != "created":
+            log.warning("[%s] no payment waits for CLID %s", call_sid, presented_clid)
+            return self._goodbye(self.config.prompt("not_found"))
+        session_id = session["id"]
+        with self.state.lock(f"pci:lock:{session_id}"):
+            if not self.sessions.ledger.update(session_id, only_if=("created",),
+                                               state="in_progress"):
+                return self._goodbye(self.config.prompt("not_found"))
+            self.state.put(CALL_KEY.format(call_sid=call_sid), session_id, self.config.leg_ttl)
+            leg = Leg(session_id, call_sid, tries={})
+            intro = self.config.prompt("intro", amount=self._amount(session),
+                                       merchant=self.config.merchant_name)
+            log.info("[%s] payment leg for session %s started", call_sid, session_id)
+            return self._ask(leg, [intro], "number")
+
+    def turn(self, session_id: str, turn: int, digits: str) -> str:
+        with self.state.lock(f"pci:lock:{session_id}"):
+            leg = self._leg(session_id)
+            if leg is None:
+                return self._goodbye(self.config.prompt("not_found"))
+            if leg.ended or turn != leg.turn:
+                return leg.response  # a repeated webhook: same answer, nothing runs again
+            row = self.sessions.row(session_id)
+            if row["state"] != "in_progress":
+                return self._end(leg, [self.config.prompt("cancelled")])
+            if "*" in digits:
+                self.sessions.finish(session_id, "cancelled", {"outcome": "cancelled",
+                                                               "attempts": leg.cards})
+                return self._end(leg, [self.config.prompt("cancelled")])
+            handler = getattr(self, f"_on_{leg.stage}")
+            return handler(leg, row, digits)
+
+    def ended(self, call_sid: str) -> None:
+        """The leg's status callback: a session still in progress was abandoned."""
+        session_id = self.state.get(CALL_KEY.format(call_sid=call_sid))
+        if session_id is None:
+            return
+        with self.state.lock(f"pci:lock:{session_id}"):
+            leg = self._leg(session_id)
+            self.sessions.finish(session_id, "abandoned",
+                                 {"outcome": "abandoned", "attempts": leg.cards if leg else 0},
+                                 only_if=("in_progress",))
+            if leg is not None and not leg.ended:
+                leg.ended = True
+                self._save(leg)
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def _on_number(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+        if not digits:
+            return self._retry(leg, row, self.config.prompt("no_input"))
+        try:
+            brand = check_number(digits, self.config.accepted_brands)
+        except CardProblem as problem:
+            return self._retry(leg, row, problem.spoken)
+        leg.brand, leg.last4 = brand.name, digits[-4:]
+        self._seal(leg, number=digits)
+        return self._ask(leg, [], "expiry")
+
+    def _on_expiry(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+        if not digits:
+            return self._retry(leg, row, self.config.prompt("no_input"))
+        today = self.sessions.clock().astimezone(ZoneInfo(self.config.timezone)).date()
+        try:
+            month, year = check_expiry(digits, today)
+        except CardProblem as problem:
+            return self._retry(leg, row, problem.spoken)
+        self._seal(leg, expiry=f"{month:02d}{year}")
+        return self._ask(leg, [], "code")
+
+    def _on_code(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+        if not digits:
+            return self._retry(leg, row, self.config.prompt("no_input"))
+        try:
+            check_code(digits, self._brand(leg))
+        except CardProblem as problem:
+            return self._retry(leg, row, problem.spoken)
+        self._seal(leg, code=digits)
+        return self._ask(leg, [], "postcode" if self.config.ask_postcode else "confirm")
+
+    def _on_postcode(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+        if not digits or not digits.isdigit() or len(digits) > 8:
+            return self._retry(leg, row, self.config.prompt("no_input") if not digits
+                               else "That postcode is not valid.")
+        self._seal(leg, postcode=digits)
+        return self._ask(leg, [], "confirm")
+
+    def _on_confirm(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+        if digits == "2":
+            self.sessions.finish(leg.session_id, "cancelled",
+                                 {"outcome": "cancelled", "attempts": leg.cards})
+            return self._end(leg, [self.config.prompt("cancelled")])
+        if digits != "1":
+            return self._retry(leg, row, self.config.prompt("no_input") if not digits
+                               else "Please press 1 or 2.")
+        return self._charge(leg, row)
+
+    def _on_another(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+        if digits == "1":
+            leg.tries = {}
+            return self._ask(leg, [], "number")
+        self.sessions.finish(leg.session_id, "failed", leg.failure or {"outcome": "declined"},
+                             only_if=("in_progress",))
+        return self._end(leg, [])
+
+    # -- charging -------------------------------------------------------------------------
+
+    def _charge(self, leg: Leg, row: dict[str, Any]) -> str:
+        fields = self._open(leg)
+        if fields is None or not {"number", "expiry", "code"} <= set(fields):
+            leg.tries = {}
+            return self._ask(leg, ["Sorry, that took too long."], "number")
+        leg.cards += 1
+        card = Card(number=fields["number"], exp_month=int(fields["expiry"][:2]),
+                    exp_year=int(fields["expiry"][2:]), code=fields["code"],
+                    brand=leg.brand or "", postcode=fields.get("postcode"))
+        del fields
+        session_id = leg.session_id
+        try:
+            result = self.sessions.gateway.charge(
+                key=f"{session_id}:{leg.cards}", amount=Decimal(row["amount"]),
+                currency=row["currency"], card=card, save_card=bool(row["save_card"]))
+        finally:
+            del card
+            self.state.delete(_card_key(session_id))  # card data goes once the charge answers
+        now = self.sessions.clock()
+        record_attempt(self.sessions.ledger, session_id, leg.cards, result, now)
+        name = self.sessions.gateway.name
+        if result.status == "success":
+            outcome = success_result(result, leg.cards, name)
+            self.sessions.finish(session_id, "completed", outcome, only_if=("in_progress",))
+            code = " ".join(outcome["confirmation_code"])
+            return self._end(leg, [self.config.prompt("success", amount=self._amount(row),
+                                                      code=code)])
+        failure = failure_result(result, leg.cards, name)
+        if result.status != "declined":
+            self.sessions.finish(session_id, "failed", failure, only_if=("in_progress",))
+            return self._end(leg, [self.config.prompt("gateway_error")])
+        reason = result.message or "no reason was given"
+        declined = self.config.prompt("declined", reason=reason)
+        leg.failure = failure
+        if leg.cards >= self.config.max_cards:
+            self.sessions.finish(session_id, "failed", failure, only_if=("in_progress",))
+            return self._end(leg, [declined])
+        return self._ask(leg, [declined], "another")
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _retry(self, leg: Leg, row: dict[str, Any], reason: str) -> str:
+        tries = leg.tries or {}
+        tries[leg.stage] = tries.get(leg.stage, 0) + 1
+        leg.tries = tries
+        if tries[leg.stage] >= self.config.max_attempts:
+            self.state.delete(_card_key(leg.session_id))
+            self.sessions.finish(leg.session_id, "failed", {
+                "outcome": "too_many_attempts", "attempts": leg.cards},
+                only_if=("in_progress",))
+            return self._end(leg, [reason, self.config.prompt("too_many")])
+        return self._ask(leg, [reason], leg.stage)
+
+    def _ask(self, leg: Leg, lead: list[str], stage: str) -> str:
+        leg.stage = stage
+        leg.turn += 1
+        response = VoiceResponse()
+        for text in lead:
+            response.say(text, **self._voice())
+        url = self.turn_url(leg.session_id, leg.turn)
+        attrs: dict[str, Any] = {"input": "dtmf", "action": url, "method": "POST",
+                                 "timeout": self.config.input_timeout,
+                                 "action_on_empty_result": True}
+        if stage in ("number", "postcode"):
+            attrs["finish_on_key"] = "#"
+        else:
+            attrs["finish_on_key"] = ""
+            attrs["num_digits"] = {"expiry": 4, "code": self._brand(leg).code_length
+                                   if leg.brand else 3}.get(stage, 1)
+        gather = response.gather(**attrs)
+        gather.say(self._prompt(leg, stage), **self._voice())
+        response.redirect(url, method="POST")
+        leg.response = str(response)
+        self._save(leg)
+        return leg.response
+
+    def _prompt(self, leg: Leg, stage: str) -> str:
+        if stage == "code":
+            return self.config.prompt("code", code_length=self._brand(leg).code_length)
+        if stage == "confirm":
+            row = self.sessions.row(leg.session_id)
+            return self.config.prompt("confirm", amount=self._amount(row),
+                                      brand=BRAND_NAMES.get(leg.brand or "", "card"),
+                                      last4=" ".join(leg.last4 or ""))
+        if stage == "another":
+            return self.config.prompt("another_card")
+        return self.config.prompt(stage)
+
+    def _end(self, leg: Leg, lines: list[str]) -> str:
+        response = VoiceResponse()
+        for text in [*lines, self.config.prompt("returning")]:
+            response.say(text, **self._voice())
+        response.hangup()
+        leg.ended = True
+        leg.turn += 1
+        leg.response = str(response)
+        self._save(leg)
+        self.state.delete(_card_key(leg.session_id))
+        return leg.response
+
+    def _goodbye(self, text: str) -> str:
+        response = VoiceResponse()
+        response.say(text, **self._voice())
+        response.hangup()
+        return str(response)
+
+    def _voice(self) -> dict[str, str]:
+        out = {}
+        if self.config.voice:
+            out["voice"] = self.config.voice
+        if self.config.language:
+            out["language"] = self.config.language
+        return out
+
+    def _amount(self, row: dict[str, Any]) -> str:
+        return spoken_amount(row["amount"], row["currency"])
+
+    def _brand(self, leg: Leg) -> Brand:
+        from pci_bridge.cards import _BRANDS
+
+        for name, _, lengths, code in _BRANDS:
+            if name == leg.brand:
+                return Brand(name, lengths, code)
+        return Brand("visa", (16,), 3)
+
+    def _leg(self, session_id: str) -> Leg | None:
+        text = self.state.get(LEG_KEY.format(session_id=session_id))
+        return Leg.from_json(text) if text else None
+
+    def _save(self, leg: Leg) -> None:
+        self.state.put(LEG_KEY.format(session_id=leg.session_id), leg.to_json(),
+                       self.config.leg_ttl)
+
+    def _seal(self, leg: Leg, **fields: str) -> None:
+        """Add fields to the sealed card record (each encrypted, bound to session and field)."""
+        key = _card_key(leg.session_id)
+        current = json.loads(self.state.get(key) or "{}")
+        for name, value in fields.items():
+            current[name] = self.box.seal(value, f"{leg.session_id}:{name}")
+        self.state.put(key, json.dumps(current), self.config.card_data_ttl)
+
+    def _open(self, leg: Leg) -> dict[str, str] | None:
+        text = self.state.get(_card_key(leg.session_id))
+        if text is None:
+            return None
+        sealed = json.loads(text)
+        return {name: self.box.open(value, f"{leg.session_id}:{name}")
+                for name, value in sealed.items()}
+
+
+def _card_key(session_id: str) -> str:
+    return LEG_KEY.format(session_id=session_id) + ":card"
+

@@ -1,0 +1,137 @@
+"""The OpenAPI 3 document of the session API (served at /pci/v1/openapi.json, kept in docs/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_CARD = {
+    "type": ["object", "null"],
+    "properties": {
+        "brand": {"type": "string", "enum": ["visa", "mastercard", "amex", "discover",
+                                             "diners", "jcb", "unionpay", "maestro"]},
+        "last4": {"type": "string", "pattern": "^[0-9]{4}$"},
+        "exp_month": {"type": "integer", "minimum": 1, "maximum": 12},
+        "exp_year": {"type": "integer"},
+    },
+}
+
+_RESULT = {
+    "type": ["object", "null"],
+    "description": "null until the session has ended",
+    "properties": {
+        "outcome": {"type": "string", "enum": ["success", "declined", "too_many_attempts",
+                                               "cancelled", "abandoned", "gateway_error"]},
+        "confirmation_code": {"type": ["string", "null"]},
+        "amount": {"type": "string"},
+        "currency": {"type": "string"},
+        "card": _CARD,
+        "card_token": {"type": ["string", "null"]},
+        "gateway": {"type": ["object", "null"], "properties": {
+            "name": {"type": "string"}, "reference": {"type": ["string", "null"]},
+            "decline_code": {"type": ["string", "null"]},
+            "message": {"type": ["string", "null"]}}},
+        "attempts": {"type": "integer", "minimum": 0},
+    },
+    "required": ["outcome"],
+}
+
+_SESSION = {
+    "type": "object",
+    "required": ["session_id", "state", "clid", "transfer_number", "amount", "currency",
+                 "reference", "created_at", "expires_at", "result"],
+    "properties": {
+        "session_id": {"type": "string"},
+        "state": {"type": "string", "enum": ["created", "in_progress", "completed", "failed",
+                                             "cancelled", "abandoned", "expired"]},
+        "clid": {"type": ["string", "null"], "description": "the CLID to present when "
+                 "transferring the caller (null for stored-card payments)"},
+        "transfer_number": {"type": ["string", "null"]},
+        "amount": {"type": "string", "pattern": r"^\d+\.\d{2}$"},
+        "currency": {"type": "string"},
+        "reference": {"type": "string"},
+        "description": {"type": ["string", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "result": _RESULT,
+    },
+}
+
+_ERROR = {"type": "object", "required": ["error"], "properties": {
+    "error": {"type": "string"}, "field": {"type": "string"}}}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": schema}}}
+
+
+def document() -> dict[str, Any]:
+    session_ref = {"$ref": "#/components/schemas/Session"}
+    error_ref = {"$ref": "#/components/schemas/Error"}
+    session_id = {"name": "session_id", "in": "path", "required": True,
+                  "schema": {"type": "string"}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "PCI bridge session API", "version": "1.0.0",
+                 "description": "Create a payment session, transfer the caller presenting "
+                                "its CLID, read the result back."},
+        "paths": {
+            "/pci/v1/sessions": {
+                "post": {
+                    "operationId": "createSession",
+                    "parameters": [{"name": "Idempotency-Key", "in": "header",
+                                    "required": False, "schema": {"type": "string",
+                                                                  "maxLength": 255}}],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/NewSession"}}}},
+                    "responses": {
+                        "201": _json(session_ref, "created (or charged, with card_token)"),
+                        "200": _json(session_ref, "an Idempotency-Key replay"),
+                        "400": _json(error_ref, "a field is wrong"),
+                        "409": _json(error_ref, "no free CLID"),
+                        "422": _json(error_ref, "Idempotency-Key reused with other "
+                                                "parameters"),
+                    },
+                },
+                "get": {
+                    "operationId": "sessionByClid",
+                    "parameters": [{"name": "clid", "in": "query", "required": True,
+                                    "schema": {"type": "string"}}],
+                    "responses": {"200": _json(session_ref, "the latest session presented "
+                                                            "with that CLID"),
+                                  "400": _json(error_ref, "clid missing"),
+                                  "404": _json(error_ref, "none")},
+                },
+            },
+            "/pci/v1/sessions/{session_id}": {
+                "get": {"operationId": "getSession", "parameters": [session_id],
+                        "responses": {"200": _json(session_ref, "the session"),
+                                      "404": _json(error_ref, "unknown session")}},
+            },
+            "/pci/v1/sessions/{session_id}/cancel": {
+                "post": {"operationId": "cancelSession", "parameters": [session_id],
+                         "responses": {"200": _json(session_ref, "cancelled"),
+                                       "404": _json(error_ref, "unknown session"),
+                                       "409": _json(error_ref, "already ended")}},
+            },
+        },
+        "components": {"schemas": {
+            "Session": _SESSION,
+            "Error": _ERROR,
+            "NewSession": {
+                "type": "object",
+                "required": ["amount", "currency", "reference"],
+                "additionalProperties": False,
+                "properties": {
+                    "amount": {"type": "string", "description": 'decimal, e.g. "42.50"'},
+                    "currency": {"type": "string", "description": "ISO 4217"},
+                    "reference": {"type": "string", "maxLength": 64},
+                    "description": {"type": "string", "maxLength": 200},
+                    "caller_clid": {"type": "string"},
+                    "card_token": {"type": "string",
+                                   "description": "pay with a stored card, charged at once"},
+                    "save_card": {"type": "boolean"},
+                },
+            },
+        }},
+    }

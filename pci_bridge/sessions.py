@@ -1,0 +1,288 @@
+"""Payment sessions: create (with Idempotency-Key), read, find by CLID, cancel, expire, and the
+CLID each live session is presented with (never two live sessions on one CLID)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pci_bridge.config import BridgeConfig
+from pci_bridge.errors import Conflict, NotFound, ValidationError
+from pci_bridge.gateway import Gateway
+from pci_bridge.ledger import FINAL_STATES, Ledger
+from pci_bridge.state import CLID_KEY, LEG_KEY, LiveState
+
+log = logging.getLogger("pci_bridge")
+
+E164 = re.compile(r"\+[1-9]\d{6,14}")
+WITHHELD = {"", "anonymous", "+266696687", "unknown", "restricted", "private"}
+FIELDS = {"amount", "currency", "reference", "description", "caller_clid", "card_token",
+          "save_card"}
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def confirmation_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+
+
+class Sessions:
+    def __init__(self, config: BridgeConfig, ledger: Ledger, state: LiveState,
+                 gateway: Gateway, clock: Callable[[], datetime] = utc_now):
+        self.config = config
+        self.ledger = ledger
+        self.state = state
+        self.gateway = gateway
+        self.clock = clock
+
+    # -- create ---------------------------------------------------------------------------
+
+    def create(self, body: Any, idempotency_key: str | None = None
+               ) -> tuple[dict[str, Any], bool]:
+        """A new session (or, for a replayed Idempotency-Key, the same one): (view, created)."""
+        request = self._validate(body)
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        if idempotency_key:
+            existing = self.ledger.by_idempotency_key(idempotency_key)
+            if existing is not None:
+                return self._replay(existing, digest), False
+        now = self.clock()
+        session_id = "ps_" + secrets.token_hex(12)
+        row = {
+            "id": session_id, "state": "created", "amount": request["amount"],
+            "currency": request["currency"], "reference": request["reference"],
+            "description": request.get("description"), "caller_clid": request["caller_clid"],
+            "save_card": request["save_card"], "card_token": request.get("card_token"),
+            "idempotency_key": idempotency_key or None, "request_hash": digest,
+            "created_at": now.isoformat(),
+            "expires_at": (now + timedelta(seconds=self.config.session_ttl)).isoformat(),
+        }
+        if request.get("card_token"):
+            if not self.ledger.insert_session(row):
+                return self._replay(self.ledger.by_idempotency_key(idempotency_key or ""),
+                                    digest), False
+            self._charge_stored(session_id)
+            return self.view(session_id), True
+        clid = self._allocate_clid(session_id, request["caller_clid"])
+        row["clid"] = clid
+        row["transfer_number"] = self._transfer_number(session_id)
+        if not self.ledger.insert_session(row):
+            self.state.release(CLID_KEY.format(clid=clid), session_id)
+            return self._replay(self.ledger.by_idempotency_key(idempotency_key or ""),
+                                digest), False
+        log.info("session %s created: %s %s, presented as %s", session_id, row["amount"],
+                 row["currency"], clid)
+        return self.view(session_id), True
+
+    def _replay(self, existing: dict[str, Any] | None, digest: str) -> dict[str, Any]:
+        if existing is None:  # pragma: no cover - the key existed a moment ago
+            raise Conflict("the session for this Idempotency-Key is gone", status=409)
+        if existing["request_hash"] != digest:
+            raise Conflict("Idempotency-Key was already used with different parameters",
+                           status=422)
+        return self.view(existing["id"])
+
+    def _validate(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ValidationError("body", "expected a JSON object")
+        for key in body:
+            if key not in FIELDS:
+                raise ValidationError(key, f"unknown field (allowed: {', '.join(sorted(FIELDS))})")
+        amount = body.get("amount")
+        if not isinstance(amount, str):
+            raise ValidationError("amount", 'give the amount as a decimal string, e.g. "42.50"')
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            raise ValidationError("amount", f"'{amount}' is not a decimal amount") from None
+        if not value.is_finite() or value <= 0:
+            raise ValidationError("amount", "must be more than zero")
+        if value.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise ValidationError("amount", "at most two decimal places")
+        if value > Decimal("1000000"):
+            raise ValidationError("amount", "must be at most 1000000")
+        currency = body.get("currency")
+        if not isinstance(currency, str) or currency.upper() not in self.config.currencies:
+            raise ValidationError("currency", f"unsupported currency {currency!r} (one of "
+                                  f"{', '.join(self.config.currencies)})")
+        reference = body.get("reference")
+        if not isinstance(reference, str) or not reference.strip() or len(reference) > 64:
+            raise ValidationError("reference", "required text of at most 64 characters")
+        description = body.get("description")
+        if description is not None and (not isinstance(description, str)
+                                        or len(description) > 200):
+            raise ValidationError("description", "text of at most 200 characters")
+        caller = body.get("caller_clid") or ""
+        if not isinstance(caller, str):
+            raise ValidationError("caller_clid", "expected an E.164 number or empty")
+        caller = "" if caller.strip().lower() in WITHHELD else caller.strip()
+        if caller and not E164.fullmatch(caller):
+            raise ValidationError("caller_clid", f"'{caller}' is not an E.164 number")
+        token = body.get("card_token")
+        if token is not None and (not isinstance(token, str) or not token.strip()):
+            raise ValidationError("card_token", "expected a card token")
+        save = body.get("save_card", False)
+        if not isinstance(save, bool):
+            raise ValidationError("save_card", "expected true or false")
+        out = {"amount": str(value.quantize(Decimal("0.01"))), "currency": currency.upper(),
+               "reference": reference.strip(), "caller_clid": caller, "save_card": save}
+        if description is not None:
+            out["description"] = description
+        if token:
+            out["card_token"] = token.strip()
+        return out
+
+    def _allocate_clid(self, session_id: str, caller: str) -> str:
+        """The caller's own CLID when present and free, else the first free pool number."""
+        ttl = self.config.session_ttl + self.config.leg_ttl
+        candidates = ([caller] if caller else []) + [
+            n for n in self.config.clid_pool if n != caller]
+        for clid in candidates:
+            if self.state.reserve(CLID_KEY.format(clid=clid), session_id, ttl):
+                return clid
+        raise Conflict("no free CLID in the pool: every presented CLID belongs to a live "
+                       "session; try again shortly or configure a larger clid_pool")
+
+    def _transfer_number(self, session_id: str) -> str:
+        numbers = self.config.transfer_numbers
+        return numbers[int(session_id[-4:], 16) % len(numbers)]
+
+    # -- read -----------------------------------------------------------------------------
+
+    def row(self, session_id: str) -> dict[str, Any]:
+        row = self.ledger.session(session_id)
+        if row is None:
+            raise NotFound(f"no session '{session_id}'")
+        return self._expire_if_due(row)
+
+    def view(self, session_id: str) -> dict[str, Any]:
+        return public_view(self.row(session_id))
+
+    def by_clid(self, clid: str) -> dict[str, Any]:
+        row = self.ledger.latest_by_clid(clid)
+        if row is None:
+            raise NotFound(f"no session was presented with CLID {clid}")
+        return public_view(self._expire_if_due(row))
+
+    def live_by_clid(self, clid: str) -> dict[str, Any] | None:
+        """The live session a payment leg presented with `clid` belongs to."""
+        session_id = self.state.get(CLID_KEY.format(clid=clid))
+        if session_id is None:
+            return None
+        row = self.ledger.session(session_id)
+        return self._expire_if_due(row) if row else None
+
+    def _expire_if_due(self, row: dict[str, Any]) -> dict[str, Any]:
+        if row["state"] == "created" and self.clock() >= datetime.fromisoformat(
+                row["expires_at"]):
+            self.finish(row["id"], "expired", None, only_if=("created",))
+            return self.ledger.session(row["id"]) or row
+        return row
+
+    # -- end ------------------------------------------------------------------------------
+
+    def cancel(self, session_id: str) -> dict[str, Any]:
+        row = self.row(session_id)
+        if row["state"] in FINAL_STATES:
+            raise Conflict(f"session {session_id} has already ended ({row['state']})")
+        self.finish(session_id, "cancelled", {"outcome": "cancelled"},
+                    only_if=("created", "in_progress"))
+        return self.view(session_id)
+
+    def finish(self, session_id: str, state: str, result: dict[str, Any] | None, *,
+               only_if: tuple[str, ...] = ("created", "in_progress")) -> bool:
+        """Move a session to a final state once; wipe its card data and free its CLID."""
+        row = self.ledger.session(session_id)
+        if row is None:
+            return False
+        if result is not None:
+            result = {**base_result(row), **result}
+        done = self.ledger.update(session_id, only_if=only_if, state=state, result=result,
+                                  ended_at=self.clock().isoformat())
+        if done:
+            self.state.delete(LEG_KEY.format(session_id=session_id) + ":card")
+            if row.get("clid"):
+                self.state.release(CLID_KEY.format(clid=row["clid"]), session_id)
+            log.info("session %s %s (%s)", session_id, state,
+                     (result or {}).get("outcome", "no result"))
+        return done
+
+    def _charge_stored(self, session_id: str) -> None:
+        row = self.ledger.session(session_id)
+        assert row is not None
+        self.ledger.update(session_id, state="in_progress")
+        result = self.gateway.charge(key=f"{session_id}:1", amount=Decimal(row["amount"]),
+                                     currency=row["currency"], token=row["card_token"])
+        record_attempt(self.ledger, session_id, 1, result, self.clock())
+        if result.status == "success":
+            self.finish(session_id, "completed", success_result(result, 1, self.gateway.name),
+                        only_if=("in_progress",))
+        else:
+            self.finish(session_id, "failed",
+                        failure_result(result, 1, self.gateway.name), only_if=("in_progress",))
+
+    def recover(self) -> None:
+        """After a restart: a leg whose live state is gone was abandoned; unused sessions past
+        their time expired. Nothing is charged here."""
+        for row in self.ledger.in_states(("in_progress",)):
+            if self.state.get(LEG_KEY.format(session_id=row["id"])) is None:
+                self.finish(row["id"], "abandoned", {"outcome": "abandoned"},
+                            only_if=("in_progress",))
+        for row in self.ledger.in_states(("created",)):
+            self._expire_if_due(row)
+
+
+def base_result(row: dict[str, Any]) -> dict[str, Any]:
+    return {"amount": row["amount"], "currency": row["currency"], "confirmation_code": None,
+            "card": None, "card_token": None, "gateway": None, "attempts": 0}
+
+
+def card_view(result: Any) -> dict[str, Any] | None:
+    if not result.brand:
+        return None
+    return {"brand": result.brand, "last4": result.last4, "exp_month": result.exp_month,
+            "exp_year": result.exp_year}
+
+
+def success_result(result: Any, attempts: int, gateway: str) -> dict[str, Any]:
+    return {"outcome": "success", "confirmation_code": confirmation_code(),
+            "card": card_view(result), "card_token": result.token, "attempts": attempts,
+            "gateway": {"name": gateway, "reference": result.reference, "decline_code": None,
+                        "message": None}}
+
+
+def failure_result(result: Any, attempts: int, gateway: str) -> dict[str, Any]:
+    outcome = "declined" if result.status == "declined" else "gateway_error"
+    return {"outcome": outcome, "card": card_view(result), "attempts": attempts,
+            "gateway": {"name": gateway, "reference": result.reference,
+                        "decline_code": result.decline_code, "message": result.message}}
+
+
+def record_attempt(ledger: Ledger, session_id: str, n: int, result: Any, now: datetime
+                   ) -> None:
+    ledger.add_attempt({
+        "session_id": session_id, "n": n, "brand": result.brand, "last4": result.last4,
+        "exp_month": result.exp_month, "exp_year": result.exp_year,
+        "outcome": result.status, "gateway_reference": result.reference,
+        "decline_code": result.decline_code, "message": result.message, "at": now.isoformat(),
+    })
+
+
+def public_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "session_id": row["id"], "state": row["state"], "clid": row.get("clid"),
+        "transfer_number": row.get("transfer_number"), "amount": row["amount"],
+        "currency": row["currency"], "reference": row["reference"],
+        "description": row.get("description"), "created_at": row["created_at"],
+        "expires_at": row["expires_at"], "result": row["result"],
+    }
