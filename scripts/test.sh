@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Set up (see setup.sh) and run every test: lint, types, the test suite, plan validation.
+# Set up (see setup.sh) and run every test: lint, types, plan validation, plan scenarios and
+# the test suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-.venv/bin/ruff check ivr applets tests bench
-.venv/bin/mypy ivr applets
+export PYTHONDONTWRITEBYTECODE=1
+.venv/bin/ruff check ivr applets pci_bridge tests bench
+.venv/bin/mypy ivr applets pci_bridge
 .venv/bin/ivr validate --strict callplans/
+.venv/bin/ivr test callplans/
 .venv/bin/python -m pytest "$@"
