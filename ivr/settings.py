@@ -56,6 +56,7 @@ class Settings:
     data: dict[str, Any] = field(default_factory=dict)
     self_url: str = "http://127.0.0.1:8080"
     pci: dict[str, Any] = field(default_factory=dict)
+    demo_billing: bool = True
     source: str | None = None
 
     @property
@@ -103,6 +104,7 @@ _KEYS = {
     "callplans": str, "store": str, "database": str, "public_url": str, "trust_proxy": bool,
     "numbers": dict, "directory": dict, "secrets": dict, "session_ttl": int, "log_level": str,
     "watch_plans": bool, "account_sid": str, "data": dict, "self_url": str, "pci": dict,
+    "demo_billing": bool,
 }
 _RENAMED = {"store": "store_url", "database": "database_url"}
 

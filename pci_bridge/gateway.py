@@ -143,6 +143,20 @@ class SimulatedGateway:
         return ChargeResult(status, reference, code, MESSAGES.get(code or ""), card.brand,
                             card.number[-4:], card.exp_month, card.exp_year, minted)
 
+    def ensure_token(self, token: str, *, brand: str, last4: str, exp_month: int,
+                     exp_year: int, behaviour: str = "success") -> None:
+        """Register a known token (demo data: a card on file) if it is not there yet."""
+        with self.ledger.db.connect() as conn:
+            if conn.execute(select(tokens.c.token).where(tokens.c.token == token)).first():
+                return
+        try:
+            with self.ledger.db.begin() as conn:
+                conn.execute(insert(tokens).values(token=token, brand=brand, last4=last4,
+                                                   exp_month=exp_month, exp_year=exp_year,
+                                                   behaviour=behaviour))
+        except IntegrityError:
+            pass
+
     def mint_token(self, *, brand: str, last4: str, exp_month: int, exp_year: int,
                    behaviour: str = "success") -> str:
         """A stored card for tests and demo data (the number itself is never stored)."""

@@ -19,6 +19,20 @@ log = logging.getLogger("ivr.web")
 SIGNED_PREFIXES = ("/voice",)
 
 
+def mount_demo_billing(app: Flask, system_: System) -> None:
+    """The demo back office at /demo/billing; its cards on file become gateway tokens."""
+    from demo.billing import register
+
+    billing = register(app, clock=system_.engine.clock)
+    gateway = getattr(system_.bridge, "gateway", None)
+    if gateway is not None and hasattr(gateway, "ensure_token"):
+        for account in billing.accounts:
+            card = account.get("card")
+            if card:
+                gateway.ensure_token(card["token"], brand=card["brand"], last4=card["last4"],
+                                     exp_month=card["exp_month"], exp_year=card["exp_year"])
+
+
 def create_app(settings: Settings | None = None, *, system: System | None = None,
                **wiring: Any) -> Flask:
     """Build the webhook app. `wiring` (clock, http, store, recorder) is passed to the system."""
@@ -29,11 +43,13 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
         proxied = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
         app.wsgi_app = proxied  # type: ignore[method-assign]
     app.register_blueprint(voice.bp)
-    bridge = app.extensions["ivr"].bridge
-    if bridge is not None:
+    system_ = app.extensions["ivr"]
+    if system_.bridge is not None:
         from pci_bridge import register
 
-        register(app, bridge)
+        register(app, system_.bridge)
+    if settings.demo_billing:
+        mount_demo_billing(app, system_)
 
     @app.before_request
     def check_signature() -> Response | None:

@@ -1,0 +1,101 @@
+"""The demo billing service over HTTP (JSON): mounted at /demo/billing by `ivr serve`, or on
+its own with `python -m demo.billing`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from demo.billing.service import Billing, BillingError
+
+bp = Blueprint("demo_billing", __name__, url_prefix="/demo/billing")
+
+
+def billing() -> Billing:
+    return current_app.extensions["demo_billing"]
+
+
+def today() -> date:
+    clock: Callable[[], datetime] = current_app.extensions["demo_billing_clock"]
+    return clock().astimezone(ZoneInfo("Europe/London")).date()
+
+
+@bp.errorhandler(BillingError)
+def _error(exc: BillingError) -> tuple[Response, int]:
+    body: dict[str, Any] = {"error": str(exc)}
+    if exc.field:
+        body["field"] = exc.field
+    return jsonify(body), exc.status
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BillingError(400, "expected a JSON object")
+    return body
+
+
+@bp.get("/accounts")
+def find_by_phone() -> Response:
+    account = billing().by_phone(request.args.get("phone", ""))
+    return jsonify({"account": billing().summary(account, today())})
+
+
+@bp.get("/accounts/<number>")
+def find_by_number(number: str) -> Response:
+    account = billing().by_number(number)
+    return jsonify({"account": billing().summary(account, today())})
+
+
+@bp.post("/accounts/<number>/verify")
+def verify(number: str) -> Response:
+    account = billing().by_number(number)
+    return jsonify({"verified": billing().verify(account, str(_body().get("digits", "")))})
+
+
+@bp.get("/accounts/<number>/bills/<int:position>")
+def bill(number: str, position: int) -> Response:
+    account = billing().by_number(number)
+    return jsonify({"bill": billing().bill_at(account, position, today())})
+
+
+@bp.post("/accounts/<number>/payments")
+def pay(number: str) -> tuple[Response, int]:
+    account = billing().by_number(number)
+    return jsonify({"payment": billing().pay(account, _body(), today())}), 201
+
+
+@bp.post("/accounts/<number>/promises")
+def promise(number: str) -> tuple[Response, int]:
+    account = billing().by_number(number)
+    return jsonify({"promise": billing().promise(account, _body(), today())}), 201
+
+
+@bp.post("/accounts/<number>/plans")
+def plan(number: str) -> tuple[Response, int]:
+    account = billing().by_number(number)
+    return jsonify({"plan": billing().plan(account, _body(), today())}), 201
+
+
+@bp.get("/payments/<code>")
+def payment_status(code: str) -> Response:
+    return jsonify({"payment": billing().payment_status(code)})
+
+
+def register(app: Flask, service: Billing | None = None,
+             clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Billing:
+    service = service or Billing.from_file()
+    app.extensions["demo_billing"] = service
+    app.extensions["demo_billing_clock"] = clock
+    app.register_blueprint(bp)
+    return service
+
+
+def create_app() -> Flask:
+    app = Flask("demo_billing")
+    register(app)
+    return app
