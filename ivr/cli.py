@@ -77,7 +77,7 @@ def call(number: str, caller: str, keys: tuple[str, ...], as_json: bool, url: st
     from ivr.logs import install
     from ivr.simulator.local import LocalPhone, RemotePhone
     from ivr.simulator.twilio import KeySource
-    from ivr.transcript import lines
+    from ivr.transcript import event_line, lines, summary
 
     install("WARNING")
     settings = _settings(config, callplans)
@@ -99,10 +99,20 @@ def call(number: str, caller: str, keys: tuple[str, ...], as_json: bool, url: st
             raise click.BadParameter(f"'{at}' is not an ISO 8601 time",
                                      param_hint="--at") from None
         start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    phone = RemotePhone(url, settings) if url else LocalPhone(settings, start=start)
+    live = None
+    if ask is not None:  # interactive: show each line as it happens, before the caller types
+        def live(event: Any) -> None:
+            line = event_line(event, "", verbose=verbose)
+            if line is not None:
+                click.echo(line if event.kind != "leg_start" else f"Call: {event.text}")
+    phone = (RemotePhone(url, settings, on_event=live) if url
+             else LocalPhone(settings, start=start, on_event=live))
     report = phone.call(number, caller, source, hangup_after=hangup_after)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    elif live is not None:
+        for line in summary(report, verbose=verbose):
+            click.echo(line)
     else:
         for line in lines(report, verbose=verbose):
             click.echo(line)

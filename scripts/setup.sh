@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up the project on a Debian machine with Python 3.11: system packages when missing
-# (python3-venv, redis-server), a virtual environment in .venv, and the project with its
+# (python3-venv, redis-server, tmux), a virtual environment in .venv, and the project with its
 # test tools. Safe to run again; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)  # the interactive-terminal test
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

@@ -44,7 +44,8 @@ class LocalPhone:
     """Simulated calls against an in-process app built from `settings`."""
 
     def __init__(self, settings: Settings, *, http: requests.Session | None = None,
-                 start: datetime | None = None, store: Any = None, recorder: Any = None):
+                 start: datetime | None = None, store: Any = None, recorder: Any = None,
+                 on_event: Any = None):
         from ivr.loopback import mount
         from ivr.web import create_app
 
@@ -60,6 +61,7 @@ class LocalPhone:
             FlaskTransport(self.app), directory=self.system.directory,
             auth_token=settings.auth_token, sign_base=settings.public_url, clock=self.clock,
             account_sid=settings.account_sid, on_before_end=self._snapshot,
+            on_event=on_event,
         )
 
     def _snapshot(self, call_sid: str) -> None:
@@ -90,10 +92,10 @@ class RemotePhone:
     """Simulated calls against a running server (`ivr call --url`): transcript and outcome
     as Twilio would see them; the plan's internals stay on the server."""
 
-    def __init__(self, url: str, settings: Settings):
+    def __init__(self, url: str, settings: Settings, on_event: Any = None):
         self.simulator = TwilioSimulator(
             HttpTransport(url), directory=settings.directory, auth_token=settings.auth_token,
-            sign_base=settings.public_url, account_sid=settings.account_sid)
+            sign_base=settings.public_url, account_sid=settings.account_sid, on_event=on_event)
 
     def call(self, to: str, caller: str = "", keys: list[str] | KeySource | None = None, *,
              hangup_after: int | None = None) -> CallReport:

@@ -54,6 +54,19 @@ class Event:
         return out
 
 
+class EventLog(list):
+    """The transcript: a list of events that also tells a listener as each one happens."""
+
+    def __init__(self, listener: Callable[[Event], None] | None = None):
+        super().__init__()
+        self.listener = listener
+
+    def append(self, event: Event) -> None:  # type: ignore[override]
+        super().append(event)
+        if self.listener is not None:
+            self.listener(event)
+
+
 class KeySource:
     """Key entries, one per prompt: digits, '-' for no input; `ask` is asked when they run out."""
 
@@ -111,6 +124,7 @@ class TwilioSimulator:
         status_url: str = "/voice/status",
         queue_result: str = "bridged",
         on_before_end: Callable[[str], None] | None = None,
+        on_event: Callable[[Event], None] | None = None,
     ):
         self.transport = transport
         self.directory = directory or {}
@@ -124,6 +138,7 @@ class TwilioSimulator:
         self.status_url = status_url
         self.queue_result = queue_result
         self.on_before_end = on_before_end
+        self.on_event = on_event
         self.prompts_answered = 0
         self.hangup_after: int | None = None
         self.application_error = False
@@ -137,7 +152,7 @@ class TwilioSimulator:
         self.application_error = False
         keys = keys or KeySource()
         sid = call_sid or _sid()
-        events: list[Event] = []
+        events: list[Event] = EventLog(self.on_event)
         started = self.clock()
         result = CallResult(sid, caller, to, events)
         events.append(Event("leg_start", f"call from {caller or 'a withheld number'} to {to}"))
