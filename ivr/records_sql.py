@@ -17,9 +17,10 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 
 from ivr.records import CallRecord, PathStep
+from pci_bridge.dbschema import create_tables
 
 metadata = MetaData()
 
@@ -47,20 +48,12 @@ def make_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, future=True)
 
 
-def create_tables(db: Engine) -> None:
-    """Create missing tables; a second process doing the same at the same time is fine."""
-    try:
-        metadata.create_all(db)
-    except (OperationalError, ProgrammingError, IntegrityError):
-        metadata.create_all(db)  # another process won the race: everything exists now
-
-
 class SqlRecorder:
     """Writes each call record once (a repeat of the same call sid is ignored)."""
 
     def __init__(self, db: Engine | str):
         self.db = make_db_engine(db) if isinstance(db, str) else db
-        create_tables(self.db)
+        create_tables(self.db, metadata)
 
     def record(self, record: CallRecord) -> None:
         row = {

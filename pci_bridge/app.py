@@ -43,8 +43,12 @@ class Bridge:
     sessions: Sessions
     leg: PaymentLeg
 
+    owns_state: bool = False
+
     def close(self) -> None:
         self.ledger.close()
+        if self.owns_state and hasattr(self.state, "close"):
+            self.state.close()
 
 
 def build_bridge(config: BridgeConfig, *, clock: Callable[[], datetime] = utc_now,
@@ -56,7 +60,7 @@ def build_bridge(config: BridgeConfig, *, clock: Callable[[], datetime] = utc_no
     sessions = Sessions(config, ledger, live, gw, clock)
     leg = PaymentLeg(sessions, CardBox(key), _turn_url)
     sessions.recover()
-    return Bridge(config, ledger, live, gw, sessions, leg)
+    return Bridge(config, ledger, live, gw, sessions, leg, owns_state=state is None)
 
 
 def _turn_url(session_id: str, turn: int) -> str:

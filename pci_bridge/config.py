@@ -23,11 +23,13 @@ PROMPTS = {
     "no_input": "Sorry, we did not hear anything.",
     "success": "Thank you. Your payment of {amount} was successful. Your confirmation code is "
                "{code}.",
-    "declined": "Sorry, your card was declined: {reason}.",
+    "declined": "Sorry, your card was declined ({reason}).",
     "another_card": "To try another card, press 1. To finish, press 2.",
     "too_many": "Sorry, we could not take your card details.",
     "cancelled": "Your payment has been cancelled. No money has been taken.",
     "gateway_error": "Sorry, we could not process your payment. No money has been taken.",
+    "gateway_unknown": "Sorry, we could not confirm your payment. Please do not pay again "
+                       "until we have checked it.",
     "not_found": "Sorry, we could not find your payment. Goodbye.",
     "returning": "Returning you to the main service.",
 }

@@ -72,7 +72,7 @@ TEST_CARDS: dict[str, tuple[str, str | None]] = {
 }
 
 MESSAGES = {
-    "generic_decline": "the card was declined",
+    "generic_decline": "no reason was given",
     "insufficient_funds": "insufficient funds",
     "lost_card": "the card was reported lost",
     "stolen_card": "the card was reported stolen",

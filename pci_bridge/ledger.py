@@ -23,7 +23,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
+
+from pci_bridge.dbschema import create_tables
 
 metadata = MetaData()
 
@@ -40,6 +42,7 @@ sessions = Table(
     Column("description", String(200)),
     Column("save_card", Boolean, nullable=False, default=False),
     Column("card_token", String(64)),
+    Column("max_cards", Integer),
     Column("idempotency_key", String(255), unique=True),
     Column("request_hash", String(64)),
     Column("created_at", String(40), nullable=False, index=True),
@@ -88,10 +91,7 @@ def make_db(url: str) -> Engine:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     db = create_engine(url, pool_pre_ping=True, future=True)
-    try:
-        metadata.create_all(db)
-    except (OperationalError, ProgrammingError, IntegrityError):
-        metadata.create_all(db)  # another process created them at the same moment
+    create_tables(db, metadata)
     return db
 
 
@@ -99,7 +99,7 @@ class Ledger:
     def __init__(self, db: Engine | str):
         self.db = make_db(db) if isinstance(db, str) else db
         if not isinstance(db, str):
-            metadata.create_all(self.db)
+            create_tables(self.db, metadata)
 
     def close(self) -> None:
         self.db.dispose()

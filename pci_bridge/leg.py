@@ -73,6 +73,12 @@ class PaymentLeg:
     # -- webhooks -------------------------------------------------------------------------
 
     def incoming(self, call_sid: str, presented_clid: str) -> str:
+        # One delivery at a time per call: a repeat that arrives while the first is still
+        # being answered must get the same answer, not find the session already taken.
+        with self.state.lock(f"pci:lock:call:{call_sid}"):
+            return self._incoming(call_sid, presented_clid)
+
+    def _incoming(self, call_sid: str, presented_clid: str) -> str:
         known = self.state.get(CALL_KEY.format(call_sid=call_sid))
         if known is not None:
             with self.state.lock(f"pci:lock:{known}"):
@@ -198,16 +204,25 @@ class PaymentLeg:
                     brand=leg.brand or "", postcode=fields.get("postcode"))
         del fields
         session_id = leg.session_id
+        name = self.sessions.gateway.name
         try:
             result = self.sessions.gateway.charge(
                 key=f"{session_id}:{leg.cards}", amount=Decimal(row["amount"]),
                 currency=row["currency"], card=card, save_card=bool(row["save_card"]))
+        except Exception:
+            log.exception("[%s] the gateway did not answer for session %s", leg.call_sid,
+                          session_id)
+            self.sessions.finish(session_id, "failed", {
+                "outcome": "gateway_error", "attempts": leg.cards,
+                "gateway": {"name": name, "reference": None, "decline_code": None,
+                            "message": "the gateway did not answer"}},
+                only_if=("in_progress",))
+            return self._end(leg, [self.config.prompt("gateway_unknown")])
         finally:
             del card
             self.state.delete(_card_key(session_id))  # card data goes once the charge answers
         now = self.sessions.clock()
         record_attempt(self.sessions.ledger, session_id, leg.cards, result, now)
-        name = self.sessions.gateway.name
         if result.status == "success":
             outcome = success_result(result, leg.cards, name)
             self.sessions.finish(session_id, "completed", outcome, only_if=("in_progress",))
@@ -221,7 +236,7 @@ class PaymentLeg:
         reason = result.message or "no reason was given"
         declined = self.config.prompt("declined", reason=reason)
         leg.failure = failure
-        if leg.cards >= self.config.max_cards:
+        if leg.cards >= (row.get("max_cards") or self.config.max_cards):
             self.sessions.finish(session_id, "failed", failure, only_if=("in_progress",))
             return self._end(leg, [declined])
         return self._ask(leg, [declined], "another")

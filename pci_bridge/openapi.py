@@ -131,6 +131,9 @@ def document() -> dict[str, Any]:
                     "card_token": {"type": "string",
                                    "description": "pay with a stored card, charged at once"},
                     "save_card": {"type": "boolean"},
+                    "max_cards": {"type": "integer", "minimum": 1, "description":
+                                  "cards the caller may try in this session after a decline "
+                                  "(default and most: the bridge's max_cards)"},
                 },
             },
         }},

@@ -24,7 +24,7 @@ log = logging.getLogger("pci_bridge")
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 WITHHELD = {"", "anonymous", "+266696687", "unknown", "restricted", "private"}
 FIELDS = {"amount", "currency", "reference", "description", "caller_clid", "card_token",
-          "save_card"}
+          "save_card", "max_cards"}
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I
 
 
@@ -63,6 +63,7 @@ class Sessions:
             "currency": request["currency"], "reference": request["reference"],
             "description": request.get("description"), "caller_clid": request["caller_clid"],
             "save_card": request["save_card"], "card_token": request.get("card_token"),
+            "max_cards": request.get("max_cards"),
             "idempotency_key": idempotency_key or None, "request_hash": digest,
             "created_at": now.isoformat(),
             "expires_at": (now + timedelta(seconds=self.config.session_ttl)).isoformat(),
@@ -134,8 +135,15 @@ class Sessions:
         save = body.get("save_card", False)
         if not isinstance(save, bool):
             raise ValidationError("save_card", "expected true or false")
+        max_cards = body.get("max_cards")
+        if max_cards is not None and (isinstance(max_cards, bool) or not isinstance(
+                max_cards, int) or not 1 <= max_cards <= self.config.max_cards):
+            raise ValidationError("max_cards", f"a whole number from 1 to "
+                                  f"{self.config.max_cards}")
         out = {"amount": str(value.quantize(Decimal("0.01"))), "currency": currency.upper(),
                "reference": reference.strip(), "caller_clid": caller, "save_card": save}
+        if max_cards is not None:
+            out["max_cards"] = max_cards
         if description is not None:
             out["description"] = description
         if token:

@@ -104,6 +104,9 @@ class RedisState:
     def from_url(cls, url: str) -> RedisState:
         return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2))
 
+    def close(self) -> None:
+        self.client.close()
+
     def get(self, key: str) -> str | None:
         value = self.client.get(key)
         return value.decode() if isinstance(value, bytes) else value

@@ -17,6 +17,7 @@ import yaml
 
 SEED = Path(__file__).with_name("seed.yaml")
 OPEN = ("open", "overdue")
+BRAND_LABELS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express"}
 
 
 class BillingError(ValueError):
@@ -73,7 +74,8 @@ class Billing:
         return {
             "id": account["id"], "number": account["number"], "name": account["name"],
             "bills": bills, "open_count": len(bills), "total_due": f"{total:.2f}",
-            "card": ({"token": card["token"], "brand": card["brand"], "last4": card["last4"]}
+            "card": ({"token": card["token"], "brand": card["brand"], "last4": card["last4"],
+                      "label": BRAND_LABELS.get(card["brand"], card["brand"])}
                      if card else None),
         }
 
@@ -116,6 +118,7 @@ class Billing:
                     remaining = Decimal("0")
             payment = {"id": "PAY-" + secrets.token_hex(4).upper(), "account": account["id"],
                        "amount": f"{amount:.2f}", "bill_id": bill_id,
+                       "plan_id": body.get("plan_id") or None,
                        "confirmation_code": code, "date": today.isoformat(),
                        "pci_session_id": body.get("pci_session_id"), "status": "posted"}
             self.payments.append(payment)

@@ -1,0 +1,27 @@
+"""Creating tables, and adding columns a newer version introduced (nullable ones only), so an
+existing SQLite file or PostgreSQL database keeps working after an upgrade."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, MetaData, inspect, text
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+
+def create_tables(db: Engine, metadata: MetaData) -> None:
+    try:
+        metadata.create_all(db)
+    except (OperationalError, ProgrammingError, IntegrityError):
+        metadata.create_all(db)  # another process created them at the same moment
+    existing = inspect(db)
+    for table in metadata.sorted_tables:
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=db.dialect)
+            try:
+                with db.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" '
+                                      f"{kind}"))
+            except (OperationalError, ProgrammingError):
+                pass  # added by another process meanwhile
