@@ -12,6 +12,7 @@ A scenario file (YAML):
         keys: ["42*50#", "1"]        # one entry per prompt; "-" for no input
         services: [{method: POST, url: ..., status: 201, json: {...}}]
         dial: {"+442071230200": busy}
+        queue_result: queue-full             # how an <Enqueue> ends (default bridged)
         hangup_after: 3
         expect:
           path: [ask_amount, ask_date]        # applets in the order visited
@@ -43,7 +44,7 @@ from ivr.simulator.local import CallReport, LocalPhone
 
 FILE_KEYS = {"number", "plan", "caller", "start_time", "services", "scenarios", "dial"}
 SCENARIO_KEYS = {"name", "number", "caller", "keys", "services", "dial", "hangup_after",
-                 "start_time", "expect"}
+                 "start_time", "expect", "queue_result"}
 EXPECT_KEYS = {"path", "outcome", "heard", "not_heard", "data", "ended_by", "plan"}
 
 
@@ -64,6 +65,7 @@ class Scenario:
     start_time: datetime | None
     expect: dict[str, Any]
     plan: str | None = None
+    queue_result: str | None = None  # how a queue ends: bridged, queue-full, error, hangup
 
 
 @dataclass
@@ -135,6 +137,7 @@ def load_scenarios(path: Path) -> list[Scenario]:
             dial={**(raw.get("dial") or {}), **(item.get("dial") or {})},
             hangup_after=item.get("hangup_after"), start_time=_time(start, at),
             expect=expect, plan=str(plan) if plan and not number else None,
+            queue_result=item.get("queue_result"),
         ))
     return out
 
@@ -142,6 +145,7 @@ def load_scenarios(path: Path) -> list[Scenario]:
 _SCENARIO_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "number": (str,), "caller": (str, type(None)), "keys": (list, str),
     "services": (list,), "dial": (dict,), "hangup_after": (int,), "expect": (dict,),
+    "queue_result": (str,),
 }
 _EXPECT_TYPES: dict[str, tuple[type, ...]] = {
     "path": (list,), "outcome": (str,), "heard": (list,), "not_heard": (list,),
@@ -220,6 +224,8 @@ def run_scenario(scenario: Scenario, settings: Settings) -> Outcome:
         numbers[number] = scenario.plan
     phone = LocalPhone(replace(settings, directory=directory, numbers=numbers), http=http,
                        start=scenario.start_time)
+    if scenario.queue_result:
+        phone.simulator.queue_result = scenario.queue_result
     try:
         report = phone.call(number, scenario.caller, list(scenario.keys),
                             hangup_after=scenario.hangup_after)
