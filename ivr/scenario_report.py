@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from ivr.catalog import Catalog
@@ -14,11 +16,25 @@ from ivr.scenarios import (
     run_scenario,
     scenario_files,
 )
-from ivr.settings import Settings
+from ivr.settings import DEFAULT_DATABASE, Settings
 
 
 def run_files(paths: list[Path], settings: Settings, *, select: str | None = None,
               show_coverage: bool = True, echo: Callable[[str], None] = print) -> bool:
+    """Run scenario files; the default SQLite databases are swapped for throwaway ones so a
+    test run leaves nothing behind (configured databases, e.g. PostgreSQL, are used as is)."""
+    with tempfile.TemporaryDirectory(prefix="ivr-test-") as folder:
+        if settings.database_url == DEFAULT_DATABASE:
+            settings = replace(settings, database_url=f"sqlite:///{folder}/calls.sqlite3")
+        if "database_url" not in settings.pci:
+            settings = replace(settings, pci={**settings.pci,
+                                              "database_url": f"sqlite:///{folder}/pci.sqlite3"})
+        return _run_files(paths, settings, select=select, show_coverage=show_coverage,
+                          echo=echo)
+
+
+def _run_files(paths: list[Path], settings: Settings, *, select: str | None,
+               show_coverage: bool, echo: Callable[[str], None]) -> bool:
     files = scenario_files(paths)
     results: list[Outcome] = []
     broken = 0

@@ -230,9 +230,7 @@ def run_scenario(scenario: Scenario, settings: Settings) -> Outcome:
         report = phone.call(number, scenario.caller, list(scenario.keys),
                             hangup_after=scenario.hangup_after)
     finally:
-        close = getattr(phone.system.recorder, "close", None)
-        if close:
-            close()
+        phone.close()
     outcome = Outcome(scenario, report)
     outcome.failures = compare(scenario.expect, report)
     if adapter is not None and adapter.unanswered:

@@ -91,6 +91,9 @@ class Settings:
             "auth_token": os.environ.get("TWILIO_AUTH_TOKEN"),
         }
         values.update({k: v for k, v in env.items() if v})
+        if os.environ.get("IVR_PCI_DATABASE_URL"):
+            values["pci"] = {**values.get("pci", {}),
+                             "database_url": os.environ["IVR_PCI_DATABASE_URL"]}
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "callplans" in values:
             plans = Path(values["callplans"])

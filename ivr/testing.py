@@ -52,6 +52,4 @@ def ivr_phone(tmp_path: Path) -> Iterator[Callable[..., LocalPhone]]:
 
     yield build
     for phone in phones:
-        close = getattr(phone.system.recorder, "close", None)
-        if close:
-            close()
+        phone.close()

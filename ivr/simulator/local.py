@@ -64,6 +64,13 @@ class LocalPhone:
             on_event=on_event,
         )
 
+    def close(self) -> None:
+        """Release database connections (and the bridge's, when embedded)."""
+        for part in (self.system.recorder, self.system.bridge):
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
+
     def _snapshot(self, call_sid: str) -> None:
         self._snapshots[call_sid] = self.system.engine.session(call_sid)
 
