@@ -218,28 +218,20 @@ class Engine:
                     ctx.log.error("goto_plan: no plan '%s'", decision.plan)
                     return self._finish(slot, s, compiled, actions, apology=True)
                 ctx = self._context(s, compiled)
-                steps += 1
-                if steps >= self.max_steps:
-                    ctx.log.error("%d applets ran without a caller step; going to fallback",
-                                  steps)
-                    target = compiled.plan.fallback
-                    if errored or target is None:
+                target = s.applet
+            else:
+                actions.extend(decision.actions)
+                outcome, routed = compiled.machine.pick(s.applet, decision.names)
+                self._step(s, outcome)
+                if routed is None:
+                    routed = compiled.plan.fallback
+                    if routed is None or routed == s.applet:
+                        ctx.log.error("outcome '%s' is not routed and there is no fallback to "
+                                      "go to; apologising and hanging up", outcome)
                         return self._finish(slot, s, compiled, actions, apology=True)
-                    errored = True
-                    steps = 0
-                    self._move(s, target)
-                continue
-            actions.extend(decision.actions)
-            outcome, target = compiled.machine.pick(s.applet, decision.names)
-            self._step(s, outcome)
-            if target is None:
-                target = compiled.plan.fallback
-                if target is None or target == s.applet:
-                    ctx.log.error("outcome '%s' is not routed and there is no fallback to go "
-                                  "to; apologising and hanging up", outcome)
-                    return self._finish(slot, s, compiled, actions, apology=True)
-                ctx.log.warning("outcome '%s' is not routed; going to fallback '%s'", outcome,
-                                target)
+                    ctx.log.warning("outcome '%s' is not routed; going to fallback '%s'",
+                                    outcome, routed)
+                target = routed
             steps += 1
             if steps >= self.max_steps:
                 ctx.log.error("%d applets ran without a caller step; going to fallback", steps)
