@@ -45,7 +45,7 @@ def make_db_engine(url: str) -> Engine:
     """A SQLAlchemy engine; a relative SQLite file gets its folder created."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, pool_pre_ping=True, future=True)
+    return create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
 
 
 class SqlRecorder:

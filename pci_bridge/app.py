@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.exceptions import HTTPException
 
 from pci_bridge.config import BridgeConfig
 from pci_bridge.crypto import CardBox
@@ -78,6 +79,14 @@ def register(app: Flask, bridge_: Bridge) -> None:
     app.extensions["pci_bridge"] = bridge_
     app.register_blueprint(api)
     app.register_blueprint(voice)
+    app.register_error_handler(HTTPException, _http_error)
+
+
+def _http_error(exc: HTTPException) -> Any:
+    """Routing errors (404, 405) under the API answer JSON like every other API error."""
+    if request.path.startswith(api.url_prefix or "/pci/v1"):
+        return jsonify({"error": f"{exc.code} {exc.name}: {exc.description}"}), exc.code
+    return exc
 
 
 def create_bridge_app(config: BridgeConfig | None = None, **wiring: Any) -> Flask:

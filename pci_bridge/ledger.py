@@ -67,6 +67,14 @@ attempts = Table(
     Column("at", String(40), nullable=False),
 )
 
+# Every presentation of a CLID, in order (an autoincrement id, not a clock, decides "latest").
+presentations = Table(
+    "pci_clid_presentations", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("clid", String(32), nullable=False, index=True),
+    Column("session_id", String(40), nullable=False),
+)
+
 # The simulated gateway's own records (a real gateway keeps these on its side).
 charges = Table(
     "pci_gateway_charges", metadata,
@@ -90,7 +98,8 @@ FINAL_STATES = ("completed", "failed", "cancelled", "abandoned", "expired")
 def make_db(url: str) -> Engine:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    db = create_engine(url, pool_pre_ping=True, future=True)
+    # hide_parameters: error messages never carry the values of a statement
+    db = create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
     create_tables(db, metadata)
     return db
 
@@ -125,12 +134,17 @@ class Ledger:
             row = conn.execute(select(sessions).where(sessions.c.idempotency_key == key)).first()
         return _session(row) if row else None
 
+    def present(self, clid: str, session_id: str) -> None:
+        with self.db.begin() as conn:
+            conn.execute(insert(presentations).values(clid=clid, session_id=session_id))
+
     def latest_by_clid(self, clid: str) -> dict[str, Any] | None:
-        query = (select(sessions).where(sessions.c.clid == clid)
-                 .order_by(sessions.c.created_at.desc(), sessions.c.id.desc()).limit(1))
+        """The session most recently presented with `clid` (by insertion order)."""
+        query = (select(presentations.c.session_id).where(presentations.c.clid == clid)
+                 .order_by(presentations.c.id.desc()).limit(1))
         with self.db.connect() as conn:
-            row = conn.execute(query).first()
-        return _session(row) if row else None
+            session_id = conn.execute(query).scalar()
+        return self.session(session_id) if session_id else None
 
     def in_states(self, states: Iterable[str]) -> list[dict[str, Any]]:
         with self.db.connect() as conn:

@@ -71,7 +71,7 @@ def document() -> dict[str, Any]:
     session_id = {"name": "session_id", "in": "path", "required": True,
                   "schema": {"type": "string"}}
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "PCI bridge session API", "version": "1.0.0",
                  "description": "Create a payment session, transfer the caller presenting "
                                 "its CLID, read the result back."},
@@ -128,7 +128,7 @@ def document() -> dict[str, Any]:
                     "reference": {"type": "string", "maxLength": 64},
                     "description": {"type": "string", "maxLength": 200},
                     "caller_clid": {"type": "string"},
-                    "card_token": {"type": "string",
+                    "card_token": {"type": "string", "maxLength": 64,
                                    "description": "pay with a stored card, charged at once"},
                     "save_card": {"type": "boolean"},
                     "max_cards": {"type": "integer", "minimum": 1, "description":

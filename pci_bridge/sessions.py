@@ -81,6 +81,7 @@ class Sessions:
             self.state.release(CLID_KEY.format(clid=clid), session_id)
             return self._replay(self.ledger.by_idempotency_key(idempotency_key or ""),
                                 digest), False
+        self.ledger.present(clid, session_id)
         log.info("session %s created: %s %s, presented as %s", session_id, row["amount"],
                  row["currency"], clid)
         return self.view(session_id), True
@@ -123,15 +124,18 @@ class Sessions:
         if description is not None and (not isinstance(description, str)
                                         or len(description) > 200):
             raise ValidationError("description", "text of at most 200 characters")
-        caller = body.get("caller_clid") or ""
+        caller = body.get("caller_clid")
+        if caller is None:
+            caller = ""
         if not isinstance(caller, str):
             raise ValidationError("caller_clid", "expected an E.164 number or empty")
         caller = "" if caller.strip().lower() in WITHHELD else caller.strip()
         if caller and not E164.fullmatch(caller):
             raise ValidationError("caller_clid", f"'{caller}' is not an E.164 number")
         token = body.get("card_token")
-        if token is not None and (not isinstance(token, str) or not token.strip()):
-            raise ValidationError("card_token", "expected a card token")
+        if token is not None and (not isinstance(token, str) or not token.strip()
+                                  or len(token) > 64):
+            raise ValidationError("card_token", "expected a card token (at most 64 characters)")
         save = body.get("save_card", False)
         if not isinstance(save, bool):
             raise ValidationError("save_card", "expected true or false")
@@ -156,7 +160,13 @@ class Sessions:
         candidates = ([caller] if caller else []) + [
             n for n in self.config.clid_pool if n != caller]
         for clid in candidates:
-            if self.state.reserve(CLID_KEY.format(clid=clid), session_id, ttl):
+            key = CLID_KEY.format(clid=clid)
+            if self.state.reserve(key, session_id, ttl):
+                return clid
+            holder = self.state.get(key)  # its session may have expired unused: then it is free
+            held = self.ledger.session(holder) if holder else None
+            if held is not None and self._expire_if_due(held)["state"] in FINAL_STATES and \
+                    self.state.reserve(key, session_id, ttl):
                 return clid
         raise Conflict("no free CLID in the pool: every presented CLID belongs to a live "
                        "session; try again shortly or configure a larger clid_pool")
@@ -248,6 +258,10 @@ class Sessions:
                             only_if=("in_progress",))
         for row in self.ledger.in_states(("created",)):
             self._expire_if_due(row)
+        ttl = self.config.session_ttl + self.config.leg_ttl
+        for row in self.ledger.in_states(("created", "in_progress")):
+            if row.get("clid"):  # a live session keeps its CLID across the restart
+                self.state.reserve(CLID_KEY.format(clid=row["clid"]), row["id"], ttl)
 
 
 def base_result(row: dict[str, Any]) -> dict[str, Any]:
