@@ -54,6 +54,10 @@ class Gateway(Protocol):
     def charge(self, *, key: str, amount: Decimal, currency: str, card: Card | None = None,
                token: str | None = None, save_card: bool = False) -> ChargeResult: ...
 
+    def lookup(self, key: str) -> ChargeResult | None:
+        """The answer already given for an idempotency key, if any (for recovery)."""
+        ...
+
 
 # The documented test cards (pci-bridge.md): number → (status, decline code or error code).
 TEST_CARDS: dict[str, tuple[str, str | None]] = {
@@ -93,13 +97,17 @@ class SimulatedGateway:
         self.ledger = ledger
         self.latency = latency
 
-    def charge(self, *, key: str, amount: Decimal, currency: str, card: Card | None = None,
-               token: str | None = None, save_card: bool = False) -> ChargeResult:
+    def lookup(self, key: str) -> ChargeResult | None:
         with self.ledger.db.connect() as conn:
             row = conn.execute(select(charges.c.result).where(
                 charges.c.idempotency_key == key)).first()
-        if row is not None:
-            return ChargeResult(**json.loads(row[0]))  # the same key: the first answer
+        return ChargeResult(**json.loads(row[0])) if row is not None else None
+
+    def charge(self, *, key: str, amount: Decimal, currency: str, card: Card | None = None,
+               token: str | None = None, save_card: bool = False) -> ChargeResult:
+        earlier = self.lookup(key)
+        if earlier is not None:
+            return earlier  # the same key: the first answer
         if self.latency:
             time.sleep(self.latency)
         result = self._decide(card, token, save_card)

@@ -254,14 +254,42 @@ class Sessions:
         their time expired. Nothing is charged here."""
         for row in self.ledger.in_states(("in_progress",)):
             if self.state.get(LEG_KEY.format(session_id=row["id"])) is None:
-                self.finish(row["id"], "abandoned", {"outcome": "abandoned"},
-                            only_if=("in_progress",))
+                self._settle(row)
         for row in self.ledger.in_states(("created",)):
             self._expire_if_due(row)
         ttl = self.config.session_ttl + self.config.leg_ttl
         for row in self.ledger.in_states(("created", "in_progress")):
             if row.get("clid"):  # a live session keeps its CLID across the restart
                 self.state.reserve(CLID_KEY.format(clid=row["clid"]), row["id"], ttl)
+
+
+    def _settle(self, row: dict[str, Any]) -> None:
+        """A leg lost in a crash: what the gateway answered (if it was asked) is the truth;
+        only when no charge was attempted is the session abandoned."""
+        session_id = row["id"]
+        recorded = {a["n"] for a in self.ledger.attempts(session_id)}
+        last = None
+        for n in range(1, (row.get("max_cards") or self.config.max_cards) + 1):
+            answer = self.gateway.lookup(f"{session_id}:{n}")
+            if answer is None:
+                break
+            if n not in recorded:
+                record_attempt(self.ledger, session_id, n, answer, self.clock())
+            last = (n, answer)
+        if last is None:
+            self.finish(session_id, "abandoned", {"outcome": "abandoned"},
+                        only_if=("in_progress",))
+            return
+        n, answer = last
+        name = self.gateway.name
+        if answer.status == "success":
+            self.finish(session_id, "completed", success_result(answer, n, name),
+                        only_if=("in_progress",))
+        else:
+            self.finish(session_id, "failed", failure_result(answer, n, name),
+                        only_if=("in_progress",))
+        log.warning("session %s settled after a restart from the gateway's answer: %s",
+                    session_id, answer.status)
 
 
 def base_result(row: dict[str, Any]) -> dict[str, Any]:
