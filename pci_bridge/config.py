@@ -31,6 +31,7 @@ PROMPTS = {
     "gateway_unknown": "Sorry, we could not confirm your payment. Please do not pay again "
                        "until we have checked it.",
     "not_found": "Sorry, we could not find your payment. Goodbye.",
+    "ended": "This payment has already ended.",
     "returning": "Returning you to the main service.",
 }
 

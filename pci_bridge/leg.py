@@ -109,8 +109,8 @@ class PaymentLeg:
             if leg.ended or turn != leg.turn:
                 return leg.response  # a repeated webhook: same answer, nothing runs again
             row = self.sessions.row(session_id)
-            if row["state"] != "in_progress":
-                return self._end(leg, [self.config.prompt("cancelled")])
+            if row["state"] != "in_progress":  # ended elsewhere (cancelled, expired, ...)
+                return self._end(leg, [self.config.prompt("ended")])
             if "*" in digits:
                 self.sessions.finish(session_id, "cancelled", {"outcome": "cancelled",
                                                                "attempts": leg.cards})

@@ -3,7 +3,8 @@ simulated clock, and the simulator drives the app exactly as Twilio would."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import tempfile
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,12 @@ class LocalPhone:
         from ivr.loopback import mount
         from ivr.web import create_app
 
+        if settings.pci_enabled and "database_url" not in settings.pci:
+            # A simulated call keeps its payments to itself: a bridge sharing the default
+            # ledger file with a running server would settle that server's live payments.
+            self._ledger_dir = tempfile.TemporaryDirectory(prefix="ivr-call-")
+            settings = replace(settings, pci={
+                **settings.pci, "database_url": f"sqlite:///{self._ledger_dir.name}/pci.sqlite3"})
         self.settings = settings
         self.clock = SimClock(start)
         session = http if http is not None else requests.Session()
