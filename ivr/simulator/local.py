@@ -3,7 +3,9 @@ simulated clock, and the simulator drives the app exactly as Twilio would."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -53,9 +55,10 @@ class LocalPhone:
         if settings.pci_enabled and "database_url" not in settings.pci:
             # A simulated call keeps its payments to itself: a bridge sharing the default
             # ledger file with a running server would settle that server's live payments.
-            self._ledger_dir = tempfile.TemporaryDirectory(prefix="ivr-call-")
+            folder = tempfile.mkdtemp(prefix="ivr-call-")
+            weakref.finalize(self, shutil.rmtree, folder, True)
             settings = replace(settings, pci={
-                **settings.pci, "database_url": f"sqlite:///{self._ledger_dir.name}/pci.sqlite3"})
+                **settings.pci, "database_url": f"sqlite:///{folder}/pci.sqlite3"})
         self.settings = settings
         self.clock = SimClock(start)
         session = http if http is not None else requests.Session()
