@@ -10,7 +10,7 @@ import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pci_bridge.config import BridgeConfig
@@ -22,6 +22,7 @@ from pci_bridge.state import CLID_KEY, LEG_KEY, LiveState
 log = logging.getLogger("pci_bridge")
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
+AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 WITHHELD = {"", "anonymous", "+266696687", "unknown", "restricted", "private"}
 FIELDS = {"amount", "currency", "reference", "description", "caller_clid", "card_token",
           "save_card", "max_cards"}
@@ -103,10 +104,9 @@ class Sessions:
         amount = body.get("amount")
         if not isinstance(amount, str):
             raise ValidationError("amount", 'give the amount as a decimal string, e.g. "42.50"')
-        try:
-            value = Decimal(amount)
-        except InvalidOperation:
-            raise ValidationError("amount", f"'{amount}' is not a decimal amount") from None
+        if not AMOUNT.fullmatch(amount):  # Decimal() alone would take "1_000" or "4.2E+1"
+            raise ValidationError("amount", f"'{amount}' is not a decimal amount like 42.50")
+        value = Decimal(amount)
         if not value.is_finite() or value <= 0:
             raise ValidationError("amount", "must be more than zero")
         if value.as_tuple().exponent < -2:  # type: ignore[operator]
