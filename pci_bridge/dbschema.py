@@ -3,15 +3,21 @@ existing SQLite file or PostgreSQL database keeps working after an upgrade."""
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import Engine, MetaData, inspect, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 
 def create_tables(db: Engine, metadata: MetaData) -> None:
-    try:
-        metadata.create_all(db)
-    except (OperationalError, ProgrammingError, IntegrityError):
-        metadata.create_all(db)  # another process created them at the same moment
+    for attempt in range(10):  # several processes may create the same tables at once
+        try:
+            metadata.create_all(db)
+            break
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == 9:
+                raise
+            time.sleep(0.05 * (attempt + 1))
     existing = inspect(db)
     for table in metadata.sorted_tables:
         have = {c["name"] for c in existing.get_columns(table.name)}

@@ -384,5 +384,10 @@ def test_a_killed_bridge_process_keeps_its_results(tmp_path: Path) -> None:
     output = server.log.read_text(encoding="utf-8", errors="replace")
     assert "PCI bridge on" in output and "POST /pci/voice/turn/" in output
     assert "4242424242424242" not in output
+    # Timestamps ("03:15:16,737", "[22/Nov/2026 03:15:20]") and port numbers are digits that
+    # are not card data: take them out before looking for short values as whole tokens.
+    text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", "<time>", output)
+    text = re.sub(r"\[\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d\]", "<time>", text)
+    text = re.sub(r"127\.0\.0\.1:\d+", "<host>", text)
     for value in ("0831", "737"):  # whole tokens: a hex session id may hold these digits
-        assert not re.search(rf"(?<![0-9A-Za-z]){value}(?![0-9A-Za-z])", output), output
+        assert not re.search(rf"(?<![0-9A-Za-z]){value}(?![0-9A-Za-z])", text), output
