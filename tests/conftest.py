@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,8 @@ from typing import Any
 
 import pytest
 import redis
+import sqlalchemy
+from sqlalchemy.engine import make_url
 
 from ivr.catalog import Catalog
 from ivr.engine import Engine
@@ -85,6 +89,53 @@ def store(request: pytest.FixtureRequest) -> Any:
     if request.param == "memory":
         return MemoryStore()
     return request.getfixturevalue("redis_store")
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+POSTGRES_URL = os.environ.get("IVR_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_unavailable(reason: str) -> None:
+    """Skip locally, but fail in CI: CI must run the PostgreSQL tests."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required in CI: {reason}")
+    pytest.skip(f"PostgreSQL not available: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL URL (IVR_TEST_POSTGRES_URL), once it is known to answer."""
+    try:
+        engine = sqlalchemy.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    except (ImportError, sqlalchemy.exc.NoSuchModuleError) as exc:
+        postgres_unavailable(f"no driver for {make_url(POSTGRES_URL).drivername} ({exc}); "
+                             "pip install 'psycopg[binary]'")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("select 1"))
+    except sqlalchemy.exc.DBAPIError as exc:
+        postgres_unavailable(f"{make_url(POSTGRES_URL).render_as_string()}: {exc.orig}")
+    finally:
+        engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgresql_url(postgres_server: str) -> Iterator[str]:
+    """A URL whose search_path is a fresh schema of this test's own (dropped afterwards)."""
+    schema = f"ivr_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(postgres_server)
+    with admin.begin() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(postgres_server).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 # --- HTTP ----------------------------------------------------------------------------------

@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import sqlalchemy
 import yaml
 from click.testing import CliRunner, Result
-from sqlalchemy.engine import make_url
 
 from ivr.cli import main
 from ivr.records import CallRecord, PathStep
@@ -30,52 +26,10 @@ from ivr.settings import Settings
 from ivr.simulator.local import LocalPhone
 from tests.conftest import ROOT
 
-POSTGRES_URL = os.environ.get("IVR_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 OPEN = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday, 10:00 in London: open
 MAIN_MENU = "+442071230100"
 CALLER = "+447700900123"
 AGENT_PATH = ["opening_hours", "welcome", "list_services", "main_menu", "agent", "goodbye"]
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL is required in CI: {reason}")
-    pytest.skip(f"PostgreSQL not available: {reason}")
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> str:
-    """The PostgreSQL URL, once it is known to answer."""
-    try:
-        engine = sqlalchemy.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    except (ImportError, sqlalchemy.exc.NoSuchModuleError) as exc:
-        unavailable(f"no driver for {make_url(POSTGRES_URL).drivername} ({exc}); "
-                    "pip install 'psycopg[binary]'")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("select 1"))
-    except sqlalchemy.exc.DBAPIError as exc:
-        unavailable(f"{make_url(POSTGRES_URL).render_as_string()}: {exc.orig}")
-    finally:
-        engine.dispose()
-    return POSTGRES_URL
-
-
-@pytest.fixture
-def postgresql_url(postgres_server: str) -> Iterator[str]:
-    """A URL whose search_path is a fresh schema of this test's own."""
-    schema = f"ivr_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(postgres_server)
-    with admin.begin() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres_server).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture
