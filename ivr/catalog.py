@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ivr.compiler import CompiledPlan, compile_plan
 from ivr.errors import PlanError, PlanNotFound
+from ivr.plan.analysis import plan_sources, recheck_sources
 from ivr.plan.diagnostics import Diagnostic, Report, did_you_mean
 from ivr.plan.loader import is_plan_file, load_file, load_text
 from ivr.plan.model import Plan
@@ -61,6 +62,7 @@ def load_paths(paths: Iterable[str | Path], *, known: dict[str, Plan] | None = N
             continue
         result.plans.append((plan, report))
     _cross_check(result, known or {})
+    _carried_sources(result, known or {})
     for _, report in result.plans:
         result.diagnostics.extend(report.warnings)
     result.diagnostics.sort(key=lambda d: (d.file, d.line, d.col))
@@ -108,6 +110,35 @@ def _cross_check(result: LoadResult, known: dict[str, Plan]) -> None:
         else:
             kept.append((plan, report))
     result.plans = kept
+
+
+def _carried_sources(result: LoadResult, known: dict[str, Plan]) -> None:
+    """Data sources carried into a plan by goto_plan count as set there: redo the "never set"
+    warnings of plans other plans jump into (to a fixpoint, for chains of jumps)."""
+    plans = {**known, **{p.id: p for p, _ in result.plans}}
+    seeds: dict[str, dict[str, set[str]]] = {pid: {} for pid in plans}
+    for _ in range(len(plans) + 1):
+        changed = False
+        for pid, plan in plans.items():
+            jumps = [s for s in plan.applets.values() if s.type == "goto_plan"]
+            if not jumps:
+                continue
+            available = plan_sources(plan, seeds[pid])
+            for spec in jumps:
+                target = plans.get(spec.config.plan)
+                if target is None:
+                    continue
+                entry = spec.config.applet or target.start
+                carried = available.at(spec.id)
+                known_here = seeds[target.id].setdefault(entry, set())
+                if not carried <= known_here:
+                    known_here |= carried
+                    changed = True
+        if not changed:
+            break
+    for plan, report in result.plans:
+        if seeds[plan.id]:
+            recheck_sources(report, plan, seeds[plan.id])
 
 
 class Catalog:

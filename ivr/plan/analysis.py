@@ -10,7 +10,7 @@ from typing import Any
 import applets as applet_types
 from ivr.plan.diagnostics import Path, Report, did_you_mean
 from ivr.plan.fields import INVALID
-from ivr.plan.model import BUILTIN_SOURCES, AppletSpec
+from ivr.plan.model import BUILTIN_SOURCES, AppletSpec, Plan
 
 
 def check_graph(
@@ -118,6 +118,37 @@ class Available:
         index = self.names.get(name)
         return index is not None and bool(self.into[applet_id] >> index & 1)
 
+    def at(self, applet_id: str) -> set[str]:
+        """The names that may be set on entry to `applet_id`."""
+        value = self.into[applet_id]
+        return {name for name, i in self.names.items() if value >> i & 1}
+
+
+NEVER_SET = "is never set on any path into"
+
+
+def plan_sources(plan: Plan, entry_sources: Mapping[str, set[str]]) -> Available:
+    """The may-be-set analysis of a loaded plan, entered also at `entry_sources` (goto_plan)."""
+    initial = set(BUILTIN_SOURCES) | set(plan.data)
+    return available_sources(dict(plan.applets), plan.start, plan.fallback, initial,
+                             entry_sources)
+
+
+def recheck_sources(report: Report, plan: Plan, entry_sources: Mapping[str, set[str]]) -> None:
+    """Redo the "never set" warnings of a plan that other plans enter with goto_plan, with the
+    data sources those plans may carry in."""
+    raw = report.raw if isinstance(report.raw, dict) else {}
+    raw_applets = raw.get("applets") if isinstance(raw.get("applets"), dict) else None
+    if raw_applets is None:
+        return
+    report.diagnostics = [d for d in report.diagnostics
+                          if not (d.severity == "warning" and NEVER_SET in d.message)]
+    by_id = dict(plan.applets)
+    roots = [r for r in (plan.start, plan.fallback, *entry_sources) if r and r in by_id]
+    initial = set(BUILTIN_SOURCES) | set(plan.data)
+    _check_sources(report, raw_applets, by_id, _reachable(by_id, roots), plan.start,
+                   plan.fallback, initial, entry_sources)
+
 
 def _check_sources(report: Report, raw_applets: dict[str, Any], by_id: dict[str, AppletSpec],
                    reachable: set[str], start: str, fallback: str | None, initial: set[str],
@@ -135,7 +166,7 @@ def _check_sources(report: Report, raw_applets: dict[str, Any], by_id: dict[str,
                 continue
             warned.add(ref.name)
             path = _find_use(raw_applets[applet_id], ref.name, ("applets", applet_id))
-            report.warning(path, f"$({ref.name}) is never set on any path into '{applet_id}'"
+            report.warning(path, f"$({ref.name}) {NEVER_SET} '{applet_id}'"
                            f"{did_you_mean(ref.name, everything - {ref.name})}; it will be empty")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 Path = tuple[str | int, ...]
 
@@ -53,6 +54,7 @@ class Report:
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    raw: Any = None  # the parsed YAML, kept for checks that span several plans
 
     def where(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """Line and column of the value (or, with `key`, the key) at `path`, else its parent."""

@@ -71,6 +71,7 @@ def load_text(text: str, file: str = "<string>") -> tuple[Plan, Report]:
 def build(text: str, report: Report) -> Plan | None:
     """Check a plan, filling `report`; the plan when it has no errors."""
     raw = read_yaml(text, report)
+    report.raw = raw
     if raw is None and report.errors:
         return None  # a syntax error: nothing more can be read
     if not isinstance(raw, dict):
