@@ -29,17 +29,13 @@ class System:
     engine: Engine
     last_load: LoadResult | None = None
     bridge: Any = None  # the embedded PCI bridge, when enabled
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def directory(self) -> dict[str, Destination]:
         """Numbers the simulator can dial: the configured ones, plus the embedded bridge's."""
-        out = dict(self.settings.directory)
-        if self.bridge is not None:
-            for number in self.bridge.config.transfer_numbers:
-                out.setdefault(number, Destination(url="/pci/voice",
-                                                   status_url="/pci/voice/status"))
-        return out
-    _reload_lock: threading.Lock = field(default_factory=threading.Lock)
+        numbers = self.bridge.config.transfer_numbers if self.bridge is not None else ()
+        return with_bridge_numbers(self.settings.directory, numbers)
 
     def reload_plans(self) -> LoadResult:
         """Load the plans folder again: valid edits replace old versions for new calls;
@@ -54,6 +50,24 @@ class System:
                           file)
             self.last_load = result
             return result
+
+
+def with_bridge_numbers(directory: dict[str, Destination], numbers: Any
+                        ) -> dict[str, Destination]:
+    """`directory` plus the PCI bridge's numbers, answered by its voice URL."""
+    out = dict(directory)
+    for number in numbers:
+        out.setdefault(number, Destination(url="/pci/voice", status_url="/pci/voice/status"))
+    return out
+
+
+def bridge_numbers(settings: Settings) -> tuple[str, ...]:
+    """The embedded bridge's transfer numbers, as configured (without building it)."""
+    if not settings.pci_enabled:
+        return ()
+    from pci_bridge.config import DEFAULT_TRANSFER_NUMBERS
+
+    return tuple(settings.pci.get("transfer_numbers", DEFAULT_TRANSFER_NUMBERS))
 
 
 def build_system(

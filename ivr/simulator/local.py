@@ -110,8 +110,11 @@ class RemotePhone:
     as Twilio would see them; the plan's internals stay on the server."""
 
     def __init__(self, url: str, settings: Settings, on_event: Any = None):
+        from ivr.system import bridge_numbers, with_bridge_numbers
+
+        directory = with_bridge_numbers(settings.directory, bridge_numbers(settings))
         self.simulator = TwilioSimulator(
-            HttpTransport(url), directory=settings.directory, auth_token=settings.auth_token,
+            HttpTransport(url), directory=directory, auth_token=settings.auth_token,
             sign_base=settings.public_url, account_sid=settings.account_sid, on_event=on_event)
 
     def call(self, to: str, caller: str = "", keys: list[str] | KeySource | None = None, *,

@@ -1,0 +1,70 @@
+"""A payment through a real `ivr serve` (engine, PCI bridge and demo billing on one port),
+driven over HTTP by `ivr call --url`, as a developer would try it before pointing Twilio at it."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from ivr.cli import main
+from tests.conftest import ROOT, free_port
+
+IVR = ROOT / ".venv" / "bin" / "ivr"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"callplans: {ROOT / 'callplans'}\n"
+        f"database: sqlite:///{tmp_path}/calls.sqlite3\n"
+        "watch_plans: false\n"
+        f"self_url: {base}\n"
+        f"data: {{BillingUrl: '{base}/demo/billing', PciUrl: '{base}/pci/v1'}}\n"
+        f"pci: {{database_url: 'sqlite:///{tmp_path}/pci.sqlite3'}}\n")
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([str(IVR), "serve", "--port", str(port), "--config", str(config)],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(f"{base}/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"ivr serve did not start:\n{(tmp_path / 'serve.log').read_text()}")
+            time.sleep(0.1)
+        yield base, config
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_a_payment_against_a_running_server(server: tuple[str, Path]) -> None:
+    base, config = server
+    keys = "11# 1 2 4242424242424242# 1230 123 1 2"
+    result = CliRunner().invoke(main, ["call", "+442071230001", "--from", "+447700900123",
+                                       "--url", base, "--config", str(config), "--keys", keys])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "dials +442079460001 presenting +447700900123" in out  # the bridge's number
+    assert "Your payment of £72.50 was successful" in out  # said on the bridge's leg
+    assert "Your payment of £72.50 has been taken. Your confirmation code is" in out
+    assert "Thank you for your payment. Goodbye." in out
+    code = out.split("has been taken. Your confirmation code is ")[1].split(".")[0]
+    posted = requests.get(f"{base}/demo/billing/payments/{code.replace(' ', '')}", timeout=5)
+    assert posted.json()["payment"]["amount"] == "72.50"  # the plan posted it to billing
