@@ -383,13 +383,29 @@ class _NoQueryStrings(logging.Filter):
 logging.getLogger("urllib3.connectionpool").addFilter(_NoQueryStrings())
 
 
+_REASONS = (
+    ("Connection refused", "connection refused"),
+    ("Name or service not known", "unknown host"),
+    ("Temporary failure in name resolution", "unknown host"),
+    ("nodename nor servname", "unknown host"),
+    ("certificate verify failed", "TLS certificate not trusted"),
+    ("SSLError", "TLS error"),
+    ("Network is unreachable", "network unreachable"),
+    ("No route to host", "no route to host"),
+    ("Connection reset", "connection reset"),
+    ("RemoteDisconnected", "the service closed the connection"),
+    ("timed out", "timed out"),
+)
+
+
 def _reason(exc: Exception) -> str:
-    text = str(exc.__context__ or exc) if exc.args else type(exc).__name__
-    for marker in ("Connection refused", "Name or service not known", "timed out",
-                   "certificate verify failed", "Temporary failure in name resolution"):
-        if marker in str(exc):
-            return marker.lower()
-    return _short(text)
+    """A fixed, short reason for a failed request. Never the exception's own text: the HTTP
+    library puts the full URL, query string (secrets, the caller's number) included, in it."""
+    text = f"{type(exc).__name__} {exc!s} {exc.__context__!s}"
+    for marker, reason in _REASONS:
+        if marker in text:
+            return reason
+    return type(exc).__name__
 
 
 def _short(exc: Any) -> str:

@@ -573,3 +573,18 @@ def test_concurrent_duplicate_keys_webhooks_call_the_service_once(
     assert spoken(first.actions)[0] == "Your balance is £42.50."
     assert render(first, Urls()) == render(again, Urls())
     assert http_server.count("GET", "/accounts/12345678") == 1
+
+
+@pytest.mark.parametrize("exc", [
+    requests.ConnectionError("HTTPConnectionPool(host='h', port=81): Max retries exceeded with "
+                             "url: /a?key=s3cr3tKEY&phone=%2B447700900123 (Caused by ...)"),
+    requests.exceptions.InvalidURL("Invalid URL 'http://h/a?key=s3cr3tKEY': no host"),
+    requests.exceptions.ChunkedEncodingError("Connection broken: /a?key=s3cr3tKEY"),
+])
+def test_failure_reasons_never_carry_the_url(exc: Exception) -> None:
+    """LastError is spoken, stored and logged: it must not repeat the request's query string,
+    where secrets and the caller's number travel."""
+    from applets.data_connector import _reason
+
+    reason = _reason(exc)
+    assert "s3cr3t" not in reason and "447700900123" not in reason and "?" not in reason
