@@ -7,6 +7,7 @@ No request body is ever logged: card digits arrive in POST bodies only.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +56,11 @@ class Bridge:
 def build_bridge(config: BridgeConfig, *, clock: Callable[[], datetime] = utc_now,
                  state: LiveState | None = None, gateway: Gateway | None = None,
                  key: bytes | None = None) -> Bridge:
+    if state is None and key is None and (config.state_url or "").startswith(
+            ("redis://", "rediss://", "unix://")) and not os.environ.get("PCI_DATA_KEY"):
+        log.warning("PCI_DATA_KEY is not set: card fields are sealed with a key of this "
+                    "process only, so only this process can finish a payment leg it started. "
+                    "Set PCI_DATA_KEY when several processes share %s", config.state_url)
     ledger = Ledger(config.database_url)
     live = state if state is not None else open_state(config.state_url)
     gw = gateway if gateway is not None else SimulatedGateway(ledger, config.gateway_latency)
@@ -176,7 +182,7 @@ def _twiml(body: str) -> Response:
 
 def _apology() -> Response:
     response = VoiceResponse()
-    response.say("Sorry, the payment service is not available. No money has been taken.")
+    response.say("Sorry, the payment service is not available right now.")
     response.hangup()
     return _twiml(str(response))
 

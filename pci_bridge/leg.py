@@ -17,12 +17,19 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography.exceptions import InvalidTag
 from twilio.twiml.voice_response import VoiceResponse
 
 from pci_bridge.cards import BRAND_NAMES, Brand, CardProblem, check_code, check_expiry, check_number
 from pci_bridge.crypto import CardBox
 from pci_bridge.gateway import Card
-from pci_bridge.sessions import Sessions, failure_result, record_attempt, success_result
+from pci_bridge.sessions import (
+    Sessions,
+    failure_result,
+    record_attempt,
+    success_result,
+    unanswered_result,
+)
 from pci_bridge.state import LEG_KEY
 
 log = logging.getLogger("pci_bridge.leg")
@@ -125,9 +132,9 @@ class PaymentLeg:
             return
         with self.state.lock(f"pci:lock:{session_id}"):
             leg = self._leg(session_id)
-            self.sessions.finish(session_id, "abandoned",
-                                 {"outcome": "abandoned", "attempts": leg.cards if leg else 0},
-                                 only_if=("in_progress",))
+            row = self.sessions.ledger.session(session_id)
+            if row is not None and row["state"] == "in_progress":
+                self.sessions.settle(row)  # abandoned, unless the gateway had charged
             if leg is not None and not leg.ended:
                 leg.ended = True
                 self._save(leg)
@@ -205,19 +212,20 @@ class PaymentLeg:
         del fields
         session_id = leg.session_id
         name = self.sessions.gateway.name
+        key = f"{session_id}:{leg.cards}"
         try:
             result = self.sessions.gateway.charge(
-                key=f"{session_id}:{leg.cards}", amount=Decimal(row["amount"]),
-                currency=row["currency"], card=card, save_card=bool(row["save_card"]))
+                key=key, amount=Decimal(row["amount"]), currency=row["currency"], card=card,
+                save_card=bool(row["save_card"]))
         except Exception:
             log.exception("[%s] the gateway did not answer for session %s", leg.call_sid,
                           session_id)
-            self.sessions.finish(session_id, "failed", {
-                "outcome": "gateway_error", "attempts": leg.cards,
-                "gateway": {"name": name, "reference": None, "decline_code": None,
-                            "message": "the gateway did not answer"}},
-                only_if=("in_progress",))
-            return self._end(leg, [self.config.prompt("gateway_unknown")])
+            answer = self._lookup(key)  # the charge may have happened: ask by its key
+            if answer is None:
+                self.sessions.finish(session_id, "failed", unanswered_result(leg.cards, name),
+                                     only_if=("in_progress",))
+                return self._end(leg, [self.config.prompt("gateway_unknown")])
+            result = answer
         finally:
             del card
             self.state.delete(_card_key(session_id))  # card data goes once the charge answers
@@ -242,6 +250,13 @@ class PaymentLeg:
         return self._ask(leg, [declined], "another")
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _lookup(self, key: str) -> Any:
+        try:
+            return self.sessions.gateway.lookup(key)
+        except Exception:
+            log.exception("the gateway cannot be asked about charge %s", key)
+            return None
 
     def _retry(self, leg: Leg, row: dict[str, Any], reason: str) -> str:
         tries = leg.tries or {}
@@ -348,8 +363,14 @@ class PaymentLeg:
         if text is None:
             return None
         sealed = json.loads(text)
-        return {name: self.box.open(value, f"{leg.session_id}:{name}")
-                for name, value in sealed.items()}
+        try:
+            return {name: self.box.open(value, f"{leg.session_id}:{name}")
+                    for name, value in sealed.items()}
+        except InvalidTag:  # sealed by another process with another key: ask again
+            log.error("card fields of session %s cannot be opened here: several processes "
+                      "need the same PCI_DATA_KEY", leg.session_id)
+            self.state.delete(_card_key(leg.session_id))
+            return None
 
 
 def _card_key(session_id: str) -> str:

@@ -26,6 +26,7 @@ AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 WITHHELD = {"", "anonymous", "+266696687", "unknown", "restricted", "private"}
 FIELDS = {"amount", "currency", "reference", "description", "caller_clid", "card_token",
           "save_card", "max_cards"}
+LONGEST_LEG = 4 * 3600  # a transfer_to_pci time_limit is at most 4 hours
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I
 
 
@@ -156,7 +157,7 @@ class Sessions:
 
     def _allocate_clid(self, session_id: str, caller: str) -> str:
         """The caller's own CLID when present and free, else the first free pool number."""
-        ttl = self.config.session_ttl + self.config.leg_ttl
+        ttl = self.config.session_ttl + LONGEST_LEG  # released as soon as the session ends
         candidates = ([caller] if caller else []) + [
             n for n in self.config.clid_pool if n != caller]
         for clid in candidates:
@@ -210,11 +211,14 @@ class Sessions:
     # -- end ------------------------------------------------------------------------------
 
     def cancel(self, session_id: str) -> dict[str, Any]:
-        row = self.row(session_id)
-        if row["state"] in FINAL_STATES:
-            raise Conflict(f"session {session_id} has already ended ({row['state']})")
-        self.finish(session_id, "cancelled", {"outcome": "cancelled"},
-                    only_if=("created", "in_progress"))
+        # Under the session's lock: a charge in progress on the payment leg finishes first, so
+        # a payment that was taken is never reported cancelled.
+        with self.state.lock(f"pci:lock:{session_id}"):
+            row = self.row(session_id)
+            if row["state"] in FINAL_STATES:
+                raise Conflict(f"session {session_id} has already ended ({row['state']})")
+            self.finish(session_id, "cancelled", {"outcome": "cancelled"},
+                        only_if=("created", "in_progress"))
         return self.view(session_id)
 
     def finish(self, session_id: str, state: str, result: dict[str, Any] | None, *,
@@ -236,11 +240,24 @@ class Sessions:
         return done
 
     def _charge_stored(self, session_id: str) -> None:
+        with self.state.lock(f"pci:lock:{session_id}"):
+            self._charge_stored_locked(session_id)
+
+    def _charge_stored_locked(self, session_id: str) -> None:
         row = self.ledger.session(session_id)
         assert row is not None
         self.ledger.update(session_id, state="in_progress")
-        result = self.gateway.charge(key=f"{session_id}:1", amount=Decimal(row["amount"]),
-                                     currency=row["currency"], token=row["card_token"])
+        try:
+            result = self.gateway.charge(key=f"{session_id}:1", amount=Decimal(row["amount"]),
+                                         currency=row["currency"], token=row["card_token"])
+        except Exception:
+            log.exception("the gateway did not answer for session %s", session_id)
+            answer = self.gateway.lookup(f"{session_id}:1")  # it may have charged all the same
+            if answer is None:
+                self.finish(session_id, "failed", unanswered_result(1, self.gateway.name),
+                            only_if=("in_progress",))
+                return
+            result = answer
         record_attempt(self.ledger, session_id, 1, result, self.clock())
         if result.status == "success":
             self.finish(session_id, "completed", success_result(result, 1, self.gateway.name),
@@ -254,18 +271,18 @@ class Sessions:
         their time expired. Nothing is charged here."""
         for row in self.ledger.in_states(("in_progress",)):
             if self.state.get(LEG_KEY.format(session_id=row["id"])) is None:
-                self._settle(row)
+                self.settle(row)
         for row in self.ledger.in_states(("created",)):
             self._expire_if_due(row)
-        ttl = self.config.session_ttl + self.config.leg_ttl
+        ttl = self.config.session_ttl + LONGEST_LEG
         for row in self.ledger.in_states(("created", "in_progress")):
             if row.get("clid"):  # a live session keeps its CLID across the restart
                 self.state.reserve(CLID_KEY.format(clid=row["clid"]), row["id"], ttl)
 
 
-    def _settle(self, row: dict[str, Any]) -> None:
-        """A leg lost in a crash: what the gateway answered (if it was asked) is the truth;
-        only when no charge was attempted is the session abandoned."""
+    def settle(self, row: dict[str, Any]) -> None:
+        """A leg that ended without a result (caller gone, crash): what the gateway answered,
+        if it was asked, is the truth; only when nothing was charged is it abandoned."""
         session_id = row["id"]
         recorded = {a["n"] for a in self.ledger.attempts(session_id)}
         last = None
@@ -290,6 +307,13 @@ class Sessions:
                         only_if=("in_progress",))
         log.warning("session %s settled after a restart from the gateway's answer: %s",
                     session_id, answer.status)
+
+
+def unanswered_result(attempts: int, gateway: str) -> dict[str, Any]:
+    """The gateway did not answer: the charge may or may not have happened."""
+    return {"outcome": "gateway_error", "attempts": attempts,
+            "gateway": {"name": gateway, "reference": None, "decline_code": None,
+                        "message": "the gateway did not answer"}}
 
 
 def base_result(row: dict[str, Any]) -> dict[str, Any]:
