@@ -33,6 +33,12 @@ from ivr.plan.prompts import PromptItem, Prompts, render
 from ivr.templates import Template
 
 VALIDATIONS = ("digits", "amount", "date", "choice", "regex")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only (str.isdigit() would also take other scripts' digits)."""
+    return bool(_DIGITS.fullmatch(text))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,12 +225,12 @@ class CollectDigitsApplet(Applet):
             return None
         v = c.validate
         if v.kind == "digits":
-            return entry if entry.isdigit() else None
+            return entry if is_digits(entry) else None
         if v.kind == "regex":
             assert v.regex is not None
             return entry if v.regex.fullmatch(entry) else None
         if v.kind == "choice":
-            if not entry.isdigit():
+            if not is_digits(entry):
                 return None
             n = int(entry)
             return str(n) if 1 <= n <= self._count(ctx) else None

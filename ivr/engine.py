@@ -36,6 +36,9 @@ log = logging.getLogger("ivr.engine")
 APOLOGY = "Sorry, we cannot continue with your call right now. Please call back later. Goodbye."
 WITHHELD = {"", "anonymous", "+266696687", "unknown", "restricted", "private"}
 SHORT_APOLOGY = "Sorry, something went wrong."
+# A repeated webhook waits for the first delivery's turn (which may take a data connector's
+# whole 14 s budget) rather than giving up first and answering something else.
+LOCK_WAIT = 20.0
 PLAN_SOURCE_TTL = 7 * 24 * 3600
 
 
@@ -95,7 +98,7 @@ class Engine:
 
         Raises PlanNotFound when no plan answers the number (the web app says so politely).
         """
-        with self.store.session(call_sid) as slot:
+        with self.store.session(call_sid, LOCK_WAIT) as slot:
             existing = _load(slot)
             if existing is not None:
                 return self._saved(existing)
@@ -136,19 +139,33 @@ class Engine:
 
     def handle(self, call_sid: str, turn: int, event: Event) -> Turn:
         """Resume the waiting applet with `event`, unless this turn was already answered."""
-        with self.store.session(call_sid) as slot:
+        with self.store.session(call_sid, LOCK_WAIT) as slot:
             session = _load(slot)
             if session is None:
                 log.warning("[%s] event for an unknown or expired call", call_sid)
                 return Turn(call_sid, turn, (Say(self.apology), Hangup()), ended=True)
+            if (session.ended and session.awaiting_dial and turn == session.turn
+                    and isinstance(event, DialEnded)):
+                return self._after_hang_up(slot, session, event)
             if session.ended or turn != session.turn or not _fits(session.waiting, event):
                 return self._saved(session)
             compiled = self._compiled(session.plan_id, session.plan_version)
             return self._run(slot, session, compiled, event)
 
+    def _after_hang_up(self, slot: Slot, s: Session, event: DialEnded) -> Turn:
+        """The dial action arrived after the status callback: finish the plan's work for a
+        caller who is gone (so the record is the same whatever the order) and record again."""
+        if s.history and s.history[-1][1] == "caller_hung_up":
+            s.history.pop()
+        s.awaiting_dial = False
+        s.caller_gone = True
+        s.recorded = False
+        s.ended_at = None
+        return self._run(slot, s, self._compiled(s.plan_id, s.plan_version), event)
+
     def end_call(self, call_sid: str, status: str = "completed") -> CallRecord | None:
         """The status callback: the call is over. Writes the call record once."""
-        with self.store.session(call_sid) as slot:
+        with self.store.session(call_sid, LOCK_WAIT) as slot:
             session = _load(slot)
             if session is None:
                 return None
@@ -160,9 +177,14 @@ class Engine:
                     if session.applet:
                         session.history.append([session.applet, "caller_hung_up",
                                                 session.ended_at, session.plan_id])
+                    # A transfer's action may still come after this callback: it tells how
+                    # the transfer went, and the record is then written again from it.
+                    session.awaiting_dial = session.waiting == "dial"
                 session.end_status = status
                 record = self._record(session)
-            if session.recorded:
+            if session.recorded and session.awaiting_dial:
+                self._save(slot, session)  # kept (briefly) for that late action
+            elif session.recorded:
                 slot.delete()  # the call is over: the session goes
             else:
                 self._save(slot, session)  # kept so a repeated status callback can retry
@@ -204,6 +226,9 @@ class Engine:
             resume = False
             if isinstance(decision, Ask):
                 actions.extend(decision.actions)
+                if s.caller_gone:  # nobody is left to answer: the call ended here
+                    self._step(s, "caller_hung_up")
+                    return self._finish(slot, s, compiled, actions, status=s.end_status)
                 s.waiting = _waits_for(decision)
                 return self._answer(slot, s, actions)
             if isinstance(decision, End):
@@ -267,7 +292,7 @@ class Engine:
         return Turn(s.call_sid, s.turn, tuple(actions), ended=False)
 
     def _finish(self, slot: Slot, s: Session, compiled: CompiledPlan, actions: list[Action],
-                *, apology: bool = False) -> Turn:
+                *, apology: bool = False, status: str | None = None) -> Turn:
         if apology:
             actions = [*actions, self._say(compiled, self.apology)]
             if not s.data.get("InteractionOutcome"):
@@ -278,7 +303,7 @@ class Engine:
         s.response = [to_dict(a) for a in actions]
         s.waiting = None
         s.ended_at = self.clock().isoformat()
-        s.end_status = "completed"
+        s.end_status = status or "completed"
         self._record(s)
         self._save(slot, s)
         return Turn(s.call_sid, s.turn, tuple(actions), ended=True)

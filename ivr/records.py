@@ -42,7 +42,9 @@ class MemoryRecorder:
         self._lock = threading.Lock()
 
     def record(self, record: CallRecord) -> None:
+        """Keep `record`; a second record of the same call replaces the first."""
         with self._lock:
+            self.records = [r for r in self.records if r.call_sid != record.call_sid]
             self.records.append(record)
 
     def find(self, call_sid: str) -> CallRecord | None:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     create_engine,
     insert,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 
@@ -67,8 +68,10 @@ class SqlRecorder:
         try:
             with self.db.begin() as conn:
                 conn.execute(insert(call_records).values(**row))
-        except IntegrityError:
-            pass  # already recorded: status callbacks may repeat
+        except IntegrityError:  # recorded again (a transfer's late action): the newer wins
+            with self.db.begin() as conn:
+                conn.execute(update(call_records).where(
+                    call_records.c.call_sid == record.call_sid).values(**row))
 
     def recent(self, limit: int = 20) -> list[CallRecord]:
         query = select(call_records).order_by(call_records.c.started_at.desc()).limit(limit)

@@ -28,6 +28,8 @@ class Session:
     ended_at: str | None = None
     end_status: str | None = None
     recorded: bool = False
+    awaiting_dial: bool = False  # ended while transferred: the dial action may still come
+    caller_gone: bool = False  # finishing the plan's work after the caller hung up
 
     @property
     def ended(self) -> bool:

@@ -3,6 +3,7 @@ Hangup, Redirect). The URLs to come back to are given by the caller of `render`.
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 from xml.etree import ElementTree
 
@@ -74,6 +75,10 @@ def render(turn: Turn, urls: TurnUrls) -> str:
     return to_xml(response)
 
 
+# Characters XML 1.0 cannot carry (from back-office data, say): dropped before rendering, so a
+# stray control character never turns a turn into an application error.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
 _TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _ATTR = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;",
                        "\r": "&#13;", "\t": "&#09;"})
@@ -86,9 +91,11 @@ def to_xml(response: VoiceResponse) -> str:
 
 
 def _element(el: ElementTree.Element) -> str:
-    attrs = "".join(f' {k}="{v.translate(_ATTR)}"' for k, v in el.attrib.items())
-    inner = (el.text or "").translate(_TEXT) + "".join(_element(c) for c in el)
-    tail = (el.tail or "").translate(_TEXT)
+    attrs = "".join(f' {k}="{_ILLEGAL.sub("", v).translate(_ATTR)}"'
+                    for k, v in el.attrib.items())
+    inner = _ILLEGAL.sub("", el.text or "").translate(_TEXT) + "".join(
+        _element(c) for c in el)
+    tail = _ILLEGAL.sub("", el.tail or "").translate(_TEXT)
     if not inner:
         return f"<{el.tag}{attrs} />{tail}"
     return f"<{el.tag}{attrs}>{inner}</{el.tag}>{tail}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,8 +23,16 @@ BRAND_NAMES = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Exp
 DEFAULT_ACCEPTED = ("visa", "mastercard", "amex")
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def is_digits(text: str) -> bool:
+    """ASCII digits only (str.isdigit() would also take other scripts' digits)."""
+    return bool(_DIGITS.fullmatch(text))
+
+
 def luhn_valid(digits: str) -> bool:
-    if not digits.isdigit():
+    if not is_digits(digits):
         return False
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -67,7 +76,7 @@ class CardProblem(ValueError):
 
 
 def check_number(number: str, accepted: tuple[str, ...]) -> Brand:
-    if not number.isdigit() or not 12 <= len(number) <= 19 or not luhn_valid(number):
+    if not is_digits(number) or not 12 <= len(number) <= 19 or not luhn_valid(number):
         raise CardProblem("invalid_number", "That card number is not valid.")
     brand = brand_of(number)
     if brand is None or len(number) not in brand.lengths:
@@ -80,7 +89,7 @@ def check_number(number: str, accepted: tuple[str, ...]) -> Brand:
 
 def check_expiry(entry: str, today: date) -> tuple[int, int]:
     """MMYY → (month, four-digit year); valid through the last day of its month."""
-    if len(entry) != 4 or not entry.isdigit():
+    if len(entry) != 4 or not is_digits(entry):
         raise CardProblem("invalid_expiry", "Please enter the expiry date as four digits, "
                           "two for the month and two for the year.")
     month, year = int(entry[:2]), 2000 + int(entry[2:])
@@ -94,6 +103,6 @@ def check_expiry(entry: str, today: date) -> tuple[int, int]:
 
 
 def check_code(entry: str, brand: Brand) -> str:
-    if not entry.isdigit() or len(entry) != brand.code_length:
+    if not is_digits(entry) or len(entry) != brand.code_length:
         raise CardProblem("wrong_length", f"The security code is {brand.code_length} digits.")
     return entry

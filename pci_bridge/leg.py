@@ -20,7 +20,15 @@ from zoneinfo import ZoneInfo
 from cryptography.exceptions import InvalidTag
 from twilio.twiml.voice_response import VoiceResponse
 
-from pci_bridge.cards import BRAND_NAMES, Brand, CardProblem, check_code, check_expiry, check_number
+from pci_bridge.cards import (
+    BRAND_NAMES,
+    Brand,
+    CardProblem,
+    check_code,
+    check_expiry,
+    check_number,
+    is_digits,
+)
 from pci_bridge.crypto import CardBox
 from pci_bridge.gateway import Card
 from pci_bridge.sessions import (
@@ -174,7 +182,7 @@ class PaymentLeg:
         return self._ask(leg, [], "postcode" if self.config.ask_postcode else "confirm")
 
     def _on_postcode(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
-        if not digits or not digits.isdigit() or len(digits) > 8:
+        if not digits or not is_digits(digits) or len(digits) > 8:
             return self._retry(leg, row, self.config.prompt("no_input") if not digits
                                else "That postcode is not valid.")
         self._seal(leg, postcode=digits)

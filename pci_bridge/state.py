@@ -38,7 +38,7 @@ class MemoryState:
         self._clock = clock
         self._data: dict[str, tuple[str, float]] = {}
         self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, list] = {}  # name -> [lock, holders and waiters]
 
     def _live(self, key: str) -> str | None:
         item = self._data.get(key)
@@ -76,13 +76,20 @@ class MemoryState:
     @contextmanager
     def lock(self, name: str, timeout: float = 10.0) -> Iterator[None]:
         with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        if not lock.acquire(timeout=timeout):
-            raise PciBridgeError(f"{name} is busy")
+            entry = self._locks.setdefault(name, [threading.Lock(), 0])
+            entry[1] += 1
         try:
-            yield
+            if not entry[0].acquire(timeout=timeout):
+                raise PciBridgeError(f"{name} is busy")
+            try:
+                yield
+            finally:
+                entry[0].release()
         finally:
-            lock.release()
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[name]  # no lock is kept for a finished leg
 
     def keys(self) -> list[str]:
         with self._guard:

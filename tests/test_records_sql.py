@@ -101,12 +101,15 @@ def test_sip_addresses_and_long_values_round_trip(recorder: SqlRecorder) -> None
     assert recorder.find(record.call_sid) == record
 
 
-def test_a_call_is_recorded_once(recorder: SqlRecorder) -> None:
+def test_a_call_has_one_record_and_a_second_write_amends_it(recorder: SqlRecorder) -> None:
+    """The engine writes a call's record once, and again only when a transfer's late action
+    tells more after the status callback: the newer record replaces the first."""
     record = make_record()
     recorder.record(record)
-    recorder.record(replace(record, outcome="Repeated", ended_at="2026-11-20T10:09:00+00:00"))
-    assert recorder.recent(100) == [record]
-    assert recorder.find(record.call_sid) == record
+    amended = replace(record, outcome="Delivered", ended_at="2026-11-20T10:09:00+00:00")
+    recorder.record(amended)
+    assert recorder.recent(100) == [amended]
+    assert recorder.find(record.call_sid) == amended
 
 
 def test_find_an_unknown_call(recorder: SqlRecorder) -> None:

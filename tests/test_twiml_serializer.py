@@ -33,3 +33,14 @@ def test_same_text_as_the_twilio_library(say: str, url: str, finish: str, digits
 
 def test_empty_response() -> None:
     assert to_xml(VoiceResponse()) == str(VoiceResponse())
+
+
+def test_characters_xml_cannot_carry_are_dropped() -> None:
+    """Back-office data with a control character must not make the TwiML malformed."""
+    from lxml import etree
+
+    response = VoiceResponse()
+    response.say("Hello Sam\x01 Taylor\x1f.")
+    text = to_xml(response)
+    etree.fromstring(text.encode())  # well-formed
+    assert "<Say>Hello Sam Taylor.</Say>" in text

@@ -33,7 +33,7 @@ return 1
 class RedisStore:
     """JSON text under `ivr:` keys with a TTL; a Redis lock per call serializes its turns."""
 
-    def __init__(self, client: redis.Redis, *, lock_ttl: float = 30.0):
+    def __init__(self, client: redis.Redis, *, lock_ttl: float = 60.0):
         self.client = client
         self.lock_ttl = lock_ttl
         self._acquire = client.register_script(_ACQUIRE)
