@@ -66,6 +66,14 @@ def brand_of(number: str) -> Brand | None:
     return best[1] if best else None
 
 
+def brand_named(name: str) -> Brand | None:
+    """The brand with this name (as stored for a payment leg)."""
+    for brand_name, _, lengths, code in _BRANDS:
+        if brand_name == name:
+            return Brand(brand_name, lengths, code)
+    return None
+
+
 class CardProblem(ValueError):
     """Why an entry is not acceptable, in words a caller can hear."""
 

@@ -24,6 +24,7 @@ from pci_bridge.cards import (
     BRAND_NAMES,
     Brand,
     CardProblem,
+    brand_named,
     check_code,
     check_expiry,
     check_number,
@@ -343,12 +344,7 @@ class PaymentLeg:
         return spoken_amount(row["amount"], row["currency"])
 
     def _brand(self, leg: Leg) -> Brand:
-        from pci_bridge.cards import _BRANDS
-
-        for name, _, lengths, code in _BRANDS:
-            if name == leg.brand:
-                return Brand(name, lengths, code)
-        return Brand("visa", (16,), 3)
+        return brand_named(leg.brand or "") or Brand("visa", (16,), 3)
 
     def _leg(self, session_id: str) -> Leg | None:
         text = self.state.get(LEG_KEY.format(session_id=session_id))
