@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -39,6 +40,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# --- the CLI ---------------------------------------------------------------------------------
+
+# Variables that would change what a CLI test sees (tests unset them).
+CLI_ENVIRONMENT = ("IVR_CONFIG", "IVR_STORE_URL", "IVR_DATABASE_URL", "IVR_PUBLIC_URL",
+                   "TWILIO_AUTH_TOKEN", "SIM_API_TOKEN")
+
+
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """The CLI installs its own root log handler (on the runner's stderr): put pytest's back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 # --- Redis ---------------------------------------------------------------------------------

@@ -5,9 +5,7 @@ records left behind in the configured database."""
 from __future__ import annotations
 
 import json
-import logging
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +14,16 @@ from click.testing import CliRunner, Result
 
 from ivr.cli import main
 from ivr.web.voice import NOT_IN_SERVICE
+from tests.conftest import CLI_ENVIRONMENT as ENVIRONMENT
 from tests.conftest import PLANS, LoopbackServer, Seen
 
 CALLER = "+447700900123"
 MENU = "+441000000900"  # tests/plans/sim_menu.yaml
 LOOKUP = "+441000000901"  # tests/plans/sim_lookup.yaml
 SECRET = "s3cr3t-Tok3n-value"
-ENVIRONMENT = ("IVR_CONFIG", "IVR_STORE_URL", "IVR_DATABASE_URL", "IVR_PUBLIC_URL",
-               "TWILIO_AUTH_TOKEN", "SIM_API_TOKEN")
 
 
-@pytest.fixture(autouse=True)
-def keep_logging() -> Iterator[None]:
-    """The CLI installs its own root log handler (on the runner's stderr): put pytest's back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("keep_logging")
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ file and key; canned web services (`times:`, `error:`, unanswered requests); cov
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,24 +17,16 @@ from click.testing import CliRunner, Result
 from ivr.cli import main
 from ivr.simulator.local import LocalPhone
 from ivr.testing import ivr_phone  # noqa: F401  (the fixture, as a conftest would enable it)
+from tests.conftest import CLI_ENVIRONMENT as ENVIRONMENT
 from tests.conftest import PLANS, ROOT
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 MALFORMED = SCENARIOS / "malformed"
 CALLPLANS = ROOT / "callplans"
 CALLER = "+447700900123"
-ENVIRONMENT = ("IVR_CONFIG", "IVR_STORE_URL", "IVR_DATABASE_URL", "IVR_PUBLIC_URL",
-               "TWILIO_AUTH_TOKEN", "SIM_API_TOKEN")
 
 
-@pytest.fixture(autouse=True)
-def keep_logging() -> Iterator[None]:
-    """The CLI installs its own root log handler (on the runner's stderr): put pytest's back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+pytestmark = pytest.mark.usefixtures("keep_logging")
 
 
 @pytest.fixture
