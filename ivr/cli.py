@@ -157,8 +157,12 @@ def _record_dict(r: Any) -> dict[str, Any]:
 def serve(host: str, port: int, callplans: str | None, config: str | None) -> None:
     """Serve the Twilio webhooks (with hot reload of call plans)."""
     from ivr.server import run
+    from ivr.settings import SettingsError
 
-    run(_settings(config, callplans), host, port)
+    try:
+        run(_settings(config, callplans), host, port)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _settings(config: str | None, callplans: str | None) -> Any:

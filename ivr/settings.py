@@ -56,7 +56,7 @@ class Settings:
     data: dict[str, Any] = field(default_factory=dict)
     self_url: str = "http://127.0.0.1:8080"
     pci: dict[str, Any] = field(default_factory=dict)
-    demo_billing: bool = True
+    demo_billing: bool = False  # the shipped config.yaml turns it on
     source: str | None = None
 
     @property

@@ -14,6 +14,7 @@ import requests
 from ivr.catalog import Catalog, LoadResult
 from ivr.engine import Engine, env_secrets, utc_now
 from ivr.records_sql import SqlRecorder
+from ivr.service_keys import ServiceKeys, service_keys
 from ivr.settings import Destination, Settings
 from ivr.stores import SessionStore, open_store
 
@@ -29,6 +30,7 @@ class System:
     engine: Engine
     last_load: LoadResult | None = None
     bridge: Any = None  # the embedded PCI bridge, when enabled
+    keys: ServiceKeys = field(default_factory=ServiceKeys)
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -77,21 +79,26 @@ def build_system(
     http: requests.Session | None = None,
     store: SessionStore | None = None,
     recorder: Any = None,
+    private: bool = False,
 ) -> System:
+    """Wire a system. `private`: simulated calls and plan tests, whose service keys never
+    leave the process (they never refuse to start for want of a configured key)."""
+    keys = service_keys(settings, private=private)
     catalog = Catalog(numbers=settings.numbers)
     store = store if store is not None else open_store(settings.store_url)
     recorder = recorder if recorder is not None else SqlRecorder(settings.database_url)
     engine = Engine(catalog, store, http=http, clock=clock,
-                    secrets=env_secrets(settings.secrets), recorder=recorder,
-                    session_ttl=settings.session_ttl, data=settings.data)
-    system = System(settings, catalog, store, recorder, engine)
+                    secrets=env_secrets({**settings.secrets, **keys.plan_secrets}),
+                    recorder=recorder, session_ttl=settings.session_ttl, data=settings.data)
+    system = System(settings, catalog, store, recorder, engine, keys=keys)
     if settings.pci_enabled:
-        system.bridge = embedded_bridge(settings, clock)
+        system.bridge = embedded_bridge(settings, clock, keys.pci_api_keys)
     system.reload_plans()
     return system
 
 
-def embedded_bridge(settings: Settings, clock: Callable[[], datetime]) -> Any:
+def embedded_bridge(settings: Settings, clock: Callable[[], datetime],
+                    api_keys: tuple[str, ...]) -> Any:
     """The PCI bridge on the same app: its own database file and `pci:` keys in the same
     store; signature checks and public URL shared with the engine."""
     from pci_bridge import BridgeConfig, build_bridge
@@ -101,4 +108,5 @@ def embedded_bridge(settings: Settings, clock: Callable[[], datetime]) -> Any:
     raw.setdefault("database_url", "sqlite:///var/pci-bridge.sqlite3")
     raw.setdefault("auth_token", settings.auth_token)
     raw.setdefault("public_url", settings.public_url)
+    raw["api_keys"] = api_keys
     return build_bridge(BridgeConfig.from_dict(raw), clock=clock)

@@ -18,6 +18,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
+from pci_bridge.auth import BearerGuard
 from pci_bridge.config import BridgeConfig
 from pci_bridge.crypto import CardBox
 from pci_bridge.errors import PciBridgeError, ValidationError
@@ -30,7 +31,7 @@ from pci_bridge.state import LiveState, open_state
 
 log = logging.getLogger("pci_bridge")
 
-api = Blueprint("pci_api", __name__, url_prefix="/pci/v1")
+api = Blueprint("pci_api", __name__, url_prefix="/pci/v1")  # = API_PREFIX
 voice = Blueprint("pci_voice", __name__, url_prefix="/pci/voice")
 
 FINAL_CALL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
@@ -80,9 +81,17 @@ def bridge() -> Bridge:
     return current_app.extensions["pci_bridge"]
 
 
+API_PREFIX = "/pci/v1"
+PUBLIC_API_PATHS = frozenset({f"{API_PREFIX}/openapi.json"})
+
+
 def register(app: Flask, bridge_: Bridge) -> None:
-    """Mount the bridge's blueprints on `app` (its own or the engine's)."""
+    """Mount the bridge's blueprints on `app` (its own or the engine's). Every `/pci/v1` path
+    but the OpenAPI document needs one of the bridge's bearer keys, whatever else `app`
+    serves; the voice webhooks need a Twilio signature when an auth token is configured."""
     app.extensions["pci_bridge"] = bridge_
+    BearerGuard(prefix=API_PREFIX, realm="pci-bridge", keys=lambda: bridge_.config.api_keys,
+                public=PUBLIC_API_PATHS).install(app)
     app.register_blueprint(api)
     app.register_blueprint(voice)
     app.register_error_handler(HTTPException, _http_error)
@@ -97,7 +106,7 @@ def _http_error(exc: HTTPException) -> Any:
 
 def create_bridge_app(config: BridgeConfig | None = None, **wiring: Any) -> Flask:
     """The bridge on its own (`pci-bridge serve`)."""
-    app = Flask("pci_bridge")
+    app = Flask("pci_bridge", static_folder=None)
     register(app, build_bridge(config or BridgeConfig(), **wiring))
     return app
 

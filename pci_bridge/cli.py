@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
+from dataclasses import replace
 
 import click
 import yaml
 
 from pci_bridge.app import create_bridge_app
+from pci_bridge.auth import parse_keys
 from pci_bridge.config import BridgeConfig
-from pci_bridge.errors import PciBridgeError
+from pci_bridge.errors import KeyProblem, PciBridgeError
 from pci_bridge.redaction import install_logging
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """The PCI bridge: card payments by key pad, keyed by the presented CLID."""
 
@@ -25,7 +29,16 @@ def main() -> None:
               help="YAML file with the bridge settings (the `pci:` section of config.yaml "
                    "or a file of its own).")
 def serve(host: str, port: int, config: str | None) -> None:
-    """Serve the session API (/pci/v1) and the payment leg webhooks (/pci/voice)."""
+    """Serve the session API (/pci/v1) and the payment leg webhooks (/pci/voice).
+
+    \b
+    Environment:
+      PCI_API_KEYS       bearer keys for /pci/v1, comma-separated (required unless the
+                         config file gives api_keys)
+      TWILIO_AUTH_TOKEN  check X-Twilio-Signature on /pci/voice (403 when wrong)
+      PCI_PUBLIC_URL     the base URL Twilio requests, when behind a proxy
+      PCI_DATA_KEY       base64 of 32 bytes: seals card fields between prompts
+    """
     from werkzeug.serving import make_server
 
     raw: dict = {}
@@ -33,11 +46,11 @@ def serve(host: str, port: int, config: str | None) -> None:
         with open(config, encoding="utf-8") as handle:
             raw = yaml.safe_load(handle) or {}
         raw = raw.get("pci") or raw
+    install_logging("INFO")
     try:
-        settings = BridgeConfig.from_dict(raw, where=config or "pci")
+        settings = standalone_config(raw, config or "pci", os.environ)
     except PciBridgeError as exc:
         raise click.ClickException(str(exc)) from None
-    install_logging("INFO")
     app = create_bridge_app(settings)
     server = make_server(host, port, app, threaded=True)
     logging.getLogger("pci_bridge").info("PCI bridge on http://%s:%d", host, port)
@@ -45,3 +58,24 @@ def serve(host: str, port: int, config: str | None) -> None:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+def standalone_config(raw: dict, where: str, environ: Mapping[str, str]) -> BridgeConfig:
+    """The settings of a bridge serving on its own: the file, then the environment for keys,
+    the Twilio token and the public URL. Refuses to start with no API key (nobody could call
+    the API); warns when voice webhooks are not authenticated."""
+    config = BridgeConfig.from_dict(raw, where=where)
+    keys = parse_keys(environ.get("PCI_API_KEYS"), "PCI_API_KEYS") or config.api_keys
+    if not keys:
+        raise KeyProblem("no API key: set PCI_API_KEYS to one or more bearer keys "
+                         "(comma-separated, 16+ characters each, e.g. from `python -c "
+                         "'import secrets; print(secrets.token_urlsafe(32))'`), or api_keys "
+                         "in the config file")
+    config = replace(config, api_keys=keys,
+                     auth_token=environ.get("TWILIO_AUTH_TOKEN") or config.auth_token,
+                     public_url=environ.get("PCI_PUBLIC_URL") or config.public_url)
+    if not config.auth_token:
+        logging.getLogger("pci_bridge").warning(
+            "TWILIO_AUTH_TOKEN is not set: the payment leg webhooks (/pci/voice) accept "
+            "requests without a Twilio signature; set it in production")
+    return config

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pci_bridge.auth import parse_keys
 from pci_bridge.cards import BRAND_NAMES, DEFAULT_ACCEPTED
 from pci_bridge.errors import PciBridgeError
 
@@ -60,6 +61,7 @@ class BridgeConfig:
     database_url: str = "sqlite:///var/pci-bridge.sqlite3"
     auth_token: str | None = None
     public_url: str | None = None
+    api_keys: tuple[str, ...] = ()  # bearer keys for /pci/v1; none: the API refuses everything
 
     def prompt(self, name: str, **values: Any) -> str:
         return self.prompts.get(name, PROMPTS[name]).format(**values)
@@ -77,6 +79,8 @@ class BridgeConfig:
                 raise PciBridgeError(f"{where}: unknown setting '{key}'{hint}")
             if key in ("transfer_numbers", "clid_pool", "accepted_brands", "currencies"):
                 value = tuple(str(v) for v in value)
+            if key == "api_keys":
+                value = parse_keys(value, f"{where}.api_keys")
             values[key] = value
         config = cls(**values)
         for brand in config.accepted_brands:

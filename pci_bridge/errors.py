@@ -5,7 +5,9 @@
     ├── NotFound          no such session (404)
     ├── Conflict          an Idempotency-Key replay with other parameters (422), or no free CLID
     │                     in the pool (409)
-    └── GatewayError      the payment gateway failed to answer
+    ├── GatewayError      the payment gateway failed to answer
+    └── KeyProblem        a configured API key is unusable, or none is configured where one
+                          must be (raised at start, never for a request)
 """
 
 from __future__ import annotations
@@ -35,3 +37,8 @@ class Conflict(PciBridgeError):
 
 class GatewayError(PciBridgeError):
     status = 502
+
+
+class KeyProblem(PciBridgeError):
+    """Raised at start: an API key is too short, too long or not printable ASCII, or a serving
+    process with shared state has none. The message names the setting, never a key."""

@@ -70,12 +70,9 @@ def document() -> dict[str, Any]:
     error_ref = {"$ref": "#/components/schemas/Error"}
     session_id = {"name": "session_id", "in": "path", "required": True,
                   "schema": {"type": "string"}}
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "PCI bridge session API", "version": "1.0.0",
-                 "description": "Create a payment session, transfer the caller presenting "
-                                "its CLID, read the result back."},
-        "paths": {
+    unauthorized = _json(error_ref, "no valid API key (Authorization: Bearer KEY); the "
+                                    "answer carries WWW-Authenticate: Bearer")
+    paths: dict[str, Any] = {
             "/pci/v1/sessions": {
                 "post": {
                     "operationId": "createSession",
@@ -114,8 +111,28 @@ def document() -> dict[str, Any]:
                                        "404": _json(error_ref, "unknown session"),
                                        "409": _json(error_ref, "already ended")}},
             },
-        },
-        "components": {"schemas": {
+    }
+    for operations in paths.values():
+        for operation in operations.values():
+            operation["responses"]["401"] = unauthorized
+    paths["/pci/v1/openapi.json"] = {"get": {
+        "operationId": "openapiDocument", "security": [],
+        "responses": {"200": {"description": "this document (public: no key needed)",
+                              "content": {"application/json": {"schema": {
+                                  "type": "object"}}}}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "PCI bridge session API", "version": "1.0.0",
+                 "description": "Create a payment session, transfer the caller presenting "
+                                "its CLID, read the result back. Every call but this "
+                                "document needs `Authorization: Bearer KEY` with a key from "
+                                "the bridge's PCI_API_KEYS."},
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {"securitySchemes": {"bearerAuth": {
+            "type": "http", "scheme": "bearer",
+            "description": "a key from PCI_API_KEYS (comma-separated, so keys can be rotated)"}},
+                       "schemas": {
             "Session": _SESSION,
             "Error": _ERROR,
             "NewSession": {

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import redis
 import sqlalchemy
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
 from ivr.catalog import Catalog
@@ -29,6 +31,7 @@ from ivr.plan.loader import load_file, load_text
 from ivr.records import MemoryRecorder
 from ivr.stores import MemoryStore
 from ivr.stores.redis_store import RedisStore
+from pci_bridge import BridgeConfig, create_bridge_app
 from tests.driver import CallDriver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +49,29 @@ def free_port() -> int:
 
 # Variables that would change what a CLI test sees (tests unset them).
 CLI_ENVIRONMENT = ("IVR_CONFIG", "IVR_STORE_URL", "IVR_DATABASE_URL", "IVR_PUBLIC_URL",
-                   "TWILIO_AUTH_TOKEN", "SIM_API_TOKEN")
+                   "TWILIO_AUTH_TOKEN", "SIM_API_TOKEN", "PCI_API_KEYS", "PCI_API_KEY",
+                   "BILLING_TOKEN")
+
+
+# --- bearer keys -----------------------------------------------------------------------------
+
+PCI_KEY = "test-pci-key-0123456789abcdef"
+BILLING_KEY = "test-billing-token-0123456789"
+
+
+class KeyedClient(FlaskClient):
+    """A test client that sends the bridge's test key with every request."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {PCI_KEY}"
+
+
+def keyed_bridge_app(config: BridgeConfig, **wiring: Any) -> Flask:
+    """The bridge on its own, accepting PCI_KEY; its test clients send it."""
+    app = create_bridge_app(replace(config, api_keys=(PCI_KEY,)), **wiring)
+    app.test_client_class = KeyedClient
+    return app
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from demo.billing import Billing, register
+from tests.conftest import BILLING_KEY
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday
 
@@ -16,8 +17,10 @@ NOW = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday
 @pytest.fixture
 def client() -> FlaskClient:
     app = Flask("test")
-    register(app, Billing.from_file(), clock=lambda: NOW)
-    return app.test_client()
+    register(app, Billing.from_file(), token=BILLING_KEY, clock=lambda: NOW)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {BILLING_KEY}"
+    return client
 
 
 def test_lookup_by_phone_and_number(client: FlaskClient) -> None:

@@ -40,6 +40,7 @@ def test_payment_typed_in_a_terminal(tmp_path: Path) -> None:
     config.write_text(
         f"callplans: {ROOT / 'callplans'}\n"
         f"database: sqlite:///{tmp_path}/calls.sqlite3\n"
+        "demo_billing: true\n"
         f"pci: {{database_url: 'sqlite:///{tmp_path}/pci.sqlite3'}}\n")
     session = f"ivr-{tmp_path.name}"
     command = (f"{IVR} call +442071230001 --from +447700900123 --config {config} "

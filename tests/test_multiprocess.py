@@ -22,7 +22,7 @@ from ivr.settings import Settings
 from ivr.simulator.local import LocalPhone
 from ivr.simulator.twilio import KeySource, TwilioSimulator
 from ivr.stores.redis_store import RedisStore
-from tests.conftest import PLANS, LoopbackServer, free_port
+from tests.conftest import PCI_KEY, PLANS, LoopbackServer, free_port
 
 CALL_NUMBER = "+441000000901"  # tests/plans/web_call.yaml
 CALLER = "+447700900123"
@@ -126,6 +126,7 @@ def cluster(tmp_path: Path, redis_store: RedisStore, redis_url: str, plans_dir: 
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("IVR_") and k != "TWILIO_AUTH_TOKEN"}
     env["TWILIO_AUTH_TOKEN"] = TOKEN
+    env["PCI_API_KEYS"] = PCI_KEY  # serving processes sharing Redis need a configured key
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     urls: list[str] = []
     try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 from urllib.parse import quote
 
 import pytest
@@ -20,7 +21,7 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import text
 from werkzeug.test import TestResponse
 
-from pci_bridge.app import Bridge, create_bridge_app
+from pci_bridge.app import Bridge
 from pci_bridge.cards import (
     BRAND_NAMES,
     DEFAULT_ACCEPTED,
@@ -36,7 +37,7 @@ from pci_bridge.gateway import TEST_CARDS
 from pci_bridge.openapi import document
 from pci_bridge.sessions import CODE_ALPHABET
 from pci_bridge.state import MemoryState, RedisState
-from tests.conftest import Clock
+from tests.conftest import Clock, keyed_bridge_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILE = ROOT / "docs" / "pci-bridge-openapi.json"
@@ -140,7 +141,7 @@ def make_api(tmp_path: Path, clock: Clock) -> Iterator[Callable[..., Api]]:
 
     def build(state: Any = None, **config: Any) -> Api:
         settings = BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3", **config)
-        app = create_bridge_app(settings, clock=clock,
+        app = keyed_bridge_app(settings, clock=clock,
                                 state=state if state is not None else MemoryState())
         bridges.append(app.extensions["pci_bridge"])
         return Api(app)
@@ -683,7 +684,17 @@ def test_document_operations_and_request_schema() -> None:
     operations = {(method, path) for path, item in DOC["paths"].items() for method in item}
     assert operations == {("post", "/pci/v1/sessions"), ("get", "/pci/v1/sessions"),
                           ("get", "/pci/v1/sessions/{session_id}"),
-                          ("post", "/pci/v1/sessions/{session_id}/cancel")}
+                          ("post", "/pci/v1/sessions/{session_id}/cancel"),
+                          ("get", "/pci/v1/openapi.json")}
+    assert DOC["security"] == [{"bearerAuth": []}]
+    assert DOC["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http", "scheme": "bearer", "description": ANY}
+    for (method, path) in operations:
+        responses = DOC["paths"][path][method]["responses"]
+        if path.endswith("/openapi.json"):
+            assert DOC["paths"][path][method]["security"] == [], "the document is public"
+        else:
+            assert "401" in responses, f"{method} {path}: 401 not documented"
     new = DOC["components"]["schemas"]["NewSession"]
     assert {"amount", "currency", "reference", "description", "caller_clid", "card_token",
             "save_card"} <= set(new["properties"])

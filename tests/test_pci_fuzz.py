@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pci_bridge.app import Bridge, create_bridge_app
+from pci_bridge.app import Bridge
 from pci_bridge.config import BridgeConfig
 from pci_bridge.state import MemoryState, RedisState
-from tests.conftest import Clock
+from tests.conftest import Clock, keyed_bridge_app
 from tests.test_pci_api import conforms
 
 
@@ -37,7 +37,7 @@ def make_app(tmp_path: Path, clock: Clock) -> Iterator[Callable[..., Any]]:
 
     def build(state: Any = None) -> Any:
         config = BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3", clid_pool=POOL)
-        app = create_bridge_app(config, clock=clock,
+        app = keyed_bridge_app(config, clock=clock,
                                 state=state if state is not None else MemoryState())
         bridges.append(app.extensions["pci_bridge"])
         return app

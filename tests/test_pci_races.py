@@ -11,14 +11,15 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from pci_bridge import BridgeConfig, create_bridge_app
+from pci_bridge import BridgeConfig
 from pci_bridge.gateway import SimulatedGateway
+from tests.conftest import keyed_bridge_app
 
 NEW = {"amount": "42.50", "currency": "GBP", "reference": "A1", "caller_clid": "+447700900123"}
 
 
 def app_for(tmp_path: Path, **config: Any) -> tuple[Any, FlaskClient, Any]:
-    app = create_bridge_app(BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3",
+    app = keyed_bridge_app(BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3",
                                          **config))
     return app, app.test_client(), app.extensions["pci_bridge"]
 

@@ -32,9 +32,9 @@ from flask import Flask
 
 from ivr.simulator.transport import FlaskTransport, HttpTransport
 from ivr.simulator.twilio import CallResult, KeySource, SimClock, TwilioSimulator
-from pci_bridge import BridgeConfig, create_bridge_app
+from pci_bridge import BridgeConfig
 from pci_bridge.state import MemoryState
-from tests.conftest import Clock, free_port
+from tests.conftest import PCI_KEY, Clock, free_port, keyed_bridge_app
 
 START = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 SESSION_TTL = 900
@@ -63,7 +63,7 @@ class Wire:
 def bridge_app(db_url: str, clock: Clock) -> Flask:
     """The bridge as `pci-bridge serve` builds it: a new process has an empty MemoryState."""
     config = BridgeConfig(database_url=db_url, session_ttl=SESSION_TTL)
-    return create_bridge_app(config, clock=clock, state=MemoryState())
+    return keyed_bridge_app(config, clock=clock, state=MemoryState())
 
 
 @pytest.fixture
@@ -290,7 +290,7 @@ class Server:
             self.proc = subprocess.Popen(
                 [str(binary), "serve", "--port", str(self.port), "--config", str(self.config)],
                 stdout=out, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "PCI_API_KEYS": PCI_KEY})
         deadline = time.monotonic() + 15
         while True:
             try:
@@ -317,6 +317,7 @@ def test_a_killed_bridge_process_keeps_its_results(tmp_path: Path) -> None:
                       encoding="utf-8")
     server = Server(config, free_port(), tmp_path / "bridge.log")
     http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {PCI_KEY}"
     transport = HttpTransport("http://127.0.0.1")  # its base is replaced below
     try:
         server.start()

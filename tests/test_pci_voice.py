@@ -29,12 +29,12 @@ from twilio.request_validator import RequestValidator
 
 from ivr.simulator import CallResult, KeySource, TwilioSimulator
 from ivr.simulator.transport import FlaskTransport
-from pci_bridge.app import Bridge, create_bridge_app
+from pci_bridge.app import Bridge
 from pci_bridge.config import BridgeConfig
 from pci_bridge.gateway import Card, ChargeResult
 from pci_bridge.ledger import attempts, charges, sessions, tokens
 from pci_bridge.state import MemoryState, RedisState
-from tests.conftest import Clock
+from tests.conftest import Clock, keyed_bridge_app
 from tests.test_twiml import assert_valid_twiml
 
 CALLER = "+447700900123"
@@ -269,7 +269,7 @@ def pci(tmp_path: Path, clock: Clock) -> Iterator[Callable[..., PciHarness]]:
 
     def build(*, state: Any = None, **config: Any) -> PciHarness:
         db = tmp_path / f"pci{next(counter)}.sqlite3"
-        app = create_bridge_app(BridgeConfig(database_url=f"sqlite:///{db}", **config),
+        app = keyed_bridge_app(BridgeConfig(database_url=f"sqlite:///{db}", **config),
                                 clock=clock, state=state)
         harness = PciHarness(app, clock)
         made.append(harness)
@@ -860,7 +860,7 @@ class UnreachableGateway:
 def test_gateway_failure_apologises_hangs_up_and_is_a_gateway_error(
         tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     gateway = UnreachableGateway()
-    app = create_bridge_app(BridgeConfig(database_url=f"sqlite:///{tmp_path}/gw.sqlite3"),
+    app = keyed_bridge_app(BridgeConfig(database_url=f"sqlite:///{tmp_path}/gw.sqlite3"),
                             clock=clock, gateway=gateway)
     harness = PciHarness(app, clock)
     try:

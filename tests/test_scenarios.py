@@ -40,7 +40,8 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for plan in sorted(PLANS.glob("sim_*.yaml")):
         shutil.copy(plan, plans / plan.name)
     file = tmp_path / "config.yaml"
-    file.write_text(f"database: sqlite:///{tmp_path}/x.sqlite3\n", encoding="utf-8")
+    file.write_text(f"database: sqlite:///{tmp_path}/x.sqlite3\ndemo_billing: true\n",
+                    encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     return file
 

@@ -3,6 +3,7 @@ driven over HTTP by `ivr call --url`, as a developer would try it before pointin
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import requests
 from click.testing import CliRunner
 
 from ivr.cli import main
-from tests.conftest import ROOT, free_port
+from tests.conftest import BILLING_KEY, CLI_ENVIRONMENT, ROOT, free_port
 
 IVR = ROOT / ".venv" / "bin" / "ivr"
 
@@ -27,12 +28,15 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         f"callplans: {ROOT / 'callplans'}\n"
         f"database: sqlite:///{tmp_path}/calls.sqlite3\n"
         "watch_plans: false\n"
+        "demo_billing: true\n"
         f"self_url: {base}\n"
         f"data: {{BillingUrl: '{base}/demo/billing', PciUrl: '{base}/pci/v1'}}\n"
         f"pci: {{database_url: 'sqlite:///{tmp_path}/pci.sqlite3'}}\n")
     log = (tmp_path / "serve.log").open("w")
+    env = {k: v for k, v in os.environ.items() if k not in CLI_ENVIRONMENT}
+    env["BILLING_TOKEN"] = BILLING_KEY  # so the test can read billing; the bridge makes its own
     proc = subprocess.Popen([str(IVR), "serve", "--port", str(port), "--config", str(config)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env=env)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -66,5 +70,7 @@ def test_a_payment_against_a_running_server(server: tuple[str, Path]) -> None:
     assert "Your payment of £72.50 has been taken. Your confirmation code is" in out
     assert "Thank you for your payment. Goodbye." in out
     code = out.split("has been taken. Your confirmation code is ")[1].split(".")[0]
-    posted = requests.get(f"{base}/demo/billing/payments/{code.replace(' ', '')}", timeout=5)
+    url = f"{base}/demo/billing/payments/{code.replace(' ', '')}"
+    assert requests.get(url, timeout=5).status_code == 401
+    posted = requests.get(url, headers={"Authorization": f"Bearer {BILLING_KEY}"}, timeout=5)
     assert posted.json()["payment"]["amount"] == "72.50"  # the plan posted it to billing

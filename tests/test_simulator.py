@@ -630,7 +630,7 @@ def test_every_document_of_the_shipped_scenarios_validates(
         tmp_path: Path, documents: list[tuple[str, str]],
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BILLING_TOKEN", "t")
-    settings = Settings(callplans=ROOT / "callplans",
+    settings = Settings(callplans=ROOT / "callplans", demo_billing=True,
                         database_url=f"sqlite:///{tmp_path}/calls.sqlite3")
     report: list[str] = []
     assert run_files([ROOT / "callplans"], settings, show_coverage=False, echo=report.append)

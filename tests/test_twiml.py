@@ -223,7 +223,8 @@ def run_scripts(plans: Iterable[Any], scripts: list[Script],
     clock = Clock()
     catalog = Catalog(plans)
     kwargs = {"http": http} if http is not None else {}
-    engine = Engine(catalog, MemoryStore(), clock=clock, secrets={"BILLING_TOKEN": "t"}.get,
+    secrets = {"BILLING_TOKEN": "t", "PCI_API_KEY": "k"}
+    engine = Engine(catalog, MemoryStore(), clock=clock, secrets=secrets.get,
                     recorder=MemoryRecorder(), **kwargs)
     turns: list[Turn] = []
     for i, script in enumerate(scripts):

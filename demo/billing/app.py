@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from demo.billing.service import Billing, BillingError
+from pci_bridge.auth import BearerGuard
 
-bp = Blueprint("demo_billing", __name__, url_prefix="/demo/billing")
+PREFIX = "/demo/billing"
+bp = Blueprint("demo_billing", __name__, url_prefix=PREFIX)
 
 
 def billing() -> Billing:
@@ -86,16 +88,19 @@ def payment_status(code: str) -> Response:
     return jsonify({"payment": billing().payment_status(code)})
 
 
-def register(app: Flask, service: Billing | None = None,
+def register(app: Flask, service: Billing | None = None, *, token: str,
              clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Billing:
+    """Mount the service on `app`. Every path under /demo/billing needs
+    `Authorization: Bearer TOKEN` (401 otherwise)."""
     service = service or Billing.from_file()
     app.extensions["demo_billing"] = service
     app.extensions["demo_billing_clock"] = clock
+    BearerGuard(prefix=PREFIX, realm="demo-billing", keys=lambda: (token,)).install(app)
     app.register_blueprint(bp)
     return service
 
 
-def create_app() -> Flask:
-    app = Flask("demo_billing")
-    register(app)
+def create_app(token: str) -> Flask:
+    app = Flask("demo_billing", static_folder=None)
+    register(app, token=token)
     return app

@@ -63,7 +63,7 @@ class LocalPhone:
         self.clock = SimClock(start)
         session = http if http is not None else requests.Session()
         self.app = create_app(settings, clock=self.clock, http=session, store=store,
-                              recorder=recorder)
+                              recorder=recorder, private=True)
         mount(session, self.app, settings.self_url)  # the app's own services, in-process
         self.system = self.app.extensions["ivr"]
         self._snapshots: dict[str, Any] = {}

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ivr.service_keys import log_generated
 from ivr.settings import Settings
 from ivr.system import System, build_system
 from ivr.web import voice
@@ -20,10 +21,13 @@ SIGNED_PREFIXES = ("/voice",)
 
 
 def mount_demo_billing(app: Flask, system_: System) -> None:
-    """The demo back office at /demo/billing; its cards on file become gateway tokens."""
+    """The demo back office at /demo/billing (bearer token: BILLING_TOKEN); its cards on file
+    become gateway tokens."""
     from demo.billing import register
 
-    billing = register(app, clock=system_.engine.clock)
+    token = system_.keys.billing_token
+    assert token is not None, "service_keys gives a token whenever demo_billing is on"
+    billing = register(app, token=token, clock=system_.engine.clock)
     gateway = getattr(system_.bridge, "gateway", None)
     if gateway is not None and hasattr(gateway, "ensure_token"):
         for account in billing.accounts:
@@ -34,11 +38,15 @@ def mount_demo_billing(app: Flask, system_: System) -> None:
 
 
 def create_app(settings: Settings | None = None, *, system: System | None = None,
-               **wiring: Any) -> Flask:
-    """Build the webhook app. `wiring` (clock, http, store, recorder) is passed to the system."""
+               private: bool = False, **wiring: Any) -> Flask:
+    """Build the webhook app. `wiring` (clock, http, store, recorder) is passed to the system.
+
+    `private`: the app serves simulated calls or plan tests in this process only (`ivr call`,
+    `ivr test`); otherwise it is a serving process (`ivr serve`, gunicorn), which refuses to
+    start without the keys its shared state needs and warns when webhooks are unsigned."""
     settings = settings or Settings.load()
-    app = Flask("ivr")
-    app.extensions["ivr"] = system or build_system(settings, **wiring)
+    app = Flask("ivr", static_folder=None)  # no static files: every route is decided
+    app.extensions["ivr"] = system or build_system(settings, private=private, **wiring)
     if settings.trust_proxy:
         proxied = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
         app.wsgi_app = proxied  # type: ignore[method-assign]
@@ -50,6 +58,8 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
         register(app, system_.bridge)
     if settings.demo_billing:
         mount_demo_billing(app, system_)
+    if not private:
+        announce(settings, system_)
 
     @app.before_request
     def check_signature() -> Response | None:
@@ -67,3 +77,15 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
         return {"status": "ok", "plans": sys.catalog.plan_ids, "store": sys.store.ping()}
 
     return app
+
+
+def announce(settings: Settings, system_: System) -> None:
+    """What a serving process says once at start: demo services mounted, keys it made for
+    itself, and unauthenticated webhooks."""
+    log.info("demo services mounted: %s", "/demo/billing" if settings.demo_billing
+             else "none")
+    log_generated(system_.keys)
+    if not settings.auth_token:
+        log.warning("TWILIO_AUTH_TOKEN is not set: the voice webhooks (/voice%s) accept "
+                    "requests without a Twilio signature; set it in production",
+                    ", /pci/voice" if system_.bridge is not None else "")

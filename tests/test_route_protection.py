@@ -1,0 +1,297 @@
+"""Every route has a decided protection (deny by default): the test walks the URL map of the
+fully mounted app (engine, PCI bridge, demo billing) and the bridge's own app, and for each
+rule and method checks what it does without credentials, with wrong ones, and with the right
+ones. A route that is not in PROTECTION fails: add it with its decision.
+
+Also the bearer-key helpers (pci_bridge/auth.py) and the key decisions (ivr/service_keys.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from twilio.request_validator import RequestValidator
+from werkzeug.routing import Rule
+
+from ivr.service_keys import service_keys
+from ivr.settings import Settings, SettingsError
+from ivr.web import create_app
+from pci_bridge import BridgeConfig, create_bridge_app
+from pci_bridge.auth import key_matches, parse_keys, presented_key
+from pci_bridge.errors import KeyProblem
+from tests.conftest import BILLING_KEY, CLI_ENVIRONMENT, PCI_KEY, ROOT
+
+TWILIO_TOKEN = "twilio-auth-token-for-route-tests"
+PUBLIC_URL = "https://ivr.example.com"
+
+TWILIO = "Twilio signature"
+PCI = "bearer key: PCI_API_KEYS"
+BILLING = "bearer key: BILLING_TOKEN"
+PUBLIC = "public by design"
+
+# endpoint → protection. A new route fails the inventory until it is decided here.
+PROTECTION = {
+    "voice.incoming": TWILIO,
+    "voice.keys": TWILIO,
+    "voice.dial": TWILIO,
+    "voice.queue": TWILIO,
+    "voice.orphan": TWILIO,
+    "voice.status": TWILIO,
+    "pci_voice.incoming": TWILIO,
+    "pci_voice.turn": TWILIO,
+    "pci_voice.status": TWILIO,
+    "pci_api.create_session": PCI,
+    "pci_api.session_by_clid": PCI,
+    "pci_api.get_session": PCI,
+    "pci_api.cancel_session": PCI,
+    "pci_api.openapi": PUBLIC,  # the API's description: no data
+    "demo_billing.find_by_phone": BILLING,
+    "demo_billing.find_by_number": BILLING,
+    "demo_billing.verify": BILLING,
+    "demo_billing.bill": BILLING,
+    "demo_billing.pay": BILLING,
+    "demo_billing.promise": BILLING,
+    "demo_billing.plan": BILLING,
+    "demo_billing.payment_status": BILLING,
+    "health": PUBLIC,  # a load balancer's probe: says nothing about calls or money
+}
+
+WRONG = {
+    "missing": {},
+    "wrong key": {"Authorization": "Bearer not-a-key-of-this-server-000"},
+    "Basic scheme": {"Authorization": "Basic " + base64.b64encode(
+        f"user:{PCI_KEY}".encode()).decode()},
+    "key of the other service": {"Authorization": f"Bearer {BILLING_KEY}"},
+    "bearer with no key": {"Authorization": "Bearer "},
+}
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    for name in CLI_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PCI_API_KEYS", PCI_KEY)
+    monkeypatch.setenv("BILLING_TOKEN", BILLING_KEY)
+    settings = Settings(callplans=ROOT / "callplans", demo_billing=True,
+                        auth_token=TWILIO_TOKEN, public_url=PUBLIC_URL,
+                        database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
+                        pci={"database_url": f"sqlite:///{tmp_path}/pci.sqlite3"})
+    app = create_app(settings)
+    yield app
+    app.extensions["ivr"].bridge.close()
+
+
+def sample_path(rule: Rule) -> str:
+    """A concrete path for `rule`: each variable replaced by a plausible value."""
+    def value(match: re.Match[str]) -> str:
+        converter, name = match.group(1) or "", match.group(2)
+        return "1" if converter.startswith("int") else f"x{name}"
+    return re.sub(r"<(?:(\w+):)?(\w+)>", value, rule.rule)
+
+
+def requests_for(app: Flask) -> list[tuple[str, str, str]]:
+    out = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            out.append((rule.endpoint, method, sample_path(rule)))
+    return out
+
+
+def signed(path: str, form: dict[str, str]) -> dict[str, str]:
+    return {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(
+        PUBLIC_URL + path, form)}
+
+
+def test_every_route_has_a_decided_protection(app: Flask) -> None:
+    undecided = sorted({endpoint for endpoint, _, _ in requests_for(app)} - set(PROTECTION))
+    assert not undecided, (f"routes without a protection decision: {undecided}; add each to "
+                           f"PROTECTION in {Path(__file__).name} (and protect it)")
+    assert not any(rule.endpoint == "static" for rule in app.url_map.iter_rules())
+
+
+def test_every_route_refuses_what_its_protection_refuses(app: Flask) -> None:
+    client = app.test_client()
+    form = {"CallSid": "CA" + "1" * 32, "From": "+447700900123", "To": "+442071230001",
+            "CallStatus": "ringing"}
+    checked = 0
+    for endpoint, method, path in requests_for(app):
+        kind = PROTECTION[endpoint]
+        where = f"{method} {path} ({endpoint}, {kind})"
+        if kind == TWILIO:
+            unsigned = client.open(path, method=method, data=form)
+            assert unsigned.status_code == 403, where
+            forged = client.open(path, method=method, data=form,
+                                 headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"})
+            assert forged.status_code == 403, where
+            good = client.open(path, method=method, data=form, headers=signed(path, form))
+            assert good.status_code in (200, 204), f"{where}: {good.status_code}"
+        elif kind in (PCI, BILLING):
+            for label, headers in WRONG.items():
+                if label == "key of the other service" and kind == BILLING:
+                    headers = {"Authorization": f"Bearer {PCI_KEY}"}
+                answer = client.open(path, method=method, json={}, headers=headers)
+                assert answer.status_code == 401, f"{where}, {label}: {answer.status_code}"
+                assert answer.headers["WWW-Authenticate"].startswith("Bearer"), where
+                assert set(answer.get_json()) == {"error"}, where
+            key = PCI_KEY if kind == PCI else BILLING_KEY
+            good = client.open(path, method=method, json={},
+                               headers={"Authorization": f"Bearer {key}"})
+            assert good.status_code not in (401, 403), f"{where}: {good.status_code}"
+        else:
+            answer = client.open(path, method=method)
+            assert answer.status_code == 200, f"{where}: {answer.status_code}"
+        checked += 1
+    assert checked == len(PROTECTION)
+
+
+@pytest.mark.parametrize("path", ["/pci/v1", "/pci/v1/", "/pci/v1/nothing-here",
+                                  "/pci/v1/sessions/x/refund", "/pci/v1//sessions"])
+def test_unknown_paths_under_the_api_are_401_not_404(app: Flask, path: str) -> None:
+    """No route enumeration without a key; with one, the usual JSON 404."""
+    client = app.test_client()
+    assert client.get(path).status_code == 401
+    answer = client.get(path, headers={"Authorization": f"Bearer {PCI_KEY}"})
+    assert answer.status_code in (404, 405, 308) and answer.status_code != 401
+
+
+def test_the_bridge_alone_guards_the_same_routes(tmp_path: Path) -> None:
+    app = create_bridge_app(BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3",
+                                         api_keys=(PCI_KEY,), auth_token=TWILIO_TOKEN))
+    try:
+        client = app.test_client()
+        endpoints = {endpoint for endpoint, _, _ in requests_for(app)}
+        assert endpoints <= set(PROTECTION)
+        for endpoint, method, path in requests_for(app):
+            answer = client.open(path, method=method, json={})
+            expected = {PCI: 401, TWILIO: 403, PUBLIC: 200}[PROTECTION[endpoint]]
+            assert answer.status_code == expected, f"{method} {path}"
+    finally:
+        app.extensions["pci_bridge"].close()
+
+
+def test_a_bridge_with_no_keys_refuses_every_api_call(tmp_path: Path) -> None:
+    app = create_bridge_app(BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3"))
+    try:
+        client = app.test_client()
+        for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer x" * 3}):
+            answer = client.post("/pci/v1/sessions", json={
+                "amount": "1.00", "currency": "GBP", "reference": "A1"}, headers=headers)
+            assert answer.status_code == 401
+        assert client.get("/pci/v1/openapi.json").status_code == 200
+    finally:
+        app.extensions["pci_bridge"].close()
+
+
+# --- bearer keys -------------------------------------------------------------------------------
+
+
+def test_keys_are_parsed_from_a_comma_separated_list() -> None:
+    assert parse_keys(" key-one-0123456789 , key-two-0123456789,,", "PCI_API_KEYS") == (
+        "key-one-0123456789", "key-two-0123456789")
+    assert parse_keys(["key-one-0123456789", "key-one-0123456789"], "x") == (
+        "key-one-0123456789",)
+    assert parse_keys(None, "x") == () == parse_keys("", "x")
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ("short", "PCI_API_KEYS: key 1 has 5 characters; a key needs 16 to 256"),
+    ("good-key-0123456789,bad key with spaces", "PCI_API_KEYS: key 2 has a space"),
+    ("x" * 257, "PCI_API_KEYS: key 1 has 257 characters"),
+])
+def test_unusable_keys_are_refused_without_showing_them(raw: str, message: str) -> None:
+    with pytest.raises(KeyProblem) as caught:
+        parse_keys(raw, "PCI_API_KEYS")
+    assert str(caught.value).startswith(message)
+    assert "spaces" not in str(caught.value) and "short" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("header", "key"), [
+    ("Bearer abc", "abc"), ("bearer abc", "abc"), ("  Bearer   abc  ", "abc"),
+    (None, None), ("", None), ("Basic abc", None), ("Bearer", None), ("Bearer a b", None),
+    ("Token abc", None), ("Bearer " + "k" * 300, None),
+])
+def test_the_presented_key(header: str | None, key: str | None) -> None:
+    assert presented_key(header) == key
+
+
+def test_key_matching_takes_any_current_key() -> None:
+    keys = ("first-key-0123456789", "second-key-0123456789")
+    assert key_matches("second-key-0123456789", keys)
+    assert not key_matches("second-key-012345678", keys)
+    assert not key_matches("second-key-0123456789", ())
+
+
+# --- which keys a process uses ----------------------------------------------------------------
+
+
+def settings_for(**values: Any) -> Settings:
+    return Settings(callplans=ROOT / "callplans", **values)
+
+
+def test_configured_keys_are_used_and_handed_to_the_plans() -> None:
+    keys = service_keys(settings_for(demo_billing=True), private=False, environ={
+        "PCI_API_KEYS": "new-key-0123456789,old-key-0123456789", "BILLING_TOKEN": "billing"})
+    assert keys.pci_api_keys == ("new-key-0123456789", "old-key-0123456789")
+    assert keys.plan_secrets == {"PCI_API_KEY": "new-key-0123456789",
+                                 "BILLING_TOKEN": "billing"}
+    assert keys.generated == ()
+
+
+def test_the_plans_key_may_be_another_bridges() -> None:
+    keys = service_keys(settings_for(), private=False, environ={
+        "PCI_API_KEYS": "local-key-0123456789", "PCI_API_KEY": "remote-key-0123456789"})
+    assert keys.plan_secrets["PCI_API_KEY"] == "remote-key-0123456789"
+
+
+def test_keys_from_the_config_files_secrets() -> None:
+    keys = service_keys(settings_for(demo_billing=True, secrets={
+        "PCI_API_KEYS": "file-key-0123456789", "BILLING_TOKEN": "file-token"}),
+        private=False, environ={})
+    assert keys.pci_api_keys == ("file-key-0123456789",)
+    assert keys.billing_token == "file-token"
+
+
+def test_with_no_keys_an_embedded_process_makes_its_own() -> None:
+    one = service_keys(settings_for(demo_billing=True), private=False, environ={})
+    two = service_keys(settings_for(demo_billing=True), private=False, environ={})
+    assert len(one.pci_api_keys) == 1 and len(one.pci_api_keys[0]) >= 32
+    assert one.pci_api_keys != two.pci_api_keys and one.billing_token != two.billing_token
+    assert one.plan_secrets == {"PCI_API_KEY": one.pci_api_keys[0],
+                                "BILLING_TOKEN": one.billing_token}
+    assert [name for name, _ in one.generated] == ["PCI_API_KEYS", "BILLING_TOKEN"]
+
+
+def test_demo_billing_is_off_in_code_and_needs_no_token_then() -> None:
+    keys = service_keys(settings_for(), private=False, environ={})
+    assert keys.billing_token is None and "BILLING_TOKEN" not in keys.plan_secrets
+    assert Settings().demo_billing is False
+    assert Settings.load(ROOT / "config.yaml").demo_billing is True  # the shipped config
+
+
+@pytest.mark.parametrize(("environ", "missing"), [
+    ({}, "PCI_API_KEYS"),
+    ({"PCI_API_KEYS": "key-0123456789abcdef"}, "BILLING_TOKEN"),
+    ({"PCI_API_KEY": "remote-key-0123456789", "BILLING_TOKEN": "t"}, "PCI_API_KEYS"),
+])
+def test_a_serving_process_with_shared_state_refuses_without_keys(
+        environ: dict[str, str], missing: str) -> None:
+    settings = settings_for(demo_billing=True, store_url="redis://:secret@127.0.0.1:6379/0")
+    with pytest.raises(SettingsError) as caught:
+        service_keys(settings, private=False, environ=environ)
+    message = str(caught.value)
+    assert message.startswith(f"{missing} is not set:")
+    assert f"Set {missing} in the environment" in message
+    assert "secret@" not in message  # the store's password is not repeated
+    # simulated calls and plan tests never refuse: their keys stay in the process
+    assert service_keys(settings, private=True, environ=environ).plan_secrets
+
+
+def test_unusable_configured_keys_stop_the_start() -> None:
+    with pytest.raises(SettingsError, match="PCI_API_KEYS: key 1 has 3 characters"):
+        service_keys(settings_for(), private=True, environ={"PCI_API_KEYS": "abc"})
