@@ -15,7 +15,7 @@ from ivr.compiler import CompiledPlan, compile_plan
 from ivr.errors import PlanError, PlanNotFound
 from ivr.plan.analysis import plan_sources, recheck_sources
 from ivr.plan.diagnostics import Diagnostic, Report, did_you_mean
-from ivr.plan.loader import is_plan_file, load_file, load_text
+from ivr.plan.loader import MAX_PLAN_BYTES, is_plan_file, load_file, load_text
 from ivr.plan.model import Plan
 
 
@@ -49,13 +49,14 @@ class LoadResult:
         return [d for d in self.diagnostics if d.severity == "warning"]
 
 
-def load_paths(paths: Iterable[str | Path], *, known: dict[str, Plan] | None = None
-               ) -> LoadResult:
-    """Load and cross-check plan files. `known` are plans loaded elsewhere (for goto_plan)."""
+def load_paths(paths: Iterable[str | Path], *, known: dict[str, Plan] | None = None,
+               max_bytes: int = MAX_PLAN_BYTES) -> LoadResult:
+    """Load and cross-check plan files. `known` are plans loaded elsewhere (for goto_plan);
+    a file over `max_bytes` is refused unread."""
     result = LoadResult()
     for path in plan_files(paths):
         try:
-            plan, report = load_file(path)
+            plan, report = load_file(path, max_bytes=max_bytes)
         except PlanError as exc:
             result.diagnostics.extend(exc.diagnostics)
             result.refused.append(str(path))
@@ -144,7 +145,9 @@ def _carried_sources(result: LoadResult, known: dict[str, Plan]) -> None:
 class Catalog:
     """Compiled plans by id (current version), by version (pinned calls) and by number."""
 
-    def __init__(self, plans: Iterable[Plan] = (), numbers: dict[str, str] | None = None):
+    def __init__(self, plans: Iterable[Plan] = (), numbers: dict[str, str] | None = None,
+                 max_plan_bytes: int = MAX_PLAN_BYTES):
+        self.max_plan_bytes = max_plan_bytes
         self._lock = threading.Lock()
         self._current: dict[str, CompiledPlan] = {}
         self._versions: dict[tuple[str, str], CompiledPlan] = {}
@@ -167,7 +170,7 @@ class Catalog:
     def load(self, paths: Iterable[str | Path]) -> LoadResult:
         """Load or reload plans; files with errors keep their previous version serving."""
         known = {pid: c.plan for pid, c in self._current.items()}
-        result = load_paths(paths, known=known)
+        result = load_paths(paths, known=known, max_bytes=self.max_plan_bytes)
         for plan, _ in result.plans:
             self.add(plan)
         return result

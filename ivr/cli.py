@@ -12,7 +12,7 @@ import click
 from ivr.catalog import load_paths
 from ivr.errors import PlanError
 from ivr.graph import dot, mermaid
-from ivr.plan.loader import load_file
+from ivr.plan.loader import MAX_PLAN_BYTES, load_file
 from ivr.plan.schema import plan_schema
 
 
@@ -26,10 +26,13 @@ def main() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors and warnings.")
-def validate(paths: tuple[Path, ...], strict: bool, quiet: bool) -> None:
+@click.option("--max-plan-bytes", type=click.IntRange(min=1), default=MAX_PLAN_BYTES,
+              envvar="IVR_MAX_PLAN_BYTES", show_default=True,
+              help="Refuse plan files larger than this.")
+def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, max_plan_bytes: int) -> None:
     """Validate call plans (files or folders; default: callplans/)."""
     targets = list(paths) or [Path("callplans")]
-    result = load_paths(targets)
+    result = load_paths(targets, max_bytes=max_plan_bytes)
     for diagnostic in result.diagnostics:
         click.echo(diagnostic.format(), err=False)
     errors, warnings = len(result.errors), len(result.warnings)

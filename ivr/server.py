@@ -15,20 +15,26 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
+from ivr.plan.loader import MAX_PLAN_BYTES
 from ivr.settings import Settings
 from ivr.system import System
 
 log = logging.getLogger("ivr.server")
 
 
-def snapshot(folder: Path) -> dict[str, str]:
+def snapshot(folder: Path, max_bytes: int = MAX_PLAN_BYTES) -> dict[str, str]:
     """A content hash per plan file (a change means: reload). Hashes rather than modification
-    times, which may not change for an edit within the same timestamp tick."""
+    times, which may not change for an edit within the same timestamp tick; a file over the
+    size limit (refused unread by the loader) is not read here either."""
     out: dict[str, str] = {}
     if not folder.exists():
         return out
     for path in folder.rglob("*.y*ml"):
         try:
+            stat = path.stat()
+            if stat.st_size > max_bytes:
+                out[str(path)] = f"size {stat.st_size} mtime {stat.st_mtime_ns}"
+                continue
             out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:
             continue  # removed or unreadable while listing: the next pass sees it again
@@ -43,7 +49,7 @@ class PlanWatcher(threading.Thread):
         self.system = system
         self.interval = interval
         self.stop = threading.Event()
-        self.seen = snapshot(system.settings.callplans)
+        self.seen = self.snapshot()
 
     def run(self) -> None:
         while not self.stop.wait(self.interval):
@@ -52,8 +58,12 @@ class PlanWatcher(threading.Thread):
             except Exception:  # keep watching: the next edit may be fine
                 log.exception("reloading call plans failed; the loaded versions keep serving")
 
+    def snapshot(self) -> dict[str, str]:
+        settings = self.system.settings
+        return snapshot(settings.callplans, settings.max_plan_bytes)
+
     def check(self) -> bool:
-        current = snapshot(self.system.settings.callplans)
+        current = self.snapshot()
         if current == self.seen:
             return False
         self.seen = current

@@ -15,6 +15,7 @@ import yaml
 
 from ivr.errors import IVRError
 from ivr.plan.diagnostics import did_you_mean
+from ivr.plan.loader import MAX_PLAN_BYTES
 
 DEFAULT_DATABASE = "sqlite:///var/ivr.sqlite3"
 
@@ -57,6 +58,7 @@ class Settings:
     self_url: str = "http://127.0.0.1:8080"
     pci: dict[str, Any] = field(default_factory=dict)
     demo_billing: bool = False  # the shipped config.yaml turns it on
+    max_plan_bytes: int = MAX_PLAN_BYTES
     source: str | None = None
 
     @property
@@ -91,6 +93,12 @@ class Settings:
             "auth_token": os.environ.get("TWILIO_AUTH_TOKEN"),
         }
         values.update({k: v for k, v in env.items() if v})
+        if os.environ.get("IVR_MAX_PLAN_BYTES"):
+            try:
+                values["max_plan_bytes"] = int(os.environ["IVR_MAX_PLAN_BYTES"])
+            except ValueError:
+                raise SettingsError("IVR_MAX_PLAN_BYTES should be a number of bytes, found "
+                                    f"{os.environ['IVR_MAX_PLAN_BYTES']!r}") from None
         if os.environ.get("IVR_PCI_DATABASE_URL"):
             values["pci"] = {**values.get("pci", {}),
                              "database_url": os.environ["IVR_PCI_DATABASE_URL"]}
@@ -107,7 +115,7 @@ _KEYS = {
     "callplans": str, "store": str, "database": str, "public_url": str, "trust_proxy": bool,
     "numbers": dict, "directory": dict, "secrets": dict, "session_ttl": int, "log_level": str,
     "watch_plans": bool, "account_sid": str, "data": dict, "self_url": str, "pci": dict,
-    "demo_billing": bool,
+    "demo_billing": bool, "max_plan_bytes": int,
 }
 _RENAMED = {"store": "store_url", "database": "database_url"}
 

@@ -84,7 +84,7 @@ def build_system(
     """Wire a system. `private`: simulated calls and plan tests, whose service keys never
     leave the process (they never refuse to start for want of a configured key)."""
     keys = service_keys(settings, private=private)
-    catalog = Catalog(numbers=settings.numbers)
+    catalog = Catalog(numbers=settings.numbers, max_plan_bytes=settings.max_plan_bytes)
     store = store if store is not None else open_store(settings.store_url)
     recorder = recorder if recorder is not None else SqlRecorder(settings.database_url)
     engine = Engine(catalog, store, http=http, clock=clock,

@@ -8,6 +8,7 @@ with exactly those warnings.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,24 @@ def test_cli_validate_missing_path_is_a_usage_error() -> None:
     code, lines = validate("tests/callplans/bad/no_such_plan.yaml")
     assert code == 2
     assert any("does not exist" in line for line in lines)
+
+
+@pytest.mark.parametrize("name", ["alias_bomb", "depth_bomb", "oversized_file"])
+def test_hostile_files_are_refused_in_well_under_a_second(name: str) -> None:
+    """The limits bound the work: the alias bomb would expand to 387 million values, the
+    depth bomb would recurse 900 deep, the oversized file is not even read."""
+    started = time.monotonic()
+    with pytest.raises(PlanError) as caught:
+        load_file(CALLPLANS / "bad" / f"{name}.yaml")
+    assert time.monotonic() - started < 1.0
+    assert [d.format() for d in caught.value.diagnostics] == expected_lines(
+        ROOT / CALLPLANS / "bad" / f"{name}.yaml")
+
+
+def test_the_size_limit_is_configurable(tmp_path: Path) -> None:
+    plan = ROOT / CALLPLANS / "bad" / "oversized_file.yaml"
+    loaded, _ = load_file(plan, max_bytes=plan.stat().st_size)
+    assert loaded.id == "oversized_file"
+    result = CliRunner().invoke(main, ["validate", relative(plan)],
+                                env={"IVR_MAX_PLAN_BYTES": str(plan.stat().st_size)})
+    assert result.exit_code == 0, result.output

@@ -32,7 +32,7 @@ from ivr.records_sql import SqlRecorder
 from ivr.server import PlanWatcher
 from ivr.settings import Settings
 from ivr.system import System, build_system
-from tests.conftest import PLANS, Clock, free_port
+from tests.conftest import PLANS, ROOT, Clock, free_port
 from tests.driver import CallDriver
 
 NUMBER = "+441000000301"
@@ -497,3 +497,21 @@ def test_serve_survives_sighups_in_quick_succession(serve: Callable[..., Server]
         pytest.fail("the server stopped answering after two SIGHUPs in quick succession")
     assert health.status_code == 200
     assert server.new_call_hears(PROMPT.format("two"))
+
+
+@pytest.mark.parametrize("bomb", ["alias_bomb", "depth_bomb", "oversized_file"])
+def test_a_hostile_file_in_the_folder_is_refused_and_the_rest_serve(
+        rig: Rig, caplog: pytest.LogCaptureFixture, bomb: str) -> None:
+    """An alias bomb, a depth bomb or an oversized file dropped into a running server's plans
+    folder: refused with its own error, quickly, and every other plan keeps serving."""
+    shutil.copy(ROOT / "tests" / "callplans" / "bad" / f"{bomb}.yaml", rig.folder)
+    set_version(rig.plan, "two")
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO):
+        assert rig.watcher.check() is True
+    assert time.monotonic() - started < 1.0
+    refused = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(f"{bomb}.yaml" in line and ": error: " in line for line in refused), refused
+    assert rig.system.catalog.plan_ids == ["reload_line"]
+    call = rig.call()
+    assert call.heard == [PROMPT.format("two")]  # the valid edit beside it was taken

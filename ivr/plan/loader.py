@@ -40,11 +40,23 @@ def plan_version(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def load_file(path: str | FsPath, *, display: str | None = None) -> tuple[Plan, Report]:
-    """Load a plan file; raises PlanError (with all diagnostics) when it has errors."""
+MAX_PLAN_BYTES = 4 * 1024 * 1024  # a 10,000-applet plan is about 1 MB
+
+
+def load_file(path: str | FsPath, *, display: str | None = None,
+              max_bytes: int = MAX_PLAN_BYTES) -> tuple[Plan, Report]:
+    """Load a plan file; raises PlanError (with all diagnostics) when it has errors. A file
+    over `max_bytes` is refused before it is read."""
     fs = FsPath(path)
     name = display or str(path)
     try:
+        size = fs.stat().st_size
+        if size > max_bytes:
+            report = Report(name)
+            report.error((), f"the file is {size:,} bytes, over the limit of {max_bytes:,} for "
+                             "a call plan (max_plan_bytes in config.yaml, or "
+                             "IVR_MAX_PLAN_BYTES); split it with goto_plan")
+            raise PlanError(report.diagnostics)
         text = fs.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         report = Report(name)

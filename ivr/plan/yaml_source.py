@@ -24,6 +24,11 @@ _DECIMAL = re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
 
 _STR = "tag:yaml.org,2002:str"
 
+# Limits that keep a hostile or broken file from taking the loader down (each is an error at
+# the node's line and column, and the file is refused in milliseconds):
+MAX_DEPTH = 64  # maps and lists inside each other; real plans use under ten
+ALIAS_BUDGET = 10_000  # nodes that aliases (*name) may expand to, all aliases together
+
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available
 
@@ -72,16 +77,58 @@ def read_yaml(text: str, report: Report) -> Any:
         return None
     if root is None:
         return None
-    return _build(root, (), report)
+    try:
+        return _Builder(report).build(root, (), 0, None)
+    except _Refused:
+        return None
 
 
-def _build(node: yaml.Node, path: Path, report: Report) -> Any:
-    report.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.ScalarNode):
-        return _scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(child, path + (i,), report) for i, child in enumerate(node.value)]
-    if isinstance(node, yaml.MappingNode):
+class _Refused(Exception):
+    """A limit was passed: the error is in the report and the file is not built further."""
+
+
+class _Builder:
+    """Composed YAML nodes → plain values, with positions, within the depth and alias limits.
+
+    An alias makes the composer share one node object among several places; a node met a
+    second time is an alias expanding, and every node built under it counts against the
+    budget (so a file without aliases, however large, never does)."""
+
+    def __init__(self, report: Report):
+        self.report = report
+        self.seen: set[int] = set()
+        self.expanded = 0
+
+    def build(self, node: yaml.Node, path: Path, depth: int, alias: Path | None) -> Any:
+        """`alias`: the path of the alias this node is expanding under, if any."""
+        report = self.report
+        position = (node.start_mark.line + 1, node.start_mark.column + 1)
+        report.positions[path] = position
+        if alias is not None or id(node) in self.seen:
+            alias = path if alias is None else alias
+            self.expanded += 1
+            if self.expanded > ALIAS_BUDGET:
+                report.error(alias, f"aliases (*name) expand to more than {ALIAS_BUDGET:,} "
+                                    "values; write the values out, or use fewer aliases")
+                raise _Refused
+        else:
+            self.seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node)
+        if depth >= MAX_DEPTH:
+            report.error_at(position, path[:4], f"nested more than {MAX_DEPTH} levels deep "
+                            "(lists and maps inside each other); a call plan needs far fewer")
+            raise _Refused
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(child, path + (i,), depth + 1, alias)
+                    for i, child in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth, alias)
+        raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int, alias: Path | None
+                 ) -> dict[str, Any]:
+        report = self.report
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge" or (
@@ -108,6 +155,5 @@ def _build(node: yaml.Node, path: Path, report: Report) -> Any:
                 )
                 continue
             report.key_positions[key_path] = key_pos
-            out[key] = _build(value_node, key_path, report)
+            out[key] = self.build(value_node, key_path, depth + 1, alias)
         return out
-    raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
