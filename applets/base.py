@@ -24,6 +24,11 @@ from ivr.templates import Ref, Scope
 if TYPE_CHECKING:
     import requests
 
+# Twilio waits 15 s for an answer to a webhook; a turn (everything done for one webhook, from
+# its arrival) must answer within this, whatever the plan's web services do.
+TURN_BUDGET = 12.0
+MIN_CALL_SECONDS = 1.0  # a web call with less than this left is not started
+
 REGISTRY: dict[str, type[Applet]] = {}
 
 
@@ -120,6 +125,10 @@ class Context(Protocol):
 
     def secret(self, name: str) -> str | None: ...
 
+    def seconds_left(self) -> float:
+        """What is left of this turn's budget (TURN_BUDGET from the webhook's arrival)."""
+        ...
+
 
 @dataclass(frozen=True)
 class PlanInfo:
@@ -144,6 +153,9 @@ class Applet:
     outcome_hint: ClassVar[str] = ""
     accepts_next: ClassVar[bool] = True
     accepts_on: ClassVar[bool] = True
+    # True when entering this applet ends the turn (it waits for the caller or a transfer,
+    # hangs up, or leaves the plan): the turn budget counts up to here.
+    ends_turn: ClassVar[bool] = False
     Config: ClassVar[type]
 
     def __init_subclass__(cls, **kwargs: Any):
@@ -184,6 +196,11 @@ class Applet:
         """Data source references this applet renders."""
         for template in walk_templates(config):
             yield from template.refs
+
+    @classmethod
+    def worst_case_seconds(cls, config: Any) -> float:
+        """The longest this configured applet can take inside a turn (web calls)."""
+        return 0.0
 
     @classmethod
     def local_names(cls, config: Any) -> set[str]:

@@ -140,6 +140,7 @@ class CollectDigitsConfig(InputConfig):
 
 class CollectDigitsApplet(Applet):
     type_name = "collect_digits"
+    ends_turn = True
     doc = "Key-pad input into a data source (VCC IVR Collect Digit / Digit String)."
     outcomes = ("next", "no_input", "invalid")
     Config = CollectDigitsConfig

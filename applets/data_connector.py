@@ -19,7 +19,7 @@ import requests
 import urllib3
 from lxml import etree
 
-from applets.base import Applet, Context, Decision, Outcome
+from applets.base import MIN_CALL_SECONDS, Applet, Context, Decision, Outcome
 from ivr.errors import TemplateError
 from ivr.plan.diagnostics import Path
 from ivr.plan.fields import (
@@ -254,18 +254,32 @@ class DataConnectorApplet(Applet):
             raise Failure(str(exc)) from None
         return kwargs
 
+    @classmethod
+    def worst_case_seconds(cls, config: DataConnectorConfig) -> float:
+        return float(config.timeout)
+
     def _call(self, ctx: Context) -> tuple[int, bytes, str]:
-        """Send the request (with retries); (status, body, charset) or Failure."""
+        """Send the request (with retries); (status, body, charset) or Failure.
+
+        `timeout` covers every attempt together, cut to what is left of the turn's budget
+        (with under MIN_CALL_SECONDS left the service is not called at all). The time left is
+        shared among the attempts left, so a timed-out attempt leaves room for a retry."""
         kwargs = self._render(ctx)
         where = self._loggable_url(kwargs["url"])
-        per_attempt = float(self.config.timeout)
-        overall = time.monotonic() + max(per_attempt, TURN_BUDGET)
+        left = ctx.seconds_left()
+        if left < MIN_CALL_SECONDS:
+            raise Failure(f"not called: {max(left, 0):.1f}s left of the turn's budget for "
+                          f"{where}")
+        allowed = min(float(self.config.timeout), left)
+        overall = time.monotonic() + allowed
+        attempts = self.config.retries + 1
         error = "no attempt made"
-        for attempt in range(self.config.retries + 1):
-            deadline = min(time.monotonic() + per_attempt, overall)
-            remaining = deadline - time.monotonic()
+        for attempt in range(attempts):
+            remaining = overall - time.monotonic()
             if remaining <= 0:
                 break
+            remaining /= attempts - attempt
+            deadline = time.monotonic() + remaining
             started = time.monotonic()
             try:
                 with ctx.http.request(timeout=remaining, stream=True, allow_redirects=True,
@@ -274,7 +288,7 @@ class DataConnectorApplet(Applet):
                     status = resp.status_code
                     charset = _charset(resp.headers.get("Content-Type", ""))
             except requests.Timeout:
-                error = f"timeout after {per_attempt:g}s calling {where}"
+                error = f"timeout after {round(remaining, 1):g}s calling {where}"
             except requests.ConnectionError as exc:
                 error = f"cannot connect to {where}: {_reason(exc)}"
             except requests.RequestException as exc:
@@ -303,9 +317,6 @@ class DataConnectorApplet(Applet):
             if ok:
                 raise Failure(f"response is not valid {kind.upper()}: {_short(exc)}") from None
             return None
-
-
-TURN_BUDGET = 14.0  # Twilio waits 15 s for a webhook: every attempt together stays inside
 
 
 def json_body(value: Any) -> bytes:

@@ -29,6 +29,7 @@ class HangupConfig(VoiceConfig):
 
 class HangupApplet(Applet):
     type_name = "hangup"
+    ends_turn = True
     doc = "End the call, optionally after a goodbye; terminal."
     outcomes = ()
     accepts_next = False

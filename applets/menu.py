@@ -32,6 +32,7 @@ class MenuConfig(InputConfig):
 
 class MenuApplet(Applet):
     type_name = "menu"
+    ends_turn = True
     doc = "A choice of routes by one key; outcomes are the option keys, no_input and no_match."
     outcomes = ("no_input", "no_match")
     accepts_next = False

@@ -39,6 +39,7 @@ class TransferConfig(VoiceConfig):
 
 class TransferApplet(Applet):
     type_name = "transfer"
+    ends_turn = True
     doc = ("Transfer to an agent, a queue or an outside number; sets InteractionOutcome to "
            "Delivered when answered.")
     outcomes = ("next", "failure")

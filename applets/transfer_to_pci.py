@@ -29,6 +29,7 @@ class TransferToPciConfig:
 
 class TransferToPciApplet(Applet):
     type_name = "transfer_to_pci"
+    ends_turn = True
     doc = ("Transfer the caller to the PCI payment system presenting a CLID that identifies the "
            "payment session; the call returns to the plan when that leg ends.")
     outcomes = ("next", "failure")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,18 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from applets.base import Ask, Decision, DialEnded, End, Event, Jump, Keys, NoInput, QueueLeft
+from applets.base import (
+    TURN_BUDGET,
+    Ask,
+    Decision,
+    DialEnded,
+    End,
+    Event,
+    Jump,
+    Keys,
+    NoInput,
+    QueueLeft,
+)
 from ivr.actions import Action, Hangup, Say, Turn, from_dict, to_dict
 from ivr.catalog import Catalog
 from ivr.compiler import CompiledPlan
@@ -77,6 +89,7 @@ class Engine:
         max_steps: int = 100,
         apology: str = APOLOGY,
         data: dict[str, Any] | None = None,
+        turn_budget: float = TURN_BUDGET,
     ):
         self.catalog = catalog
         self.store: SessionStore = store if store is not None else MemoryStore()
@@ -89,6 +102,7 @@ class Engine:
         self.max_steps = max_steps
         self.apology = apology
         self.data = dict(data or {})  # deployment-wide data sources, over plan constants
+        self.turn_budget = turn_budget  # seconds for everything one webhook does
 
     # -- events ---------------------------------------------------------------------------
 
@@ -98,6 +112,7 @@ class Engine:
 
         Raises PlanNotFound when no plan answers the number (the web app says so politely).
         """
+        deadline = time.monotonic() + self.turn_budget
         with self.store.session(call_sid, LOCK_WAIT) as slot:
             existing = _load(slot)
             if existing is not None:
@@ -122,7 +137,7 @@ class Engine:
                 "InteractionOutcome": "",
                 "Today": now.astimezone(ZoneInfo(plan.defaults.timezone)).date().isoformat(),
             }
-            return self._run(slot, session, compiled, None)
+            return self._run(slot, session, compiled, None, deadline)
 
     def keys(self, call_sid: str, turn: int, digits: str | None,
              finished_on_key: str = "") -> Turn:
@@ -139,6 +154,7 @@ class Engine:
 
     def handle(self, call_sid: str, turn: int, event: Event) -> Turn:
         """Resume the waiting applet with `event`, unless this turn was already answered."""
+        deadline = time.monotonic() + self.turn_budget
         with self.store.session(call_sid, LOCK_WAIT) as slot:
             session = _load(slot)
             if session is None:
@@ -146,13 +162,14 @@ class Engine:
                 return Turn(call_sid, turn, (Say(self.apology), Hangup()), ended=True)
             if (session.ended and session.awaiting_dial and turn == session.turn
                     and isinstance(event, DialEnded)):
-                return self._after_hang_up(slot, session, event)
+                return self._after_hang_up(slot, session, event, deadline)
             if session.ended or turn != session.turn or not _fits(session.waiting, event):
                 return self._saved(session)
             compiled = self._compiled(session.plan_id, session.plan_version)
-            return self._run(slot, session, compiled, event)
+            return self._run(slot, session, compiled, event, deadline)
 
-    def _after_hang_up(self, slot: Slot, s: Session, event: DialEnded) -> Turn:
+    def _after_hang_up(self, slot: Slot, s: Session, event: DialEnded, deadline: float
+                       ) -> Turn:
         """The dial action arrived after the status callback: finish the plan's work for a
         caller who is gone (so the record is the same whatever the order) and record again."""
         if s.history and s.history[-1][1] == "caller_hung_up":
@@ -161,7 +178,7 @@ class Engine:
         s.caller_gone = True
         s.recorded = False
         s.ended_at = None
-        return self._run(slot, s, self._compiled(s.plan_id, s.plan_version), event)
+        return self._run(slot, s, self._compiled(s.plan_id, s.plan_version), event, deadline)
 
     def end_call(self, call_sid: str, status: str = "completed") -> CallRecord | None:
         """The status callback: the call is over. Writes the call record once."""
@@ -197,10 +214,12 @@ class Engine:
 
     # -- the turn loop --------------------------------------------------------------------
 
-    def _run(self, slot: Slot, s: Session, compiled: CompiledPlan, event: Event | None
-             ) -> Turn:
+    def _run(self, slot: Slot, s: Session, compiled: CompiledPlan, event: Event | None,
+             deadline: float) -> Turn:
+        """Run applets until one asks or the call ends; web calls share the turn's budget
+        (`deadline`, monotonic seconds, from the webhook's arrival)."""
         actions: list[Action] = []
-        ctx = self._context(s, compiled)
+        ctx = self._context(s, compiled, deadline)
         steps = 0
         errored = False
         resume = event is not None
@@ -242,7 +261,7 @@ class Engine:
                 except PlanNotFound:
                     ctx.log.error("goto_plan: no plan '%s'", decision.plan)
                     return self._finish(slot, s, compiled, actions, apology=True)
-                ctx = self._context(s, compiled)
+                ctx = self._context(s, compiled, deadline)
                 target = s.applet
             else:
                 actions.extend(decision.actions)
@@ -319,12 +338,12 @@ class Engine:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _context(self, s: Session, compiled: CompiledPlan) -> CallContext:
+    def _context(self, s: Session, compiled: CompiledPlan, deadline: float) -> CallContext:
         return CallContext(
             s.data, s.state, http=self.http, clock=self.clock, secrets=self.secrets,
             log=CallLog(log, {"call_sid": s.call_sid, "plan": s.plan_id, "applet": s.applet}),
             currency=compiled.info.currency, timezone=compiled.info.timezone,
-            missing=s.missing,
+            missing=s.missing, deadline=deadline,
         )
 
     def _compiled(self, plan_id: str, version: str) -> CompiledPlan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, MutableMapping
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ class CallContext:
         currency: str,
         timezone: str,
         missing: list[str],
+        deadline: float | None = None,
     ):
         self.data = data
         self.state = state
@@ -39,6 +41,7 @@ class CallContext:
         self.currency = currency
         self.timezone = timezone
         self.missing = missing
+        self.deadline = deadline  # monotonic seconds; None: no turn budget (tools)
         self._formatting: Formatting | None = None
 
     def now(self) -> datetime:
@@ -46,6 +49,11 @@ class CallContext:
 
     def secret(self, name: str) -> str | None:
         return self._secrets(name)
+
+    def seconds_left(self) -> float:
+        if self.deadline is None:
+            return float("inf")
+        return self.deadline - time.monotonic()
 
     def scope(self, local: dict[str, Any] | None = None) -> Scope:
         if self._formatting is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,13 @@ from pci_bridge.errors import PciBridgeError, ValidationError
 from pci_bridge.gateway import Gateway, SimulatedGateway
 from pci_bridge.ledger import Ledger
 from pci_bridge.leg import PaymentLeg
+from pci_bridge.limits import (
+    API_MAX_BYTES,
+    WEBHOOK_MAX_BYTES,
+    BodyProblem,
+    json_object,
+    limit_bodies,
+)
 from pci_bridge.openapi import document
 from pci_bridge.sessions import Sessions, utc_now
 from pci_bridge.state import LiveState, open_state
@@ -35,6 +43,7 @@ api = Blueprint("pci_api", __name__, url_prefix="/pci/v1")  # = API_PREFIX
 voice = Blueprint("pci_voice", __name__, url_prefix="/pci/voice")
 
 FINAL_CALL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 
 
 @dataclass
@@ -90,6 +99,8 @@ def register(app: Flask, bridge_: Bridge) -> None:
     but the OpenAPI document needs one of the bridge's bearer keys, whatever else `app`
     serves; the voice webhooks need a Twilio signature when an auth token is configured."""
     app.extensions["pci_bridge"] = bridge_
+    limit_bodies(app, API_PREFIX, API_MAX_BYTES)
+    limit_bodies(app, "/pci/voice", WEBHOOK_MAX_BYTES)
     BearerGuard(prefix=API_PREFIX, realm="pci-bridge", keys=lambda: bridge_.config.api_keys,
                 public=PUBLIC_API_PATHS).install(app)
     app.register_blueprint(api)
@@ -132,9 +143,10 @@ def _crash(exc: Exception) -> tuple[Response, int]:
 
 @api.post("/sessions")
 def create_session() -> tuple[Response, int]:
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ValidationError("body", "expected a JSON object (Content-Type: application/json)")
+    try:
+        body = json_object()
+    except BodyProblem as exc:
+        raise ValidationError("body", str(exc)) from None
     key = request.headers.get("Idempotency-Key")
     if key is not None and (not key.strip() or len(key) > 255):
         raise ValidationError("Idempotency-Key", "1 to 255 characters")
@@ -183,6 +195,17 @@ def _signature() -> Response | None:
     if signature and RequestValidator(token).validate(url, request.form.to_dict(), signature):
         return None
     return Response("invalid Twilio signature", status=403, mimetype="text/plain")
+
+
+@voice.before_request
+def _call_sid() -> Response | None:
+    """A CallSid that Twilio cannot have sent never reaches a state key or a log line."""
+    sid = request.form.get("CallSid", "")
+    if CALL_SID.fullmatch(sid):
+        return None
+    log.warning("POST %s refused: CallSid %r is not a Twilio call SID (CA and 32 hex "
+                "digits)", request.path, sid[:40])
+    return _apology()
 
 
 def _twiml(body: str) -> Response:

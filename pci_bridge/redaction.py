@@ -9,7 +9,7 @@ import re
 
 from pci_bridge.cards import luhn_valid
 
-_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])")
 
 
 def redact(text: str) -> str:

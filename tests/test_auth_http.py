@@ -193,7 +193,7 @@ def test_api_keys_over_http(server: Server, redis_url: str, config: Path) -> Non
         got = http.get(f"{server.url}/pci/v1/sessions/{sid}", headers=bearer(NEW_KEY),
                        timeout=10)
         assert got.status_code == 200 and got.json()["state"] == "created"
-        by_clid = http.get(server.url + "/pci/v1/sessions", params={"clid": SAM},
+        by_clid = http.get(server.url + "/pci/v1/sessions", params={"clid": live["clid"]},
                            headers=bearer(NEW_KEY), timeout=10)
         assert by_clid.json()["session_id"] == sid
         charged = http.post(server.url + "/pci/v1/sessions", json=STORED_CARD,

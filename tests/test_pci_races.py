@@ -15,6 +15,7 @@ from pci_bridge import BridgeConfig
 from pci_bridge.gateway import SimulatedGateway
 from tests.conftest import keyed_bridge_app
 
+SID = "CA" + "1" * 32  # a Twilio call SID: CA and 32 hex digits
 NEW = {"amount": "42.50", "currency": "GBP", "reference": "A1", "caller_clid": "+447700900123"}
 
 
@@ -24,7 +25,7 @@ def app_for(tmp_path: Path, **config: Any) -> tuple[Any, FlaskClient, Any]:
     return app, app.test_client(), app.extensions["pci_bridge"]
 
 
-def key_in_card(client: FlaskClient, session: dict[str, Any], call_sid: str = "CA1") -> str:
+def key_in_card(client: FlaskClient, session: dict[str, Any], call_sid: str = SID) -> str:
     """Drive the leg to the confirmation prompt; returns the confirm turn's URL."""
     form = {"CallSid": call_sid, "From": session["clid"], "To": session["transfer_number"]}
     client.post("/pci/voice", data=form)
@@ -38,7 +39,7 @@ def test_a_cancel_during_the_charge_waits_and_never_hides_a_payment(tmp_path: Pa
     app, client, bridge = app_for(tmp_path, gateway_latency=0.5)
     session = client.post("/pci/v1/sessions", json=NEW).get_json()
     confirm = key_in_card(client, session)
-    form = {"CallSid": "CA1", "Digits": "1"}
+    form = {"CallSid": SID, "Digits": "1"}
     heard: list[str] = []
     charging = threading.Thread(target=lambda: heard.append(
         app.test_client().post(confirm, data=form).get_data(as_text=True)))
@@ -66,7 +67,7 @@ def test_a_lost_answer_is_asked_for_again_by_its_key(tmp_path: Path) -> None:
     bridge.gateway.__class__ = ChargedThenLost
     session = client.post("/pci/v1/sessions", json=NEW).get_json()
     confirm = key_in_card(client, session)
-    said = client.post(confirm, data={"CallSid": "CA1", "Digits": "1"}).get_data(as_text=True)
+    said = client.post(confirm, data={"CallSid": SID, "Digits": "1"}).get_data(as_text=True)
     assert "was successful" in said  # the charge happened: the caller is told so
     final = client.get(f"/pci/v1/sessions/{session['session_id']}").get_json()
     assert final["state"] == "completed" and final["result"]["outcome"] == "success"
@@ -83,7 +84,7 @@ def test_no_answer_at_all_is_a_gateway_error_without_a_promise(tmp_path: Path) -
     bridge.gateway.__class__ = NeverAnswers
     session = client.post("/pci/v1/sessions", json=NEW).get_json()
     confirm = key_in_card(client, session)
-    said = client.post(confirm, data={"CallSid": "CA1", "Digits": "1"}).get_data(as_text=True)
+    said = client.post(confirm, data={"CallSid": SID, "Digits": "1"}).get_data(as_text=True)
     assert "could not confirm your payment" in said and "No money" not in said
     failed = client.get(f"/pci/v1/sessions/{session['session_id']}").get_json()
     assert failed["result"]["outcome"] == "gateway_error"
@@ -99,7 +100,7 @@ def test_hanging_up_after_a_charge_is_never_reported_abandoned(tmp_path: Path) -
     # The gateway charged (e.g. a worker died right after), but no result was recorded.
     bridge.gateway.charge(key=f"{sid}:1", amount=Decimal("42.50"), currency="GBP",
                           card=_card())
-    client.post("/pci/voice/status", data={"CallSid": "CA1", "CallStatus": "completed"})
+    client.post("/pci/voice/status", data={"CallSid": SID, "CallStatus": "completed"})
     final = client.get(f"/pci/v1/sessions/{sid}").get_json()
     assert final["state"] == "completed" and final["result"]["outcome"] == "success"
     bridge.close()

@@ -959,7 +959,7 @@ def test_a_finished_session_takes_no_second_leg(pci: Callable[..., PciHarness]) 
 def test_turn_for_an_unknown_session_hangs_up(pci: Callable[..., PciHarness]) -> None:
     harness = pci()
     response = harness.app.test_client().post("/pci/voice/turn/ps_unknown/1",
-                                              data={"CallSid": "CA1", "Digits": "1"})
+                                              data={"CallSid": "CA" + "1" * 32, "Digits": "1"})
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     assert_valid_twiml(body)

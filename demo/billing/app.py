@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from demo.billing.service import Billing, BillingError
 from pci_bridge.auth import BearerGuard
+from pci_bridge.limits import API_MAX_BYTES, BodyProblem, json_object, limit_bodies
 
 PREFIX = "/demo/billing"
 bp = Blueprint("demo_billing", __name__, url_prefix=PREFIX)
@@ -35,10 +36,10 @@ def _error(exc: BillingError) -> tuple[Response, int]:
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BillingError(400, "expected a JSON object")
-    return body
+    try:
+        return json_object()
+    except BodyProblem as exc:
+        raise BillingError(400, str(exc)) from None
 
 
 @bp.get("/accounts")
@@ -96,6 +97,7 @@ def register(app: Flask, service: Billing | None = None, *, token: str,
     app.extensions["demo_billing"] = service
     app.extensions["demo_billing_clock"] = clock
     BearerGuard(prefix=PREFIX, realm="demo-billing", keys=lambda: (token,)).install(app)
+    limit_bodies(app, PREFIX, API_MAX_BYTES)
     app.register_blueprint(bp)
     return service
 

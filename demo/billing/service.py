@@ -172,12 +172,16 @@ class Billing:
         raise BillingError(404, f"no payment with confirmation code {code}")
 
 
+AMOUNT = re.compile(r"[0-9]{1,7}(?:\.[0-9]{1,2})?")  # up to 9,999,999.99; no exponents
+
+
 def _amount(value: Any) -> Decimal:
-    try:
-        amount = Decimal(str(value))
-    except ArithmeticError:
-        raise BillingError(400, "amount must be a decimal string", "amount") from None
-    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    if not AMOUNT.fullmatch(text):
+        raise BillingError(400, "amount must be a decimal string like \"42.50\" (at most "
+                                "9999999.99, at most 2 decimals)", "amount")
+    amount = Decimal(text)
+    if amount <= 0:
         raise BillingError(400, "amount must be positive with at most 2 decimals", "amount")
     return amount
 

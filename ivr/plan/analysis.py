@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import applets as applet_types
+from applets.base import TURN_BUDGET
 from ivr.plan.diagnostics import Path, Report, did_you_mean
 from ivr.plan.fields import INVALID
 from ivr.plan.model import BUILTIN_SOURCES, AppletSpec, Plan
@@ -46,6 +47,78 @@ def check_graph(
     constants = set(data or {}) if data is not INVALID else set()
     _check_sources(report, raw_applets, by_id, reachable, start, fallback,
                    set(BUILTIN_SOURCES) | constants, entry_sources or {})
+    check_turn_budget(report, by_id, roots)
+
+
+def check_turn_budget(report: Report, by_id: dict[str, AppletSpec], roots: list[str],
+                      budget: float = TURN_BUDGET) -> None:
+    """Warn where one turn (from a webhook to the next prompt) can take longer than the
+    budget: the web calls on its worst path, timeouts (retries included) added up."""
+    cls_of = {a: applet_types.REGISTRY[spec.type] for a, spec in by_id.items()}
+    starts = list(roots)
+    for applet_id, spec in by_id.items():
+        if cls_of[applet_id].ends_turn:
+            starts.extend(t for t in spec.routes.values() if t in by_id)
+    cost, best = _turn_costs(by_id, cls_of)
+    reported: set[tuple[str, ...]] = set()
+    for start in dict.fromkeys(starts):
+        if cost[start] <= budget:
+            continue
+        chain: list[str] = []
+        node: str | None = start
+        while node is not None:
+            if cls_of[node].worst_case_seconds(by_id[node].config) > 0:
+                chain.append(node)
+            node = best.get(node)
+        key = tuple(chain)
+        if key in reported or not chain:
+            continue
+        reported.add(key)
+        parts = " + ".join(
+            f"{a} {cls_of[a].worst_case_seconds(by_id[a].config):g} s" for a in chain)
+        report.warning(("applets", chain[0]),
+                       f"one turn can take {cost[start]:g} s ({parts}), over the "
+                       f"{budget:g} s turn budget (Twilio waits 15 s); lower the timeouts, "
+                       "or ask the caller something between these calls", key=True)
+
+
+def _turn_costs(by_id: dict[str, AppletSpec], cls_of: dict[str, Any]
+                ) -> tuple[dict[str, float], dict[str, str]]:
+    """For each applet, the worst seconds from entering it to the end of the turn, and the
+    next applet on that worst path. Iterative (plans may be long chains); a loop counts once."""
+    cost: dict[str, float] = {}
+    best: dict[str, str] = {}
+    on_stack: set[str] = set()
+    def onward(node: str) -> Iterator[str]:
+        if cls_of[node].ends_turn:
+            return iter(())
+        return iter([t for t in by_id[node].routes.values() if t in by_id])
+
+    for root in by_id:
+        if root in cost:
+            continue
+        stack: list[tuple[str, Iterator[str]]] = [(root, onward(root))]
+        on_stack.add(root)
+        while stack:
+            node, targets = stack[-1]
+            child = next(targets, None)
+            if child is not None:
+                if child not in cost and child not in on_stack:
+                    on_stack.add(child)
+                    stack.append((child, onward(child)))
+                continue
+            stack.pop()
+            on_stack.discard(node)
+            own = float(cls_of[node].worst_case_seconds(by_id[node].config))
+            worst, worst_next = 0.0, None
+            if not cls_of[node].ends_turn:
+                for target in by_id[node].routes.values():
+                    if target in cost and cost[target] > worst:
+                        worst, worst_next = cost[target], target
+            cost[node] = own + worst
+            if worst_next is not None:
+                best[node] = worst_next
+    return cost, best
 
 
 def _reachable(by_id: dict[str, AppletSpec], roots: list[str]) -> set[str]:

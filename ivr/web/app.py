@@ -9,11 +9,13 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ivr.loopback import mount_services
 from ivr.service_keys import log_generated
 from ivr.settings import Settings
 from ivr.system import System, build_system
 from ivr.web import voice
 from ivr.web.signature import is_valid
+from pci_bridge.limits import WEBHOOK_MAX_BYTES, limit_bodies
 
 log = logging.getLogger("ivr.web")
 
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
     start without the keys its shared state needs and warns when webhooks are unsigned."""
     settings = settings or Settings.load()
     app = Flask("ivr", static_folder=None)  # no static files: every route is decided
+    limit_bodies(app, "/voice", WEBHOOK_MAX_BYTES)  # before the signature check reads a form
     app.extensions["ivr"] = system or build_system(settings, private=private, **wiring)
     if settings.trust_proxy:
         proxied = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
@@ -60,6 +63,11 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
         mount_demo_billing(app, system_)
     if not private:
         announce(settings, system_)
+        # The plans reach the services this app mounts in-process: a worker never waits on
+        # a worker over HTTP (simulated calls mount the whole self_url in LocalPhone).
+        services = [path for path, on in (("/pci/", system_.bridge is not None),
+                                          ("/demo/billing/", settings.demo_billing)) if on]
+        mount_services(system_.engine.http, app, settings.self_url, services)
 
     @app.before_request
     def check_signature() -> Response | None:

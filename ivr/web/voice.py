@@ -4,6 +4,7 @@ TwiML carries. A call the engine knows never gets a 5xx: the caller hears an apo
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, request
@@ -19,6 +20,8 @@ log = logging.getLogger("ivr.web")
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+SECONDS = re.compile(r"[0-9]{1,9}")
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 APOLOGY = "Sorry, we are having technical difficulties. Please call back later. Goodbye."
 
@@ -59,10 +62,37 @@ def _respond(turn: Turn) -> Response:
     return twiml(render(turn, FlaskUrls()))
 
 
+class BadField(ValueError):
+    """A Twilio field that cannot be what Twilio sends."""
+
+
+def call_sid() -> str:
+    """The request's CallSid: CA and 32 hex digits, as Twilio makes them. Anything else (a
+    forged or mangled request) is refused before it reaches a store key or a log line."""
+    sid = request.form.get("CallSid", "")
+    if not CALL_SID.fullmatch(sid):
+        raise BadField(f"CallSid {sid[:40]!r} is not a Twilio call SID (CA and 32 hex digits)")
+    return sid
+
+
+def seconds(name: str) -> int:
+    """A duration field (DialCallDuration, ...): whole seconds, else 0 with a log line."""
+    value = request.form.get(name, "0")
+    if SECONDS.fullmatch(value):
+        return int(value)
+    log.warning("[%s] %s %r is not a number of seconds; taken as 0",
+                request.form.get("CallSid", "")[:40], name, value[:20])
+    return 0
+
+
 def _guarded(call: Callable[[], Turn]) -> Response:
     """Run an engine call; any failure becomes an apology (and the plan's fallback when it is
     a transfer that can run without a session)."""
-    sid = request.form.get("CallSid", "")
+    try:
+        sid = call_sid()
+    except BadField as exc:
+        log.warning("%s %s refused: %s", request.method, request.path, exc)
+        return _say_and_hang_up(APOLOGY)
     try:
         return _respond(call())
     except PlanNotFound as exc:
@@ -110,30 +140,28 @@ class _OrphanUrls:
 def incoming() -> Response:
     form = request.form
     return _guarded(lambda: system().engine.start_call(
-        form.get("CallSid", ""), caller=form.get("From", ""), called=form.get("To", "")))
+        call_sid(), caller=form.get("From", ""), called=form.get("To", "")))
 
 
 @bp.post("/turn/<int:turn>/keys")
 def keys(turn: int) -> Response:
     form = request.form
     return _guarded(lambda: system().engine.keys(
-        form.get("CallSid", ""), turn, form.get("Digits", ""), form.get("FinishedOnKey", "")))
+        call_sid(), turn, form.get("Digits", ""), form.get("FinishedOnKey", "")))
 
 
 @bp.post("/turn/<int:turn>/dial")
 def dial(turn: int) -> Response:
     form = request.form
-    duration = form.get("DialCallDuration", "0")
     return _guarded(lambda: system().engine.dial_ended(
-        form.get("CallSid", ""), turn, form.get("DialCallStatus", "failed"),
-        int(duration) if duration.isdigit() else 0))
+        call_sid(), turn, form.get("DialCallStatus", "failed"), seconds("DialCallDuration")))
 
 
 @bp.post("/turn/<int:turn>/queue")
 def queue(turn: int) -> Response:
     form = request.form
     return _guarded(lambda: system().engine.queue_left(
-        form.get("CallSid", ""), turn, form.get("QueueResult", "error")))
+        call_sid(), turn, form.get("QueueResult", "error")))
 
 
 @bp.post("/orphan")
@@ -147,7 +175,11 @@ def orphan() -> Response:
 @bp.post("/status")
 def status() -> Response:
     form = request.form
-    sid = form.get("CallSid", "")
+    try:
+        sid = call_sid()
+    except BadField as exc:
+        log.warning("POST %s refused: %s", request.path, exc)
+        return Response("", status=400)
     call_status = form.get("CallStatus", "")
     if call_status in FINAL_STATUSES:
         try:
