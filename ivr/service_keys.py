@@ -29,8 +29,9 @@ HOW_TO_MAKE_ONE = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 class ServiceKeys:
     pci_api_keys: tuple[str, ...] = ()  # what the bridge accepts
     billing_token: str | None = None  # what the demo billing service accepts
+    webhook_secret: str | None = None  # signs the bridge's payment results (the outbox)
     plan_secrets: dict[str, str] = field(default_factory=dict)  # handed to the plans
-    generated: tuple[tuple[str, str], ...] = ()  # (setting, service) this process made a key for
+    generated: tuple[tuple[str, str], ...] = ()  # (setting, service) it made a key for
 
 
 def is_shared(url: str | None) -> bool:
@@ -67,7 +68,17 @@ def service_keys(settings: Settings, *, private: bool,
             billing = new_key()
             generated.append(("BILLING_TOKEN", "the demo billing service"))
         plan_secrets["BILLING_TOKEN"] = billing
-    return ServiceKeys(pci_keys, billing, plan_secrets, tuple(generated))
+    webhook: str | None = None
+    if settings.pci_enabled and (settings.pci.get("result_webhook") or settings.demo_billing):
+        webhook = resolve(env, secrets, "PCI_WEBHOOK_SECRET")
+        if webhook is None:
+            state_url = settings.pci.get("state_url") or settings.store_url
+            _refuse_when_shared(private, state_url, "the payment-result webhook",
+                                "PCI_WEBHOOK_SECRET")
+            webhook = new_key()
+            generated.append(("PCI_WEBHOOK_SECRET", "the payment-result webhook"))
+    return ServiceKeys(pci_api_keys=pci_keys, billing_token=billing, webhook_secret=webhook,
+                       plan_secrets=plan_secrets, generated=tuple(generated))
 
 
 def _refuse_when_shared(private: bool, state_url: str | None, service: str, name: str) -> None:

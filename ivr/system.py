@@ -92,15 +92,16 @@ def build_system(
                     recorder=recorder, session_ttl=settings.session_ttl, data=settings.data)
     system = System(settings, catalog, store, recorder, engine, keys=keys)
     if settings.pci_enabled:
-        system.bridge = embedded_bridge(settings, clock, keys.pci_api_keys)
+        system.bridge = embedded_bridge(settings, clock, keys, engine.http)
     system.reload_plans()
     return system
 
 
-def embedded_bridge(settings: Settings, clock: Callable[[], datetime],
-                    api_keys: tuple[str, ...]) -> Any:
+def embedded_bridge(settings: Settings, clock: Callable[[], datetime], keys: ServiceKeys,
+                    http: requests.Session) -> Any:
     """The PCI bridge on the same app: its own database file and `pci:` keys in the same
-    store; signature checks and public URL shared with the engine."""
+    store; signature checks and public URL shared with the engine; payment results sent with
+    the engine's HTTP session (so a service this app mounts is reached in-process)."""
     from pci_bridge import BridgeConfig, build_bridge
 
     raw = {k: v for k, v in settings.pci.items() if k != "enabled"}
@@ -108,5 +109,6 @@ def embedded_bridge(settings: Settings, clock: Callable[[], datetime],
     raw.setdefault("database_url", "sqlite:///var/pci-bridge.sqlite3")
     raw.setdefault("auth_token", settings.auth_token)
     raw.setdefault("public_url", settings.public_url)
-    raw["api_keys"] = api_keys
-    return build_bridge(BridgeConfig.from_dict(raw), clock=clock)
+    raw["api_keys"] = keys.pci_api_keys
+    raw["webhook_secret"] = keys.webhook_secret
+    return build_bridge(BridgeConfig.from_dict(raw), clock=clock, http=http)

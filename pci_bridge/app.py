@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import requests
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
@@ -34,6 +35,7 @@ from pci_bridge.limits import (
     limit_bodies,
 )
 from pci_bridge.openapi import document
+from pci_bridge.outbox import Outbox, OutboxWorker
 from pci_bridge.sessions import Sessions, utc_now
 from pci_bridge.state import LiveState, open_state
 
@@ -54,10 +56,29 @@ class Bridge:
     gateway: Gateway
     sessions: Sessions
     leg: PaymentLeg
+    outbox: Outbox
 
     owns_state: bool = False
+    worker: OutboxWorker | None = None
+
+    def deliver_when_ended(self) -> None:
+        """Simulated calls and tests: send a session's outcome as soon as it ends."""
+        def deliver(_: str) -> None:
+            self.outbox.deliver_due()
+
+        self.sessions.on_ended = deliver
+
+    def start_delivery(self) -> None:
+        """A serving process: a thread sends outcomes when sessions end and retries the rest
+        every `outbox_interval` seconds."""
+        if self.worker is None and self.outbox.configured:
+            self.worker = OutboxWorker(self.outbox, self.config.outbox_interval)
+            self.sessions.on_ended = lambda _: self.worker.poke()  # type: ignore[union-attr]
+            self.worker.start()
 
     def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
         self.ledger.close()
         if self.owns_state and hasattr(self.state, "close"):
             self.state.close()
@@ -65,7 +86,8 @@ class Bridge:
 
 def build_bridge(config: BridgeConfig, *, clock: Callable[[], datetime] = utc_now,
                  state: LiveState | None = None, gateway: Gateway | None = None,
-                 key: bytes | None = None) -> Bridge:
+                 key: bytes | None = None, http: requests.Session | None = None) -> Bridge:
+    """Wire a bridge. `http`: the session the outbox sends payment results with."""
     if state is None and key is None and (config.state_url or "").startswith(
             ("redis://", "rediss://", "unix://")) and not os.environ.get("PCI_DATA_KEY"):
         log.warning("PCI_DATA_KEY is not set: card fields are sealed with a key of this "
@@ -76,8 +98,9 @@ def build_bridge(config: BridgeConfig, *, clock: Callable[[], datetime] = utc_no
     gw = gateway if gateway is not None else SimulatedGateway(ledger, config.gateway_latency)
     sessions = Sessions(config, ledger, live, gw, clock)
     leg = PaymentLeg(sessions, CardBox(key), _turn_url)
+    outbox = Outbox(ledger, config.result_webhook, config.webhook_secret, clock, http)
     sessions.recover()
-    return Bridge(config, ledger, live, gw, sessions, leg, owns_state=state is None)
+    return Bridge(config, ledger, live, gw, sessions, leg, outbox, owns_state=state is None)
 
 
 def _turn_url(session_id: str, turn: int) -> str:

@@ -62,6 +62,9 @@ class BridgeConfig:
     auth_token: str | None = None
     public_url: str | None = None
     api_keys: tuple[str, ...] = ()  # bearer keys for /pci/v1; none: the API refuses everything
+    result_webhook: str | None = None  # where ended payments are POSTed (the outbox)
+    webhook_secret: str | None = None  # PCI_WEBHOOK_SECRET: signs those POSTs
+    outbox_interval: float = 5.0  # seconds between delivery rounds in a serving process
 
     def prompt(self, name: str, **values: Any) -> str:
         return self.prompts.get(name, PROMPTS[name]).format(**values)

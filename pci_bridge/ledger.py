@@ -5,7 +5,8 @@ entry or security code: cards appear as brand, last four digits and expiry month
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,19 @@ tokens = Table(
     Column("behaviour", String(40), nullable=False),
 )
 
+# Ended sessions whose outcome the business has not acknowledged yet (pci_bridge/outbox.py);
+# a row is written in the same transaction as the session's final state.
+outbox = Table(
+    "pci_outbox", metadata,
+    Column("session_id", String(40), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", String(40), nullable=False, index=True),
+    Column("delivered_at", String(40), index=True),
+    Column("last_error", String(200)),
+)
+
 FINAL_STATES = ("completed", "failed", "cancelled", "abandoned", "expired")
 
 
@@ -150,6 +164,65 @@ class Ledger:
         with self.db.connect() as conn:
             rows = conn.execute(select(sessions).where(sessions.c.state.in_(list(states))))
             return [_session(r) for r in rows]
+
+    def end_session(self, session_id: str, only_if: Iterable[str], event: Callable[
+            [dict[str, Any]], str], now: str, **values: Any) -> bool:
+        """Move a session to its final state (only from `only_if`) and write its outbox row,
+        in one transaction: an ended session is never missing from the outbox. `event` makes
+        the row's body from the ended session."""
+        if "result" in values and values["result"] is not None:
+            values["result"] = json.dumps(values["result"], sort_keys=True)
+        query = (update(sessions).where(sessions.c.id == session_id)
+                 .where(sessions.c.state.in_(list(only_if))).values(**values))
+        with self.db.begin() as conn:
+            if conn.execute(query).rowcount != 1:
+                return False
+            row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
+            assert row is not None
+            conn.execute(insert(outbox).values(
+                session_id=session_id, body=event(_session(row)), created_at=now,
+                attempts=0, next_attempt_at=now))
+        return True
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    def outbox_due(self, now: datetime, *, everything: bool = False, limit: int = 100
+                   ) -> list[dict[str, Any]]:
+        """Unacknowledged rows whose next attempt is due (all of them with `everything`)."""
+        query = select(outbox).where(outbox.c.delivered_at.is_(None))
+        if not everything:
+            query = query.where(outbox.c.next_attempt_at <= now.isoformat())
+        query = query.order_by(outbox.c.created_at).limit(limit)
+        with self.db.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def outbox_rows(self, *, pending_only: bool = True) -> list[dict[str, Any]]:
+        query = select(outbox).order_by(outbox.c.created_at)
+        if pending_only:
+            query = query.where(outbox.c.delivered_at.is_(None))
+        with self.db.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def claim_outbox(self, session_id: str, seen_next: str, until: datetime) -> bool:
+        """Take a row for sending (False when another process took it first)."""
+        query = (update(outbox).where(outbox.c.session_id == session_id)
+                 .where(outbox.c.next_attempt_at == seen_next)
+                 .where(outbox.c.delivered_at.is_(None))
+                 .values(next_attempt_at=until.isoformat()))
+        with self.db.begin() as conn:
+            return conn.execute(query).rowcount == 1
+
+    def outbox_delivered(self, session_id: str, at: datetime) -> None:
+        with self.db.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.session_id == session_id)
+                         .values(delivered_at=at.isoformat(), last_error=None))
+
+    def outbox_failed(self, session_id: str, attempts: int, retry_at: datetime,
+                      error: str) -> None:
+        with self.db.begin() as conn:
+            conn.execute(update(outbox).where(outbox.c.session_id == session_id)
+                         .values(attempts=attempts, next_attempt_at=retry_at.isoformat(),
+                                 last_error=error[:200]))
 
     def update(self, session_id: str, *, only_if: Iterable[str] | None = None,
                **values: Any) -> bool:

@@ -17,6 +17,7 @@ from pci_bridge.config import BridgeConfig
 from pci_bridge.errors import Conflict, NotFound, ValidationError
 from pci_bridge.gateway import Gateway
 from pci_bridge.ledger import FINAL_STATES, Ledger
+from pci_bridge.outbox import event_body
 from pci_bridge.state import CLID_KEY, LEG_KEY, LiveState
 
 log = logging.getLogger("pci_bridge")
@@ -46,6 +47,7 @@ class Sessions:
         self.state = state
         self.gateway = gateway
         self.clock = clock
+        self.on_ended: Callable[[str], None] = lambda session_id: None  # e.g. wake the outbox
 
     # -- create ---------------------------------------------------------------------------
 
@@ -229,9 +231,12 @@ class Sessions:
             return False
         if result is not None:
             result = {**base_result(row), **result}
-        done = self.ledger.update(session_id, only_if=only_if, state=state, result=result,
-                                  ended_at=self.clock().isoformat())
+        now = self.clock().isoformat()
+        done = self.ledger.end_session(
+            session_id, only_if, lambda ended: event_body(public_view(ended)).decode(), now,
+            state=state, result=result, ended_at=now)
         if done:
+            self.on_ended(session_id)
             self.state.delete(LEG_KEY.format(session_id=session_id) + ":card")
             if row.get("clid"):
                 self.state.release(CLID_KEY.format(clid=row["clid"]), session_id)

@@ -32,6 +32,7 @@ from tests.conftest import CLI_ENVIRONMENT, ROOT, free_port
 OLD_KEY = "old-pci-key-0123456789abcdef"
 NEW_KEY = "new-pci-key-0123456789abcdef"
 BILLING = "billing-token-0123456789abcdef"
+HOOK = "webhook-secret-0123456789abcdef"
 TWILIO_TOKEN = "twilio-token-for-http-tests"
 SAM = "+447700900123"
 START_TIMEOUT = 30.0
@@ -148,7 +149,8 @@ STORED_CARD = {"amount": "1.00", "currency": "GBP", "reference": "A1001",
 
 def test_api_keys_over_http(server: Server, redis_url: str, config: Path) -> None:
     # Both keys of a rotation work while both are listed...
-    server.start(PCI_API_KEYS=f"{OLD_KEY},{NEW_KEY}", BILLING_TOKEN=BILLING)
+    server.start(PCI_API_KEYS=f"{OLD_KEY},{NEW_KEY}", BILLING_TOKEN=BILLING,
+                 PCI_WEBHOOK_SECRET=HOOK)
     with requests.Session() as http:
         for key in (OLD_KEY, NEW_KEY):
             made = http.post(server.url + "/pci/v1/sessions", json=NEW_SESSION,
@@ -161,7 +163,7 @@ def test_api_keys_over_http(server: Server, redis_url: str, config: Path) -> Non
     server.stop()
 
     # ...and the old one is refused once it is removed.
-    server.start(PCI_API_KEYS=NEW_KEY, BILLING_TOKEN=BILLING)
+    server.start(PCI_API_KEYS=NEW_KEY, BILLING_TOKEN=BILLING, PCI_WEBHOOK_SECRET=HOOK)
     with requests.Session() as http:
         live = http.post(server.url + "/pci/v1/sessions", json=NEW_SESSION,
                          headers=bearer(NEW_KEY), timeout=10).json()
@@ -218,7 +220,7 @@ BILLING_ROUTES = [
 
 
 def test_demo_billing_token_over_http(server: Server) -> None:
-    server.start(PCI_API_KEYS=NEW_KEY, BILLING_TOKEN=BILLING)
+    server.start(PCI_API_KEYS=NEW_KEY, BILLING_TOKEN=BILLING, PCI_WEBHOOK_SECRET=HOOK)
     with requests.Session() as http:
         for method, path, body in BILLING_ROUTES:
             for label, headers in {"no token": {}, "wrong token": bearer(NEW_KEY),

@@ -52,6 +52,7 @@ def fleet(tmp_path: Path, redis_url: str) -> Server:
 def test_eight_simultaneous_payment_callers_on_two_sync_workers_are_all_paid(
         fleet: Server) -> None:
     fleet.start(PCI_API_KEYS="fleet-key-0123456789abcdef", BILLING_TOKEN=BILLING,
+                PCI_WEBHOOK_SECRET="fleet-webhook-secret-0123456789",
                 PCI_DATA_KEY=base64.b64encode(os.urandom(32)).decode())
     try:
         directory = with_bridge_numbers({"+442071230200": Destination()}, ("+442079460001",))

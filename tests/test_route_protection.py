@@ -9,6 +9,7 @@ Also the bearer-key helpers (pci_bridge/auth.py) and the key decisions (ivr/serv
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from ivr.web import create_app
 from pci_bridge import BridgeConfig, create_bridge_app
 from pci_bridge.auth import key_matches, parse_keys, presented_key
 from pci_bridge.errors import KeyProblem
+from pci_bridge.outbox import sign
 from tests.conftest import BILLING_KEY, CLI_ENVIRONMENT, PCI_KEY, ROOT
 
 TWILIO_TOKEN = "twilio-auth-token-for-route-tests"
@@ -34,6 +36,8 @@ TWILIO = "Twilio signature"
 PCI = "bearer key: PCI_API_KEYS"
 BILLING = "bearer key: BILLING_TOKEN"
 PUBLIC = "public by design"
+RESULT_SIGNATURE = "X-PCI-Signature (PCI_WEBHOOK_SECRET)"
+WEBHOOK_SECRET = "webhook-secret-for-route-tests"
 
 # endpoint → protection. A new route fails the inventory until it is decided here.
 PROTECTION = {
@@ -59,6 +63,7 @@ PROTECTION = {
     "demo_billing.promise": BILLING,
     "demo_billing.plan": BILLING,
     "demo_billing.payment_status": BILLING,
+    "demo_billing.payment_result": RESULT_SIGNATURE,  # the bridge's payment-result webhook
     "health": PUBLIC,  # a load balancer's probe: says nothing about calls or money
 }
 
@@ -78,6 +83,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PCI_API_KEYS", PCI_KEY)
     monkeypatch.setenv("BILLING_TOKEN", BILLING_KEY)
+    monkeypatch.setenv("PCI_WEBHOOK_SECRET", WEBHOOK_SECRET)
     settings = Settings(callplans=ROOT / "callplans", demo_billing=True,
                         auth_token=TWILIO_TOKEN, public_url=PUBLIC_URL,
                         database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
@@ -143,6 +149,17 @@ def test_every_route_refuses_what_its_protection_refuses(app: Flask) -> None:
             good = client.open(path, method=method, json={},
                                headers={"Authorization": f"Bearer {key}"})
             assert good.status_code not in (401, 403), f"{where}: {good.status_code}"
+        elif kind == RESULT_SIGNATURE:
+            body = json.dumps({"event": "payment.ended", "result": None}).encode()
+            for headers in ({}, {"Authorization": f"Bearer {BILLING_KEY}"},
+                            {"X-PCI-Signature": sign("not-the-secret", body)}):
+                answer = client.open(path, method=method, data=body, headers={
+                    **headers, "Content-Type": "application/json"})
+                assert answer.status_code == 401, where
+            good = client.open(path, method=method, data=body, headers={
+                "X-PCI-Signature": sign(WEBHOOK_SECRET, body),
+                "Content-Type": "application/json"})
+            assert good.status_code == 200, f"{where}: {good.status_code}"
         else:
             answer = client.open(path, method=method)
             assert answer.status_code == 200, f"{where}: {answer.status_code}"
@@ -236,11 +253,12 @@ def settings_for(**values: Any) -> Settings:
 
 def test_configured_keys_are_used_and_handed_to_the_plans() -> None:
     keys = service_keys(settings_for(demo_billing=True), private=False, environ={
-        "PCI_API_KEYS": "new-key-0123456789,old-key-0123456789", "BILLING_TOKEN": "billing"})
+        "PCI_API_KEYS": "new-key-0123456789,old-key-0123456789", "BILLING_TOKEN": "billing",
+        "PCI_WEBHOOK_SECRET": "hook"})
     assert keys.pci_api_keys == ("new-key-0123456789", "old-key-0123456789")
     assert keys.plan_secrets == {"PCI_API_KEY": "new-key-0123456789",
                                  "BILLING_TOKEN": "billing"}
-    assert keys.generated == ()
+    assert keys.generated == () and keys.webhook_secret == "hook"
 
 
 def test_the_plans_key_may_be_another_bridges() -> None:
@@ -264,7 +282,9 @@ def test_with_no_keys_an_embedded_process_makes_its_own() -> None:
     assert one.pci_api_keys != two.pci_api_keys and one.billing_token != two.billing_token
     assert one.plan_secrets == {"PCI_API_KEY": one.pci_api_keys[0],
                                 "BILLING_TOKEN": one.billing_token}
-    assert [name for name, _ in one.generated] == ["PCI_API_KEYS", "BILLING_TOKEN"]
+    assert [name for name, _ in one.generated] == ["PCI_API_KEYS", "BILLING_TOKEN",
+                                                   "PCI_WEBHOOK_SECRET"]
+    assert one.webhook_secret and one.webhook_secret != two.webhook_secret
 
 
 def test_demo_billing_is_off_in_code_and_needs_no_token_then() -> None:

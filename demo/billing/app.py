@@ -13,8 +13,10 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from demo.billing.service import Billing, BillingError
 from pci_bridge.auth import BearerGuard
 from pci_bridge.limits import API_MAX_BYTES, BodyProblem, json_object, limit_bodies
+from pci_bridge.outbox import SIGNATURE_HEADER, signature_valid
 
 PREFIX = "/demo/billing"
+RESULTS = f"{PREFIX}/payment-results"
 bp = Blueprint("demo_billing", __name__, url_prefix=PREFIX)
 
 
@@ -84,19 +86,43 @@ def plan(number: str) -> tuple[Response, int]:
     return jsonify({"plan": billing().plan(account, _body(), today())}), 201
 
 
+@bp.post("/payment-results")
+def payment_result() -> tuple[Response, int]:
+    """The PCI bridge's payment-result webhook: a successful payment is posted to its account
+    (once: the same confirmation code again changes nothing), anything else acknowledged."""
+    secret = current_app.extensions["demo_billing_webhook_secret"]
+    raw = request.get_data(cache=True)
+    if not secret or not signature_valid(secret, raw, request.headers.get(SIGNATURE_HEADER)):
+        return jsonify({"error": f"401 Unauthorized: a valid {SIGNATURE_HEADER} is "
+                                 "required"}), 401
+    event = _body()
+    result = event.get("result") or {}
+    if event.get("event") != "payment.ended" or result.get("outcome") != "success":
+        return jsonify({"payment": None}), 200
+    account = billing().by_number(str(event.get("reference", "")))
+    payment = billing().pay(account, {
+        "amount": result.get("amount"), "confirmation_code": result.get("confirmation_code"),
+        "pci_session_id": event.get("session_id")}, today())
+    return jsonify({"payment": payment}), 200
+
+
 @bp.get("/payments/<code>")
 def payment_status(code: str) -> Response:
     return jsonify({"payment": billing().payment_status(code)})
 
 
 def register(app: Flask, service: Billing | None = None, *, token: str,
-             clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Billing:
+             clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+             webhook_secret: str | None = None) -> Billing:
     """Mount the service on `app`. Every path under /demo/billing needs
-    `Authorization: Bearer TOKEN` (401 otherwise)."""
+    `Authorization: Bearer TOKEN` (401 otherwise), except the payment-result webhook, which
+    needs the bridge's X-PCI-Signature made with `webhook_secret` (off without one)."""
     service = service or Billing.from_file()
     app.extensions["demo_billing"] = service
     app.extensions["demo_billing_clock"] = clock
-    BearerGuard(prefix=PREFIX, realm="demo-billing", keys=lambda: (token,)).install(app)
+    app.extensions["demo_billing_webhook_secret"] = webhook_secret
+    BearerGuard(prefix=PREFIX, realm="demo-billing", keys=lambda: (token,),
+                public=frozenset({RESULTS})).install(app)
     limit_bodies(app, PREFIX, API_MAX_BYTES)
     app.register_blueprint(bp)
     return service

@@ -29,7 +29,8 @@ def mount_demo_billing(app: Flask, system_: System) -> None:
 
     token = system_.keys.billing_token
     assert token is not None, "service_keys gives a token whenever demo_billing is on"
-    billing = register(app, token=token, clock=system_.engine.clock)
+    billing = register(app, token=token, clock=system_.engine.clock,
+                       webhook_secret=system_.keys.webhook_secret)
     gateway = getattr(system_.bridge, "gateway", None)
     if gateway is not None and hasattr(gateway, "ensure_token"):
         for account in billing.accounts:
@@ -61,6 +62,11 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
         register(app, system_.bridge)
     if settings.demo_billing:
         mount_demo_billing(app, system_)
+    if system_.bridge is not None:
+        if private:
+            system_.bridge.deliver_when_ended()
+        else:
+            system_.bridge.start_delivery()
     if not private:
         announce(settings, system_)
         # The plans reach the services this app mounts in-process: a worker never waits on

@@ -1,0 +1,279 @@
+"""Payment outcomes reach the business (pci_bridge/outbox.py): every ended session is in the
+outbox, written with its final state; delivery to the payment-result webhook over real HTTP,
+signed; a receiver that fails is tried again with back-off until it acknowledges; `pci-bridge
+reconcile` lists and re-sends; the demo billing service consumes the webhook once per payment,
+whatever else posts the same payment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from flask import Flask
+
+from demo.billing import Billing, register
+from pci_bridge import BridgeConfig
+from pci_bridge.cli import main as bridge_cli
+from pci_bridge.outbox import SIGNATURE_HEADER, backoff, sign, signature_valid
+from tests.conftest import BILLING_KEY, Clock, LoopbackServer, Reply, Seen, keyed_bridge_app
+
+SECRET = "webhook-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def make_bridge(tmp_path: Path, clock: Clock) -> Iterator[Callable[..., Flask]]:
+    made: list[Flask] = []
+
+    def build(url: str | None, **config: Any) -> Flask:
+        app = keyed_bridge_app(BridgeConfig(
+            database_url=f"sqlite:///{tmp_path}/pci.sqlite3", result_webhook=url,
+            webhook_secret=SECRET, **config), clock=clock)
+        made.append(app)
+        return app
+
+    yield build
+    for app in made:
+        app.extensions["pci_bridge"].close()
+
+
+def token(app: Flask, behaviour: str = "success") -> str:
+    return app.extensions["pci_bridge"].gateway.mint_token(
+        brand="visa", last4="4242", exp_month=12, exp_year=2030, behaviour=behaviour)
+
+
+def stored_card_payment(app: Flask, reference: str = "A1001", behaviour: str = "success"
+                        ) -> dict[str, Any]:
+    answer = app.test_client().post("/pci/v1/sessions", json={
+        "amount": "12.34", "currency": "GBP", "reference": reference,
+        "card_token": token(app, behaviour)})
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()
+
+
+def receiver(server: LoopbackServer, statuses: list[int]) -> list[Seen]:
+    """The webhook: answers with `statuses` in turn (the last one from then on)."""
+    got: list[Seen] = []
+
+    def answer(seen: Seen) -> Reply:
+        got.append(seen)
+        status = statuses[min(len(got), len(statuses)) - 1]
+        return status, {}, ""
+
+    server.handle("POST", "/results", answer)
+    return got
+
+
+def test_an_ended_payment_is_posted_signed_to_the_webhook(
+        make_bridge: Callable[..., Flask], http_server: LoopbackServer) -> None:
+    got = receiver(http_server, [204])
+    app = make_bridge(http_server.url + "/results")
+    session = stored_card_payment(app)
+    bridge = app.extensions["pci_bridge"]
+    [delivery] = bridge.outbox.deliver_due()
+    assert delivery.acknowledged and delivery.session_id == session["session_id"]
+    [seen] = got
+    body = json.loads(seen.body)
+    assert body == {"event": "payment.ended", "session_id": session["session_id"],
+                    "reference": "A1001", "result": session["result"]}
+    assert body["result"]["outcome"] == "success"
+    assert seen.headers[SIGNATURE_HEADER] == sign(SECRET, seen.body)
+    assert signature_valid(SECRET, seen.body, seen.headers[SIGNATURE_HEADER])
+    assert not signature_valid("another-secret", seen.body, seen.headers[SIGNATURE_HEADER])
+    assert bridge.outbox.deliver_due() == []  # acknowledged: never sent again
+    assert bridge.ledger.outbox_rows() == []
+
+
+def test_every_way_a_session_ends_is_in_the_outbox(
+        make_bridge: Callable[..., Flask], clock: Clock) -> None:
+    app = make_bridge(None)  # no webhook: the outbox keeps them for reconcile
+    client = app.test_client()
+    paid = stored_card_payment(app)
+    declined = stored_card_payment(app, behaviour="insufficient_funds")
+    made = client.post("/pci/v1/sessions", json={"amount": "1.00", "currency": "GBP",
+                                                 "reference": "A2"}).get_json()
+    client.post(f"/pci/v1/sessions/{made['session_id']}/cancel")
+    idle = client.post("/pci/v1/sessions", json={"amount": "1.00", "currency": "GBP",
+                                                 "reference": "A3"}).get_json()
+    clock.advance(seconds=3600)
+    client.get(f"/pci/v1/sessions/{idle['session_id']}")  # expires it
+    rows = {r["session_id"]: json.loads(r["body"])
+            for r in app.extensions["pci_bridge"].ledger.outbox_rows()}
+    assert set(rows) == {paid["session_id"], declined["session_id"], made["session_id"],
+                         idle["session_id"]}
+    assert rows[declined["session_id"]]["result"]["outcome"] == "declined"
+    assert rows[made["session_id"]]["result"]["outcome"] == "cancelled"
+
+
+def test_a_failing_receiver_is_tried_again_with_back_off_until_it_acknowledges(
+        make_bridge: Callable[..., Flask], http_server: LoopbackServer, clock: Clock) -> None:
+    got = receiver(http_server, [500, 503, 200])
+    app = make_bridge(http_server.url + "/results")
+    session = stored_card_payment(app)
+    outbox = app.extensions["pci_bridge"].outbox
+    assert [d.status for d in outbox.deliver_due()] == [500]
+    assert outbox.deliver_due() == []  # not due yet
+    clock.advance(seconds=backoff(1))
+    assert [d.status for d in outbox.deliver_due()] == [503]
+    clock.advance(seconds=backoff(2) - 1)
+    assert outbox.deliver_due() == []
+    clock.advance(seconds=1)
+    assert [d.status for d in outbox.deliver_due()] == [200]
+    assert len(got) == 3 and {json.loads(s.body)["session_id"] for s in got} == {
+        session["session_id"]}
+    assert backoff(1) == 10 and backoff(2) == 20 and backoff(30) == 3600  # an hour at most
+
+
+def test_a_receiver_that_never_answers_is_given_up_on_for_now(
+        make_bridge: Callable[..., Flask], refused_url: str) -> None:
+    app = make_bridge(refused_url + "/results")
+    stored_card_payment(app)
+    [delivery] = app.extensions["pci_bridge"].outbox.deliver_due()
+    assert not delivery.acknowledged and delivery.error == "ConnectionError"
+    [row] = app.extensions["pci_bridge"].ledger.outbox_rows()
+    assert row["attempts"] == 1 and row["last_error"] == "ConnectionError"
+
+
+def test_a_row_claimed_by_another_process_is_not_sent_twice(
+        make_bridge: Callable[..., Flask], http_server: LoopbackServer, clock: Clock) -> None:
+    got = receiver(http_server, [200])
+    app = make_bridge(http_server.url + "/results")
+    stored_card_payment(app)
+    ledger = app.extensions["pci_bridge"].ledger
+    [row] = ledger.outbox_due(clock())
+    assert ledger.claim_outbox(row["session_id"], row["next_attempt_at"],
+                               clock() + timedelta(seconds=60))
+    assert not ledger.claim_outbox(row["session_id"], row["next_attempt_at"], clock())
+    assert app.extensions["pci_bridge"].outbox.deliver_due() == []  # the claim moved it
+    assert got == []
+
+
+def test_reconcile_lists_and_sends_what_is_not_acknowledged(
+        make_bridge: Callable[..., Flask], http_server: LoopbackServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    got = receiver(http_server, [500, 500, 200])
+    app = make_bridge(http_server.url + "/results")
+    paid = stored_card_payment(app)
+    app.extensions["pci_bridge"].outbox.deliver_due()  # 500: left for later
+    config = tmp_path / "bridge.yaml"
+    config.write_text(yaml.safe_dump({"pci": {
+        "database_url": f"sqlite:///{tmp_path}/pci.sqlite3",
+        "result_webhook": http_server.url + "/results"}}), encoding="utf-8")
+    monkeypatch.setenv("PCI_WEBHOOK_SECRET", SECRET)
+    monkeypatch.delenv("IVR_PCI_DATABASE_URL", raising=False)
+    runner = CliRunner()
+
+    listed = runner.invoke(bridge_cli, ["reconcile", "--config", str(config), "--list-only"])
+    assert listed.exit_code == 0, listed.output
+    assert paid["session_id"] in listed.output and "success" in listed.output
+    assert "answered 500" in listed.output and "1 not acknowledged" in listed.output
+    assert len(got) == 1
+
+    failed = runner.invoke(bridge_cli, ["reconcile", "--config", str(config)])
+    assert failed.exit_code == 1 and "sent 1: 0 acknowledged, 1 to try again" in failed.output
+    sent = runner.invoke(bridge_cli, ["reconcile", "--config", str(config)])
+    assert sent.exit_code == 0 and "sent 1: 1 acknowledged" in sent.output
+    again = runner.invoke(bridge_cli, ["reconcile", "--config", str(config)])
+    assert again.exit_code == 0 and "0 not acknowledged" in again.output
+    assert len(got) == 3
+    everything = runner.invoke(bridge_cli, ["reconcile", "--config", str(config), "--all",
+                                            "--list-only"])
+    assert "delivered" in everything.output
+
+
+# --- the demo billing service as the receiver -------------------------------------------------
+
+
+@pytest.fixture
+def billing_app() -> Flask:
+    app = Flask("billing")
+    register(app, Billing.from_file(), token=BILLING_KEY, webhook_secret=SECRET,
+             clock=lambda: datetime(2026, 11, 18, 10, tzinfo=UTC))
+    return app
+
+
+def event(code: str = "12345678", outcome: str = "success") -> bytes:
+    return json.dumps({"event": "payment.ended", "session_id": "ps_1", "reference": "A1001",
+                       "result": {"outcome": outcome, "amount": "30.00",
+                                  "confirmation_code": code}}).encode()
+
+
+def test_demo_billing_posts_a_payment_result_once(billing_app: Flask) -> None:
+    client = billing_app.test_client()
+    body = event()
+    headers = {SIGNATURE_HEADER: sign(SECRET, body), "Content-Type": "application/json"}
+    for _ in range(3):  # the webhook again, as a retry would
+        answer = client.post("/demo/billing/payment-results", data=body, headers=headers)
+        assert answer.status_code == 200
+        assert answer.get_json()["payment"]["pci_session_id"] == "ps_1"
+    auth = {"Authorization": f"Bearer {BILLING_KEY}"}
+    # the plan's own post of the same payment confirms it, it does not pay twice
+    plan = client.post("/demo/billing/accounts/A1001/payments", headers=auth, json={
+        "amount": "30.00", "confirmation_code": "12345678"})
+    assert plan.status_code == 201
+    billing = billing_app.extensions["demo_billing"]
+    assert [p["confirmation_code"] for p in billing.payments] == ["12345678"]
+    sam = client.get("/demo/billing/accounts/A1001", headers=auth).get_json()["account"]
+    assert sam["total_due"] == "42.50"  # 72.50 less the one payment
+
+
+@pytest.mark.parametrize("signature", [None, "sha256=00", "sha256=" + "0" * 64,
+                                       sign("wrong-secret-0123456789", event())])
+def test_demo_billing_refuses_an_unsigned_payment_result(
+        billing_app: Flask, signature: str | None) -> None:
+    headers = {"Content-Type": "application/json"}
+    if signature:
+        headers[SIGNATURE_HEADER] = signature
+    answer = billing_app.test_client().post("/demo/billing/payment-results", data=event(),
+                                            headers=headers)
+    assert answer.status_code == 401
+    assert billing_app.extensions["demo_billing"].payments == []
+
+
+def test_demo_billing_acknowledges_other_outcomes_without_a_payment(billing_app: Flask) -> None:
+    body = event(outcome="declined")
+    answer = billing_app.test_client().post(
+        "/demo/billing/payment-results", data=body,
+        headers={SIGNATURE_HEADER: sign(SECRET, body), "Content-Type": "application/json"})
+    assert answer.status_code == 200 and answer.get_json() == {"payment": None}
+    assert billing_app.extensions["demo_billing"].payments == []
+
+
+# --- a whole call: the plan's own post fails, the outbox still posts the payment --------------
+
+
+@pytest.mark.parametrize("fault", ["timeout", "refused", "500"])
+def test_a_charge_reaches_billing_when_the_plans_post_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    from ivr.canned import CannedAnswer, canned_session
+    from ivr.settings import Settings
+    from ivr.simulator.local import LocalPhone
+    from tests.conftest import CLI_ENVIRONMENT, ROOT
+
+    for name in CLI_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    post = CannedAnswer("POST", "http://127.0.0.1:8080/demo/billing/accounts/A1001/payments",
+                        status=500 if fault == "500" else 200,
+                        error=None if fault == "500" else fault)
+    session, _ = canned_session([post])
+    settings = Settings.load(ROOT / "config.yaml",
+                             database_url=f"sqlite:///{tmp_path}/calls.sqlite3")
+    phone = LocalPhone(settings, http=session, start=datetime(2026, 11, 18, 10, tzinfo=UTC))
+    try:
+        report = phone.call("+442071230001", "+447700900123",
+                            "11# 1 2 4242424242424242# 1230 123 1 2".split())
+        heard = " ".join(report.heard())
+        assert "Your payment of £72.50 has been taken" in heard
+        assert post.used >= 1  # the plan did try, and failed
+        billing = phone.app.extensions["demo_billing"]
+        [payment] = billing.payments  # posted by the outbox, exactly once
+        assert payment["amount"] == "72.50" and payment["pci_session_id"].startswith("ps_")
+        assert payment["confirmation_code"].replace(" ", "") in heard.replace(" ", "")
+        assert phone.system.bridge.ledger.outbox_rows() == []  # acknowledged
+    finally:
+        phone.close()
