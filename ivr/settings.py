@@ -59,6 +59,7 @@ class Settings:
     pci: dict[str, Any] = field(default_factory=dict)
     demo_billing: bool = False  # the shipped config.yaml turns it on
     max_plan_bytes: int = MAX_PLAN_BYTES
+    emergency_number: str | None = None  # an agent line when no session can be had
     source: str | None = None
 
     @property
@@ -115,7 +116,7 @@ _KEYS = {
     "callplans": str, "store": str, "database": str, "public_url": str, "trust_proxy": bool,
     "numbers": dict, "directory": dict, "secrets": dict, "session_ttl": int, "log_level": str,
     "watch_plans": bool, "account_sid": str, "data": dict, "self_url": str, "pci": dict,
-    "demo_billing": bool, "max_plan_bytes": int,
+    "demo_billing": bool, "max_plan_bytes": int, "emergency_number": str,
 }
 _RENAMED = {"store": "store_url", "database": "database_url"}
 

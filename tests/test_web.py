@@ -3,11 +3,13 @@ when a number is unknown, an applet fails or the session store is down."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -522,3 +524,34 @@ def test_non_final_status_is_204(web: Web) -> None:
     assert web.post("/voice/status", params(sid(26), status="in-progress")).status_code == 204
     assert web.system.engine.session(sid(26)) is not None
     assert rows(web.database, sid(26)) == []
+
+
+EMERGENCY = "+442071230911"
+
+
+def test_store_down_reaches_the_emergency_number_whatever_the_fallback(
+        make_web: Callable[..., Web], closed_redis: RedisStore) -> None:
+    """The plain plan's fallback is a hang-up: with `emergency_number` configured the caller
+    still reaches an agent when no session can be had; a transfer fallback keeps its line."""
+    web = make_web(store=closed_redis, emergency_number=EMERGENCY)
+    for number, line in [(PLAIN_NUMBER, EMERGENCY), (CALL_NUMBER, AGENT_LINE)]:
+        root = twiml(web.post("/voice", params(sid(40), to=number, status="ringing")))
+        assert said(root) and "Transferring you to an agent" in said(root)[0]
+        assert dialled(root) == [line]
+
+
+def test_store_down_status_callback_still_records_the_call(
+        make_web: Callable[..., Web], closed_redis: RedisStore,
+        caplog: pytest.LogCaptureFixture) -> None:
+    web = make_web(store=closed_redis)
+    with caplog.at_level(logging.ERROR):
+        response = web.post("/voice/status", params(sid(41), to=PLAIN_NUMBER,
+                                                    status="completed", CallDuration="42"))
+    assert response.status_code == 204
+    assert rows(web.database, sid(41)) == [(sid(41), "SessionLost", "completed")]
+    record = web.system.recorder.find(sid(41))
+    assert (record.plan_id, record.clid, record.ddi) == ("web_plain", CALLER, PLAIN_NUMBER)
+    started, ended = (datetime.fromisoformat(t) for t in (record.started_at, record.ended_at))
+    assert (ended - started).total_seconds() == 42
+    assert "recording the call from the callback" in caplog.text
+    assert "Traceback" not in caplog.text

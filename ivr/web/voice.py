@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.actions import Dial, Hangup, Say, Turn
 from ivr.errors import PlanNotFound
+from ivr.records import CallRecord
 from ivr.system import System
 from ivr.twiml import render
 
@@ -24,6 +26,7 @@ CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 SECONDS = re.compile(r"[0-9]{1,9}")
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 APOLOGY = "Sorry, we are having technical difficulties. Please call back later. Goodbye."
+SESSION_LOST = "SessionLost"  # the outcome of a call recorded from its status callback alone
 
 
 def _prefix() -> str:
@@ -112,20 +115,23 @@ def _say_and_hang_up(text: str) -> Response:
 
 def _emergency(sid: str) -> Response:
     """No session to work with: apologise, and transfer to the plan's fallback agent line if
-    that fallback is a plain transfer to a number."""
+    that fallback is a plain transfer to a number, else to the configured `emergency_number`
+    (whatever the plan's fallback is), else hang up."""
+    number = system().settings.emergency_number
     try:
         compiled = system().catalog.for_number(request.form.get("To", ""))
         spec = compiled.plan.applets.get(compiled.plan.fallback or "") if compiled else None
         if spec is not None and spec.type == "transfer" and spec.config.queue is None:
-            numbers = spec.config.numbers or (spec.config.number,)
-            number = numbers[0]
-            if number is not None and number.is_constant:
-                turn = Turn(sid, 0, (Say(APOLOGY.replace(" Please call back later. Goodbye.",
-                                                         " Transferring you to an agent.")),
-                                     Dial(number.source), Hangup()), ended=True)
-                return twiml(render(turn, _OrphanUrls()))
+            first = (spec.config.numbers or (spec.config.number,))[0]
+            if first is not None and first.is_constant:
+                number = first.source
     except Exception:
         log.exception("[%s] fallback transfer unavailable", sid)
+    if number:
+        turn = Turn(sid, 0, (Say(APOLOGY.replace(" Please call back later. Goodbye.",
+                                                 " Transferring you to an agent.")),
+                             Dial(number), Hangup()), ended=True)
+        return twiml(render(turn, _OrphanUrls()))
     return _say_and_hang_up(APOLOGY)
 
 
@@ -184,7 +190,28 @@ def status() -> Response:
     if call_status in FINAL_STATUSES:
         try:
             system().engine.end_call(sid, call_status)
-        except Exception:
-            log.exception("[%s] status callback failed", sid)
-            return Response("", status=503)  # Twilio does not retry, but it is logged
+        except Exception as exc:
+            log.error("[%s] status callback: the call's session is unavailable (%s); "
+                      "recording the call from the callback", sid, type(exc).__name__)
+            _record_from_callback(sid, call_status)
     return Response("", status=204)
+
+
+def _record_from_callback(sid: str, call_status: str) -> None:
+    """The session is gone (its store is down): keep a record of the call from what the
+    status callback carries, unless the call was already recorded."""
+    form = request.form
+    recorder = system().recorder
+    try:
+        if getattr(recorder, "find", None) is not None and recorder.find(sid) is not None:
+            return
+        compiled = system().catalog.for_number(form.get("To", ""))
+        ended = system().engine.clock()
+        started = ended - timedelta(seconds=seconds("CallDuration"))
+        recorder.record(CallRecord(
+            call_sid=sid, plan_id=compiled.id if compiled else "", plan_version="",
+            clid=form.get("From", ""), ddi=form.get("To", ""),
+            started_at=started.isoformat(), ended_at=ended.isoformat(),
+            outcome=SESSION_LOST, end_status=call_status))
+    except Exception:
+        log.exception("[%s] the call could not be recorded from its status callback", sid)
