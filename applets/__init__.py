@@ -7,6 +7,7 @@ from applets import (  # noqa: F401  (imported to register the types)
     goto_plan,
     hangup,
     menu,
+    pause,
     say,
     set_data,
     time_router,

@@ -59,11 +59,19 @@ class Hangup:
     pass
 
 
-Action = Say | Play | Pause | Gather | Dial | Enqueue | Hangup
+@dataclass(frozen=True)
+class Wait:
+    """Silence for `length` seconds, then the next turn (a new webhook, with no keys): how a
+    plan waits for a slow result without holding one webhook past Twilio's 15 s."""
+
+    length: int = 2
+
+
+Action = Say | Play | Pause | Gather | Dial | Enqueue | Hangup | Wait
 
 _VERBS: dict[str, type] = {
     "say": Say, "play": Play, "pause": Pause, "gather": Gather,
-    "dial": Dial, "enqueue": Enqueue, "hangup": Hangup,
+    "dial": Dial, "enqueue": Enqueue, "hangup": Hangup, "wait": Wait,
 }
 _NAMES = {cls: name for name, cls in _VERBS.items()}
 
@@ -97,4 +105,5 @@ class Turn:
     def waits_for(self) -> str | None:
         """`keys`, `dial` or `queue` when the last action waits for an answer, else None."""
         last = self.actions[-1] if self.actions else None
-        return {Gather: "keys", Dial: "dial", Enqueue: "queue"}.get(type(last))  # type: ignore
+        return {Gather: "keys", Wait: "keys", Dial: "dial",  # type: ignore
+                Enqueue: "queue"}.get(type(last))

@@ -60,6 +60,7 @@ class Settings:
     demo_billing: bool = False  # the shipped config.yaml turns it on
     max_plan_bytes: int = MAX_PLAN_BYTES
     emergency_number: str | None = None  # an agent line when no session can be had
+    demo_billing_database: str | None = None  # the demo back office's data (SQL URL)
     source: str | None = None
 
     @property
@@ -117,6 +118,7 @@ _KEYS = {
     "numbers": dict, "directory": dict, "secrets": dict, "session_ttl": int, "log_level": str,
     "watch_plans": bool, "account_sid": str, "data": dict, "self_url": str, "pci": dict,
     "demo_billing": bool, "max_plan_bytes": int, "emergency_number": str,
+    "demo_billing_database": str,
 }
 _RENAMED = {"store": "store_url", "database": "database_url"}
 

@@ -11,7 +11,7 @@ from twilio.twiml.voice_response import Dial as TwDial
 from twilio.twiml.voice_response import Gather as TwGather
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.actions import Action, Dial, Enqueue, Gather, Hangup, Pause, Play, Say, Turn
+from ivr.actions import Action, Dial, Enqueue, Gather, Hangup, Pause, Play, Say, Turn, Wait
 
 
 class TurnUrls(Protocol):
@@ -70,6 +70,9 @@ def render(turn: Turn, urls: TurnUrls) -> str:
             response.append(dial)
         elif isinstance(action, Enqueue):
             response.enqueue(action.queue, action=urls.queue(turn.turn), method="POST")
+        elif isinstance(action, Wait):
+            response.pause(length=action.length)
+            response.redirect(urls.keys(turn.turn), method="POST")
         elif isinstance(action, Hangup):
             response.hangup()
     return to_xml(response)

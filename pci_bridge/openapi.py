@@ -148,6 +148,10 @@ def document() -> dict[str, Any]:
                     "card_token": {"type": "string", "maxLength": 64,
                                    "description": "pay with a stored card, charged at once"},
                     "save_card": {"type": "boolean"},
+                    "wait": {"type": "integer", "minimum": 0, "maximum": 8, "description":
+                             "with card_token: seconds to wait for the gateway (default 5); "
+                             "a charge still going on then answers 201 in_progress with "
+                             "result null, and the result is read later"},
                     "max_cards": {"type": "integer", "minimum": 1, "description":
                                   "cards the caller may try in this session after a decline "
                                   "(default and most: the bridge's max_cards)"},

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,7 +27,9 @@ E164 = re.compile(r"\+[1-9]\d{6,14}")
 AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 WITHHELD = {"", "anonymous", "+266696687", "unknown", "restricted", "private"}
 FIELDS = {"amount", "currency", "reference", "description", "caller_clid", "card_token",
-          "save_card", "max_cards"}
+          "save_card", "max_cards", "wait"}
+WAIT_DEFAULT = 5  # seconds a stored-card create waits for the gateway before answering
+WAIT_MAX = 8
 LONGEST_LEG = 4 * 3600  # a transfer_to_pci time_limit is at most 4 hours
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I
 
@@ -55,6 +58,7 @@ class Sessions:
                ) -> tuple[dict[str, Any], bool]:
         """A new session (or, for a replayed Idempotency-Key, the same one): (view, created)."""
         request = self._validate(body)
+        wait = request.pop("wait")  # how long to wait is not part of what is asked for
         digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         if idempotency_key:
             existing = self.ledger.by_idempotency_key(idempotency_key)
@@ -76,7 +80,7 @@ class Sessions:
             if not self.ledger.insert_session(row):
                 return self._replay(self.ledger.by_idempotency_key(idempotency_key or ""),
                                     digest), False
-            self._charge_stored(session_id)
+            self._charge_in_background(session_id, wait)
             return self.view(session_id), True
         clid = self._allocate_clid(session_id, request["caller_clid"])
         row["clid"] = clid
@@ -147,8 +151,12 @@ class Sessions:
                 max_cards, int) or not 1 <= max_cards <= self.config.max_cards):
             raise ValidationError("max_cards", f"a whole number from 1 to "
                                   f"{self.config.max_cards}")
+        wait = body.get("wait", WAIT_DEFAULT)
+        if isinstance(wait, bool) or not isinstance(wait, int) or not 0 <= wait <= WAIT_MAX:
+            raise ValidationError("wait", f"a whole number of seconds from 0 to {WAIT_MAX}")
         out = {"amount": str(value.quantize(Decimal("0.01"))), "currency": currency.upper(),
-               "reference": reference.strip(), "caller_clid": caller, "save_card": save}
+               "reference": reference.strip(), "caller_clid": caller, "save_card": save,
+               "wait": wait}
         if max_cards is not None:
             out["max_cards"] = max_cards
         if description is not None:
@@ -243,6 +251,26 @@ class Sessions:
             log.info("session %s %s (%s)", session_id, state,
                      (result or {}).get("outcome", "no result"))
         return done
+
+    def _charge_in_background(self, session_id: str, wait: float) -> None:
+        """Charge a stored card on a thread of its own and wait up to `wait` seconds for it:
+        the answer is then final, or `in_progress` with the charge still going on (its
+        result is read later, and delivered through the outbox as any other)."""
+        done = threading.Event()
+
+        def charge() -> None:
+            try:
+                self._charge_stored(session_id)
+            except Exception:  # logged; the session is settled from the gateway on recovery
+                log.exception("charging the stored card of session %s failed", session_id)
+            finally:
+                done.set()
+
+        self.ledger.update(session_id, only_if=("created",), state="in_progress")
+        threading.Thread(target=charge, name=f"charge-{session_id}", daemon=True).start()
+        if not done.wait(wait):
+            log.info("session %s: the gateway has not answered within %gs; the charge goes on",
+                     session_id, wait)
 
     def _charge_stored(self, session_id: str) -> None:
         with self.state.lock(f"pci:lock:{session_id}"):

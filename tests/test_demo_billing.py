@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -105,3 +107,43 @@ def test_plan_refuses_other_lengths_and_nothing_due(client: FlaskClient) -> None
                        json={"months": 4}).status_code == 400
     assert client.post("/demo/billing/accounts/A1003/plans",
                        json={"months": 2}).status_code == 422
+
+
+# --- SQL: what every worker of a fleet sees ----------------------------------------------------
+
+
+def test_two_workers_share_accounts_and_payments_without_losing_one(tmp_path: Path) -> None:
+    """Two Billing instances on one SQLite file (two gunicorn workers): payments made through
+    both at once all count, and the same payment posted by both is kept once."""
+    url = f"sqlite:///{tmp_path}/billing.sqlite3"
+    workers = [Billing.from_file(database_url=url) for _ in range(2)]
+    try:
+        errors: list[BaseException] = []
+
+        def pay(worker: Billing, code: str) -> None:
+            try:
+                account = worker.by_number("A1001")
+                worker.pay(account, {"amount": "1.00", "confirmation_code": code}, NOW.date())
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=pay, args=(workers[i % 2], f"CODE{i:02d}"))
+                   for i in range(10)]
+        threads += [threading.Thread(target=pay, args=(workers[i % 2], "SAME"))
+                    for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert not errors, errors
+        for worker in workers:
+            codes = sorted(p["confirmation_code"] for p in worker.payments)
+            assert codes == sorted([f"CODE{i:02d}" for i in range(10)] + ["SAME"])
+            summary = worker.summary(worker.by_number("A1001"), NOW.date())
+            assert summary["total_due"] == "61.50"  # 72.50 less eleven payments of £1
+        restarted = Billing.from_file(database_url=url)  # the seed does not undo them
+        assert restarted.summary(restarted.by_number("A1001"), NOW.date())["total_due"] == "61.50"
+        restarted.close()
+    finally:
+        for worker in workers:
+            worker.close()

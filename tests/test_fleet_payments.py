@@ -87,5 +87,7 @@ def test_eight_simultaneous_payment_callers_on_two_sync_workers_are_all_paid(
         sam = requests.get(f"{fleet.url}/demo/billing/accounts/10012345",
                            headers={"Authorization": f"Bearer {BILLING}"}, timeout=10)
         assert sam.status_code == 200
+        # both workers share the billing data: every £1 came off what Sam owes
+        assert sam.json()["account"]["total_due"] == f"{72.50 - CALLERS:.2f}"
     finally:
         fleet.stop()

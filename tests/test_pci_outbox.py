@@ -277,3 +277,78 @@ def test_a_charge_reaches_billing_when_the_plans_post_fails(
         assert phone.system.bridge.ledger.outbox_rows() == []  # acknowledged
     finally:
         phone.close()
+
+
+def test_a_stored_card_charge_slower_than_a_turn_is_never_lost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway takes 7 s: the bridge answers the plan after 5 s (`wait`) with the charge
+    still going on, the caller holds and is then told the truth (still processing, do not pay
+    again) and reaches an agent; when the charge completes the outbox posts it to billing."""
+    import time
+
+    from ivr.settings import Settings
+    from ivr.simulator.local import LocalPhone
+    from tests.conftest import CLI_ENVIRONMENT, ROOT
+
+    for name in CLI_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    shipped = Settings.load(ROOT / "config.yaml")
+    settings = Settings.load(ROOT / "config.yaml",
+                             database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
+                             pci={**shipped.pci, "gateway_latency": 7})
+    phone = LocalPhone(settings, start=datetime(2026, 11, 18, 10, tzinfo=UTC))
+    try:
+        started = time.monotonic()
+        report = phone.call("+442071230001", "+447700900123", ["11#", "1", "1"])
+        heard = " ".join(report.heard())
+        assert "Please hold while we take your payment" in heard
+        assert "Your payment is still being processed. Please do not pay again" in heard
+        assert "has been taken" not in heard and "No money" not in heard
+        assert time.monotonic() - started < 7  # no webhook waited for the whole charge
+        billing = phone.app.extensions["demo_billing"]
+        assert billing.payments == []
+        deadline = time.monotonic() + 15
+        while not billing.payments and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [payment] = billing.payments  # the charge completed and reached billing, once
+        assert payment["amount"] == "72.50"
+        session = phone.system.bridge.ledger.session(payment["pci_session_id"])
+        assert session["state"] == "completed"
+    finally:
+        phone.close()
+
+
+def test_a_stored_card_create_answers_within_wait_and_the_charge_goes_on(
+        make_bridge: Callable[..., Flask], http_server: LoopbackServer) -> None:
+    import time
+
+    got = receiver(http_server, [200])
+    app = make_bridge(http_server.url + "/results", gateway_latency=1.5)
+    client = app.test_client()
+    body = {"amount": "5.00", "currency": "GBP", "reference": "A1", "card_token": token(app)}
+    started = time.monotonic()
+    answer = client.post("/pci/v1/sessions", json={**body, "wait": 0})
+    assert time.monotonic() - started < 1.0
+    assert answer.status_code == 201
+    view = answer.get_json()
+    assert (view["state"], view["result"]) == ("in_progress", None)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and view["state"] == "in_progress":
+        time.sleep(0.1)
+        view = client.get(f"/pci/v1/sessions/{view['session_id']}").get_json()
+    assert view["state"] == "completed" and view["result"]["outcome"] == "success"
+    app.extensions["pci_bridge"].outbox.deliver_due()
+    assert [json.loads(s.body)["session_id"] for s in got] == [view["session_id"]]
+    waited = client.post("/pci/v1/sessions", json={**body, "card_token": token(app),
+                                                   "wait": 3}).get_json()
+    assert waited["state"] == "completed"  # 1.5 s of gateway: within the 3 s asked for
+
+
+@pytest.mark.parametrize("wait", [9, -1, "5", True, 2.5])
+def test_wait_is_a_whole_number_of_seconds_up_to_8(make_bridge: Callable[..., Flask],
+                                                   wait: object) -> None:
+    app = make_bridge(None)
+    answer = app.test_client().post("/pci/v1/sessions", json={
+        "amount": "5.00", "currency": "GBP", "reference": "A1", "card_token": token(app),
+        "wait": wait})
+    assert answer.status_code == 400 and answer.get_json()["field"] == "wait"

@@ -1,19 +1,22 @@
 """The demo billing back office: accounts, bills, cards on file, payments, promises to pay and
-payment plans. In memory, seeded from a YAML file; money is Decimal."""
+payment plans. Kept in SQL (demo/billing/store.py), seeded from a YAML file; money is
+Decimal."""
 
 from __future__ import annotations
 
 import calendar
 import re
 import secrets
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy.exc import IntegrityError
+
+from demo.billing.store import MEMORY, BillingStore
 
 SEED = Path(__file__).with_name("seed.yaml")
 OPEN = ("open", "overdue")
@@ -29,20 +32,38 @@ class BillingError(ValueError):
 
 @dataclass
 class Billing:
-    accounts: list[dict[str, Any]]
+    store: BillingStore
     promise_window_days: int = 14
     minimum_promise: Decimal = Decimal("5.00")
-    payments: list[dict[str, Any]] = field(default_factory=list)
-    promises: list[dict[str, Any]] = field(default_factory=list)
-    plans: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_file(cls, path: Path = SEED) -> Billing:
+    def from_file(cls, path: Path = SEED, database_url: str = MEMORY) -> Billing:
+        """The service on `database_url` (default: this process's own), with the accounts of
+        `path` that the database does not have yet."""
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return cls(accounts=raw["accounts"],
-                   promise_window_days=int(raw.get("promise_window_days", 14)),
+        store = BillingStore(database_url)
+        store.seed(raw["accounts"])
+        return cls(store, promise_window_days=int(raw.get("promise_window_days", 14)),
                    minimum_promise=Decimal(str(raw.get("minimum_promise", "5.00"))))
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def accounts(self) -> list[dict[str, Any]]:
+        return self.store.accounts()
+
+    @property
+    def payments(self) -> list[dict[str, Any]]:
+        return self.store.all("payment")
+
+    @property
+    def promises(self) -> list[dict[str, Any]]:
+        return self.store.all("promise")
+
+    @property
+    def plans(self) -> list[dict[str, Any]]:
+        return self.store.all("plan")
 
     # -- look-ups -------------------------------------------------------------------------
 
@@ -100,13 +121,17 @@ class Billing:
         code = str(body.get("confirmation_code") or "")
         if not code:
             raise BillingError(400, "confirmation_code is required", "confirmation_code")
-        with self.lock:
-            for payment in self.payments:
-                if payment["confirmation_code"] == code:
-                    return payment  # a repeated post of the same payment
-            bill_id = body.get("bill_id") or None
+        if len(code) > 64:
+            raise BillingError(400, "confirmation_code is at most 64 characters",
+                               "confirmation_code")
+        existing = self.store.find("payment", code)
+        if existing is not None:
+            return existing  # a repeated post of the same payment (the webhook, the plan)
+        bill_id = body.get("bill_id") or None
+
+        def apply(doc: dict[str, Any]) -> dict[str, Any]:
             remaining = amount
-            for bill in sorted(account.get("bills", []), key=lambda b: b["due_date"]):
+            for bill in sorted(doc.get("bills", []), key=lambda b: b["due_date"]):
                 if bill["status"] not in OPEN or (bill_id and bill["id"] != bill_id):
                     continue
                 due = Decimal(str(bill["amount"]))
@@ -116,13 +141,18 @@ class Billing:
                 elif remaining > 0:
                     bill["amount"] = f"{due - remaining:.2f}"
                     remaining = Decimal("0")
-            payment = {"id": "PAY-" + secrets.token_hex(4).upper(), "account": account["id"],
-                       "amount": f"{amount:.2f}", "bill_id": bill_id,
-                       "plan_id": body.get("plan_id") or None,
-                       "confirmation_code": code, "date": today.isoformat(),
-                       "pci_session_id": body.get("pci_session_id"), "status": "posted"}
-            self.payments.append(payment)
-            return payment
+            return {"id": "PAY-" + secrets.token_hex(4).upper(), "account": doc["id"],
+                    "amount": f"{amount:.2f}", "bill_id": bill_id,
+                    "plan_id": body.get("plan_id") or None,
+                    "confirmation_code": code, "date": today.isoformat(),
+                    "pci_session_id": body.get("pci_session_id"), "status": "posted"}
+
+        try:
+            return self.store.change(account["id"], apply, lambda p: ("payment", code, p))
+        except IntegrityError:  # posted by another process at the same moment
+            found = self.store.find("payment", code)
+            assert found is not None
+            return found
 
     def promise(self, account: dict[str, Any], body: dict[str, Any], today: date
                 ) -> dict[str, Any]:
@@ -140,8 +170,7 @@ class Billing:
                                f"{total}", "amount")
         promise = {"id": "PTP-" + secrets.token_hex(4).upper(), "account": account["id"],
                    "date": when.isoformat(), "amount": f"{amount:.2f}"}
-        with self.lock:
-            self.promises.append(promise)
+        self.store.add("promise", promise["id"], account["id"], promise)
         return promise
 
     def plan(self, account: dict[str, Any], body: dict[str, Any], today: date
@@ -161,15 +190,14 @@ class Billing:
         plan = {"id": "PLAN-" + secrets.token_hex(4).upper(), "account": account["id"],
                 "months": count, "total": f"{total:.2f}", "schedule": schedule,
                 "first_amount": schedule[0]["amount"]}
-        with self.lock:
-            self.plans.append(plan)
+        self.store.add("plan", plan["id"], account["id"], plan)
         return plan
 
     def payment_status(self, code: str) -> dict[str, Any]:
-        for payment in self.payments:
-            if payment["confirmation_code"] == code:
-                return payment
-        raise BillingError(404, f"no payment with confirmation code {code}")
+        payment = self.store.find("payment", code[:64])
+        if payment is None:
+            raise BillingError(404, f"no payment with confirmation code {code[:64]}")
+        return payment
 
 
 AMOUNT = re.compile(r"[0-9]{1,7}(?:\.[0-9]{1,2})?")  # up to 9,999,999.99; no exponents

@@ -20,17 +20,21 @@ from pci_bridge.limits import WEBHOOK_MAX_BYTES, limit_bodies
 log = logging.getLogger("ivr.web")
 
 SIGNED_PREFIXES = ("/voice",)
+DEMO_BILLING_DATABASE = "sqlite:///var/demo-billing.sqlite3"
 
 
-def mount_demo_billing(app: Flask, system_: System) -> None:
+def mount_demo_billing(app: Flask, system_: System, private: bool) -> None:
     """The demo back office at /demo/billing (bearer token: BILLING_TOKEN); its cards on file
-    become gateway tokens."""
-    from demo.billing import register
+    become gateway tokens. Its data: `demo_billing_database`, else a SQLite file that every
+    worker shares (serving) or this process's own, fresh from the seed (simulated calls)."""
+    from demo.billing import Billing, register
 
     token = system_.keys.billing_token
     assert token is not None, "service_keys gives a token whenever demo_billing is on"
-    billing = register(app, token=token, clock=system_.engine.clock,
-                       webhook_secret=system_.keys.webhook_secret)
+    url = system_.settings.demo_billing_database or (
+        "sqlite://" if private else DEMO_BILLING_DATABASE)
+    billing = register(app, Billing.from_file(database_url=url), token=token,
+                       clock=system_.engine.clock, webhook_secret=system_.keys.webhook_secret)
     gateway = getattr(system_.bridge, "gateway", None)
     if gateway is not None and hasattr(gateway, "ensure_token"):
         for account in billing.accounts:
@@ -61,7 +65,7 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
 
         register(app, system_.bridge)
     if settings.demo_billing:
-        mount_demo_billing(app, system_)
+        mount_demo_billing(app, system_, private)
     if system_.bridge is not None:
         if private:
             system_.bridge.deliver_when_ended()
