@@ -70,9 +70,12 @@ class Bridge:
 
     def start_delivery(self) -> None:
         """A serving process: a thread sends outcomes when sessions end and retries the rest
-        every `outbox_interval` seconds."""
-        if self.worker is None and self.outbox.configured:
-            self.worker = OutboxWorker(self.outbox, self.config.outbox_interval)
+        every `outbox_interval` seconds, and settles sessions whose leg was lost (a Redis
+        that lost its data, a worker that died) once the live state answers again."""
+        if self.worker is None:
+            self.worker = OutboxWorker(self.outbox, self.config.outbox_interval,
+                                       chores=(("settling lost payment legs",
+                                                self.sessions.sweep),))
             self.sessions.on_ended = lambda _: self.worker.poke()  # type: ignore[union-attr]
             self.worker.start()
 

@@ -128,12 +128,16 @@ class Outbox:
 
 class OutboxWorker(threading.Thread):
     """Delivers due outbox rows every `interval` seconds, and at once when `poke`d (a session
-    just ended). One per serving process."""
+    just ended); runs the bridge's other `chores` (settling lost legs) each round too. One per
+    serving process."""
 
-    def __init__(self, outbox: Outbox, interval: float = 5.0):
+    def __init__(self, outbox: Outbox, interval: float = 5.0,
+                 chores: tuple[tuple[str, Callable[[], Any]], ...] = ()):
         super().__init__(name="pci-outbox", daemon=True)
         self.outbox = outbox
         self.interval = interval
+        self.chores = chores
+        self.failing: dict[str, int] = {}  # chore → rounds failed in a row (logged once)
         self.wake = threading.Event()
         self.stopped = threading.Event()
 
@@ -150,8 +154,22 @@ class OutboxWorker(threading.Thread):
             self.wake.clear()
             if self.stopped.is_set():
                 return
-            try:
-                self.outbox.deliver_due()
-            except Exception:  # the database may be away: try again next time
-                log.exception("delivering payment results failed; trying again in %g s",
-                              self.interval)
+            for name, chore in (("delivering payment results", self.outbox.deliver_due),
+                                *self.chores):
+                self._run(name, chore)
+
+    def _run(self, name: str, chore: Callable[[], Any]) -> None:
+        """A chore that fails (a database or Redis away) is logged once when it starts
+        failing and once when it works again, not every round."""
+        try:
+            chore()
+        except Exception as exc:
+            count = self.failing.get(name, 0) + 1
+            self.failing[name] = count
+            if count == 1:
+                log.error("%s failed (%s); trying again every %g s", name,
+                          type(exc).__name__, self.interval)
+            return
+        failed = self.failing.pop(name, 0)
+        if failed:
+            log.info("%s works again after %d failed rounds", name, failed)

@@ -28,6 +28,7 @@ AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 WITHHELD = {"", "anonymous", "+266696687", "unknown", "restricted", "private"}
 FIELDS = {"amount", "currency", "reference", "description", "caller_clid", "card_token",
           "save_card", "max_cards", "wait"}
+SWEEP_AGE = 120.0  # seconds: older in_progress sessions with no live leg are settled
 WAIT_DEFAULT = 5  # seconds a stored-card create waits for the gateway before answering
 WAIT_MAX = 8
 LONGEST_LEG = 4 * 3600  # a transfer_to_pci time_limit is at most 4 hours
@@ -313,6 +314,22 @@ class Sessions:
                 self.state.reserve(CLID_KEY.format(clid=row["clid"]), row["id"], ttl)
 
 
+    def sweep(self, min_age: float = SWEEP_AGE) -> int:
+        """While serving (every few seconds): settle, from the gateway, sessions still
+        `in_progress` whose leg's live state is gone (Redis lost it, the worker died) and
+        that are older than `min_age` seconds (a stored-card charge in flight has no leg
+        state). Nothing is charged here. Returns how many were settled; with the live state
+        unreachable (Redis down) it does nothing and says so to the caller by raising."""
+        settled = 0
+        now = self.clock()
+        for row in self.ledger.in_states(("in_progress",)):
+            age = (now - datetime.fromisoformat(row["created_at"])).total_seconds()
+            if age < min_age or self.state.get(LEG_KEY.format(session_id=row["id"])):
+                continue
+            self.settle(row)
+            settled += 1
+        return settled
+
     def settle(self, row: dict[str, Any]) -> None:
         """A leg that ended without a result (caller gone, crash): what the gateway answered,
         if it was asked, is the truth; only when nothing was charged is it abandoned."""
@@ -338,7 +355,7 @@ class Sessions:
         else:
             self.finish(session_id, "failed", failure_result(answer, n, name),
                         only_if=("in_progress",))
-        log.warning("session %s settled after a restart from the gateway's answer: %s",
+        log.warning("session %s settled from the gateway's answer (its leg was lost): %s",
                     session_id, answer.status)
 
 

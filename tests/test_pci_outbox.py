@@ -352,3 +352,55 @@ def test_wait_is_a_whole_number_of_seconds_up_to_8(make_bridge: Callable[..., Fl
         "amount": "5.00", "currency": "GBP", "reference": "A1", "card_token": token(app),
         "wait": wait})
     assert answer.status_code == 400 and answer.get_json()["field"] == "wait"
+
+
+# --- legs lost with the live state ------------------------------------------------------------
+
+
+def test_a_leg_lost_with_redis_is_settled_from_the_gateway_once_it_answers(
+        make_bridge: Callable[..., Flask], clock: Clock) -> None:
+    from pci_bridge.state import LEG_KEY
+
+    app = make_bridge(None)
+    client = app.test_client()
+    bridge = app.extensions["pci_bridge"]
+    session = client.post("/pci/v1/sessions", json={
+        "amount": "9.99", "currency": "GBP", "reference": "A9",
+        "caller_clid": "+447700900123"}).get_json()
+    answer = client.post("/pci/voice", data={"CallSid": "CA" + "d4" * 16,
+                                             "From": session["clid"]})
+    assert "card number" in answer.get_data(as_text=True)
+    sid = session["session_id"]
+    assert bridge.ledger.session(sid)["state"] == "in_progress"
+    assert bridge.sessions.sweep() == 0  # its leg is live
+    bridge.state.delete(LEG_KEY.format(session_id=sid))  # Redis restarted without its data
+    assert bridge.sessions.sweep() == 0  # too young: a charge may still be in flight
+    clock.advance(seconds=121)
+    assert bridge.sessions.sweep() == 1
+    assert bridge.ledger.session(sid)["state"] == "abandoned"  # the gateway never charged it
+    assert [r["session_id"] for r in bridge.ledger.outbox_rows()] == [sid]
+    assert bridge.sessions.sweep() == 0
+
+
+def test_the_background_worker_logs_a_failing_chore_once_and_its_recovery(
+        make_bridge: Callable[..., Flask], caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from pci_bridge.outbox import OutboxWorker
+
+    app = make_bridge(None)
+    broken = {"on": True}
+
+    def chore() -> None:
+        if broken["on"]:
+            raise ConnectionError("redis is down")
+
+    worker = OutboxWorker(app.extensions["pci_bridge"].outbox, chores=(("settling", chore),))
+    with caplog.at_level(logging.INFO, logger="pci_bridge.outbox"):
+        for _ in range(5):
+            worker._run("settling", chore)
+        broken["on"] = False
+        worker._run("settling", chore)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["settling failed (ConnectionError); trying again every 5 s",
+                     "settling works again after 5 failed rounds"]
