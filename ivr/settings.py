@@ -61,6 +61,8 @@ class Settings:
     max_plan_bytes: int = MAX_PLAN_BYTES
     emergency_number: str | None = None  # an agent line when no session can be had
     demo_billing_database: str | None = None  # the demo back office's data (SQL URL)
+    sms_from: str | None = None  # the number receipts are texted from (Twilio Messages)
+    twilio_api_url: str = "https://api.twilio.com"  # the simulator's on loopback, in tests
     source: str | None = None
 
     @property
@@ -118,7 +120,7 @@ _KEYS = {
     "numbers": dict, "directory": dict, "secrets": dict, "session_ttl": int, "log_level": str,
     "watch_plans": bool, "account_sid": str, "data": dict, "self_url": str, "pci": dict,
     "demo_billing": bool, "max_plan_bytes": int, "emergency_number": str,
-    "demo_billing_database": str,
+    "demo_billing_database": str, "sms_from": str, "twilio_api_url": str,
 }
 _RENAMED = {"store": "store_url", "database": "database_url"}
 

@@ -16,6 +16,7 @@ from ivr.engine import Engine, env_secrets, utc_now
 from ivr.records_sql import SqlRecorder
 from ivr.service_keys import ServiceKeys, service_keys
 from ivr.settings import Destination, Settings
+from ivr.sms import SmsSender
 from ivr.stores import SessionStore, open_store
 
 log = logging.getLogger("ivr.system")
@@ -31,6 +32,14 @@ class System:
     last_load: LoadResult | None = None
     bridge: Any = None  # the embedded PCI bridge, when enabled
     keys: ServiceKeys = field(default_factory=ServiceKeys)
+    sms: SmsSender | None = None  # text messages, when `sms_from` and the auth token are set
+
+    def paid_by(self, caller: str, since: datetime) -> list[dict[str, Any]]:
+        """Payments the embedded bridge took for `caller` since `since` (public views)."""
+        if self.bridge is None or not caller:
+            return []
+        result: list[dict[str, Any]] = self.bridge.sessions.paid_by(caller, since)
+        return result
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -91,6 +100,9 @@ def build_system(
                     secrets=env_secrets({**settings.secrets, **keys.plan_secrets}),
                     recorder=recorder, session_ttl=settings.session_ttl, data=settings.data)
     system = System(settings, catalog, store, recorder, engine, keys=keys)
+    if settings.sms_from and settings.auth_token:
+        system.sms = SmsSender(settings.account_sid, settings.auth_token, settings.sms_from,
+                               settings.twilio_api_url, engine.http)
     if settings.pci_enabled:
         system.bridge = embedded_bridge(settings, clock, keys, engine.http)
     system.reload_plans()

@@ -160,6 +160,14 @@ class Ledger:
             session_id = conn.execute(query).scalar()
         return self.session(session_id) if session_id else None
 
+    def completed_for_caller(self, caller_clid: str, since: str) -> list[dict[str, Any]]:
+        """Completed sessions created for `caller_clid` at `since` (ISO time) or later."""
+        query = (select(sessions).where(sessions.c.caller_clid == caller_clid)
+                 .where(sessions.c.created_at >= since)
+                 .where(sessions.c.state == "completed").order_by(sessions.c.created_at))
+        with self.db.connect() as conn:
+            return [_session(r) for r in conn.execute(query)]
+
     def in_states(self, states: Iterable[str]) -> list[dict[str, Any]]:
         with self.db.connect() as conn:
             rows = conn.execute(select(sessions).where(sessions.c.state.in_(list(states))))

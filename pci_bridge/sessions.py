@@ -204,6 +204,12 @@ class Sessions:
             raise NotFound(f"no session was presented with CLID {clid}")
         return public_view(self._expire_if_due(row))
 
+    def paid_by(self, caller_clid: str, since: datetime) -> list[dict[str, Any]]:
+        """Payments taken for a caller since a moment (their public views): what a call that
+        lost its own record of them had paid."""
+        return [public_view(row) for row in
+                self.ledger.completed_for_caller(caller_clid, since.isoformat())]
+
     def live_by_clid(self, clid: str) -> dict[str, Any] | None:
         """The live session a payment leg presented with `clid` belongs to."""
         session_id = self.state.get(CLID_KEY.format(clid=clid))

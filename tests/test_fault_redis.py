@@ -16,23 +16,28 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 import redis
 import requests
 import yaml
+from twilio.request_validator import RequestValidator
 
 from ivr.settings import Destination
 from ivr.simulator.transport import HttpTransport
 from ivr.simulator.twilio import Event, KeySource, TwilioSimulator
 from ivr.system import with_bridge_numbers
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, LoopbackServer, Reply, Seen, free_port
 from tests.test_auth_http import Server
 
 SAM = "+447700900123"
 AGENT = "+442071230200"
 EMERGENCY = "+442071230911"
 BILLING = "billing-token-0123456789abcdef"
+TOKEN = "twilio-auth-token-for-fault-tests"
+ACCOUNT = "AC" + "e5" * 16
+SMS_FROM = "+442071230555"
 KEYS = ["11#", "1", "2", "4242424242424242#", "1230", "123", "1", "2"]
 
 
@@ -88,8 +93,15 @@ def records(database: Path) -> list[tuple[str, str]]:
         return db.execute("SELECT call_sid, outcome FROM call_records").fetchall()
 
 
-def test_redis_killed_just_after_a_charge(tmp_path: Path,
-                                          private_redis: PrivateRedis) -> None:
+def test_redis_killed_just_after_a_charge(tmp_path: Path, private_redis: PrivateRedis,
+                                          http_server: LoopbackServer) -> None:
+    texts: list[dict[str, str]] = []
+
+    def messages_api(seen: Seen) -> Reply:  # Twilio's Messages API, on loopback
+        texts.append(dict(parse_qsl(seen.body.decode())))
+        return 201, {"Content-Type": "application/json"}, '{"sid": "SM' + "0" * 32 + '"}'
+
+    http_server.handle("POST", f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json", messages_api)
     port = free_port()
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({
@@ -97,6 +109,7 @@ def test_redis_killed_just_after_a_charge(tmp_path: Path,
         "watch_plans": False, "database": f"sqlite:///{tmp_path}/calls.sqlite3",
         "demo_billing": True, "demo_billing_database": f"sqlite:///{tmp_path}/billing.sqlite3",
         "emergency_number": EMERGENCY, "self_url": f"http://127.0.0.1:{port}",
+        "sms_from": SMS_FROM, "twilio_api_url": http_server.url, "account_sid": ACCOUNT,
         "data": {"BillingUrl": f"http://127.0.0.1:{port}/demo/billing",
                  "PciUrl": f"http://127.0.0.1:{port}/pci/v1"},
         "pci": {"database_url": f"sqlite:///{tmp_path}/pci.sqlite3",
@@ -106,6 +119,7 @@ def test_redis_killed_just_after_a_charge(tmp_path: Path,
     fleet = Server("gunicorn", config, tmp_path / "server.log")
     fleet.port, fleet.url = port, f"http://127.0.0.1:{port}"
     fleet.start(PCI_API_KEYS="fault-key-0123456789abcdef", BILLING_TOKEN=BILLING,
+                TWILIO_AUTH_TOKEN=TOKEN,
                 PCI_WEBHOOK_SECRET="fault-webhook-secret-0123456789",
                 PCI_DATA_KEY=base64.b64encode(os.urandom(32)).decode())
     try:
@@ -127,8 +141,8 @@ def test_redis_killed_just_after_a_charge(tmp_path: Path,
 
         directory = with_bridge_numbers({AGENT: Destination(), EMERGENCY: Destination()},
                                         ("+442079460001",))
-        simulator = TwilioSimulator(transport, directory=directory,
-                                    on_event=kill_after_the_charge)
+        simulator = TwilioSimulator(transport, directory=directory, auth_token=TOKEN,
+                                    account_sid=ACCOUNT, on_event=kill_after_the_charge)
         result = simulator.call("+442071230001", SAM, KeySource(list(KEYS)))
         heard = result.heard()
         said = " ".join(heard)
@@ -145,14 +159,22 @@ def test_redis_killed_just_after_a_charge(tmp_path: Path,
             time.sleep(0.2)
         [(code, _)] = payments(tmp_path / "billing.sqlite3")
         assert code.replace(" ", "") in said.replace(" ", "")
-        # and the call is on record, from its status callback
-        assert (result.call_sid, "SessionLost") in records(tmp_path / "calls.sqlite3")
+        # and the call is on record, from its status callback: charged, not confirmed by the
+        # engine, and the caller is texted a receipt (no card data in it)
+        assert (result.call_sid, "ChargedNotConfirmed") in records(tmp_path / "calls.sqlite3")
+        [text] = texts
+        assert (text["To"], text["From"]) == (SAM, SMS_FROM)
+        assert text["Body"] == (f"Example Telecom: your payment of £72.50 was taken. "
+                                f"Confirmation code {code}. Please do not pay again.")
+        assert "4242" not in text["Body"] and "1230" not in text["Body"]
 
         # Redis back: the next call is served normally
         private_redis.start()
-        answer = requests.post(fleet.url + "/voice", timeout=15, data={
-            "CallSid": "CA" + "c3" * 16, "From": SAM, "To": "+442071230001",
-            "CallStatus": "ringing"})
+        form = {"CallSid": "CA" + "c3" * 16, "From": SAM, "To": "+442071230001",
+                "CallStatus": "ringing"}
+        signature = RequestValidator(TOKEN).compute_signature(fleet.url + "/voice", form)
+        answer = requests.post(fleet.url + "/voice", data=form, timeout=15,
+                               headers={"X-Twilio-Signature": signature})
         assert answer.status_code == 200 and "Welcome to Example Telecom" in answer.text
         log = fleet.log.read_text()
         assert "WORKER TIMEOUT" not in log

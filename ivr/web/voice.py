@@ -13,6 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.actions import Dial, Hangup, Say, Turn
 from ivr.errors import PlanNotFound
+from ivr.formatters import Formatting, currency
 from ivr.records import CallRecord
 from ivr.system import System
 from ivr.twiml import render
@@ -27,6 +28,8 @@ SECONDS = re.compile(r"[0-9]{1,9}")
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 APOLOGY = "Sorry, we are having technical difficulties. Please call back later. Goodbye."
 SESSION_LOST = "SessionLost"  # the outcome of a call recorded from its status callback alone
+# ...and of one that paid meanwhile: the caller may not have heard the confirmation
+CHARGED_NOT_CONFIRMED = "ChargedNotConfirmed"
 
 
 def _prefix() -> str:
@@ -207,11 +210,31 @@ def _record_from_callback(sid: str, call_status: str) -> None:
             return
         compiled = system().catalog.for_number(form.get("To", ""))
         ended = system().engine.clock()
-        started = ended - timedelta(seconds=seconds("CallDuration"))
+        started = ended - timedelta(seconds=seconds("CallDuration") + 5)
+        caller = form.get("From", "")
+        paid = system().paid_by(caller, started)
         recorder.record(CallRecord(
             call_sid=sid, plan_id=compiled.id if compiled else "", plan_version="",
-            clid=form.get("From", ""), ddi=form.get("To", ""),
+            clid=caller, ddi=form.get("To", ""),
             started_at=started.isoformat(), ended_at=ended.isoformat(),
-            outcome=SESSION_LOST, end_status=call_status))
+            outcome=CHARGED_NOT_CONFIRMED if paid else SESSION_LOST, end_status=call_status))
     except Exception:
         log.exception("[%s] the call could not be recorded from its status callback", sid)
+        return
+    if paid:
+        send_receipts(sid, caller, paid)
+
+
+def send_receipts(sid: str, caller: str, paid: list[dict]) -> None:
+    """Text the caller what they paid, when the call could not tell them for sure."""
+    sms = system().sms
+    if sms is None:
+        log.warning("[%s] %d payment(s) not confirmed to the caller and no text message sent "
+                    "(set sms_from to send receipts)", sid, len(paid))
+        return
+    merchant = system().bridge.config.merchant_name
+    for payment in paid:
+        result = payment["result"] or {}
+        amount = currency(payment["amount"], Formatting(payment["currency"]))
+        sms.send(caller, f"{merchant}: your payment of {amount} was taken. Confirmation code "
+                         f"{result.get('confirmation_code')}. Please do not pay again.")
