@@ -19,7 +19,7 @@ from pci_bridge.errors import Conflict, NotFound, ValidationError
 from pci_bridge.gateway import Gateway
 from pci_bridge.ledger import FINAL_STATES, Ledger
 from pci_bridge.outbox import event_body
-from pci_bridge.state import CLID_KEY, LEG_KEY, LiveState
+from pci_bridge.state import CHARGING_KEY, CLID_KEY, LEG_KEY, LiveState
 
 log = logging.getLogger("pci_bridge")
 
@@ -29,6 +29,7 @@ WITHHELD = {"", "anonymous", "+266696687", "unknown", "restricted", "private"}
 FIELDS = {"amount", "currency", "reference", "description", "caller_clid", "card_token",
           "save_card", "max_cards", "wait"}
 SWEEP_AGE = 120.0  # seconds: older in_progress sessions with no live leg are settled
+CHARGE_TTL = 300  # seconds a stored-card charge is taken to be with the gateway at most
 WAIT_DEFAULT = 5  # seconds a stored-card create waits for the gateway before answering
 WAIT_MAX = 8
 LONGEST_LEG = 4 * 3600  # a transfer_to_pci time_limit is at most 4 hours
@@ -264,6 +265,7 @@ class Sessions:
         the answer is then final, or `in_progress` with the charge still going on (its
         result is read later, and delivered through the outbox as any other)."""
         done = threading.Event()
+        charging = CHARGING_KEY.format(session_id=session_id)
 
         def charge() -> None:
             try:
@@ -271,8 +273,10 @@ class Sessions:
             except Exception:  # logged; the session is settled from the gateway on recovery
                 log.exception("charging the stored card of session %s failed", session_id)
             finally:
+                self.state.delete(charging)
                 done.set()
 
+        self.state.put(charging, "1", CHARGE_TTL)  # expires if this process dies meanwhile
         self.ledger.update(session_id, only_if=("created",), state="in_progress")
         threading.Thread(target=charge, name=f"charge-{session_id}", daemon=True).start()
         if not done.wait(wait):
@@ -307,10 +311,12 @@ class Sessions:
                         failure_result(result, 1, self.gateway.name), only_if=("in_progress",))
 
     def recover(self) -> None:
-        """After a restart: a leg whose live state is gone was abandoned; unused sessions past
-        their time expired. Nothing is charged here."""
+        """When a process starts: a leg whose live state is gone was abandoned (unless the
+        gateway charged it); unused sessions past their time expired. A leg or stored-card
+        charge another process of the fleet is still running is left alone. Nothing is
+        charged here."""
         for row in self.ledger.in_states(("in_progress",)):
-            if self.state.get(LEG_KEY.format(session_id=row["id"])) is None:
+            if not self._in_flight(row["id"]):
                 self.settle(row)
         for row in self.ledger.in_states(("created",)):
             self._expire_if_due(row)
@@ -330,11 +336,17 @@ class Sessions:
         now = self.clock()
         for row in self.ledger.in_states(("in_progress",)):
             age = (now - datetime.fromisoformat(row["created_at"])).total_seconds()
-            if age < min_age or self.state.get(LEG_KEY.format(session_id=row["id"])):
+            if age < min_age or self._in_flight(row["id"]):
                 continue
             self.settle(row)
             settled += 1
         return settled
+
+    def _in_flight(self, session_id: str) -> bool:
+        """A payment leg or a stored-card charge is still going on for this session (in any
+        process sharing the live state)."""
+        return any(self.state.get(key.format(session_id=session_id)) is not None
+                   for key in (LEG_KEY, CHARGING_KEY))
 
     def settle(self, row: dict[str, Any]) -> None:
         """A leg that ended without a result (caller gone, crash): what the gateway answered,

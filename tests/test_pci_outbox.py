@@ -404,3 +404,38 @@ def test_the_background_worker_logs_a_failing_chore_once_and_its_recovery(
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["settling failed (ConnectionError); trying again every 5 s",
                      "settling works again after 5 failed rounds"]
+
+
+def test_a_worker_starting_during_a_stored_card_charge_leaves_it_alone(
+        tmp_path: Path, clock: Clock) -> None:
+    """Found under gunicorn: a worker booting while another was charging a stored card took
+    the charge for a lost leg and called it abandoned; the card was charged all the same and
+    the business was told 'abandoned'. A charge in flight is marked in the shared live state."""
+    import time
+
+    from pci_bridge.state import MemoryState
+
+    shared = MemoryState()
+    config = BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3",
+                          gateway_latency=1.0)
+    first = keyed_bridge_app(config, clock=clock, state=shared)
+    try:
+        view = first.test_client().post("/pci/v1/sessions", json={
+            "amount": "5.00", "currency": "GBP", "reference": "A1", "wait": 0,
+            "card_token": token(first)}).get_json()
+        assert view["state"] == "in_progress"
+        second = keyed_bridge_app(config, clock=clock, state=shared)  # recover() runs here
+        ledger = first.extensions["pci_bridge"].ledger
+        assert ledger.session(view["session_id"])["state"] == "in_progress"
+        clock.advance(seconds=3600)
+        assert second.extensions["pci_bridge"].sessions.sweep() == 0  # still charging
+        deadline = time.monotonic() + 10
+        while ledger.session(view["session_id"])["state"] == "in_progress":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert ledger.session(view["session_id"])["state"] == "completed"
+        [row] = ledger.outbox_rows()
+        assert json.loads(row["body"])["result"]["outcome"] == "success"
+        second.extensions["pci_bridge"].close()
+    finally:
+        first.extensions["pci_bridge"].close()

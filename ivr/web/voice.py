@@ -210,9 +210,9 @@ def _record_from_callback(sid: str, call_status: str) -> None:
             return
         compiled = system().catalog.for_number(form.get("To", ""))
         ended = system().engine.clock()
-        started = ended - timedelta(seconds=seconds("CallDuration") + 5)
+        started = ended - timedelta(seconds=seconds("CallDuration"))
         caller = form.get("From", "")
-        paid = system().paid_by(caller, started)
+        paid = system().paid_by(caller, started - timedelta(seconds=5))
         recorder.record(CallRecord(
             call_sid=sid, plan_id=compiled.id if compiled else "", plan_version="",
             clid=caller, ddi=form.get("To", ""),
