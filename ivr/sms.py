@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 
@@ -50,3 +51,14 @@ class SmsSender:
 def _masked(number: str) -> str:
     """A phone number in a log line: country code and last three digits only."""
     return number[:3] + "…" + number[-3:] if len(number) > 6 else "…"
+
+
+def receipt(merchant: str, payment: dict[str, Any]) -> str:
+    """The text of a payment receipt: who was paid, how much, the confirmation code (never
+    card data), from a bridge session's public view."""
+    from ivr.formatters import Formatting, currency
+
+    result = payment.get("result") or {}
+    amount = currency(payment["amount"], Formatting(payment["currency"]))
+    return (f"{merchant}: your payment of {amount} was taken. Confirmation code "
+            f"{result.get('confirmation_code')}. Please do not pay again.")

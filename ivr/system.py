@@ -16,7 +16,7 @@ from ivr.engine import Engine, env_secrets, utc_now
 from ivr.records_sql import SqlRecorder
 from ivr.service_keys import ServiceKeys, service_keys
 from ivr.settings import Destination, Settings
-from ivr.sms import SmsSender
+from ivr.sms import SmsSender, receipt
 from ivr.stores import SessionStore, open_store
 
 log = logging.getLogger("ivr.system")
@@ -33,6 +33,18 @@ class System:
     bridge: Any = None  # the embedded PCI bridge, when enabled
     keys: ServiceKeys = field(default_factory=ServiceKeys)
     sms: SmsSender | None = None  # text messages, when `sms_from` and the auth token are set
+
+    def late_receipt(self, caller: str, view: dict[str, Any]) -> None:
+        """A stored-card charge ended after the plan stopped waiting for it: text the caller
+        a receipt when it succeeded (the plan could only say it was still being processed)."""
+        result = view.get("result") or {}
+        if result.get("outcome") != "success" or not caller:
+            return
+        if self.sms is None:
+            log.warning("payment %s completed after the call stopped waiting; no text message "
+                        "sent (set sms_from to send receipts)", view["session_id"])
+            return
+        self.sms.send(caller, receipt(self.bridge.config.merchant_name, view))
 
     def paid_by(self, caller: str, since: datetime) -> list[dict[str, Any]]:
         """Payments the embedded bridge took for `caller` since `since` (public views)."""
@@ -105,6 +117,7 @@ def build_system(
                                settings.twilio_api_url, engine.http)
     if settings.pci_enabled:
         system.bridge = embedded_bridge(settings, clock, keys, engine.http)
+        system.bridge.sessions.on_late_end = system.late_receipt
     system.reload_plans()
     return system
 

@@ -53,6 +53,9 @@ class Sessions:
         self.gateway = gateway
         self.clock = clock
         self.on_ended: Callable[[str], None] = lambda session_id: None  # e.g. wake the outbox
+        # Told when a stored-card charge that outlived its `wait` ends (the caller may not
+        # have heard how it went): the caller's CLID (may be empty) and the public view.
+        self.on_late_end: Callable[[str, dict[str, Any]], None] = lambda clid, view: None
 
     # -- create ---------------------------------------------------------------------------
 
@@ -267,6 +270,8 @@ class Sessions:
         done = threading.Event()
         charging = CHARGING_KEY.format(session_id=session_id)
 
+        late = threading.Event()
+
         def charge() -> None:
             try:
                 self._charge_stored(session_id)
@@ -275,11 +280,19 @@ class Sessions:
             finally:
                 self.state.delete(charging)
                 done.set()
+            if late.is_set():
+                try:
+                    row = self.ledger.session(session_id) or {}
+                    self.on_late_end(row.get("caller_clid") or "", self.view(session_id))
+                except Exception:
+                    log.exception("telling about the late end of session %s failed",
+                                  session_id)
 
         self.state.put(charging, "1", CHARGE_TTL)  # expires if this process dies meanwhile
         self.ledger.update(session_id, only_if=("created",), state="in_progress")
         threading.Thread(target=charge, name=f"charge-{session_id}", daemon=True).start()
         if not done.wait(wait):
+            late.set()
             log.info("session %s: the gateway has not answered within %gs; the charge goes on",
                      session_id, wait)
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 import redis
@@ -27,12 +28,15 @@ from ivr.simulator.twilio import KeySource, TwilioSimulator
 from ivr.system import with_bridge_numbers
 from pci_bridge.gateway import SimulatedGateway
 from pci_bridge.ledger import Ledger
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, LoopbackServer, Reply, Seen, free_port
 from tests.test_auth_http import Server
 
 SAM = "+447700900123"
 TOKEN = "stand-in-billing-token-0123456789"
 HOOK = "stand-in-webhook-secret-0123456789"
+TWILIO = "twilio-token-for-billing-faults"
+ACCOUNT = "AC" + "a7" * 16
+SMS_FROM = "+442071230555"
 NEW_CARD = ["11#", "1", "2", "4242424242424242#", "1230", "123", "1", "2"]
 CARD_ON_FILE = ["11#", "1", "1"]
 
@@ -70,7 +74,8 @@ def stand_in() -> Iterator[StandIn]:
     service.close()
 
 
-def fleet(tmp_path: Path, redis_url: str, billing: StandIn, **pci: Any) -> Server:
+def fleet(tmp_path: Path, redis_url: str, billing: StandIn, settings: dict[str, Any] | None = None,
+          **pci: Any) -> Server:
     redis.Redis.from_url(redis_url).flushdb()
     port = free_port()
     config = tmp_path / "config.yaml"
@@ -82,17 +87,20 @@ def fleet(tmp_path: Path, redis_url: str, billing: StandIn, **pci: Any) -> Serve
         "pci": {"database_url": f"sqlite:///{tmp_path}/pci.sqlite3",
                 "result_webhook": billing.url + "/payment-results", "outbox_interval": 1,
                 **pci},
+        **(settings or {}),
     }), encoding="utf-8")
     server = Server("gunicorn", config, tmp_path / "server.log")
     server.port, server.url = port, f"http://127.0.0.1:{port}"
     server.start(PCI_API_KEYS="billing-fault-key-0123456789", BILLING_TOKEN=TOKEN,
-                 PCI_WEBHOOK_SECRET=HOOK, PCI_DATA_KEY=base64.b64encode(os.urandom(32)).decode())
+                 PCI_WEBHOOK_SECRET=HOOK, PCI_DATA_KEY=base64.b64encode(os.urandom(32)).decode(),
+                 TWILIO_AUTH_TOKEN=TWILIO)
     return server
 
 
 def call(server: Server, keys: list[str]) -> str:
     directory = with_bridge_numbers({"+442071230200": Destination()}, ("+442079460001",))
-    simulator = TwilioSimulator(HttpTransport(server.url, timeout=20), directory=directory)
+    simulator = TwilioSimulator(HttpTransport(server.url, timeout=20), directory=directory,
+                                auth_token=TWILIO, account_sid=ACCOUNT)
     return " ".join(simulator.call("+442071230001", SAM, KeySource(list(keys))).heard())
 
 
@@ -125,15 +133,26 @@ def test_the_billing_post_hangs_or_fails_after_the_charge(
 
 
 def test_a_stored_card_charge_slower_than_a_turn(tmp_path: Path, redis_url: str,
-                                                 stand_in: StandIn) -> None:
+                                                 stand_in: StandIn,
+                                                 http_server: LoopbackServer) -> None:
     """The gateway takes 9 s (a turn may take 12): the bridge answers the plan after 5 s with
     the charge going on; the caller holds, is told it is still being processed and not to pay
-    again (never that nothing was taken), and billing gets the payment when it completes."""
+    again (never that nothing was taken), billing gets the payment when it completes, and the
+    caller is texted a receipt then."""
+    texts: list[dict[str, str]] = []
+
+    def messages_api(seen: Seen) -> Reply:  # Twilio's Messages API, on loopback
+        texts.append(dict(parse_qsl(seen.body.decode())))
+        return 201, {"Content-Type": "application/json"}, '{"sid": "SM' + "1" * 32 + '"}'
+
+    http_server.handle("POST", f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json", messages_api)
     ledger = Ledger(f"sqlite:///{tmp_path}/pci.sqlite3")  # the gateway knows Sam's card
     SimulatedGateway(ledger).ensure_token("tok_demo_sam_visa", brand="visa", last4="4242",
                                           exp_month=12, exp_year=2030)
     ledger.close()
-    server = fleet(tmp_path, redis_url, stand_in, gateway_latency=9)
+    server = fleet(tmp_path, redis_url, stand_in, {
+        "sms_from": SMS_FROM, "twilio_api_url": http_server.url, "account_sid": ACCOUNT},
+        gateway_latency=9)
     try:
         started = time.monotonic()
         heard = call(server, CARD_ON_FILE)
@@ -143,5 +162,10 @@ def test_a_stored_card_charge_slower_than_a_turn(tmp_path: Path, redis_url: str,
         assert time.monotonic() - started < 9 + 5
         [payment] = posted(stand_in)
         assert payment["amount"] == "72.50"
+        [text] = texts
+        assert (text["To"], text["From"]) == (SAM, SMS_FROM)
+        assert text["Body"] == (f"Example Telecom: your payment of £72.50 was taken. "
+                                f"Confirmation code {payment['confirmation_code']}. "
+                                "Please do not pay again.")
     finally:
         server.stop()

@@ -13,8 +13,8 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.actions import Dial, Hangup, Say, Turn
 from ivr.errors import PlanNotFound
-from ivr.formatters import Formatting, currency
 from ivr.records import CallRecord
+from ivr.sms import receipt
 from ivr.system import System
 from ivr.twiml import render
 
@@ -234,7 +234,4 @@ def send_receipts(sid: str, caller: str, paid: list[dict]) -> None:
         return
     merchant = system().bridge.config.merchant_name
     for payment in paid:
-        result = payment["result"] or {}
-        amount = currency(payment["amount"], Formatting(payment["currency"]))
-        sms.send(caller, f"{merchant}: your payment of {amount} was taken. Confirmation code "
-                         f"{result.get('confirmation_code')}. Please do not pay again.")
+        sms.send(caller, receipt(merchant, payment))
