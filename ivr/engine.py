@@ -35,7 +35,7 @@ from applets.base import (
 from ivr.actions import Action, Hangup, Say, Turn, from_dict, to_dict
 from ivr.catalog import Catalog
 from ivr.compiler import CompiledPlan
-from ivr.errors import PlanNotFound
+from ivr.errors import PlanNotFound, SessionLost
 from ivr.plan.loader import load_text
 from ivr.records import CallRecord, MemoryRecorder, PathStep, Recorder
 from ivr.runtime import CallContext
@@ -158,8 +158,8 @@ class Engine:
         with self.store.session(call_sid, LOCK_WAIT) as slot:
             session = _load(slot)
             if session is None:
-                log.warning("[%s] event for an unknown or expired call", call_sid)
-                return Turn(call_sid, turn, (Say(self.apology), Hangup()), ended=True)
+                raise SessionLost(f"[{call_sid}] event for a call whose session is gone "
+                                  "(expired, or the store lost it)")
             if (session.ended and session.awaiting_dial and turn == session.turn
                     and isinstance(event, DialEnded)):
                 return self._after_hang_up(slot, session, event, deadline)

@@ -6,7 +6,9 @@
     ├── TemplateError        a placeholder could not be rendered
     │   └── MissingSecret    a #(NAME) secret has no value in the environment or config
     ├── StoreError           the session store failed (connection, lock timeout)
-    │   └── LockTimeout      another turn of the same call holds the lock too long
+    │   ├── LockTimeout      another turn of the same call holds the lock too long
+    │   └── SessionLost      a turn of a call whose session is not in the store (expired, or
+    │                        a store that lost its data)
     └── EngineError          an applet failed at run time (routed to the plan's fallback)
 """
 
@@ -58,6 +60,11 @@ class StoreError(IVRError):
 
 class LockTimeout(StoreError):
     """A turn waited too long for another turn of the same call to finish."""
+
+
+class SessionLost(StoreError):
+    """An event for a call whose session is gone: the web layer treats it as a store outage
+    (an apology and the emergency agent line), not as a call that never was."""
 
 
 class EngineError(IVRError):

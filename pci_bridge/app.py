@@ -102,7 +102,11 @@ def build_bridge(config: BridgeConfig, *, clock: Callable[[], datetime] = utc_no
     sessions = Sessions(config, ledger, live, gw, clock)
     leg = PaymentLeg(sessions, CardBox(key), _turn_url)
     outbox = Outbox(ledger, config.result_webhook, config.webhook_secret, clock, http)
-    sessions.recover()
+    try:
+        sessions.recover()
+    except Exception as exc:  # Redis away: start all the same; the background worker settles
+        log.error("recovering live payment sessions at start failed (%s); they are settled "
+                  "when the live state answers again", type(exc).__name__)
     return Bridge(config, ledger, live, gw, sessions, leg, outbox, owns_state=state is None)
 
 

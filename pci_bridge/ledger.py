@@ -50,6 +50,9 @@ sessions = Table(
     Column("expires_at", String(40), nullable=False),
     Column("ended_at", String(40)),
     Column("result", Text),
+    # Set (in SQL, so it outlives Redis) while a stored-card charge is with the gateway: no
+    # restart or sweep takes such a session for a lost leg.
+    Column("charging_since", String(40)),
 )
 
 attempts = Table(
@@ -187,9 +190,16 @@ class Ledger:
                 return False
             row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
             assert row is not None
-            conn.execute(insert(outbox).values(
-                session_id=session_id, body=event(_session(row)), created_at=now,
-                attempts=0, next_attempt_at=now))
+            body = event(_session(row))
+            there = conn.execute(select(outbox.c.session_id)
+                                 .where(outbox.c.session_id == session_id)).first()
+            if there is None:
+                conn.execute(insert(outbox).values(
+                    session_id=session_id, body=body, created_at=now, attempts=0,
+                    next_attempt_at=now))
+            else:  # cannot happen while sessions end once; if it does, send the latest
+                conn.execute(update(outbox).where(outbox.c.session_id == session_id).values(
+                    body=body, attempts=0, next_attempt_at=now, delivered_at=None))
         return True
 
     # -- outbox ---------------------------------------------------------------------------

@@ -47,7 +47,10 @@ def sign(secret: str, body: bytes) -> str:
 
 def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     """For receivers: True when `header` is the signature of `body` (constant time)."""
-    return bool(header) and hmac.compare_digest(sign(secret, body), str(header))
+    if not header:
+        return False
+    return hmac.compare_digest(sign(secret, body).encode(), str(header).encode("utf-8",
+                                                                               "replace"))
 
 
 def event_body(session: dict[str, Any]) -> bytes:
@@ -92,10 +95,9 @@ class Outbox:
         """Send the rows whose time has come (all unacknowledged ones with `everything`)."""
         if not self.configured:
             return []
-        now = self.clock()
         done = []
-        for row in self.ledger.outbox_due(now, everything=everything, limit=limit):
-            claim_until = now + timedelta(seconds=CLAIM_SECONDS)
+        for row in self.ledger.outbox_due(self.clock(), everything=everything, limit=limit):
+            claim_until = self.clock() + timedelta(seconds=CLAIM_SECONDS)
             if not self.ledger.claim_outbox(row["session_id"], row["next_attempt_at"],
                                             claim_until):
                 continue  # another process is sending it

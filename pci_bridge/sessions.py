@@ -233,11 +233,16 @@ class Sessions:
 
     def cancel(self, session_id: str) -> dict[str, Any]:
         # Under the session's lock: a charge in progress on the payment leg finishes first, so
-        # a payment that was taken is never reported cancelled.
+        # a payment that was taken is never reported cancelled. A stored-card charge with the
+        # gateway cannot be cancelled at all: its result is read later.
+        if self._charging(self.row(session_id)):
+            raise Conflict(f"session {session_id} is being charged; read its result later")
         with self.state.lock(f"pci:lock:{session_id}"):
             row = self.row(session_id)
             if row["state"] in FINAL_STATES:
                 raise Conflict(f"session {session_id} has already ended ({row['state']})")
+            if self._charging(row):
+                raise Conflict(f"session {session_id} is being charged; read its result later")
             self.finish(session_id, "cancelled", {"outcome": "cancelled"},
                         only_if=("created", "in_progress"))
         return self.view(session_id)
@@ -289,7 +294,8 @@ class Sessions:
                                   session_id)
 
         self.state.put(charging, "1", CHARGE_TTL)  # expires if this process dies meanwhile
-        self.ledger.update(session_id, only_if=("created",), state="in_progress")
+        self.ledger.update(session_id, only_if=("created",), state="in_progress",
+                           charging_since=self.clock().isoformat())
         threading.Thread(target=charge, name=f"charge-{session_id}", daemon=True).start()
         if not done.wait(wait):
             late.set()
@@ -303,7 +309,11 @@ class Sessions:
     def _charge_stored_locked(self, session_id: str) -> None:
         row = self.ledger.session(session_id)
         assert row is not None
-        self.ledger.update(session_id, state="in_progress")
+        if not self.ledger.update(session_id, only_if=("created", "in_progress"),
+                                  state="in_progress"):
+            log.info("session %s ended (%s) before its charge started; nothing charged",
+                     session_id, row["state"])
+            return
         try:
             result = self.gateway.charge(key=f"{session_id}:1", amount=Decimal(row["amount"]),
                                          currency=row["currency"], token=row["card_token"])
@@ -317,11 +327,18 @@ class Sessions:
             result = answer
         record_attempt(self.ledger, session_id, 1, result, self.clock())
         if result.status == "success":
-            self.finish(session_id, "completed", success_result(result, 1, self.gateway.name),
-                        only_if=("in_progress",))
+            ended = self.finish(session_id, "completed",
+                                success_result(result, 1, self.gateway.name),
+                                only_if=("in_progress",))
         else:
-            self.finish(session_id, "failed",
-                        failure_result(result, 1, self.gateway.name), only_if=("in_progress",))
+            ended = self.finish(session_id, "failed",
+                                failure_result(result, 1, self.gateway.name),
+                                only_if=("in_progress",))
+        if not ended and result.status == "success":
+            now = self.ledger.session(session_id) or {}
+            log.error("ALERT: session %s was charged (gateway reference %s) after it had ended "
+                      "as %s; the business was told %s: refund or post it by hand",
+                      session_id, result.reference, now.get("state"), now.get("state"))
 
     def recover(self) -> None:
         """When a process starts: a leg whose live state is gone was abandoned (unless the
@@ -329,13 +346,21 @@ class Sessions:
         charge another process of the fleet is still running is left alone. Nothing is
         charged here."""
         for row in self.ledger.in_states(("in_progress",)):
-            if not self._in_flight(row["id"]):
-                self.settle(row)
+            try:
+                if not self._in_flight(row):
+                    self.settle(row)
+            except Exception:  # Redis or the gateway away: the background worker goes on
+                log.exception("session %s could not be settled at start; the serving process "
+                              "settles it when it can", row["id"])
         for row in self.ledger.in_states(("created",)):
             self._expire_if_due(row)
+        self.restore_reservations()
+
+    def restore_reservations(self) -> None:
+        """A live session keeps its CLID across a restart of this process or of Redis."""
         ttl = self.config.session_ttl + LONGEST_LEG
         for row in self.ledger.in_states(("created", "in_progress")):
-            if row.get("clid"):  # a live session keeps its CLID across the restart
+            if row.get("clid"):
                 self.state.reserve(CLID_KEY.format(clid=row["clid"]), row["id"], ttl)
 
 
@@ -347,19 +372,33 @@ class Sessions:
         unreachable (Redis down) it does nothing and says so to the caller by raising."""
         settled = 0
         now = self.clock()
+        self.restore_reservations()  # a Redis that lost its data lost them too
         for row in self.ledger.in_states(("in_progress",)):
             age = (now - datetime.fromisoformat(row["created_at"])).total_seconds()
-            if age < min_age or self._in_flight(row["id"]):
+            if age < min_age or self._in_flight(row):
                 continue
-            self.settle(row)
+            with self.state.lock(f"pci:lock:{row['id']}"):
+                fresh = self.ledger.session(row["id"])
+                if fresh is None or fresh["state"] != "in_progress" or self._in_flight(fresh):
+                    continue
+                self.settle(fresh)
             settled += 1
         return settled
 
-    def _in_flight(self, session_id: str) -> bool:
+    def _in_flight(self, row: dict[str, Any]) -> bool:
         """A payment leg or a stored-card charge is still going on for this session (in any
-        process sharing the live state)."""
-        return any(self.state.get(key.format(session_id=session_id)) is not None
-                   for key in (LEG_KEY, CHARGING_KEY))
+        process sharing the live state or the ledger)."""
+        return self._charging(row) or any(
+            self.state.get(key.format(session_id=row["id"])) is not None
+            for key in (LEG_KEY, CHARGING_KEY))
+
+    def _charging(self, row: dict[str, Any]) -> bool:
+        """A stored-card charge is with the gateway (marked in SQL, so a Redis that lost its
+        data cannot hide it), for at most CHARGE_TTL seconds."""
+        since = row.get("charging_since")
+        if not since or row["state"] != "in_progress":
+            return False
+        return (self.clock() - datetime.fromisoformat(since)).total_seconds() < CHARGE_TTL
 
     def settle(self, row: dict[str, Any]) -> None:
         """A leg that ended without a result (caller gone, crash): what the gateway answered,

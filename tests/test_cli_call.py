@@ -132,7 +132,8 @@ def test_an_unknown_number_is_not_in_service(config: Path) -> None:
     assert result.exit_code == 0
     out = lines(result)
     assert f'  Caller hears: "{NOT_IN_SERVICE}"' in out
-    assert "Outcome:" not in result.stdout
+    assert "Outcome: NotInService" in out  # recorded from its status callback
+    assert not any(line.startswith("Path:") for line in out)
 
 
 def test_verbose_shows_the_key_settings_of_each_prompt(config: Path) -> None:

@@ -7,6 +7,7 @@ still recorded from its status callback, and once Redis is back the next call is
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import signal
@@ -83,9 +84,11 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 
 def payments(database: Path) -> list[tuple[str, str]]:
+    """(confirmation code, PCI session id) of each payment billing has."""
     with closing(sqlite3.connect(database)) as db:
-        rows = db.execute("SELECT key, doc FROM demo_billing_records WHERE kind = 'payment'")
-        return [(key, doc) for key, doc in rows]
+        rows = db.execute("SELECT doc FROM demo_billing_records WHERE kind = 'payment'")
+        return [(json.loads(doc)["confirmation_code"], json.loads(doc)["pci_session_id"])
+                for (doc,) in rows]
 
 
 def records(database: Path) -> list[tuple[str, str]]:

@@ -197,8 +197,8 @@ def billing_app() -> Flask:
     return app
 
 
-def event(code: str = "12345678", outcome: str = "success") -> bytes:
-    return json.dumps({"event": "payment.ended", "session_id": "ps_1", "reference": "A1001",
+def event(code: str = "12345678", outcome: str = "success", reference: str = "A1001") -> bytes:
+    return json.dumps({"event": "payment.ended", "session_id": "ps_1", "reference": reference,
                        "result": {"outcome": outcome, "amount": "30.00",
                                   "confirmation_code": code}}).encode()
 
@@ -214,7 +214,7 @@ def test_demo_billing_posts_a_payment_result_once(billing_app: Flask) -> None:
     auth = {"Authorization": f"Bearer {BILLING_KEY}"}
     # the plan's own post of the same payment confirms it, it does not pay twice
     plan = client.post("/demo/billing/accounts/A1001/payments", headers=auth, json={
-        "amount": "30.00", "confirmation_code": "12345678"})
+        "amount": "30.00", "confirmation_code": "12345678", "pci_session_id": "ps_1"})
     assert plan.status_code == 201
     billing = billing_app.extensions["demo_billing"]
     assert [p["confirmation_code"] for p in billing.payments] == ["12345678"]
@@ -439,3 +439,61 @@ def test_a_worker_starting_during_a_stored_card_charge_leaves_it_alone(
         second.extensions["pci_bridge"].close()
     finally:
         first.extensions["pci_bridge"].close()
+
+
+def test_a_stored_card_being_charged_cannot_be_cancelled_nor_lost_with_redis(
+        make_bridge: Callable[..., Flask], clock: Clock) -> None:
+    """Found in review: a cancel that won the race with the charge thread let the gateway charge
+    a session the business was told was cancelled. A charge with the gateway is marked in the
+    ledger too, so neither a cancel nor a Redis that lost its data can end it meanwhile."""
+    import time
+
+    from pci_bridge.state import CHARGING_KEY
+
+    app = make_bridge(None, gateway_latency=1.0)
+    client = app.test_client()
+    bridge = app.extensions["pci_bridge"]
+    view = client.post("/pci/v1/sessions", json={
+        "amount": "5.00", "currency": "GBP", "reference": "A1", "wait": 0,
+        "card_token": token(app)}).get_json()
+    sid = view["session_id"]
+    refused = client.post(f"/pci/v1/sessions/{sid}/cancel")
+    assert refused.status_code == 409 and "being charged" in refused.get_json()["error"]
+    bridge.state.delete(CHARGING_KEY.format(session_id=sid))  # Redis lost its data
+    clock.advance(seconds=200)
+    assert bridge.sessions.sweep() == 0  # the ledger still says it is with the gateway
+    deadline = time.monotonic() + 10
+    while bridge.ledger.session(sid)["state"] == "in_progress":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert bridge.ledger.session(sid)["state"] == "completed"
+    [row] = bridge.ledger.outbox_rows()
+    assert json.loads(row["body"])["result"]["outcome"] == "success"
+
+
+def test_a_cancelled_session_is_never_charged_afterwards(
+        make_bridge: Callable[..., Flask]) -> None:
+    app = make_bridge(None)
+    sessions = app.extensions["pci_bridge"].sessions
+    view = app.test_client().post("/pci/v1/sessions", json={
+        "amount": "5.00", "currency": "GBP", "reference": "A1"}).get_json()
+    sessions.cancel(view["session_id"])
+    sessions._charge_stored(view["session_id"])  # a charge thread that came too late
+    gateway = app.extensions["pci_bridge"].gateway
+    assert gateway.lookup(f"{view['session_id']}:1") is None  # nothing was charged
+    assert sessions.ledger.session(view["session_id"])["state"] == "cancelled"
+
+
+def test_demo_billing_pays_the_bill_the_reference_names(billing_app: Flask) -> None:
+    """The plan gives the bridge ACCOUNT/BILL as the reference: the outcome webhook, which
+    usually arrives before the plan's own post, pays the bill the caller chose."""
+    client = billing_app.test_client()
+    body = event(reference="A1001/B-1001-10")  # October's bill, not the oldest
+    answer = client.post("/demo/billing/payment-results", data=body, headers={
+        SIGNATURE_HEADER: sign(SECRET, body), "Content-Type": "application/json"})
+    assert answer.get_json()["payment"]["bill_id"] == "B-1001-10"
+    sam = client.get("/demo/billing/accounts/A1001",
+                     headers={"Authorization": f"Bearer {BILLING_KEY}"}).get_json()["account"]
+    bills = {b["id"]: b["amount"] for b in sam["bills"]}
+    assert bills == {"B-1001-09": "30.00", "B-1001-10": "12.50"}  # September untouched
+    assert sam["total_due"] == "42.50"

@@ -569,7 +569,7 @@ EXAMPLE_CALLS = [
     Script(PAY, ["42*50#", "1", "0112", "2", "7#"], dial={"+442071230999": "busy"},
            outcome="Delivered"),
     Script(PAY, ["0", "99999#", "0"], outcome="Delivered"),
-    Script("+449999000000", [], outcome=None),
+    Script("+449999000000", [], outcome="NotInService"),  # recorded from its status callback
 ]
 
 

@@ -512,11 +512,24 @@ def test_webhook_for_unknown_call_is_twiml(web: Web, path: str, extra: dict[str,
     assert said(root)
 
 
-def test_status_for_unknown_call_is_204(web: Web) -> None:
-    response = web.post("/voice/status", params(sid(25), status="completed",
-                                                CallDuration="3"))
-    assert response.status_code == 204
-    assert rows(web.database, sid(25)) == []
+def test_status_for_unknown_call_is_204_and_recorded(web: Web) -> None:
+    """A call whose session is gone (expired, or a store that lost its data) is still on
+    record; a repeated callback does not record it twice."""
+    for _ in range(2):
+        response = web.post("/voice/status", params(sid(25), status="completed",
+                                                    CallDuration="3"))
+        assert response.status_code == 204
+    assert rows(web.database, sid(25)) == [(sid(25), "SessionLost", "completed")]
+    web.post("/voice/status", params(sid(27), to="+449999000000", status="completed"))
+    assert rows(web.database, sid(27)) == [(sid(27), "NotInService", "completed")]
+
+
+def test_a_turn_for_a_lost_session_reaches_the_emergency_line(
+        make_web: Callable[..., Web]) -> None:
+    web = make_web(emergency_number=EMERGENCY)
+    root = twiml(web.post("/voice/turn/3/keys", params(sid(28), to=PLAIN_NUMBER, Digits="1")))
+    assert said(root) and "Transferring you to an agent" in said(root)[0]
+    assert dialled(root) == [EMERGENCY]
 
 
 def test_non_final_status_is_204(web: Web) -> None:

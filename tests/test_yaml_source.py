@@ -232,3 +232,22 @@ def test_syntax_errors_have_a_position(text: str, line: int, col: int, problem: 
     assert error.severity == "error"
     assert (error.line, error.col) == (line, col)
     assert error.message.startswith("YAML syntax: " + problem)
+
+
+def test_aliases_may_not_repeat_a_large_text_many_times() -> None:
+    """A few aliases of one long string are as costly as many small ones: text counts too."""
+    big = "word " * 100_000  # 500 kB
+    text = f"a: &s \"{big}\"\n" + "".join(f"b{i}: *s\n" for i in range(3))
+    report = Report("big.yaml")
+    assert read_yaml(text, report) is None
+    [error] = report.errors
+    assert "repeat more than 1,000,000 characters of text" in error.message
+    assert error.path == ("b2",)  # b0 and b1 repeat exactly the 1,000,000 allowed
+    ok = Report("ok.yaml")
+    assert read_yaml(f"a: &s \"{big}\"\nb: *s\n", ok) is not None and not ok.errors
+
+
+def test_aliases_within_the_budgets_load() -> None:
+    report = Report("ok.yaml")
+    value = read_yaml("a: &a [1, 2, 3]\nb: *a\nc: *a\n", report)
+    assert value == {"a": [1, 2, 3], "b": [1, 2, 3], "c": [1, 2, 3]} and not report.errors

@@ -99,10 +99,12 @@ def payment_result() -> tuple[Response, int]:
     result = event.get("result") or {}
     if event.get("event") != "payment.ended" or result.get("outcome") != "success":
         return jsonify({"payment": None}), 200
-    account = billing().by_number(str(event.get("reference", "")))
+    # The plans give the bridge ACCOUNT or ACCOUNT/BILL as the reference.
+    account_id, _, bill_id = str(event.get("reference", "")).partition("/")
+    account = billing().by_number(account_id)
     payment = billing().pay(account, {
         "amount": result.get("amount"), "confirmation_code": result.get("confirmation_code"),
-        "pci_session_id": event.get("session_id")}, today())
+        "pci_session_id": event.get("session_id"), "bill_id": bill_id or None}, today())
     return jsonify({"payment": payment}), 200
 
 

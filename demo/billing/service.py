@@ -124,9 +124,12 @@ class Billing:
         if len(code) > 64:
             raise BillingError(400, "confirmation_code is at most 64 characters",
                                "confirmation_code")
-        existing = self.store.find("payment", code)
+        # One payment per bridge session (the outcome webhook and the plan's own post tell of
+        # the same one, in either order), else per confirmation code.
+        key = str(body.get("pci_session_id") or "")[:64] or code
+        existing = self.store.find("payment", key)
         if existing is not None:
-            return existing  # a repeated post of the same payment (the webhook, the plan)
+            return existing  # a repeated post of the same payment
         bill_id = body.get("bill_id") or None
 
         def apply(doc: dict[str, Any]) -> dict[str, Any]:
@@ -148,9 +151,9 @@ class Billing:
                     "pci_session_id": body.get("pci_session_id"), "status": "posted"}
 
         try:
-            return self.store.change(account["id"], apply, lambda p: ("payment", code, p))
+            return self.store.change(account["id"], apply, lambda p: ("payment", key, p))
         except IntegrityError:  # posted by another process at the same moment
-            found = self.store.find("payment", code)
+            found = self.store.find("payment", key)
             assert found is not None
             return found
 
@@ -194,10 +197,10 @@ class Billing:
         return plan
 
     def payment_status(self, code: str) -> dict[str, Any]:
-        payment = self.store.find("payment", code[:64])
-        if payment is None:
-            raise BillingError(404, f"no payment with confirmation code {code[:64]}")
-        return payment
+        for payment in self.payments:
+            if payment["confirmation_code"] == code:
+                return payment
+        raise BillingError(404, f"no payment with confirmation code {code[:64]}")
 
 
 AMOUNT = re.compile(r"[0-9]{1,7}(?:\.[0-9]{1,2})?")  # up to 9,999,999.99; no exponents

@@ -28,6 +28,7 @@ _STR = "tag:yaml.org,2002:str"
 # the node's line and column, and the file is refused in milliseconds):
 MAX_DEPTH = 64  # maps and lists inside each other; real plans use under ten
 ALIAS_BUDGET = 10_000  # nodes that aliases (*name) may expand to, all aliases together
+ALIAS_TEXT_BUDGET = 1_000_000  # characters of text they may repeat, all together
 
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available
@@ -98,6 +99,7 @@ class _Builder:
         self.report = report
         self.seen: set[int] = set()
         self.expanded = 0
+        self.expanded_text = 0
 
     def build(self, node: yaml.Node, path: Path, depth: int, alias: Path | None) -> Any:
         """`alias`: the path of the alias this node is expanding under, if any."""
@@ -114,6 +116,13 @@ class _Builder:
         else:
             self.seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
+            if alias is not None:
+                self.expanded_text += len(node.value)
+                if self.expanded_text > ALIAS_TEXT_BUDGET:
+                    report.error(alias, f"aliases (*name) repeat more than "
+                                        f"{ALIAS_TEXT_BUDGET:,} characters of text; write the "
+                                        "values out, or use fewer aliases")
+                    raise _Refused
             return _scalar(node)
         if depth >= MAX_DEPTH:
             report.error_at(position, path[:4], f"nested more than {MAX_DEPTH} levels deep "

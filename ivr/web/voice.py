@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.actions import Dial, Hangup, Say, Turn
-from ivr.errors import PlanNotFound
+from ivr.errors import PlanNotFound, SessionLost
 from ivr.records import CallRecord
 from ivr.sms import receipt
 from ivr.system import System
@@ -30,6 +30,7 @@ APOLOGY = "Sorry, we are having technical difficulties. Please call back later. 
 SESSION_LOST = "SessionLost"  # the outcome of a call recorded from its status callback alone
 # ...and of one that paid meanwhile: the caller may not have heard the confirmation
 CHARGED_NOT_CONFIRMED = "ChargedNotConfirmed"
+NOT_IN_SERVICE_OUTCOME = "NotInService"  # a call to a number no plan answers
 
 
 def _prefix() -> str:
@@ -104,6 +105,9 @@ def _guarded(call: Callable[[], Turn]) -> Response:
     except PlanNotFound as exc:
         log.warning("[%s] %s", sid, exc)
         return _say_and_hang_up(NOT_IN_SERVICE)
+    except SessionLost as exc:
+        log.warning("%s; the caller hears an apology", exc)
+        return _emergency(sid)
     except Exception:
         log.exception("[%s] webhook failed; the caller hears an apology", sid)
         return _emergency(sid)
@@ -192,7 +196,11 @@ def status() -> Response:
     call_status = form.get("CallStatus", "")
     if call_status in FINAL_STATUSES:
         try:
-            system().engine.end_call(sid, call_status)
+            if system().engine.end_call(sid, call_status) is None and (
+                    system().engine.session(sid) is None):
+                log.warning("[%s] status callback for a call whose session is gone; "
+                            "recording the call from the callback", sid)
+                _record_from_callback(sid, call_status)
         except Exception as exc:
             log.error("[%s] status callback: the call's session is unavailable (%s); "
                       "recording the call from the callback", sid, type(exc).__name__)
@@ -217,7 +225,8 @@ def _record_from_callback(sid: str, call_status: str) -> None:
             call_sid=sid, plan_id=compiled.id if compiled else "", plan_version="",
             clid=caller, ddi=form.get("To", ""),
             started_at=started.isoformat(), ended_at=ended.isoformat(),
-            outcome=CHARGED_NOT_CONFIRMED if paid else SESSION_LOST, end_status=call_status))
+            outcome=(CHARGED_NOT_CONFIRMED if paid else SESSION_LOST if compiled
+                     else NOT_IN_SERVICE_OUTCOME), end_status=call_status))
     except Exception:
         log.exception("[%s] the call could not be recorded from its status callback", sid)
         return
