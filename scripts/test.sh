@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export PYTHONDONTWRITEBYTECODE=1
 .venv/bin/ruff check ivr applets pci_bridge demo tests bench
-.venv/bin/mypy ivr applets pci_bridge demo
+.venv/bin/mypy ivr applets pci_bridge demo bench
 .venv/bin/ivr validate --strict callplans/
 .venv/bin/ivr test callplans/
 .venv/bin/python -m pytest "$@"
