@@ -4,7 +4,6 @@ process that dies) after the gateway charged, a stored-card charge the gateway n
 from __future__ import annotations
 
 import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,10 +40,18 @@ def test_a_cancel_during_the_charge_waits_and_never_hides_a_payment(tmp_path: Pa
     confirm = key_in_card(client, session)
     form = {"CallSid": SID, "Digits": "1"}
     heard: list[str] = []
+    with_gateway = threading.Event()
+    charge = bridge.gateway.charge
+
+    def charge_and_tell(**kwargs: Any) -> Any:
+        with_gateway.set()
+        return charge(**kwargs)
+
+    bridge.gateway.charge = charge_and_tell  # the sessions hold this same gateway
     charging = threading.Thread(target=lambda: heard.append(
         app.test_client().post(confirm, data=form).get_data(as_text=True)))
     charging.start()
-    time.sleep(0.2)  # the gateway is answering now
+    assert with_gateway.wait(5)  # the gateway is answering now
     cancel = app.test_client().post(f"/pci/v1/sessions/{session['session_id']}/cancel")
     charging.join()
     assert cancel.status_code == 409  # it waited for the charge, which completed
