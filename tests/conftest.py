@@ -75,6 +75,15 @@ def keyed_bridge_app(config: BridgeConfig, **wiring: Any) -> Flask:
 
 
 @pytest.fixture
+def service_keys_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No stray settings from the environment; the test keys for the bridge and billing."""
+    for name in CLI_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PCI_API_KEYS", PCI_KEY)
+    monkeypatch.setenv("BILLING_TOKEN", BILLING_KEY)
+
+
+@pytest.fixture
 def keep_logging() -> Iterator[None]:
     """The CLI installs its own root log handler (on the runner's stderr): put pytest's back."""
     root = logging.getLogger()

@@ -20,7 +20,7 @@ from ivr.settings import Settings
 from ivr.web import create_app
 from pci_bridge.limits import API_MAX_BYTES, WEBHOOK_MAX_BYTES
 from pci_bridge.redaction import redact
-from tests.conftest import BILLING_KEY, CLI_ENVIRONMENT, PCI_KEY, PLANS, ROOT
+from tests.conftest import BILLING_KEY, PCI_KEY, PLANS, ROOT
 
 SID = "CA" + "a1" * 16
 TRANSFER = "+441000000102"  # route_transfer.yaml's number
@@ -28,11 +28,7 @@ APOLOGY = "technical difficulties"
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    for name in CLI_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PCI_API_KEYS", PCI_KEY)
-    monkeypatch.setenv("BILLING_TOKEN", BILLING_KEY)
+def app(tmp_path: Path, service_keys_env: None) -> Iterator[Flask]:
     folder = tmp_path / "plans"
     folder.mkdir()
     (folder / "route_transfer.yaml").write_text((PLANS / "route_transfer.yaml").read_text())

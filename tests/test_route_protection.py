@@ -27,7 +27,7 @@ from pci_bridge import BridgeConfig, create_bridge_app
 from pci_bridge.auth import key_matches, parse_keys, presented_key
 from pci_bridge.errors import KeyProblem
 from pci_bridge.outbox import sign
-from tests.conftest import BILLING_KEY, CLI_ENVIRONMENT, PCI_KEY, ROOT
+from tests.conftest import BILLING_KEY, PCI_KEY, ROOT
 
 TWILIO_TOKEN = "twilio-auth-token-for-route-tests"
 PUBLIC_URL = "https://ivr.example.com"
@@ -78,11 +78,8 @@ WRONG = {
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
-    for name in CLI_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PCI_API_KEYS", PCI_KEY)
-    monkeypatch.setenv("BILLING_TOKEN", BILLING_KEY)
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_keys_env: None
+        ) -> Iterator[Flask]:
     monkeypatch.setenv("PCI_WEBHOOK_SECRET", WEBHOOK_SECRET)
     settings = Settings(callplans=ROOT / "callplans", demo_billing=True,
                         auth_token=TWILIO_TOKEN, public_url=PUBLIC_URL,

@@ -32,6 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
+from pci_bridge.dbschema import create_tables
+
 metadata = MetaData()
 
 accounts = Table(
@@ -71,13 +73,7 @@ def open_db(url: str) -> Engine:
 class BillingStore:
     def __init__(self, url: str = MEMORY):
         self.db = open_db(url)
-        for attempt in range(10):  # several workers may create the tables at once
-            try:
-                metadata.create_all(self.db)
-                break
-            except Exception:
-                if attempt == 9:
-                    raise
+        create_tables(self.db, metadata)  # several workers may create them at once
 
     def close(self) -> None:
         self.db.dispose()
