@@ -195,7 +195,7 @@ def measure(base: Callable[[str, dict[str, str]], bytes],
     engine: list[float] = []
     per_step: dict[str, list[float]] = {path: [] for path, _ in steps}
     for round_ in range(calls + 20):  # the first 20 rounds warm up
-        sid = f"CA{tag}{round_:030d}"
+        sid = f"CA{tag}{round_:030d}"  # CA, 2 + 30 hex digits
         for path, digits in steps:
             data = dict(form, CallSid=sid, **({"Digits": digits} if digits else {}))
             started = time.perf_counter()
@@ -241,7 +241,7 @@ def main() -> None:
                               ("in-process test client (no sockets)", TestClientPoster)):
             base, ours = poster(base_app), poster(our_app)
             try:
-                tag = "h" if poster is HttpPoster else "t"
+                tag = "ab" if poster is HttpPoster else "cd"  # CallSids are CA + 32 hex
                 ratios[title] = report(title, *measure(base, ours, args.calls, tag))
             finally:
                 base.close()
