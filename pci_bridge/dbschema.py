@@ -1,12 +1,23 @@
-"""Creating tables, and adding columns a newer version introduced (nullable ones only), so an
-existing SQLite file or PostgreSQL database keeps working after an upgrade."""
+"""Opening a database, creating tables, and adding columns a newer version introduced
+(nullable ones only), so an existing SQLite file or PostgreSQL database keeps working after an
+upgrade."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, MetaData, inspect, text
+from sqlalchemy import Engine, MetaData, create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+
+def open_engine(url: str, **options: Any) -> Engine:
+    """An engine for `url`; a relative SQLite file's folder is made. Error messages never carry
+    a statement's values (hide_parameters)."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **options)
 
 
 def create_tables(db: Engine, metadata: MetaData) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -19,14 +18,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     insert,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
-from pci_bridge.dbschema import create_tables
+from pci_bridge.dbschema import create_tables, open_engine
 
 metadata = MetaData()
 
@@ -113,10 +111,7 @@ FINAL_STATES = ("completed", "failed", "cancelled", "abandoned", "expired")
 
 
 def make_db(url: str) -> Engine:
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    # hide_parameters: error messages never carry the values of a statement
-    db = create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
+    db = open_engine(url)
     create_tables(db, metadata)
     return db
 

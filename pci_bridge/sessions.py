@@ -19,7 +19,7 @@ from pci_bridge.errors import Conflict, NotFound, ValidationError
 from pci_bridge.gateway import Gateway
 from pci_bridge.ledger import FINAL_STATES, Ledger
 from pci_bridge.outbox import event_body
-from pci_bridge.state import CHARGING_KEY, CLID_KEY, LEG_KEY, LiveState
+from pci_bridge.state import CLID_KEY, LEG_KEY, LiveState
 
 log = logging.getLogger("pci_bridge")
 
@@ -273,8 +273,6 @@ class Sessions:
         the answer is then final, or `in_progress` with the charge still going on (its
         result is read later, and delivered through the outbox as any other)."""
         done = threading.Event()
-        charging = CHARGING_KEY.format(session_id=session_id)
-
         late = threading.Event()
 
         def charge() -> None:
@@ -283,7 +281,6 @@ class Sessions:
             except Exception:  # logged; the session is settled from the gateway on recovery
                 log.exception("charging the stored card of session %s failed", session_id)
             finally:
-                self.state.delete(charging)
                 done.set()
             if late.is_set():
                 try:
@@ -293,7 +290,6 @@ class Sessions:
                     log.exception("telling about the late end of session %s failed",
                                   session_id)
 
-        self.state.put(charging, "1", CHARGE_TTL)  # expires if this process dies meanwhile
         self.ledger.update(session_id, only_if=("created",), state="in_progress",
                            charging_since=self.clock().isoformat())
         threading.Thread(target=charge, name=f"charge-{session_id}", daemon=True).start()
@@ -388,9 +384,8 @@ class Sessions:
     def _in_flight(self, row: dict[str, Any]) -> bool:
         """A payment leg or a stored-card charge is still going on for this session (in any
         process sharing the live state or the ledger)."""
-        return self._charging(row) or any(
-            self.state.get(key.format(session_id=row["id"])) is not None
-            for key in (LEG_KEY, CHARGING_KEY))
+        return self._charging(row) or (
+            self.state.get(LEG_KEY.format(session_id=row["id"])) is not None)
 
     def _charging(self, row: dict[str, Any]) -> bool:
         """A stored-card charge is with the gateway (marked in SQL, so a Redis that lost its

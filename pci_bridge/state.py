@@ -15,9 +15,6 @@ import redis
 from pci_bridge.errors import PciBridgeError
 
 LEG_KEY = "pci:leg:{session_id}"
-# Set while a stored-card charge is with the gateway (no leg holds its state), so that a
-# worker starting or sweeping meanwhile never takes it for a lost leg.
-CHARGING_KEY = "pci:charging:{session_id}"
 CLID_KEY = "pci:clid:{clid}"
 LOCK_KEY = "pci:lock:{session_id}"
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-from pci_bridge.dbschema import create_tables
+from pci_bridge.dbschema import create_tables, open_engine
 
 metadata = MetaData()
 
@@ -64,10 +63,7 @@ def open_db(url: str) -> Engine:
     if url == MEMORY:
         return create_engine(url, poolclass=StaticPool,
                              connect_args={"check_same_thread": False})
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True,
-                         connect_args={"timeout": 15} if url.startswith("sqlite") else {})
+    return open_engine(url, connect_args={"timeout": 15} if url.startswith("sqlite") else {})
 
 
 class BillingStore:
