@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 from applets.base import Applet, Ask, Context, Decision, Event, Keys, Outcome
 from applets.common import InputConfig, ask_again, number_value, text_or_none
+from foundation.digits import is_digits
+from foundation.suggest import did_you_mean
 from ivr.actions import Gather, Say
 from ivr.errors import EngineError
 from ivr.formatters import currency, digits, speak_date, to_decimal
-from ivr.plan.diagnostics import Path, did_you_mean
+from ivr.plan.diagnostics import Path
 from ivr.plan.fields import (
     INVALID,
     Boolean,
@@ -33,13 +35,6 @@ from ivr.plan.prompts import PromptItem, Prompts, render
 from ivr.templates import Template
 
 VALIDATIONS = ("digits", "amount", "date", "choice", "regex")
-_DIGITS = re.compile(r"[0-9]+")
-
-
-def is_digits(text: str) -> bool:
-    """ASCII digits only (str.isdigit() would also take other scripts' digits)."""
-    return bool(_DIGITS.fullmatch(text))
-
 
 @dataclass(frozen=True, kw_only=True)
 class AmountRule:

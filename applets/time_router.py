@@ -33,7 +33,7 @@ class Hours(FieldKind):
             where = path + (key,)
             days = _days(key)
             if days is None:
-                from ivr.plan.diagnostics import did_you_mean
+                from foundation.suggest import did_you_mean
 
                 check.error(where, f"unknown day '{key}'{did_you_mean(key, DAYS)}: use mon..sun "
                             "or a range such as mon-fri", key=True)

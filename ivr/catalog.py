@@ -11,10 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from foundation.suggest import did_you_mean
 from ivr.compiler import CompiledPlan, compile_plan
 from ivr.errors import PlanError, PlanNotFound
 from ivr.plan.analysis import plan_sources, recheck_sources
-from ivr.plan.diagnostics import Diagnostic, Report, did_you_mean
+from ivr.plan.diagnostics import Diagnostic, Report
 from ivr.plan.loader import MAX_PLAN_BYTES, is_plan_file, load_file, load_text
 from ivr.plan.model import Plan
 

@@ -32,6 +32,7 @@ from applets.base import (
     NoInput,
     QueueLeft,
 )
+from foundation.phone import presented_clid
 from ivr.actions import Action, Hangup, Say, Turn, from_dict, to_dict
 from ivr.catalog import Catalog
 from ivr.compiler import CompiledPlan
@@ -46,7 +47,6 @@ from ivr.stores.base import Slot
 log = logging.getLogger("ivr.engine")
 
 APOLOGY = "Sorry, we cannot continue with your call right now. Please call back later. Goodbye."
-WITHHELD = {"", "anonymous", "+266696687", "unknown", "restricted", "private"}
 SHORT_APOLOGY = "Sorry, something went wrong."
 # A repeated webhook waits for the first delivery's turn (which may take a data connector's
 # whole 14 s budget) rather than giving up first and answering something else.
@@ -123,7 +123,7 @@ class Engine:
                 raise PlanNotFound(f"no plan answers {called or 'this number'}")
             self._publish(compiled)
             now = self.clock()
-            clid = "" if caller.strip().lower() in WITHHELD else caller.strip()
+            clid = presented_clid(caller)
             session = Session(call_sid, compiled.id, compiled.version,
                               started_at=now.isoformat(), caller=clid, called=called,
                               applet=compiled.plan.start)

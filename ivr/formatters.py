@@ -10,8 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
-CURRENCY_SYMBOLS = {"GBP": "£", "USD": "$", "EUR": "€", "JPY": "¥", "AUD": "A$", "CAD": "C$"}
-ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "VND", "CLP", "ISK", "HUF"}
+from foundation.money import ZERO_DECIMAL_CURRENCIES, speakable
 
 
 @dataclass(frozen=True)
@@ -65,16 +64,7 @@ def currency(value: Any, fmt: Formatting) -> str:
     amount = to_decimal(value)
     if amount is None:
         return to_text(value)
-    code = fmt.currency.upper()
-    sign = "-" if amount < 0 else ""
-    places = Decimal(1) if code in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
-    amount = abs(amount).quantize(places, rounding=ROUND_HALF_UP)
-    if amount == amount.to_integral_value():
-        text = f"{amount.quantize(Decimal(1)):,}"
-    else:
-        text = f"{amount:,}"
-    symbol = CURRENCY_SYMBOLS.get(code)
-    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {code}"
+    return speakable(amount, fmt.currency)
 
 
 def digits(value: Any, fmt: Formatting) -> str:

@@ -3,7 +3,7 @@ handler (card-like numbers never leave in a log line, even by mistake)."""
 
 from __future__ import annotations
 
-from pci_bridge.redaction import RedactingFilter, install_logging, redact
+from foundation.redaction import RedactingFilter, install_logging, redact
 
 __all__ = ["RedactingFilter", "install", "redact"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -13,15 +12,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     insert,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
+from foundation.db import create_tables, open_engine
 from ivr.records import CallRecord, PathStep
-from pci_bridge.dbschema import create_tables
 
 metadata = MetaData()
 
@@ -42,18 +40,11 @@ call_records = Table(
 )
 
 
-def make_db_engine(url: str) -> Engine:
-    """A SQLAlchemy engine; a relative SQLite file gets its folder created."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
-
-
 class SqlRecorder:
     """Writes each call record once (a repeat of the same call sid is ignored)."""
 
     def __init__(self, db: Engine | str):
-        self.db = make_db_engine(db) if isinstance(db, str) else db
+        self.db = open_engine(db) if isinstance(db, str) else db
         create_tables(self.db, metadata)
 
     def record(self, record: CallRecord) -> None:

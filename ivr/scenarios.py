@@ -36,9 +36,9 @@ from typing import Any
 import yaml
 
 import applets as applet_types
+from foundation.suggest import did_you_mean
 from ivr.canned import CannedAnswer, canned_session
 from ivr.catalog import Catalog
-from ivr.plan.diagnostics import did_you_mean
 from ivr.settings import Destination, Settings
 from ivr.simulator.local import CallReport, LocalPhone
 

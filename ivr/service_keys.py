@@ -15,9 +15,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from foundation.bearer import KeyProblem, new_key, parse_keys, resolve
 from ivr.settings import Settings, SettingsError
-from pci_bridge.auth import new_key, parse_keys, resolve
-from pci_bridge.errors import PciBridgeError
 
 log = logging.getLogger("ivr.keys")
 
@@ -51,7 +50,7 @@ def service_keys(settings: Settings, *, private: bool,
         try:
             pci_keys = (parse_keys(resolve(env, secrets, "PCI_API_KEYS"), "PCI_API_KEYS")
                         or parse_keys(settings.pci.get("api_keys"), "pci.api_keys"))
-        except PciBridgeError as exc:
+        except KeyProblem as exc:
             raise SettingsError(str(exc)) from None
         if not pci_keys:
             state_url = settings.pci.get("state_url") or settings.store_url

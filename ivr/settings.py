@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
+from foundation.suggest import did_you_mean
 from ivr.errors import IVRError
-from ivr.plan.diagnostics import did_you_mean
 from ivr.plan.loader import MAX_PLAN_BYTES
 
 DEFAULT_DATABASE = "sqlite:///var/ivr.sqlite3"

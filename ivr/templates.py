@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from foundation.suggest import did_you_mean
 from ivr.errors import MissingSecret, TemplateError
 from ivr.formatters import FORMATTERS, Formatting, to_text
 
@@ -57,11 +58,8 @@ def parse_ref(body: str) -> Ref:
         pos = step.end()
     formatter = formatter.strip()
     if formatter and formatter not in FORMATTERS:
-        import difflib
-
-        close = difflib.get_close_matches(formatter, FORMATTERS, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise TemplateError(f"unknown formatter '{formatter}' in '$({body})'{hint}")
+        raise TemplateError(f"unknown formatter '{formatter}' in '$({body})'"
+                            f"{did_you_mean(formatter, FORMATTERS)}")
     return Ref(match.group(0), tuple(steps), formatter or None)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,24 +15,24 @@ from typing import Any
 
 import requests
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from pci_bridge.auth import BearerGuard
-from pci_bridge.config import BridgeConfig
-from pci_bridge.crypto import CardBox
-from pci_bridge.errors import PciBridgeError, ValidationError
-from pci_bridge.gateway import Gateway, SimulatedGateway
-from pci_bridge.ledger import Ledger
-from pci_bridge.leg import PaymentLeg
-from pci_bridge.limits import (
+from foundation.bearer import BearerGuard
+from foundation.request_limits import (
     API_MAX_BYTES,
     WEBHOOK_MAX_BYTES,
     BodyProblem,
     json_object,
     limit_bodies,
 )
+from foundation.twilio_signature import is_call_sid, is_valid
+from pci_bridge.config import BridgeConfig
+from pci_bridge.crypto import CardBox
+from pci_bridge.errors import PciBridgeError, ValidationError
+from pci_bridge.gateway import Gateway, SimulatedGateway
+from pci_bridge.ledger import Ledger
+from pci_bridge.leg import PaymentLeg
 from pci_bridge.openapi import document
 from pci_bridge.outbox import Outbox, OutboxWorker
 from pci_bridge.sessions import Sessions, utc_now
@@ -45,7 +44,7 @@ api = Blueprint("pci_api", __name__, url_prefix="/pci/v1")  # = API_PREFIX
 voice = Blueprint("pci_voice", __name__, url_prefix="/pci/voice")
 
 FINAL_CALL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
-CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+
 
 
 @dataclass
@@ -215,14 +214,7 @@ def _signature() -> Response | None:
     token = bridge().config.auth_token
     if not token:
         return None
-    base = bridge().config.public_url
-    url = request.url
-    if base:
-        query = request.query_string.decode()
-        url = base.rstrip("/") + request.script_root + request.path + (f"?{query}"
-                                                                       if query else "")
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if signature and RequestValidator(token).validate(url, request.form.to_dict(), signature):
+    if is_valid(request, token, bridge().config.public_url):
         return None
     return Response("invalid Twilio signature", status=403, mimetype="text/plain")
 
@@ -231,7 +223,7 @@ def _signature() -> Response | None:
 def _call_sid() -> Response | None:
     """A CallSid that Twilio cannot have sent never reaches a state key or a log line."""
     sid = request.form.get("CallSid", "")
-    if CALL_SID.fullmatch(sid):
+    if is_call_sid(sid):
         return None
     log.warning("POST %s refused: CallSid %r is not a Twilio call SID (CA and 32 hex "
                 "digits)", request.path, sid[:40])

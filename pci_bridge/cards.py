@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
+
+from foundation.digits import is_digits, luhn_valid
 
 # (brand, prefix ranges as (low, high) over the same number of digits, lengths, code length)
 _BRANDS: list[tuple[str, list[tuple[str, str]], tuple[int, ...], int]] = [
@@ -21,26 +22,6 @@ BRAND_NAMES = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Exp
                "discover": "Discover", "diners": "Diners Club", "jcb": "JCB",
                "unionpay": "UnionPay", "maestro": "Maestro"}
 DEFAULT_ACCEPTED = ("visa", "mastercard", "amex")
-
-
-_DIGITS = re.compile(r"[0-9]+")
-
-
-def is_digits(text: str) -> bool:
-    """ASCII digits only (str.isdigit() would also take other scripts' digits)."""
-    return bool(_DIGITS.fullmatch(text))
-
-
-def luhn_valid(digits: str) -> bool:
-    if not is_digits(digits):
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 @dataclass(frozen=True)

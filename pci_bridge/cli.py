@@ -12,11 +12,10 @@ from dataclasses import replace
 import click
 import yaml
 
+from foundation.redaction import install_logging
 from pci_bridge.app import create_bridge_app
-from pci_bridge.auth import parse_keys
 from pci_bridge.config import BridgeConfig
-from pci_bridge.errors import KeyProblem, PciBridgeError
-from pci_bridge.redaction import install_logging
+from pci_bridge.errors import KeyProblem, PciBridgeError, bridge_keys
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,7 +63,7 @@ def standalone_config(raw: dict, where: str, environ: Mapping[str, str]) -> Brid
     the Twilio token and the public URL. Refuses to start with no API key (nobody could call
     the API); warns when voice webhooks are not authenticated."""
     config = BridgeConfig.from_dict(raw, where=where)
-    keys = parse_keys(environ.get("PCI_API_KEYS"), "PCI_API_KEYS") or config.api_keys
+    keys = bridge_keys(environ.get("PCI_API_KEYS"), "PCI_API_KEYS") or config.api_keys
     if not keys:
         raise KeyProblem("no API key: set PCI_API_KEYS to one or more bearer keys "
                          "(comma-separated, 16+ characters each, e.g. from `python -c "

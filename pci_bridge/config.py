@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from pci_bridge.auth import parse_keys
+from foundation.suggest import did_you_mean
 from pci_bridge.cards import BRAND_NAMES, DEFAULT_ACCEPTED
-from pci_bridge.errors import PciBridgeError
+from pci_bridge.errors import PciBridgeError, bridge_keys
 
 # The embedded default uses the +44 20 7946 0xxx drama range: never real lines.
 DEFAULT_TRANSFER_NUMBERS = ("+442079460001",)
@@ -75,15 +75,12 @@ class BridgeConfig:
         values: dict[str, Any] = {}
         for key, value in raw.items():
             if key not in known:
-                import difflib
-
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise PciBridgeError(f"{where}: unknown setting '{key}'{hint}")
+                raise PciBridgeError(f"{where}: unknown setting '{key}'"
+                                     f"{did_you_mean(key, known)}")
             if key in ("transfer_numbers", "clid_pool", "accepted_brands", "currencies"):
                 value = tuple(str(v) for v in value)
             if key == "api_keys":
-                value = parse_keys(value, f"{where}.api_keys")
+                value = bridge_keys(value, f"{where}.api_keys")
             values[key] = value
         config = cls(**values)
         for brand in config.accepted_brands:

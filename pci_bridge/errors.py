@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from foundation import bearer
+
 
 class PciBridgeError(Exception):
     status = 500
@@ -39,6 +41,14 @@ class GatewayError(PciBridgeError):
     status = 502
 
 
-class KeyProblem(PciBridgeError):
+class KeyProblem(PciBridgeError, bearer.KeyProblem):
     """Raised at start: an API key is too short, too long or not printable ASCII, or a serving
     process with shared state has none. The message names the setting, never a key."""
+
+
+def bridge_keys(raw: object, where: str) -> tuple[str, ...]:
+    """`foundation.bearer.parse_keys`, raising the bridge's KeyProblem."""
+    try:
+        return bearer.parse_keys(raw, where)  # type: ignore[arg-type]
+    except bearer.KeyProblem as exc:
+        raise KeyProblem(str(exc)) from None

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from pci_bridge.dbschema import create_tables, open_engine
+from foundation.db import create_tables, open_engine
 
 metadata = MetaData()
 
@@ -110,17 +110,10 @@ outbox = Table(
 FINAL_STATES = ("completed", "failed", "cancelled", "abandoned", "expired")
 
 
-def make_db(url: str) -> Engine:
-    db = open_engine(url)
-    create_tables(db, metadata)
-    return db
-
-
 class Ledger:
     def __init__(self, db: Engine | str):
-        self.db = make_db(db) if isinstance(db, str) else db
-        if not isinstance(db, str):
-            create_tables(self.db, metadata)
+        self.db = open_engine(db) if isinstance(db, str) else db
+        create_tables(self.db, metadata)
 
     def close(self) -> None:
         self.db.dispose()

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from cryptography.exceptions import InvalidTag
 from twilio.twiml.voice_response import VoiceResponse
 
+from foundation.money import speakable
 from pci_bridge.cards import (
     BRAND_NAMES,
     Brand,
@@ -44,14 +45,10 @@ from pci_bridge.state import LEG_KEY
 log = logging.getLogger("pci_bridge.leg")
 
 CALL_KEY = "pci:call:{call_sid}"
-CURRENCY_SYMBOLS = {"GBP": "£", "USD": "$", "EUR": "€"}
 
 
 def spoken_amount(amount: str, currency: str) -> str:
-    value = Decimal(amount)
-    text = f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+    return speakable(Decimal(amount), currency)
 
 
 @dataclass

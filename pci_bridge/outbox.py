@@ -16,8 +16,6 @@ a row for a while before sending it, and the receiver de-duplicates by `session_
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import threading
@@ -28,29 +26,16 @@ from typing import Any
 
 import requests
 
+from foundation.signing import SIGNATURE_HEADER, sign
 from pci_bridge.ledger import Ledger
 
 log = logging.getLogger("pci_bridge.outbox")
 
 EVENT = "payment.ended"
-SIGNATURE_HEADER = "X-PCI-Signature"
 FIRST_RETRY = 10.0  # seconds; doubles each time
 LAST_RETRY = 3600.0
 CLAIM_SECONDS = 60.0  # a row being sent is not taken by another process for this long
 SEND_TIMEOUT = 5.0
-
-
-def sign(secret: str, body: bytes) -> str:
-    """The X-PCI-Signature value for `body`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
-    """For receivers: True when `header` is the signature of `body` (constant time)."""
-    if not header:
-        return False
-    return hmac.compare_digest(sign(secret, body).encode(), str(header).encode("utf-8",
-                                                                               "replace"))
 
 
 def event_body(session: dict[str, Any]) -> bytes:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from foundation.phone import presented_clid
 from pci_bridge.config import BridgeConfig
 from pci_bridge.errors import Conflict, NotFound, ValidationError
 from pci_bridge.gateway import Gateway
@@ -25,7 +26,6 @@ log = logging.getLogger("pci_bridge")
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
-WITHHELD = {"", "anonymous", "+266696687", "unknown", "restricted", "private"}
 FIELDS = {"amount", "currency", "reference", "description", "caller_clid", "card_token",
           "save_card", "max_cards", "wait"}
 SWEEP_AGE = 120.0  # seconds: older in_progress sessions with no live leg are settled
@@ -141,7 +141,7 @@ class Sessions:
             caller = ""
         if not isinstance(caller, str):
             raise ValidationError("caller_clid", "expected an E.164 number or empty")
-        caller = "" if caller.strip().lower() in WITHHELD else caller.strip()
+        caller = presented_clid(caller)
         if caller and not E164.fullmatch(caller):
             raise ValidationError("caller_clid", f"'{caller}' is not an E.164 number")
         token = body.get("card_token")

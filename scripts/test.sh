@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export PYTHONDONTWRITEBYTECODE=1
-.venv/bin/ruff check ivr applets pci_bridge demo tests bench
-.venv/bin/mypy ivr applets pci_bridge demo bench
+.venv/bin/ruff check foundation ivr applets pci_bridge demo tests bench
+.venv/bin/mypy foundation ivr applets pci_bridge demo bench
 .venv/bin/ivr validate --strict callplans/
 .venv/bin/ivr test callplans/
 .venv/bin/python -m pytest "$@"

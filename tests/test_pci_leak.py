@@ -21,7 +21,7 @@ PostgreSQL: IVR_TEST_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0
 skipped when unreachable, failing when CI=true.
 
 Also: the redaction filter on the handlers installed by ivr.logs.install and
-pci_bridge.redaction.install_logging.
+foundation.redaction.install_logging.
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ import redis
 import requests
 import sqlalchemy
 
+from foundation import redaction
 from ivr import logs
 from ivr.settings import Settings
 from ivr.simulator.local import CallReport, LocalPhone
 from ivr.simulator.twilio import KeySource
-from pci_bridge import redaction
 from tests.conftest import ROOT
 
 START = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday morning in London

@@ -18,9 +18,10 @@ from click.testing import CliRunner
 from flask import Flask
 
 from demo.billing import Billing, register
+from foundation.signing import SIGNATURE_HEADER, sign, signature_valid
 from pci_bridge import BridgeConfig
 from pci_bridge.cli import main as bridge_cli
-from pci_bridge.outbox import SIGNATURE_HEADER, backoff, sign, signature_valid
+from pci_bridge.outbox import backoff
 from tests.conftest import BILLING_KEY, Clock, LoopbackServer, Reply, Seen, keyed_bridge_app
 
 SECRET = "webhook-secret-0123456789abcdef"

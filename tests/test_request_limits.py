@@ -16,10 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
+from foundation.redaction import redact
+from foundation.request_limits import API_MAX_BYTES, WEBHOOK_MAX_BYTES
 from ivr.settings import Settings
 from ivr.web import create_app
-from pci_bridge.limits import API_MAX_BYTES, WEBHOOK_MAX_BYTES
-from pci_bridge.redaction import redact
 from tests.conftest import BILLING_KEY, PCI_KEY, PLANS, ROOT
 
 SID = "CA" + "a1" * 16

@@ -3,7 +3,7 @@ fully mounted app (engine, PCI bridge, demo billing) and the bridge's own app, a
 rule and method checks what it does without credentials, with wrong ones, and with the right
 ones. A route that is not in PROTECTION fails: add it with its decision.
 
-Also the bearer-key helpers (pci_bridge/auth.py) and the key decisions (ivr/service_keys.py).
+Also the bearer-key helpers (foundation/bearer.py) and the key decisions (ivr/service_keys.py).
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ from flask import Flask
 from twilio.request_validator import RequestValidator
 from werkzeug.routing import Rule
 
+from foundation.bearer import KeyProblem, key_matches, parse_keys, presented_key
+from foundation.signing import sign
 from ivr.service_keys import service_keys
 from ivr.settings import Settings, SettingsError
 from ivr.web import create_app
 from pci_bridge import BridgeConfig, create_bridge_app
-from pci_bridge.auth import key_matches, parse_keys, presented_key
-from pci_bridge.errors import KeyProblem
-from pci_bridge.outbox import sign
 from tests.conftest import BILLING_KEY, PCI_KEY, ROOT
 
 TWILIO_TOKEN = "twilio-auth-token-for-route-tests"

@@ -22,12 +22,12 @@ from lxml import etree
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
+from foundation.twilio_signature import is_valid
 from ivr.settings import Settings
 from ivr.simulator.local import LocalPhone
 from ivr.stores import MemoryStore
 from ivr.stores.redis_store import RedisStore
 from ivr.web import create_app
-from ivr.web.signature import is_valid
 from tests.conftest import PLANS, Clock, LoopbackServer, free_port
 from tests.test_twiml import assert_valid_twiml
 

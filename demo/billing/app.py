@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from demo.billing.service import Billing, BillingError
-from pci_bridge.auth import BearerGuard
-from pci_bridge.limits import API_MAX_BYTES, BodyProblem, json_object, limit_bodies
-from pci_bridge.outbox import SIGNATURE_HEADER, signature_valid
+from foundation.bearer import BearerGuard
+from foundation.request_limits import API_MAX_BYTES, BodyProblem, json_object, limit_bodies
+from foundation.signing import SIGNATURE_HEADER, signature_valid
 
 PREFIX = "/demo/billing"
 RESULTS = f"{PREFIX}/payment-results"

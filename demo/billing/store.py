@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-from pci_bridge.dbschema import create_tables, open_engine
+from foundation.db import create_tables, open_engine
 
 metadata = MetaData()
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import applets as applet_types
 from applets.base import TURN_BUDGET
-from ivr.plan.diagnostics import Path, Report, did_you_mean
+from foundation.suggest import did_you_mean
+from ivr.plan.diagnostics import Path, Report
 from ivr.plan.fields import INVALID
 from ivr.plan.model import BUILTIN_SOURCES, AppletSpec, Plan
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +17,6 @@ def format_path(path: Path) -> str:
         else:
             out += ("." if out else "") + part
     return out
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """A ` (did you mean 'x'?)` hint, or an empty string when nothing is close."""
-    close = difflib.get_close_matches(str(word), sorted(set(choices)), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 @dataclass(frozen=True)

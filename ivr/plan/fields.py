@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from foundation.suggest import did_you_mean
 from ivr.errors import TemplateError
-from ivr.plan.diagnostics import Path, Report, did_you_mean
+from ivr.plan.diagnostics import Path, Report
 from ivr.templates import NAME_RE, Template
 
 INVALID: Any = type("Invalid", (), {"__repr__": lambda self: "INVALID"})()

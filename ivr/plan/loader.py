@@ -14,9 +14,10 @@ from pathlib import Path as FsPath
 from typing import Any
 
 import applets as applet_types
+from foundation.suggest import did_you_mean
 from ivr.errors import PlanError
 from ivr.plan.analysis import check_graph
-from ivr.plan.diagnostics import Report, did_you_mean
+from ivr.plan.diagnostics import Report
 from ivr.plan.fields import (
     ID_RE,
     INVALID,

@@ -9,13 +9,13 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from foundation.request_limits import WEBHOOK_MAX_BYTES, limit_bodies
+from foundation.twilio_signature import is_valid
 from ivr.loopback import mount_services
 from ivr.service_keys import log_generated
 from ivr.settings import Settings
 from ivr.system import System, build_system
 from ivr.web import voice
-from ivr.web.signature import is_valid
-from pci_bridge.limits import WEBHOOK_MAX_BYTES, limit_bodies
 
 log = logging.getLogger("ivr.web")
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from foundation.twilio_signature import is_call_sid
 from ivr.actions import Dial, Hangup, Say, Turn
 from ivr.errors import PlanNotFound, SessionLost
 from ivr.records import CallRecord
@@ -23,7 +24,7 @@ log = logging.getLogger("ivr.web")
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
-CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+
 SECONDS = re.compile(r"[0-9]{1,9}")
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 APOLOGY = "Sorry, we are having technical difficulties. Please call back later. Goodbye."
@@ -77,7 +78,7 @@ def call_sid() -> str:
     """The request's CallSid: CA and 32 hex digits, as Twilio makes them. Anything else (a
     forged or mangled request) is refused before it reaches a store key or a log line."""
     sid = request.form.get("CallSid", "")
-    if not CALL_SID.fullmatch(sid):
+    if not is_call_sid(sid):
         raise BadField(f"CallSid {sid[:40]!r} is not a Twilio call SID (CA and 32 hex digits)")
     return sid
 

@@ -17,11 +17,16 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, jsonify, request
 
-from pci_bridge.errors import KeyProblem
-
 log = logging.getLogger("pci_bridge.auth")
 
 # A key is printable ASCII without spaces or commas (a comma separates keys in PCI_API_KEYS).
+
+
+class KeyProblem(ValueError):
+    """A configured key is too short, too long or not printable ASCII. The message names the
+    setting and the key's position, never the key."""
+
+
 MIN_KEY_LENGTH = 16
 MAX_KEY_LENGTH = 256
 

@@ -1,9 +1,14 @@
-"""Twilio request signatures (X-Twilio-Signature) checked with the `twilio` library."""
+"""Twilio webhooks: request signatures (X-Twilio-Signature) checked with the `twilio` library,
+and the shape of a CallSid."""
 
 from __future__ import annotations
 
+import re
+
 from flask import Request
 from twilio.request_validator import RequestValidator
+
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 
 
 def public_url(request: Request, base: str | None) -> str:
@@ -21,3 +26,8 @@ def is_valid(request: Request, token: str, base: str | None) -> bool:
         return False
     params = request.form.to_dict(flat=True)
     return RequestValidator(token).validate(public_url(request, base), params, signature)
+
+
+def is_call_sid(value: str) -> bool:
+    """A CallSid Twilio could have sent: `CA` and 32 hex digits."""
+    return bool(CALL_SID.fullmatch(value))

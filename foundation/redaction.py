@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 
-from pci_bridge.cards import luhn_valid
+from foundation.digits import luhn_valid
 
 _DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])")
 
