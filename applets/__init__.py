@@ -1,4 +1,6 @@
-"""Applet types of the call plan language, one module each; importing this registers them all."""
+"""The shipped applet types, one module each. Importing this package defines them, and each
+registers itself with the engine's registry (`ivr.engine.registry`): the `ivr.applets` entry
+point in pyproject.toml names this package, so the engine finds them without importing them."""
 
 from applets import (  # noqa: F401  (imported to register the types)
     collect_digits,
@@ -14,6 +16,3 @@ from applets import (  # noqa: F401  (imported to register the types)
     transfer,
     transfer_to_pci,
 )
-from applets.base import REGISTRY, Applet
-
-__all__ = ["REGISTRY", "Applet"]

@@ -9,15 +9,15 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from applets.base import Applet, Ask, Context, Decision, Event, Keys, Outcome
 from applets.common import InputConfig, ask_again, number_value, text_or_none
 from foundation.digits import is_digits
 from foundation.suggest import did_you_mean
-from ivr.actions import Gather, Say
+from ivr.engine.actions import Gather, Say
+from ivr.engine.prompts import PromptItem, Prompts, render
+from ivr.engine.protocol import Applet, Ask, Context, Decision, Event, Keys, Outcome
 from ivr.errors import EngineError
-from ivr.formatters import currency, digits, speak_date, to_decimal
-from ivr.plan.diagnostics import Path
-from ivr.plan.fields import (
+from ivr.lang.diagnostics import Path
+from ivr.lang.fields import (
     INVALID,
     Boolean,
     Check,
@@ -31,8 +31,8 @@ from ivr.plan.fields import (
     spec,
     struct_schema,
 )
-from ivr.plan.prompts import PromptItem, Prompts, render
-from ivr.templates import Template
+from ivr.lang.formatters import currency, digits, speak_date, to_decimal
+from ivr.lang.templates import Template
 
 VALIDATIONS = ("digits", "amount", "date", "choice", "regex")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.plan.diagnostics import Path
-from ivr.plan.fields import Check, Integer, Text, spec
-from ivr.plan.prompts import PromptItem, Prompts
-from ivr.templates import Template
+from ivr.engine.prompts import PromptItem, Prompts
+from ivr.lang.diagnostics import Path
+from ivr.lang.fields import Check, Integer, Text, spec
+from ivr.lang.templates import Template
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,9 +70,9 @@ def ask_again(
     `invalid_prompt` (when set) and then the main prompt again. When retries are used up the
     outcome is `no_input` after a silent attempt, else `exhausted` (`invalid` or `no_match`).
     """
-    from applets.base import Ask, Outcome
-    from ivr.actions import Gather
-    from ivr.plan.prompts import render
+    from ivr.engine.actions import Gather
+    from ivr.engine.prompts import render
+    from ivr.engine.protocol import Ask, Outcome
 
     scope = ctx.scope()
     retries = number_value(applet.config.retries, scope)

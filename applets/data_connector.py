@@ -19,10 +19,10 @@ import requests
 import urllib3
 from lxml import etree
 
-from applets.base import MIN_CALL_SECONDS, Applet, Context, Decision, Outcome
+from ivr.engine.protocol import MIN_CALL_SECONDS, Applet, Context, Decision, Outcome
 from ivr.errors import TemplateError
-from ivr.plan.diagnostics import Path
-from ivr.plan.fields import (
+from ivr.lang.diagnostics import Path
+from ivr.lang.fields import (
     Check,
     Choice,
     FieldKind,
@@ -35,7 +35,7 @@ from ivr.plan.fields import (
     Text,
     spec,
 )
-from ivr.templates import Template
+from ivr.lang.templates import Template
 
 MAX_BODY = 1024 * 1024
 _STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")

@@ -9,10 +9,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from applets.base import Applet, Context, Decision, Outcome
-from ivr.formatters import to_date, to_decimal, to_text
-from ivr.plan.diagnostics import Path
-from ivr.plan.fields import (
+from ivr.engine.protocol import Applet, Context, Decision, Outcome
+from ivr.lang.diagnostics import Path
+from ivr.lang.fields import (
     AppletRef,
     Check,
     Choice,
@@ -22,7 +21,8 @@ from ivr.plan.fields import (
     Struct,
     spec,
 )
-from ivr.templates import Ref, Scope, Template
+from ivr.lang.formatters import to_date, to_decimal, to_text
+from ivr.lang.templates import Ref, Scope, Template
 
 OPERATORS = (
     "equals", "not_equals", "contains", "not_contains", "starts_with", "ends_with", "matches",
@@ -159,7 +159,12 @@ class DataRouterApplet(Applet):
     outcomes = ("default",)
     accepts_next = False
     accepts_on = False
+    routing_help = "data_router routes with rules[].goto and default, not '{key}'"
     Config = DataRouterConfig
+
+    @classmethod
+    def documented_outcomes(cls) -> list[str]:
+        return ["`rule_N` (routed by `rules[].goto`)", "default"]
 
     @classmethod
     def outcome_names(cls, config: DataRouterConfig) -> tuple[str, ...]:

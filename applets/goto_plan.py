@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from applets.base import Applet, Context, Decision, Jump
-from ivr.plan.fields import AppletRef, PlanRef, spec
+from ivr.engine.protocol import Applet, Context, Decision, Jump
+from ivr.lang.fields import AppletRef, PlanRef, spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,6 +22,10 @@ class GotoPlanApplet(Applet):
     accepts_next = False
     accepts_on = False
     Config = GotoPlanConfig
+
+    @classmethod
+    def plan_reference(cls, config: GotoPlanConfig) -> tuple[str, str | None]:
+        return config.plan, config.applet
 
     def enter(self, ctx: Context) -> Decision:
         return Jump(self.config.plan, self.config.applet)

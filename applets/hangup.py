@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from applets.base import Applet, Context, Decision, End
 from applets.common import VoiceConfig, text_or_none
-from ivr.actions import Hangup
-from ivr.plan.diagnostics import Path
-from ivr.plan.fields import Check, Text, spec
-from ivr.plan.prompts import PromptItem, Prompts, render
-from ivr.templates import Template
+from ivr.engine.actions import Hangup
+from ivr.engine.prompts import PromptItem, Prompts, render
+from ivr.engine.protocol import Applet, Context, Decision, End
+from ivr.lang.diagnostics import Path
+from ivr.lang.fields import Check, Text, spec
+from ivr.lang.templates import Template
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from applets.base import Applet, Ask, Context, Decision, Event, Keys, Outcome
 from applets.common import InputConfig, ask_again, number_value, text_or_none
-from ivr.actions import Gather
-from ivr.plan.diagnostics import Path
-from ivr.plan.fields import AppletRef, Check, Key, MapOf, Name, spec
-from ivr.plan.prompts import PromptItem, Prompts, render
+from ivr.engine.actions import Gather
+from ivr.engine.prompts import PromptItem, Prompts, render
+from ivr.engine.protocol import Applet, Ask, Context, Decision, Event, Keys, Outcome
+from ivr.lang.diagnostics import Path
+from ivr.lang.fields import AppletRef, Check, Key, MapOf, Name, spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +37,16 @@ class MenuApplet(Applet):
     doc = "A choice of routes by one key; outcomes are the option keys, no_input and no_match."
     outcomes = ("no_input", "no_match")
     accepts_next = False
+    routing_help = "menu routes keys with options: and no_input/no_match with on:, not 'next'"
     Config = MenuConfig
+
+    @classmethod
+    def on_names_schema(cls) -> dict[str, Any]:
+        return {"enum": list(cls.outcomes)}  # keys are routed by `options`, not `on`
+
+    @classmethod
+    def documented_outcomes(cls) -> list[str]:
+        return ["one per key in `options`", *super().documented_outcomes()]
 
     @classmethod
     def outcome_names(cls, config: MenuConfig) -> tuple[str, ...]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from applets.base import Applet, Ask, Context, Decision, Event, Outcome
 from applets.common import VoiceConfig, text_or_none
-from ivr.actions import Wait
-from ivr.plan.fields import Integer, Text, spec
-from ivr.plan.prompts import PromptItem, render
-from ivr.templates import Template
+from ivr.engine.actions import Wait
+from ivr.engine.prompts import PromptItem, render
+from ivr.engine.protocol import Applet, Ask, Context, Decision, Event, Outcome
+from ivr.lang.fields import Integer, Text, spec
+from ivr.lang.templates import Template
 
 
 @dataclass(frozen=True, kw_only=True)

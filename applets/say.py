@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from applets.base import Applet, Context, Decision, Outcome
 from applets.common import VoiceConfig, one_of, text_or_none
-from ivr.plan.diagnostics import Path
-from ivr.plan.fields import Check, Integer, SourcePath, Text, spec
-from ivr.plan.prompts import PromptItem, Prompts, render
-from ivr.templates import Ref, Template
+from ivr.engine.prompts import PromptItem, Prompts, render
+from ivr.engine.protocol import Applet, Context, Decision, Outcome
+from ivr.lang.diagnostics import Path
+from ivr.lang.fields import Check, Integer, SourcePath, Text, spec
+from ivr.lang.templates import Ref, Template
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from applets.base import Applet, Context, Decision, Outcome
-from ivr.plan.fields import MapOf, Name, Scalar, spec
-from ivr.templates import Template
+from ivr.engine.protocol import Applet, Context, Decision, Outcome
+from ivr.lang.fields import MapOf, Name, Scalar, spec
+from ivr.lang.templates import Template
 
 
 @dataclass(frozen=True, kw_only=True)

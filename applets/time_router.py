@@ -8,9 +8,9 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from applets.base import Applet, Context, Decision, Outcome
-from ivr.plan.diagnostics import Path
-from ivr.plan.fields import INVALID, Check, FieldKind, ListOf, Timezone, found, spec
+from ivr.engine.protocol import Applet, Context, Decision, Outcome
+from ivr.lang.diagnostics import Path
+from ivr.lang.fields import INVALID, Check, FieldKind, ListOf, Timezone, found, spec
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")

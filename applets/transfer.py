@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from applets.base import Applet, Ask, Context, Decision, DialEnded, Event, Outcome, QueueLeft
 from applets.common import VoiceConfig, number_value, one_of, text_or_none
-from ivr.actions import Dial, Enqueue
-from ivr.plan.diagnostics import Path
-from ivr.plan.fields import Check, Integer, ListOf, Phone, Text, spec
-from ivr.plan.prompts import PromptItem, Prompts, render
-from ivr.templates import Template
+from ivr.engine.actions import Dial, Enqueue
+from ivr.engine.prompts import PromptItem, Prompts, render
+from ivr.engine.protocol import Applet, Ask, Context, Decision, DialEnded, Event, Outcome, QueueLeft
+from ivr.lang.diagnostics import Path
+from ivr.lang.fields import Check, Integer, ListOf, Phone, Text, spec
+from ivr.lang.templates import Template
 
 ANSWERED = {"completed", "answered"}
 QUEUE_DELIVERED = {"bridged", "bridging-in-process"}
@@ -48,6 +48,13 @@ class TransferApplet(Applet):
     @classmethod
     def sets(cls, config: TransferConfig) -> set[str]:
         return {"InteractionOutcome"}
+
+    def agent_number(self) -> str | None:
+        c = self.config
+        if c.queue is not None:
+            return None
+        first = (c.numbers or (c.number,))[0]
+        return first.source if first is not None and first.is_constant else None
 
     def _dial(self, ctx: Context, index: int) -> Dial:
         c = self.config

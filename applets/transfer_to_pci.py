@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from applets.base import Applet, Ask, Context, Decision, DialEnded, Event, Outcome
 from applets.common import number_value
-from ivr.actions import Dial
-from ivr.plan.fields import Integer, Name, Phone, spec
-from ivr.templates import Template
+from ivr.engine.actions import Dial
+from ivr.engine.protocol import Applet, Ask, Context, Decision, DialEnded, Event, Outcome
+from ivr.lang.fields import Integer, Name, Phone, spec
+from ivr.lang.templates import Template
 
 ANSWERED = {"completed", "answered"}
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from ivr.compiler import compile_plan
-from ivr.plan.loader import load_text
+from ivr.engine.compiler import compile_plan
+from ivr.engine.loader import load_text
 
 HEADER = """plan: bench_{n}
 start: a0

@@ -32,14 +32,14 @@ import requests
 from flask import Flask, Response
 from werkzeug.serving import make_server
 
-from ivr.catalog import Catalog
-from ivr.engine import Engine
-from ivr.plan.loader import load_text
-from ivr.records import MemoryRecorder
-from ivr.settings import Settings
-from ivr.stores.redis_store import RedisStore
-from ivr.system import System
-from ivr.web import create_app
+from ivr.app import create_app
+from ivr.app.settings import Settings
+from ivr.app.system import System
+from ivr.engine.catalog import Catalog
+from ivr.engine.loader import load_text
+from ivr.engine.records import MemoryRecorder
+from ivr.engine.stores.redis_store import RedisStore
+from ivr.engine.turns import Engine
 
 PLAN = """
 plan: bench_turn

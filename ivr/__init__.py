@@ -1,9 +1,14 @@
 """IVR self-service payment call-flow engine: YAML call plans compiled into state machines."""
 
-from ivr.actions import Dial, Enqueue, Gather, Hangup, Pause, Play, Say, Turn
-from ivr.catalog import Catalog, LoadResult, load_paths
-from ivr.compiler import CompiledPlan, compile_plan
-from ivr.engine import Engine
+from ivr.adapters.twiml import render as render_twiml
+from ivr.engine.actions import Dial, Enqueue, Gather, Hangup, Pause, Play, Say, Turn
+from ivr.engine.catalog import Catalog, LoadResult, load_paths
+from ivr.engine.compiler import CompiledPlan, compile_plan
+from ivr.engine.loader import load_file, load_text
+from ivr.engine.records import CallRecord, MemoryRecorder
+from ivr.engine.session import Session
+from ivr.engine.stores import MemoryStore, open_store
+from ivr.engine.turns import Engine
 from ivr.errors import (
     EngineError,
     IVRError,
@@ -14,13 +19,8 @@ from ivr.errors import (
     StoreError,
     TemplateError,
 )
-from ivr.plan.diagnostics import Diagnostic
-from ivr.plan.loader import load_file, load_text
-from ivr.plan.model import Plan
-from ivr.records import CallRecord, MemoryRecorder
-from ivr.session import Session
-from ivr.stores import MemoryStore, open_store
-from ivr.twiml import render as render_twiml
+from ivr.lang.diagnostics import Diagnostic
+from ivr.lang.model import Plan
 
 __all__ = [
     "CallRecord", "Catalog", "CompiledPlan", "Diagnostic", "Dial", "Engine", "EngineError",

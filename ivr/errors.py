@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ivr.plan.diagnostics import Diagnostic
+    from ivr.lang.diagnostics import Diagnostic
 
 
 class IVRError(Exception):

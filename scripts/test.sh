@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export PYTHONDONTWRITEBYTECODE=1
 .venv/bin/ruff check foundation ivr applets pci_bridge demo tests bench
 .venv/bin/mypy foundation ivr applets pci_bridge demo bench
+.venv/bin/lint-imports  # the layer contracts in .importlinter (docs/architecture.md)
 .venv/bin/ivr validate --strict callplans/
 .venv/bin/ivr test callplans/
 .venv/bin/python -m pytest "$@"

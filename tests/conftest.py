@@ -25,12 +25,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
-from ivr.catalog import Catalog
-from ivr.engine import Engine
-from ivr.plan.loader import load_file, load_text
-from ivr.records import MemoryRecorder
-from ivr.stores import MemoryStore
-from ivr.stores.redis_store import RedisStore
+from ivr.engine.catalog import Catalog
+from ivr.engine.loader import load_file, load_text
+from ivr.engine.records import MemoryRecorder
+from ivr.engine.stores import MemoryStore
+from ivr.engine.stores.redis_store import RedisStore
+from ivr.engine.turns import Engine
 from pci_bridge import BridgeConfig, create_bridge_app
 from tests.driver import CallDriver
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ivr.actions import Dial, Enqueue, Gather, Hangup, Pause, Play, Say, Turn
-from ivr.engine import Engine
-from ivr.records import CallRecord
+from ivr.engine.actions import Dial, Enqueue, Gather, Hangup, Pause, Play, Say, Turn
+from ivr.engine.records import CallRecord
+from ivr.engine.turns import Engine
 
 
 def spoken(actions: Any) -> list[str]:

@@ -59,7 +59,7 @@ class Server:
     def command(self) -> list[str]:
         if self.kind == "gunicorn":
             return [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}",
-                    "ivr.web:create_app()"]
+                    "ivr.app:create_app()"]
         return [str(BIN / "ivr"), "serve", "--port", str(self.port), "--config",
                 str(self.config)]
 

@@ -14,17 +14,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.catalog import load_paths
-from ivr.cli import main
+from ivr.engine.catalog import load_paths
+from ivr.engine.loader import load_file
 from ivr.errors import PlanError
-from ivr.plan.loader import load_file
+from ivr.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLPLANS = Path("tests") / "callplans"
 BAD = sorted((ROOT / CALLPLANS / "bad").glob("*.yaml"))
 WARN = sorted((ROOT / CALLPLANS / "warn").glob("*.yaml"))
 
-# Checked across plans by ivr.catalog.load_paths: the file alone loads with load_file.
+# Checked across plans by ivr.engine.catalog.load_paths: the file alone loads with load_file.
 CROSS_PLAN = {"goto_unknown_plan", "goto_unknown_applet"}
 
 

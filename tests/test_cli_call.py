@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from ivr.cli import main
-from ivr.web.voice import NOT_IN_SERVICE
+from ivr.adapters.voice import NOT_IN_SERVICE
+from ivr.tools.cli import main
 from tests.conftest import CLI_ENVIRONMENT as ENVIRONMENT
 from tests.conftest import PLANS, LoopbackServer, Seen
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from ivr.actions import Turn, to_dict
-from ivr.catalog import Catalog
-from ivr.engine import Engine
-from ivr.plan.loader import load_file, load_text
-from ivr.records import MemoryRecorder
-from ivr.stores import MemoryStore
-from ivr.stores.redis_store import RedisStore
+from ivr.engine.actions import Turn, to_dict
+from ivr.engine.catalog import Catalog
+from ivr.engine.loader import load_file, load_text
+from ivr.engine.records import MemoryRecorder
+from ivr.engine.stores import MemoryStore
+from ivr.engine.stores.redis_store import RedisStore
+from ivr.engine.turns import Engine
 from tests.conftest import PLANS, ROOT, Clock, LoopbackServer, Seen
 from tests.driver import CallDriver, spoken
 
@@ -261,12 +261,12 @@ def test_a_worker_without_the_pinned_version_reads_it_from_redis(
 
 WORKER = r"""
 import json, sys, time
-from ivr.actions import to_dict
-from ivr.catalog import Catalog
-from ivr.engine import Engine
-from ivr.plan.loader import load_file
-from ivr.records import MemoryRecorder
-from ivr.stores.redis_store import RedisStore
+from ivr.engine.actions import to_dict
+from ivr.engine.catalog import Catalog
+from ivr.engine.turns import Engine
+from ivr.engine.loader import load_file
+from ivr.engine.records import MemoryRecorder
+from ivr.engine.stores.redis_store import RedisStore
 
 redis_url, plan_file, service_url, sid, turn, digits = sys.argv[1:7]
 store = RedisStore.from_url(redis_url)

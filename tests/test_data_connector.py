@@ -22,7 +22,7 @@ import pytest
 import requests
 from lxml import etree
 
-from ivr.twiml import render
+from ivr.adapters.twiml import render
 from tests.conftest import LoopbackServer, Reply, Seen
 from tests.driver import CallDriver, Gather, spoken
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from applets.data_router import OPERATORS, Rule, evaluate
-from ivr.templates import Ref
+from ivr.lang.templates import Ref
 
 
 def rule(op: str, type_: str = "string", value: Any = None) -> Rule:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import applets
-from ivr.formatters import FORMATTERS
-from ivr.plan.reference import reference
-from ivr.plan.schema import plan_schema
+from ivr.engine.reference import reference
+from ivr.engine.registry import REGISTRY
+from ivr.engine.schema import plan_schema
+from ivr.lang.formatters import FORMATTERS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -20,7 +20,7 @@ def test_reference_is_up_to_date() -> None:
 
 def test_reference_names_every_applet_field_outcome_and_formatter() -> None:
     text = reference()
-    for name, cls in applets.REGISTRY.items():
+    for name, cls in REGISTRY.items():
         assert f"### {name}" in text
         for outcome in cls.outcomes:
             assert f"`{outcome}`" in text

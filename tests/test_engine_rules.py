@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from ivr.actions import Hangup, Pause, Say
-from ivr.engine import APOLOGY
-from ivr.plan.loader import load_text
+from ivr.engine.actions import Hangup, Pause, Say
+from ivr.engine.loader import load_text
+from ivr.engine.turns import APOLOGY
 from tests.conftest import PLANS
 
 RULES = "route_rules.yaml"

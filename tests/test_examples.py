@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import applets
-from ivr.formatters import FORMATTERS
-from ivr.plan.fields import walk_templates
-from ivr.plan.loader import load_file
+from ivr.engine.loader import load_file
+from ivr.engine.registry import REGISTRY
+from ivr.lang.fields import walk_templates
+from ivr.lang.formatters import FORMATTERS
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "callplans" / "examples").glob(
     "*.yaml"))
@@ -19,7 +19,7 @@ def _plans():
 
 def test_every_applet_type_is_used() -> None:
     used = {spec.type for plan in _plans() for spec in plan.applets.values()}
-    assert used == set(applets.REGISTRY)
+    assert used == set(REGISTRY)
 
 
 def test_every_outcome_is_routed_somewhere() -> None:
@@ -27,7 +27,7 @@ def test_every_outcome_is_routed_somewhere() -> None:
     for plan in _plans():
         for spec in plan.applets.values():
             routed.setdefault(spec.type, set()).update(spec.routes)
-    for name, cls in applets.REGISTRY.items():
+    for name, cls in REGISTRY.items():
         missing = set(cls.outcomes) - routed.get(name, set())
         assert not missing, f"{name}: {sorted(missing)} never routed in callplans/examples"
     assert any(o.startswith("status_") and o.endswith("xx") for o in routed["data_connector"])

@@ -22,10 +22,10 @@ from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
 from demo.billing import Billing, register
-from ivr.settings import Destination
-from ivr.simulator.transport import HttpTransport
-from ivr.simulator.twilio import KeySource, TwilioSimulator
-from ivr.system import with_bridge_numbers
+from ivr.app.settings import Destination
+from ivr.app.system import with_bridge_numbers
+from ivr.tools.simulator.transport import HttpTransport
+from ivr.tools.simulator.twilio import KeySource, TwilioSimulator
 from pci_bridge.gateway import SimulatedGateway
 from pci_bridge.ledger import Ledger
 from tests.conftest import ROOT, LoopbackServer, Reply, Seen, free_port

@@ -25,10 +25,10 @@ import requests
 import yaml
 from twilio.request_validator import RequestValidator
 
-from ivr.settings import Destination
-from ivr.simulator.transport import HttpTransport
-from ivr.simulator.twilio import Event, KeySource, TwilioSimulator
-from ivr.system import with_bridge_numbers
+from ivr.app.settings import Destination
+from ivr.app.system import with_bridge_numbers
+from ivr.tools.simulator.transport import HttpTransport
+from ivr.tools.simulator.twilio import Event, KeySource, TwilioSimulator
 from tests.conftest import ROOT, LoopbackServer, Reply, Seen, free_port
 from tests.test_auth_http import Server
 

@@ -1,7 +1,7 @@
 """The README's production shape does not jam itself: gunicorn with two sync workers on Redis,
 eight callers paying at the same moment, every one paid. The plans' calls to the PCI bridge and
-the billing service mounted in the same app go in-process (ivr/loopback.py), so a worker never
-waits on a worker over HTTP."""
+the billing service mounted in the same app go in-process (ivr/adapters/loopback.py), so a
+worker never waits on a worker over HTTP."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import redis
 import requests
 import yaml
 
-from ivr.settings import Destination
-from ivr.simulator.transport import HttpTransport
-from ivr.simulator.twilio import KeySource, TwilioSimulator
-from ivr.system import with_bridge_numbers
+from ivr.app.settings import Destination
+from ivr.app.system import with_bridge_numbers
+from ivr.tools.simulator.transport import HttpTransport
+from ivr.tools.simulator.twilio import KeySource, TwilioSimulator
 from tests.conftest import ROOT, free_port
 from tests.test_auth_http import Server
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.catalog import load_paths
+from ivr.engine.catalog import load_paths
 
 GOTO = Path("tests") / "callplans" / "goto"
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,7 +1,7 @@
 """Hot reload of call plans: in process (System + PlanWatcher) and through a real `ivr serve`.
 
-Contract (callplan-spec "Run-time rules", ivr/server.py): a valid edit replaces the old version
-for new calls; a call in progress keeps the version it started with; a plan with errors is
+Contract (callplan-spec "Run-time rules", ivr/tools/server.py): a valid edit replaces the old
+version for new calls; a call in progress keeps the version it started with; a plan with errors is
 refused, its diagnostics (FILE:LINE:COL) are logged, and the previous version keeps serving.
 """
 
@@ -27,11 +27,11 @@ import pytest
 import requests
 import yaml
 
+from ivr.adapters.records_sql import SqlRecorder
+from ivr.app.settings import Settings
+from ivr.app.system import System, build_system
 from ivr.errors import PlanNotFound
-from ivr.records_sql import SqlRecorder
-from ivr.server import PlanWatcher
-from ivr.settings import Settings
-from ivr.system import System, build_system
+from ivr.tools.server import PlanWatcher
 from tests.conftest import PLANS, ROOT, Clock, free_port
 from tests.driver import CallDriver
 

@@ -17,11 +17,11 @@ import pytest
 import requests
 import yaml
 
-from ivr.records_sql import SqlRecorder
-from ivr.settings import Settings
-from ivr.simulator.local import LocalPhone
-from ivr.simulator.twilio import KeySource, TwilioSimulator
-from ivr.stores.redis_store import RedisStore
+from ivr.adapters.records_sql import SqlRecorder
+from ivr.app.settings import Settings
+from ivr.engine.stores.redis_store import RedisStore
+from ivr.tools.simulator.local import LocalPhone
+from ivr.tools.simulator.twilio import KeySource, TwilioSimulator
 from tests.conftest import PCI_KEY, PLANS, LoopbackServer, free_port
 
 CALL_NUMBER = "+441000000901"  # tests/plans/web_call.yaml
@@ -92,7 +92,7 @@ def _ivr_command() -> list[str]:
     script = Path(sys.executable).with_name("ivr")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "ivr.cli"]
+    return [sys.executable, "-m", "ivr.tools.cli"]
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, deadline: float) -> None:

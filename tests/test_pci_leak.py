@@ -20,7 +20,7 @@ The simulator's transcript is out of scope: the caller's own keys are in it by d
 PostgreSQL: IVR_TEST_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test),
 skipped when unreachable, failing when CI=true.
 
-Also: the redaction filter on the handlers installed by ivr.logs.install and
+Also: the redaction filter on the handlers installed by ivr.adapters.logs.install and
 foundation.redaction.install_logging.
 """
 
@@ -41,10 +41,10 @@ import requests
 import sqlalchemy
 
 from foundation import redaction
-from ivr import logs
-from ivr.settings import Settings
-from ivr.simulator.local import CallReport, LocalPhone
-from ivr.simulator.twilio import KeySource
+from ivr.adapters import logs
+from ivr.app.settings import Settings
+from ivr.tools.simulator.local import CallReport, LocalPhone
+from ivr.tools.simulator.twilio import KeySource
 from tests.conftest import ROOT
 
 START = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday morning in London
@@ -571,7 +571,7 @@ def restore_root() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("install", [logs.install, redaction.install_logging],
-                         ids=["ivr.logs.install", "install_logging"])
+                         ids=["ivr.adapters.logs.install", "install_logging"])
 def test_installed_handlers_redact_card_numbers(install: Any, restore_root: None) -> None:
     install("DEBUG")
     (handler,) = logging.getLogger().handlers

@@ -251,9 +251,9 @@ def test_demo_billing_acknowledges_other_outcomes_without_a_payment(billing_app:
 @pytest.mark.parametrize("fault", ["timeout", "refused", "500"])
 def test_a_charge_reaches_billing_when_the_plans_post_fails(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
-    from ivr.canned import CannedAnswer, canned_session
-    from ivr.settings import Settings
-    from ivr.simulator.local import LocalPhone
+    from ivr.adapters.canned import CannedAnswer, canned_session
+    from ivr.app.settings import Settings
+    from ivr.tools.simulator.local import LocalPhone
     from tests.conftest import CLI_ENVIRONMENT, ROOT
 
     for name in CLI_ENVIRONMENT:
@@ -287,8 +287,8 @@ def test_a_stored_card_charge_slower_than_a_turn_is_never_lost(
     again) and reaches an agent; when the charge completes the outbox posts it to billing."""
     import time
 
-    from ivr.settings import Settings
-    from ivr.simulator.local import LocalPhone
+    from ivr.app.settings import Settings
+    from ivr.tools.simulator.local import LocalPhone
     from tests.conftest import CLI_ENVIRONMENT, ROOT
 
     for name in CLI_ENVIRONMENT:

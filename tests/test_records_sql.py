@@ -1,5 +1,5 @@
-"""SQL call records (ivr/records_sql.py) on a SQLite file and on PostgreSQL, end to end through
-a simulated call, and `ivr calls`.
+"""SQL call records (ivr/adapters/records_sql.py) on a SQLite file and on PostgreSQL, end to
+end through a simulated call, and `ivr calls`.
 
 PostgreSQL: IVR_TEST_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test).
 Each test gets its own schema (dropped afterwards). Without the driver or the server the tests
@@ -19,11 +19,11 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from ivr.cli import main
-from ivr.records import CallRecord, PathStep
-from ivr.records_sql import SqlRecorder
-from ivr.settings import Settings
-from ivr.simulator.local import LocalPhone
+from ivr.adapters.records_sql import SqlRecorder
+from ivr.app.settings import Settings
+from ivr.engine.records import CallRecord, PathStep
+from ivr.tools.cli import main
+from ivr.tools.simulator.local import LocalPhone
 from tests.conftest import ROOT
 
 OPEN = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday, 10:00 in London: open

@@ -18,8 +18,8 @@ from werkzeug.serving import make_server
 
 from foundation.redaction import redact
 from foundation.request_limits import API_MAX_BYTES, WEBHOOK_MAX_BYTES
-from ivr.settings import Settings
-from ivr.web import create_app
+from ivr.app import create_app
+from ivr.app.settings import Settings
 from tests.conftest import BILLING_KEY, PCI_KEY, PLANS, ROOT
 
 SID = "CA" + "a1" * 16

@@ -3,7 +3,7 @@ fully mounted app (engine, PCI bridge, demo billing) and the bridge's own app, a
 rule and method checks what it does without credentials, with wrong ones, and with the right
 ones. A route that is not in PROTECTION fails: add it with its decision.
 
-Also the bearer-key helpers (foundation/bearer.py) and the key decisions (ivr/service_keys.py).
+Also the bearer-key helpers (foundation/bearer.py) and the key decisions (ivr/app/service_keys.py).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from werkzeug.routing import Rule
 
 from foundation.bearer import KeyProblem, key_matches, parse_keys, presented_key
 from foundation.signing import sign
-from ivr.service_keys import service_keys
-from ivr.settings import Settings, SettingsError
-from ivr.web import create_app
+from ivr.app import create_app
+from ivr.app.service_keys import service_keys
+from ivr.app.settings import Settings, SettingsError
 from pci_bridge import BridgeConfig, create_bridge_app
 from tests.conftest import BILLING_KEY, PCI_KEY, ROOT
 

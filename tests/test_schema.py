@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator, ValidationError
 
-from ivr.cli import main
-from ivr.plan.diagnostics import Report
-from ivr.plan.loader import load_file
-from ivr.plan.schema import plan_schema
-from ivr.plan.yaml_source import read_yaml
+from ivr.engine.loader import load_file
+from ivr.engine.schema import plan_schema
+from ivr.lang.diagnostics import Report
+from ivr.lang.yaml_source import read_yaml
+from ivr.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLPLANS = ROOT / "tests" / "callplans"
@@ -66,13 +66,13 @@ def test_cli_schema_prints_the_generated_schema() -> None:
 
 
 def test_schema_lists_every_applet_type() -> None:
-    import applets
+    from ivr.engine.registry import REGISTRY
 
     schema = plan_schema()
-    assert schema["$defs"]["applet"]["properties"]["type"]["enum"] == sorted(applets.REGISTRY)
-    for name in applets.REGISTRY:
+    assert schema["$defs"]["applet"]["properties"]["type"]["enum"] == sorted(REGISTRY)
+    for name in REGISTRY:
         assert schema["$defs"][name]["properties"]["type"] == {
-            "const": name, "description": applets.REGISTRY[name].doc}
+            "const": name, "description": REGISTRY[name].doc}
 
 
 @pytest.mark.parametrize("plan", EXAMPLES + WARN, ids=lambda p: p.stem)

@@ -13,7 +13,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from ivr.cli import main
+from ivr.tools.cli import main
 from tests.conftest import BILLING_KEY, CLI_ENVIRONMENT, ROOT, free_port
 
 IVR = ROOT / ".venv" / "bin" / "ivr"

@@ -1,4 +1,4 @@
-"""Text messages through Twilio's Messages API (ivr/sms.py), against a loopback stand-in:
+"""Text messages through Twilio's Messages API (ivr/adapters/sms.py), against a loopback stand-in:
 the form Twilio documents, basic auth, and failures that are logged, never raised."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from ivr.sms import SmsSender
+from ivr.adapters.sms import SmsSender
 from tests.conftest import LoopbackServer, Reply, Seen
 
 ACCOUNT = "AC" + "f6" * 16

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from ivr.engine import PLAN_SOURCE_TTL, Engine
+from ivr.engine.loader import load_file
+from ivr.engine.records import CallRecord
+from ivr.engine.stores import CALL_KEY, LOCK_KEY, PLAN_KEY, MemoryStore, open_store
+from ivr.engine.stores.redis_store import RedisStore
+from ivr.engine.turns import PLAN_SOURCE_TTL, Engine
 from ivr.errors import LockTimeout, StoreError
-from ivr.plan.loader import load_file
-from ivr.records import CallRecord
-from ivr.stores import CALL_KEY, LOCK_KEY, PLAN_KEY, MemoryStore, open_store
-from ivr.stores.redis_store import RedisStore
 from tests.conftest import PLANS, free_port
 from tests.driver import CallDriver, spoken
 

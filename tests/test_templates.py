@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from ivr.errors import MissingSecret, TemplateError
-from ivr.formatters import FORMATTERS, Formatting
-from ivr.templates import Scope, Template
+from ivr.lang.formatters import FORMATTERS, Formatting
+from ivr.lang.templates import Scope, Template
 
 TODAY = date(2026, 11, 20)
 GBP = Formatting("GBP", TODAY)

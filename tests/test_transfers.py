@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ivr.actions import Dial, Enqueue, Say
+from ivr.engine.actions import Dial, Enqueue, Say
 
 TRANSFER = "route_transfer.yaml"
 DDI = "+441000000102"

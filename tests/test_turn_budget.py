@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from applets.base import TURN_BUDGET
-from ivr.catalog import Catalog
-from ivr.engine import Engine
-from ivr.plan.loader import load_text
-from ivr.records import MemoryRecorder
-from ivr.settings import Settings
-from ivr.stores import MemoryStore
-from ivr.system import System
-from ivr.web import create_app
+from ivr.app import create_app
+from ivr.app.settings import Settings
+from ivr.app.system import System
+from ivr.engine.catalog import Catalog
+from ivr.engine.loader import load_text
+from ivr.engine.protocol import TURN_BUDGET
+from ivr.engine.records import MemoryRecorder
+from ivr.engine.stores import MemoryStore
+from ivr.engine.turns import Engine
 from tests.conftest import PLANS, LoopbackServer, Reply, Seen
 from tests.driver import CallDriver
 

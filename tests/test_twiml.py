@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from ivr.actions import Dial, Enqueue, Gather, Hangup, Pause, Play, Say, Turn
-from ivr.catalog import Catalog
-from ivr.engine import Engine
-from ivr.plan.loader import load_file, load_text
-from ivr.records import MemoryRecorder
-from ivr.stores import MemoryStore
-from ivr.twiml import render
+from ivr.adapters.twiml import render
+from ivr.engine.actions import Dial, Enqueue, Gather, Hangup, Pause, Play, Say, Turn
+from ivr.engine.catalog import Catalog
+from ivr.engine.loader import load_file, load_text
+from ivr.engine.records import MemoryRecorder
+from ivr.engine.stores import MemoryStore
+from ivr.engine.turns import Engine
 from tests.conftest import EXAMPLES, PLANS, ROOT, LoopbackServer
 
 # A copy of ../shared/twiml-xsd (MIT, see its LICENSE) so a fresh clone can validate TwiML;
@@ -348,7 +348,7 @@ def test_route_plans_emit_valid_twiml() -> None:
 
 
 def test_route_plan_folder_loads_cleanly() -> None:
-    from ivr.catalog import load_paths
+    from ivr.engine.catalog import load_paths
 
     result = load_paths([Path(p) for p in sorted(PLANS.glob("route_*.yaml"))])
     assert result.diagnostics == []

@@ -1,4 +1,4 @@
-"""ivr.twiml.to_xml writes exactly what the twilio library's str() writes, faster."""
+"""ivr.adapters.twiml.to_xml writes exactly what the twilio library's str() writes, faster."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from ivr.twiml import to_xml
+from ivr.adapters.twiml import to_xml
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from(
     list("&<>\"'\n\t\r£€")), max_size=40)

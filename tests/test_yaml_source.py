@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ivr.plan.diagnostics import Report
-from ivr.plan.yaml_source import read_yaml
+from ivr.lang.diagnostics import Report
+from ivr.lang.yaml_source import read_yaml
 
 
 def read(text: str) -> tuple[Any, Report]:

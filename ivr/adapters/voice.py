@@ -1,0 +1,282 @@
+"""Voice webhooks: `/voice` (new call), `/voice/status` (call ended) and the turn URLs the
+TwiML carries. A call the engine knows never gets a 5xx: the caller hears an apology."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from flask import Blueprint, Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from foundation.twilio_signature import is_call_sid
+from ivr.adapters.sms import SmsSender, receipt
+from ivr.adapters.twiml import render
+from ivr.engine.actions import Dial, Hangup, Say, Turn
+from ivr.engine.catalog import Catalog
+from ivr.engine.records import CallRecord
+from ivr.engine.turns import Engine
+from ivr.errors import PlanNotFound, SessionLost
+
+log = logging.getLogger("ivr.web")
+
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+SECONDS = re.compile(r"[0-9]{1,9}")
+NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
+APOLOGY = "Sorry, we are having technical difficulties. Please call back later. Goodbye."
+SESSION_LOST = "SessionLost"  # the outcome of a call recorded from its status callback alone
+# ...and of one that paid meanwhile: the caller may not have heard the confirmation
+CHARGED_NOT_CONFIRMED = "ChargedNotConfirmed"
+NOT_IN_SERVICE_OUTCOME = "NotInService"  # a call to a number no plan answers
+
+
+def _prefix() -> str:
+    """Absolute under the configured public URL (which may have a path, e.g. /ivr), else a
+    path under the app's mount point."""
+    public = system().settings.public_url
+    root = public.rstrip("/") if public else request.script_root
+    return root + bp.url_prefix  # type: ignore[operator]
+
+
+class FlaskUrls:
+    """Turn URLs (the routes below: /voice/turn/N/...)."""
+
+    def __init__(self) -> None:
+        self.base = _prefix() + "/turn/"
+
+    def keys(self, turn: int) -> str:
+        return f"{self.base}{turn}/keys"
+
+    def dial(self, turn: int) -> str:
+        return f"{self.base}{turn}/dial"
+
+    def queue(self, turn: int) -> str:
+        return f"{self.base}{turn}/queue"
+
+
+class VoiceSettings(Protocol):
+    @property
+    def public_url(self) -> str | None: ...
+
+    @property
+    def emergency_number(self) -> str | None: ...
+
+
+class VoiceHost(Protocol):
+    """What these webhooks need from the system the composition root (`ivr.app`) builds and
+    keeps in `app.extensions["ivr"]`."""
+
+    @property
+    def settings(self) -> VoiceSettings: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def recorder(self) -> Any: ...
+
+    @property
+    def sms(self) -> SmsSender | None: ...
+
+    @property
+    def merchant_name(self) -> str: ...
+
+    def paid_by(self, caller: str, since: datetime) -> list[dict[str, Any]]: ...
+
+
+def system() -> VoiceHost:
+    host: VoiceHost = current_app.extensions["ivr"]
+    return host
+
+
+def twiml(body: str) -> Response:
+    return Response(body, mimetype="text/xml")
+
+
+def _respond(turn: Turn) -> Response:
+    return twiml(render(turn, FlaskUrls()))
+
+
+class BadField(ValueError):
+    """A Twilio field that cannot be what Twilio sends."""
+
+
+def call_sid() -> str:
+    """The request's CallSid: CA and 32 hex digits, as Twilio makes them. Anything else (a
+    forged or mangled request) is refused before it reaches a store key or a log line."""
+    sid = request.form.get("CallSid", "")
+    if not is_call_sid(sid):
+        raise BadField(f"CallSid {sid[:40]!r} is not a Twilio call SID (CA and 32 hex digits)")
+    return sid
+
+
+def seconds(name: str) -> int:
+    """A duration field (DialCallDuration, ...): whole seconds, else 0 with a log line."""
+    value = request.form.get(name, "0")
+    if SECONDS.fullmatch(value):
+        return int(value)
+    log.warning("[%s] %s %r is not a number of seconds; taken as 0",
+                request.form.get("CallSid", "")[:40], name, value[:20])
+    return 0
+
+
+def _guarded(call: Callable[[], Turn]) -> Response:
+    """Run an engine call; any failure becomes an apology (and the plan's fallback when it is
+    a transfer that can run without a session)."""
+    try:
+        sid = call_sid()
+    except BadField as exc:
+        log.warning("%s %s refused: %s", request.method, request.path, exc)
+        return _say_and_hang_up(APOLOGY)
+    try:
+        return _respond(call())
+    except PlanNotFound as exc:
+        log.warning("[%s] %s", sid, exc)
+        return _say_and_hang_up(NOT_IN_SERVICE)
+    except SessionLost as exc:
+        log.warning("%s; the caller hears an apology", exc)
+        return _emergency(sid)
+    except Exception:
+        log.exception("[%s] webhook failed; the caller hears an apology", sid)
+        return _emergency(sid)
+
+
+def _say_and_hang_up(text: str) -> Response:
+    response = VoiceResponse()
+    response.say(text)
+    response.hangup()
+    return twiml(str(response))
+
+
+def _emergency(sid: str) -> Response:
+    """No session to work with: apologise, and transfer to the plan's fallback agent line if
+    that fallback is a plain transfer to a number, else to the configured `emergency_number`
+    (whatever the plan's fallback is), else hang up."""
+    number = system().settings.emergency_number
+    try:
+        compiled = system().catalog.for_number(request.form.get("To", ""))
+        fallback = compiled.applets.get(compiled.plan.fallback or "") if compiled else None
+        agent = fallback.agent_number() if fallback is not None else None
+        if agent:
+            number = agent
+    except Exception:
+        log.exception("[%s] fallback transfer unavailable", sid)
+    if number:
+        turn = Turn(sid, 0, (Say(APOLOGY.replace(" Please call back later. Goodbye.",
+                                                 " Transferring you to an agent.")),
+                             Dial(number), Hangup()), ended=True)
+        return twiml(render(turn, _OrphanUrls()))
+    return _say_and_hang_up(APOLOGY)
+
+
+class _OrphanUrls:
+    def keys(self, turn: int) -> str:
+        return _prefix() + "/orphan"
+
+    dial = queue = keys
+
+
+@bp.post("")
+def incoming() -> Response:
+    form = request.form
+    return _guarded(lambda: system().engine.start_call(
+        call_sid(), caller=form.get("From", ""), called=form.get("To", "")))
+
+
+@bp.post("/turn/<int:turn>/keys")
+def keys(turn: int) -> Response:
+    form = request.form
+    return _guarded(lambda: system().engine.keys(
+        call_sid(), turn, form.get("Digits", ""), form.get("FinishedOnKey", "")))
+
+
+@bp.post("/turn/<int:turn>/dial")
+def dial(turn: int) -> Response:
+    form = request.form
+    return _guarded(lambda: system().engine.dial_ended(
+        call_sid(), turn, form.get("DialCallStatus", "failed"), seconds("DialCallDuration")))
+
+
+@bp.post("/turn/<int:turn>/queue")
+def queue(turn: int) -> Response:
+    form = request.form
+    return _guarded(lambda: system().engine.queue_left(
+        call_sid(), turn, form.get("QueueResult", "error")))
+
+
+@bp.post("/orphan")
+def orphan() -> Response:
+    """Where an emergency transfer comes back: end the call."""
+    response = VoiceResponse()
+    response.hangup()
+    return twiml(str(response))
+
+
+@bp.post("/status")
+def status() -> Response:
+    form = request.form
+    try:
+        sid = call_sid()
+    except BadField as exc:
+        log.warning("POST %s refused: %s", request.path, exc)
+        return Response("", status=400)
+    call_status = form.get("CallStatus", "")
+    if call_status in FINAL_STATUSES:
+        try:
+            if system().engine.end_call(sid, call_status) is None and (
+                    system().engine.session(sid) is None):
+                log.warning("[%s] status callback for a call whose session is gone; "
+                            "recording the call from the callback", sid)
+                _record_from_callback(sid, call_status)
+        except Exception as exc:
+            log.error("[%s] status callback: the call's session is unavailable (%s); "
+                      "recording the call from the callback", sid, type(exc).__name__)
+            _record_from_callback(sid, call_status)
+    return Response("", status=204)
+
+
+def _record_from_callback(sid: str, call_status: str) -> None:
+    """The session is gone (its store is down): keep a record of the call from what the
+    status callback carries, unless the call was already recorded."""
+    form = request.form
+    recorder = system().recorder
+    try:
+        if getattr(recorder, "find", None) is not None and recorder.find(sid) is not None:
+            return
+        compiled = system().catalog.for_number(form.get("To", ""))
+        ended = system().engine.clock()
+        started = ended - timedelta(seconds=seconds("CallDuration"))
+        caller = form.get("From", "")
+        paid = system().paid_by(caller, started - timedelta(seconds=5))
+        recorder.record(CallRecord(
+            call_sid=sid, plan_id=compiled.id if compiled else "", plan_version="",
+            clid=caller, ddi=form.get("To", ""),
+            started_at=started.isoformat(), ended_at=ended.isoformat(),
+            outcome=(CHARGED_NOT_CONFIRMED if paid else SESSION_LOST if compiled
+                     else NOT_IN_SERVICE_OUTCOME), end_status=call_status))
+    except Exception:
+        log.exception("[%s] the call could not be recorded from its status callback", sid)
+        return
+    if paid:
+        send_receipts(sid, caller, paid)
+
+
+def send_receipts(sid: str, caller: str, paid: list[dict]) -> None:
+    """Text the caller what they paid, when the call could not tell them for sure."""
+    sms = system().sms
+    if sms is None:
+        log.warning("[%s] %d payment(s) not confirmed to the caller and no text message sent "
+                    "(set sms_from to send receipts)", sid, len(paid))
+        return
+    merchant = system().merchant_name
+    for payment in paid:
+        sms.send(caller, receipt(merchant, payment))

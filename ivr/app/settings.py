@@ -1,0 +1,154 @@
+"""Settings: `config.yaml` (or IVR_CONFIG) with environment overrides, checked strictly.
+
+With no file at all everything runs embedded: plans from ./callplans, a memory session store,
+call records in a SQLite file under ./var.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from foundation.suggest import did_you_mean
+from ivr.engine.loader import MAX_PLAN_BYTES
+from ivr.errors import IVRError
+
+DEFAULT_DATABASE = "sqlite:///var/ivr.sqlite3"
+
+
+class SettingsError(IVRError):
+    """config.yaml is missing something or has a wrong value."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A number the simulator (acting as Twilio) can dial.
+
+    `url`: one of our own numbers, answered by that voice URL (e.g. the PCI bridge);
+    otherwise an outside line that answers with `answer` (completed, busy, no-answer, failed)
+    after `talk_seconds`.
+    """
+
+    url: str | None = None
+    status_url: str | None = None
+    answer: str = "completed"
+    talk_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    callplans: Path = Path("callplans")
+    store_url: str = "memory://"
+    database_url: str = DEFAULT_DATABASE
+    public_url: str | None = None
+    auth_token: str | None = None
+    trust_proxy: bool = False
+    numbers: dict[str, str] = field(default_factory=dict)
+    directory: dict[str, Destination] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    session_ttl: int = 4 * 3600
+    log_level: str = "INFO"
+    watch_plans: bool = True
+    account_sid: str = "AC" + "0" * 32
+    data: dict[str, Any] = field(default_factory=dict)
+    self_url: str = "http://127.0.0.1:8080"
+    pci: dict[str, Any] = field(default_factory=dict)
+    demo_billing: bool = False  # the shipped config.yaml turns it on
+    max_plan_bytes: int = MAX_PLAN_BYTES
+    emergency_number: str | None = None  # an agent line when no session can be had
+    demo_billing_database: str | None = None  # the demo back office's data (SQL URL)
+    sms_from: str | None = None  # the number receipts are texted from (Twilio Messages)
+    twilio_api_url: str = "https://api.twilio.com"  # the simulator's on loopback, in tests
+    source: str | None = None
+
+    @property
+    def pci_enabled(self) -> bool:
+        return bool(self.pci.get("enabled", True))
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> Settings:
+        """Read `path` (else IVR_CONFIG, else ./config.yaml when present), then the environment."""
+        chosen = path or os.environ.get("IVR_CONFIG")
+        if chosen is None and Path("config.yaml").exists():
+            chosen = "config.yaml"
+        values: dict[str, Any] = {}
+        base = Path(".")
+        if chosen is not None:
+            file = Path(chosen)
+            try:
+                raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            except OSError as exc:
+                raise SettingsError(f"cannot read config {file}: {exc}") from None
+            except yaml.YAMLError as exc:
+                raise SettingsError(f"{file}: not valid YAML: {exc}") from None
+            if not isinstance(raw, dict):
+                raise SettingsError(f"{file}: expected a map of settings")
+            values = _check(raw, str(file))
+            values["source"] = str(file)
+            base = file.parent
+        env = {
+            "store_url": os.environ.get("IVR_STORE_URL"),
+            "database_url": os.environ.get("IVR_DATABASE_URL"),
+            "public_url": os.environ.get("IVR_PUBLIC_URL"),
+            "auth_token": os.environ.get("TWILIO_AUTH_TOKEN"),
+        }
+        values.update({k: v for k, v in env.items() if v})
+        if os.environ.get("IVR_MAX_PLAN_BYTES"):
+            try:
+                values["max_plan_bytes"] = int(os.environ["IVR_MAX_PLAN_BYTES"])
+            except ValueError:
+                raise SettingsError("IVR_MAX_PLAN_BYTES should be a number of bytes, found "
+                                    f"{os.environ['IVR_MAX_PLAN_BYTES']!r}") from None
+        if os.environ.get("IVR_PCI_DATABASE_URL"):
+            values["pci"] = {**values.get("pci", {}),
+                             "database_url": os.environ["IVR_PCI_DATABASE_URL"]}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "callplans" in values:
+            plans = Path(values["callplans"])
+            values["callplans"] = plans if plans.is_absolute() else base / plans
+        else:
+            values["callplans"] = base / "callplans"
+        return cls(**values)
+
+
+_KEYS = {
+    "callplans": str, "store": str, "database": str, "public_url": str, "trust_proxy": bool,
+    "numbers": dict, "directory": dict, "secrets": dict, "session_ttl": int, "log_level": str,
+    "watch_plans": bool, "account_sid": str, "data": dict, "self_url": str, "pci": dict,
+    "demo_billing": bool, "max_plan_bytes": int, "emergency_number": str,
+    "demo_billing_database": str, "sms_from": str, "twilio_api_url": str,
+}
+_RENAMED = {"store": "store_url", "database": "database_url"}
+
+
+def _check(raw: dict[str, Any], file: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _KEYS:
+            raise SettingsError(f"{file}: unknown setting '{key}'{did_you_mean(key, _KEYS)}")
+        kind = _KEYS[key]
+        if value is None:
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise SettingsError(f"{file}: {key} should be {kind.__name__}, found "
+                                f"{type(value).__name__}")
+        out[_RENAMED.get(key, key)] = value
+    if "directory" in out:
+        directory = {}
+        for number, entry in out["directory"].items():
+            if not isinstance(entry, dict):
+                raise SettingsError(f"{file}: directory.{number} should be a map")
+            unknown = set(entry) - {"url", "status_url", "answer", "talk_seconds"}
+            if unknown:
+                raise SettingsError(f"{file}: directory.{number}: unknown key "
+                                    f"'{sorted(unknown)[0]}'")
+            directory[str(number)] = Destination(**entry)
+        out["directory"] = directory
+    for key in ("numbers", "secrets"):
+        if key in out:
+            out[key] = {str(k): str(v) for k, v in out[key].items()}
+    return out

@@ -1,0 +1,144 @@
+"""Wiring: build the catalog, store, recorder and engine from settings (once per process)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from ivr.adapters.records_sql import SqlRecorder
+from ivr.adapters.sms import SmsSender, receipt
+from ivr.app.service_keys import ServiceKeys, service_keys
+from ivr.app.settings import Destination, Settings
+from ivr.engine.catalog import Catalog, LoadResult
+from ivr.engine.stores import SessionStore, open_store
+from ivr.engine.turns import Engine, env_secrets, utc_now
+
+log = logging.getLogger("ivr.system")
+
+
+@dataclass
+class System:
+    settings: Settings
+    catalog: Catalog
+    store: SessionStore
+    recorder: Any
+    engine: Engine
+    last_load: LoadResult | None = None
+    bridge: Any = None  # the embedded PCI bridge, when enabled
+    keys: ServiceKeys = field(default_factory=ServiceKeys)
+    sms: SmsSender | None = None  # text messages, when `sms_from` and the auth token are set
+
+    def late_receipt(self, caller: str, view: dict[str, Any]) -> None:
+        """A stored-card charge ended after the plan stopped waiting for it: text the caller
+        a receipt when it succeeded (the plan could only say it was still being processed)."""
+        result = view.get("result") or {}
+        if result.get("outcome") != "success" or not caller:
+            return
+        if self.sms is None:
+            log.warning("payment %s completed after the call stopped waiting; no text message "
+                        "sent (set sms_from to send receipts)", view["session_id"])
+            return
+        self.sms.send(caller, receipt(self.bridge.config.merchant_name, view))
+
+    @property
+    def merchant_name(self) -> str:
+        """The name receipts give (the embedded bridge's merchant)."""
+        return str(self.bridge.config.merchant_name) if self.bridge is not None else ""
+
+    def paid_by(self, caller: str, since: datetime) -> list[dict[str, Any]]:
+        """Payments the embedded bridge took for `caller` since `since` (public views)."""
+        if self.bridge is None or not caller:
+            return []
+        result: list[dict[str, Any]] = self.bridge.sessions.paid_by(caller, since)
+        return result
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def directory(self) -> dict[str, Destination]:
+        """Numbers the simulator can dial: the configured ones, plus the embedded bridge's."""
+        numbers = self.bridge.config.transfer_numbers if self.bridge is not None else ()
+        return with_bridge_numbers(self.settings.directory, numbers)
+
+    def reload_plans(self) -> LoadResult:
+        """Load the plans folder again: valid edits replace old versions for new calls;
+        a plan with errors is refused and logged, and its old version keeps serving."""
+        with self._reload_lock:
+            result = self.catalog.load([self.settings.callplans])
+            for diagnostic in result.diagnostics:
+                level = logging.ERROR if diagnostic.severity == "error" else logging.WARNING
+                log.log(level, "%s", diagnostic.format())
+            for file in result.refused:
+                log.error("plan %s refused; the version already loaded (if any) keeps serving",
+                          file)
+            self.last_load = result
+            return result
+
+
+def with_bridge_numbers(directory: dict[str, Destination], numbers: Any
+                        ) -> dict[str, Destination]:
+    """`directory` plus the PCI bridge's numbers, answered by its voice URL."""
+    out = dict(directory)
+    for number in numbers:
+        out.setdefault(number, Destination(url="/pci/voice", status_url="/pci/voice/status"))
+    return out
+
+
+def bridge_numbers(settings: Settings) -> tuple[str, ...]:
+    """The embedded bridge's transfer numbers, as configured (without building it)."""
+    if not settings.pci_enabled:
+        return ()
+    from pci_bridge.config import DEFAULT_TRANSFER_NUMBERS
+
+    return tuple(settings.pci.get("transfer_numbers", DEFAULT_TRANSFER_NUMBERS))
+
+
+def build_system(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    http: requests.Session | None = None,
+    store: SessionStore | None = None,
+    recorder: Any = None,
+    private: bool = False,
+) -> System:
+    """Wire a system. `private`: simulated calls and plan tests, whose service keys never
+    leave the process (they never refuse to start for want of a configured key)."""
+    keys = service_keys(settings, private=private)
+    catalog = Catalog(numbers=settings.numbers, max_plan_bytes=settings.max_plan_bytes)
+    store = store if store is not None else open_store(settings.store_url)
+    recorder = recorder if recorder is not None else SqlRecorder(settings.database_url)
+    engine = Engine(catalog, store, http=http, clock=clock,
+                    secrets=env_secrets({**settings.secrets, **keys.plan_secrets}),
+                    recorder=recorder, session_ttl=settings.session_ttl, data=settings.data)
+    system = System(settings, catalog, store, recorder, engine, keys=keys)
+    if settings.sms_from and settings.auth_token:
+        system.sms = SmsSender(settings.account_sid, settings.auth_token, settings.sms_from,
+                               settings.twilio_api_url, engine.http)
+    if settings.pci_enabled:
+        system.bridge = embedded_bridge(settings, clock, keys, engine.http)
+        system.bridge.sessions.on_late_end = system.late_receipt
+    system.reload_plans()
+    return system
+
+
+def embedded_bridge(settings: Settings, clock: Callable[[], datetime], keys: ServiceKeys,
+                    http: requests.Session) -> Any:
+    """The PCI bridge on the same app: its own database file and `pci:` keys in the same
+    store; signature checks and public URL shared with the engine; payment results sent with
+    the engine's HTTP session (so a service this app mounts is reached in-process)."""
+    from pci_bridge import BridgeConfig, build_bridge
+
+    raw = {k: v for k, v in settings.pci.items() if k != "enabled"}
+    raw.setdefault("state_url", settings.store_url)
+    raw.setdefault("database_url", "sqlite:///var/pci-bridge.sqlite3")
+    raw.setdefault("auth_token", settings.auth_token)
+    raw.setdefault("public_url", settings.public_url)
+    raw["api_keys"] = keys.pci_api_keys
+    raw["webhook_secret"] = keys.webhook_secret
+    return build_bridge(BridgeConfig.from_dict(raw), clock=clock, http=http)

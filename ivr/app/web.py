@@ -1,0 +1,111 @@
+"""The Flask application factory: engine webhooks (and, when present, the PCI bridge and the
+demo billing service) on one app, with Twilio signature checks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from foundation.request_limits import WEBHOOK_MAX_BYTES, limit_bodies
+from foundation.twilio_signature import is_valid
+from ivr.adapters import voice
+from ivr.adapters.loopback import mount_services
+from ivr.app.service_keys import log_generated
+from ivr.app.settings import Settings
+from ivr.app.system import System, build_system
+
+log = logging.getLogger("ivr.web")
+
+SIGNED_PREFIXES = ("/voice",)
+DEMO_BILLING_DATABASE = "sqlite:///var/demo-billing.sqlite3"
+
+
+def mount_demo_billing(app: Flask, system_: System, private: bool) -> None:
+    """The demo back office at /demo/billing (bearer token: BILLING_TOKEN); its cards on file
+    become gateway tokens. Its data: `demo_billing_database`, else a SQLite file that every
+    worker shares (serving) or this process's own, fresh from the seed (simulated calls)."""
+    from demo.billing import Billing, register
+
+    token = system_.keys.billing_token
+    assert token is not None, "service_keys gives a token whenever demo_billing is on"
+    url = system_.settings.demo_billing_database or (
+        "sqlite://" if private else DEMO_BILLING_DATABASE)
+    billing = register(app, Billing.from_file(database_url=url), token=token,
+                       clock=system_.engine.clock, webhook_secret=system_.keys.webhook_secret)
+    gateway = getattr(system_.bridge, "gateway", None)
+    if gateway is not None and hasattr(gateway, "ensure_token"):
+        for account in billing.accounts:
+            card = account.get("card")
+            if card:
+                gateway.ensure_token(card["token"], brand=card["brand"], last4=card["last4"],
+                                     exp_month=card["exp_month"], exp_year=card["exp_year"])
+
+
+def create_app(settings: Settings | None = None, *, system: System | None = None,
+               private: bool = False, **wiring: Any) -> Flask:
+    """Build the webhook app. `wiring` (clock, http, store, recorder) is passed to the system.
+
+    `private`: the app serves simulated calls or plan tests in this process only (`ivr call`,
+    `ivr test`); otherwise it is a serving process (`ivr serve`, gunicorn), which refuses to
+    start without the keys its shared state needs and warns when webhooks are unsigned."""
+    settings = settings or Settings.load()
+    app = Flask("ivr", static_folder=None)  # no static files: every route is decided
+    limit_bodies(app, "/voice", WEBHOOK_MAX_BYTES)  # before the signature check reads a form
+    app.extensions["ivr"] = system or build_system(settings, private=private, **wiring)
+    if settings.trust_proxy:
+        proxied = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
+    app.register_blueprint(voice.bp)
+    system_: System = app.extensions["ivr"]
+    host: voice.VoiceHost = system_  # the webhooks' view of the system (checked by mypy)
+    del host
+    if system_.bridge is not None:
+        from pci_bridge import register
+
+        register(app, system_.bridge)
+    if settings.demo_billing:
+        mount_demo_billing(app, system_, private)
+    if system_.bridge is not None:
+        if private:
+            system_.bridge.deliver_when_ended()
+        else:
+            system_.bridge.start_delivery()
+    if not private:
+        announce(settings, system_)
+        # The plans reach the services this app mounts in-process: a worker never waits on
+        # a worker over HTTP (simulated calls mount the whole self_url in LocalPhone).
+        services = [path for path, on in (("/pci/", system_.bridge is not None),
+                                          ("/demo/billing/", settings.demo_billing)) if on]
+        mount_services(system_.engine.http, app, settings.self_url, services)
+
+    @app.before_request
+    def check_signature() -> Response | None:
+        token = settings.auth_token
+        if not token or not request.path.startswith(SIGNED_PREFIXES):
+            return None
+        if request.method == "POST" and is_valid(request, token, settings.public_url):
+            return None
+        log.warning("403: bad or missing X-Twilio-Signature for %s", request.path)
+        return Response("invalid Twilio signature", status=403, mimetype="text/plain")
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        sys = app.extensions["ivr"]
+        return {"status": "ok", "plans": sys.catalog.plan_ids, "store": sys.store.ping()}
+
+    return app
+
+
+def announce(settings: Settings, system_: System) -> None:
+    """What a serving process says once at start: demo services mounted, keys it made for
+    itself, and unauthenticated webhooks."""
+    log.info("demo services mounted: %s", "/demo/billing" if settings.demo_billing
+             else "none")
+    log_generated(system_.keys)
+    if not settings.auth_token:
+        log.warning("TWILIO_AUTH_TOKEN is not set: the voice webhooks (/voice%s) accept "
+                    "requests without a Twilio signature; set it in production",
+                    ", /pci/voice" if system_.bridge is not None else "")

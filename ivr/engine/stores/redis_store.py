@@ -1,0 +1,128 @@
+"""Redis session store: any number of worker processes serve the same calls."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+
+from ivr.engine.stores.base import CALL_KEY, LOCK_KEY, PLAN_KEY, Slot
+from ivr.errors import LockTimeout, StoreError
+
+# Take the lock and read the call in one step: {1, value} when taken, {0, nil} when busy.
+_ACQUIRE = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then
+  return {1, redis.call('get', KEYS[2])}
+end
+return {0, false}
+"""
+
+# Unlock only if we still hold the lock, and apply the turn's write in the same step.
+_RELEASE = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == 'put' then redis.call('set', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[4]))
+elseif ARGV[2] == 'del' then redis.call('del', KEYS[2]) end
+redis.call('del', KEYS[1])
+return 1
+"""
+
+
+class RedisStore:
+    """JSON text under `ivr:` keys with a TTL; a Redis lock per call serializes its turns."""
+
+    def __init__(self, client: redis.Redis, *, lock_ttl: float = 60.0):
+        self.client = client
+        self.lock_ttl = lock_ttl
+        self._acquire = client.register_script(_ACQUIRE)
+        self._release = client.register_script(_RELEASE)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs) -> RedisStore:
+        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2),
+                   **kwargs)
+
+    def _call(self, fn, *args):
+        try:
+            return fn(*args)
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis session store failed: {exc}") from exc
+
+    def get(self, call_sid: str) -> str | None:
+        value = self._call(self.client.get, CALL_KEY.format(sid=call_sid))
+        return value.decode() if isinstance(value, bytes) else value
+
+    def put(self, call_sid: str, value: str, ttl: int) -> None:
+        self._call(self.client.set, CALL_KEY.format(sid=call_sid), value, ttl)
+
+    def delete(self, call_sid: str) -> None:
+        self._call(self.client.delete, CALL_KEY.format(sid=call_sid))
+
+    @contextmanager
+    def lock(self, call_sid: str, timeout: float = 10.0) -> Iterator[None]:
+        lock = self.client.lock(LOCK_KEY.format(sid=call_sid), timeout=self.lock_ttl,
+                                sleep=0.005, blocking_timeout=timeout)
+        try:
+            acquired = lock.acquire()
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis session store failed: {exc}") from exc
+        if not acquired:
+            raise LockTimeout(f"call {call_sid} is busy with another turn")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                pass  # expired while the turn ran; the next turn may proceed
+            except redis.RedisError as exc:
+                raise StoreError(f"Redis session store failed: {exc}") from exc
+
+    @contextmanager
+    def session(self, call_sid: str, timeout: float = 10.0) -> Iterator[Slot]:
+        """Lock the call and read its value in one round trip; write and unlock in another."""
+        lock_key, call_key = LOCK_KEY.format(sid=call_sid), CALL_KEY.format(sid=call_sid)
+        token = uuid.uuid4().hex
+        ttl_ms = int(self.lock_ttl * 1000)
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            acquired, value = self._call(self._acquire, [lock_key, call_key], [token, ttl_ms])
+            if acquired:
+                break
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"call {call_sid} is busy with another turn")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        slot = Slot(value.decode() if isinstance(value, bytes) else value)
+        failed = True
+        try:
+            yield slot
+            failed = False
+        finally:
+            mode, args = "keep", []
+            if failed:
+                pass  # a turn that raised writes nothing (as with the memory store)
+            elif slot.write is not None:
+                mode, args = "put", [slot.write[0], slot.write[1]]
+            elif slot.remove:
+                mode = "del"
+            held = self._call(self._release, [lock_key, call_key], [token, mode, *args])
+            if not held and mode != "keep":
+                raise StoreError(f"the lock of call {call_sid} expired before its turn ended; "
+                                 "the turn's changes were not saved")
+
+    def put_plan(self, version: str, source: str, ttl: int) -> None:
+        self._call(self.client.set, PLAN_KEY.format(version=version), source, ttl)
+
+    def get_plan(self, version: str) -> str | None:
+        value = self._call(self.client.get, PLAN_KEY.format(version=version))
+        return value.decode() if isinstance(value, bytes) else value
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False

@@ -1,0 +1,168 @@
+"""Strict YAML reading for call plans: positions kept, duplicate keys rejected, no yes/no booleans.
+
+PyYAML's SafeLoader follows YAML 1.1: `yes`, `no`, `on` and `off` become booleans, `1:30` becomes
+90 and `2026-12-25` becomes a date, and a duplicate key silently keeps the last value. A call
+plan wants none of that, so this loader resolves scalars the YAML 1.2 core way (`true`/`false`,
+decimal integers, decimals as `Decimal`, `null`), keeps every other scalar as text, turns every
+mapping key into a string (menu keys `1:` and `"1":` are the same key), and reports duplicates.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+from ivr.lang.diagnostics import Path, Report
+
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_DECIMAL = re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
+
+_STR = "tag:yaml.org,2002:str"
+
+# Limits that keep a hostile or broken file from taking the loader down (each is an error at
+# the node's line and column, and the file is refused in milliseconds):
+MAX_DEPTH = 64  # maps and lists inside each other; real plans use under ten
+ALIAS_BUDGET = 10_000  # nodes that aliases (*name) may expand to, all aliases together
+ALIAS_TEXT_BUDGET = 1_000_000  # characters of text they may repeat, all together
+
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available
+
+
+class _PlanLoader(_Base):  # type: ignore[valid-type, misc]
+    """SafeLoader without implicit resolvers: every plain scalar arrives tagged as a string."""
+
+    yaml_implicit_resolvers: dict = {}
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    text = node.value
+    if node.style:
+        return text  # quoted or block scalars stay text (plain style is None or "")
+    if _NULL.match(text):
+        return None
+    if _BOOL.match(text):
+        return text.lower() == "true"
+    if _INT.match(text):
+        return int(text)
+    if _DECIMAL.match(text):
+        return Decimal(text)
+    return text
+
+
+def read_yaml(text: str, report: Report) -> Any:
+    """Parse `text`; fill `report` with positions and any syntax or duplicate-key errors."""
+    try:
+        root = yaml.compose(text, Loader=_PlanLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        last_line = text.count("\n") + (0 if text.endswith("\n") else 1)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or "invalid YAML"
+        context = f" {exc.context}" if exc.context else ""
+        start = exc.context_mark
+        if start is not None and mark is not None and start.line != mark.line:
+            context += f" that started on line {start.line + 1}, column {start.column + 1}"
+            if line > max(last_line, 1):  # at the end of the file: point where it started
+                line, col = start.line + 1, start.column + 1
+        report.positions[()] = (line, col)
+        report.error((), f"YAML syntax: {problem}{context}")
+        return None
+    except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises marked errors for syntax
+        report.error((), f"YAML: {exc}")
+        return None
+    if root is None:
+        return None
+    try:
+        return _Builder(report).build(root, (), 0, None)
+    except _Refused:
+        return None
+
+
+class _Refused(Exception):
+    """A limit was passed: the error is in the report and the file is not built further."""
+
+
+class _Builder:
+    """Composed YAML nodes → plain values, with positions, within the depth and alias limits.
+
+    An alias makes the composer share one node object among several places; a node met a
+    second time is an alias expanding, and every node built under it counts against the
+    budget (so a file without aliases, however large, never does)."""
+
+    def __init__(self, report: Report):
+        self.report = report
+        self.seen: set[int] = set()
+        self.expanded = 0
+        self.expanded_text = 0
+
+    def build(self, node: yaml.Node, path: Path, depth: int, alias: Path | None) -> Any:
+        """`alias`: the path of the alias this node is expanding under, if any."""
+        report = self.report
+        position = (node.start_mark.line + 1, node.start_mark.column + 1)
+        report.positions[path] = position
+        if alias is not None or id(node) in self.seen:
+            alias = path if alias is None else alias
+            self.expanded += 1
+            if self.expanded > ALIAS_BUDGET:
+                report.error(alias, f"aliases (*name) expand to more than {ALIAS_BUDGET:,} "
+                                    "values; write the values out, or use fewer aliases")
+                raise _Refused
+        else:
+            self.seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if alias is not None:
+                self.expanded_text += len(node.value)
+                if self.expanded_text > ALIAS_TEXT_BUDGET:
+                    report.error(alias, f"aliases (*name) repeat more than "
+                                        f"{ALIAS_TEXT_BUDGET:,} characters of text; write the "
+                                        "values out, or use fewer aliases")
+                    raise _Refused
+            return _scalar(node)
+        if depth >= MAX_DEPTH:
+            report.error_at(position, path[:4], f"nested more than {MAX_DEPTH} levels deep "
+                            "(lists and maps inside each other); a call plan needs far fewer")
+            raise _Refused
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(child, path + (i,), depth + 1, alias)
+                    for i, child in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth, alias)
+        raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int, alias: Path | None
+                 ) -> dict[str, Any]:
+        report = self.report
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or (
+                    key_node.value == "<<" and not key_node.style):
+                report.error(path, "merge keys (<<) are not supported in call plans")
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                report.positions[path + ("?",)] = (
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
+                report.error(path + ("?",), "mapping keys must be plain names, not lists or maps")
+                continue
+            key = key_node.value
+            key_path = path + (key,)
+            key_pos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in out:
+                first = report.key_positions.get(key_path, (0, 0))
+                report.error_at(
+                    key_pos,
+                    key_path,
+                    f"duplicate key '{key}' (first defined on line {first[0]}); "
+                    "YAML would silently keep only the last one",
+                )
+                continue
+            report.key_positions[key_path] = key_pos
+            out[key] = self.build(value_node, key_path, depth + 1, alias)
+        return out

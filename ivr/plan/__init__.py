@@ -1,1 +1,0 @@
-"""The call plan language: YAML source, fields, validation, the plan model and its JSON Schema."""

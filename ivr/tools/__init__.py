@@ -1,0 +1,2 @@
+"""Developer tools: the `ivr` CLI, the Twilio simulator, scenario tests, plan graphs and
+transcripts, the pytest plugin."""

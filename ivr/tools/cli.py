@@ -1,0 +1,214 @@
+"""The `ivr` command line: validate, graph and schema (serve, call, test and calls build on it)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ivr.engine.catalog import load_paths
+from ivr.engine.loader import MAX_PLAN_BYTES, load_file
+from ivr.engine.schema import plan_schema
+from ivr.errors import PlanError
+from ivr.tools.graph import dot, mermaid
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ivr-payments")
+def main() -> None:
+    """IVR self-service payment call-flow engine."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors and warnings.")
+@click.option("--max-plan-bytes", type=click.IntRange(min=1), default=MAX_PLAN_BYTES,
+              envvar="IVR_MAX_PLAN_BYTES", show_default=True,
+              help="Refuse plan files larger than this.")
+def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, max_plan_bytes: int) -> None:
+    """Validate call plans (files or folders; default: callplans/)."""
+    targets = list(paths) or [Path("callplans")]
+    result = load_paths(targets, max_bytes=max_plan_bytes)
+    for diagnostic in result.diagnostics:
+        click.echo(diagnostic.format(), err=False)
+    errors, warnings = len(result.errors), len(result.warnings)
+    if not quiet:
+        click.echo(f"{len(result.plans)} plan(s) valid, {len(result.refused)} refused: "
+                   f"{errors} error(s), {warnings} warning(s)")
+    if errors or (strict and warnings):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("plan", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
+              show_default=True)
+def graph(plan: Path, fmt: str) -> None:
+    """Print a plan as a graph: applets as nodes, outcomes as labelled edges."""
+    try:
+        loaded, _ = load_file(plan)
+    except PlanError as exc:
+        for diagnostic in exc.diagnostics:
+            click.echo(diagnostic.format(), err=True)
+        sys.exit(1)
+    click.echo(mermaid(loaded) if fmt == "mermaid" else dot(loaded), nl=False)
+
+
+@main.command()
+@click.argument("number")
+@click.option("--from", "caller", default="", help="Caller ID (empty or 'anonymous' for "
+              "withheld).")
+@click.option("--keys", "keys", multiple=True, metavar="ENTRY...",
+              help="Keys per prompt, separated by spaces or commas; '-' for no input.")
+@click.option("--json", "as_json", is_flag=True, help="Print the call as JSON.")
+@click.option("--url", help="Call a running server instead of an in-process app.")
+@click.option("--hangup-after", type=int, help="Hang up after answering N prompts.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
+@click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
+@click.option("--verbose", "-v", is_flag=True, help="Show prompts' key settings and "
+              "missing data sources.")
+@click.option("--at", "at", help="Simulated start time, ISO 8601 (e.g. 2026-11-18T10:00:00Z); "
+              "in-process only.")
+def call(number: str, caller: str, keys: tuple[str, ...], as_json: bool, url: str | None,
+         hangup_after: int | None, config: str | None, callplans: str | None,
+         verbose: bool, at: str | None) -> None:
+    """Simulate a call to NUMBER, acting as Twilio against the webhooks."""
+    from ivr.adapters.logs import install
+    from ivr.tools.simulator.local import LocalPhone, RemotePhone
+    from ivr.tools.simulator.twilio import KeySource
+    from ivr.tools.transcript import event_line, lines, summary
+
+    install("WARNING")
+    settings = _settings(config, callplans)
+    entries = [e for raw in keys for e in raw.replace(",", " ").split()]
+    ask = None
+    if sys.stdin.isatty() and not as_json:
+        def ask(prompt: str) -> str | None:
+            answer = click.prompt("  keys (Enter: no input, h: hang up)", default="",
+                                  show_default=False)
+            return None if answer.strip().lower() in ("h", "hangup", "q") else answer
+    source = KeySource(entries, ask)
+    start = None
+    if at:
+        from datetime import UTC, datetime
+
+        try:
+            start = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"'{at}' is not an ISO 8601 time",
+                                     param_hint="--at") from None
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    live = None
+    if ask is not None:  # interactive: show each line as it happens, before the caller types
+        def live(event: Any) -> None:
+            line = event_line(event, "", verbose=verbose)
+            if line is not None:
+                click.echo(line if event.kind != "leg_start" else f"Call: {event.text}")
+    phone = (RemotePhone(url, settings, on_event=live) if url
+             else LocalPhone(settings, start=start, on_event=live))
+    report = phone.call(number, caller, source, hangup_after=hangup_after)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    elif live is not None:
+        for line in summary(report, verbose=verbose):
+            click.echo(line)
+    else:
+        for line in lines(report, verbose=verbose):
+            click.echo(line)
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True)
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
+@click.option("--json", "as_json", is_flag=True)
+def calls(limit: int, config: str | None, as_json: bool) -> None:
+    """Recent call records: time, caller, plan, outcome and path."""
+    from ivr.adapters.records_sql import SqlRecorder
+
+    settings = _settings(config, None)
+    recorder = SqlRecorder(settings.database_url)
+    try:
+        records = recorder.recent(limit)
+    finally:
+        recorder.close()
+    if as_json:
+        click.echo(json.dumps([_record_dict(r) for r in records], indent=2))
+        return
+    if not records:
+        click.echo("no calls recorded yet")
+    for r in records:
+        path = " → ".join(f"{s.applet}({s.outcome})" for s in r.path)
+        click.echo(f"{r.started_at[:19]}  {r.clid or 'withheld':<14} {r.ddi:<14} "
+                   f"{r.plan_id:<22} {r.outcome:<16} {path}")
+
+
+def _record_dict(r: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(r)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
+def serve(host: str, port: int, callplans: str | None, config: str | None) -> None:
+    """Serve the Twilio webhooks (with hot reload of call plans)."""
+    from ivr.app.settings import SettingsError
+    from ivr.tools.server import run
+
+    try:
+        run(_settings(config, callplans), host, port)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _settings(config: str | None, callplans: str | None) -> Any:
+    from ivr.app.settings import Settings, SettingsError
+
+    try:
+        return Settings.load(config, callplans=callplans)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
+@click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
+@click.option("-k", "select", help="Only scenarios whose name contains this text.")
+@click.option("--coverage/--no-coverage", default=True, show_default=True)
+def test_command(paths: tuple[Path, ...], config: str | None, callplans: str | None,
+                 select: str | None, coverage: bool) -> None:
+    """Run call plan scenario files (default: callplans/)."""
+    from ivr.adapters.logs import install
+    from ivr.tools.scenario_report import run_files
+
+    install("ERROR")
+    settings = _settings(config, callplans)
+    ok = run_files(list(paths) or [settings.callplans], settings, select=select,
+                   show_coverage=coverage, echo=click.echo)
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+def reference() -> None:
+    """Print the call plan reference (Markdown) generated from the code."""
+    from ivr.engine.reference import reference as generate
+
+    click.echo(generate(), nl=False)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the call plan language."""
+    click.echo(json.dumps(plan_schema(), indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

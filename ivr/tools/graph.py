@@ -1,0 +1,61 @@
+"""A plan as a graph: applets are nodes, routed outcomes are labelled edges (Mermaid or DOT)."""
+
+from __future__ import annotations
+
+import json
+
+from ivr.engine.registry import REGISTRY
+from ivr.lang.model import Plan
+
+
+def _edges(plan: Plan) -> list[tuple[str, str, str]]:
+    out = []
+    for spec in plan.applets.values():
+        for outcome, target in spec.routes.items():
+            out.append((spec.id, target, outcome))
+        ref = REGISTRY[spec.type].plan_reference(spec.config)
+        if ref is not None:
+            out.append((spec.id, f"plan:{ref[0]}", spec.type))
+    return out
+
+
+def mermaid(plan: Plan) -> str:
+    lines = ["flowchart TD"]
+    external = set()
+    for spec in plan.applets.values():
+        label = f"{spec.id}<br/><i>{spec.type}</i>"
+        shape = ("([", "])") if REGISTRY[spec.type].is_terminal() else ("[", "]")
+        lines.append(f'    {spec.id}{shape[0]}"{label}"{shape[1]}')
+    for source, target, outcome in _edges(plan):
+        if target.startswith("plan:"):
+            node = "plan_" + target[5:]
+            if node not in external:
+                external.add(node)
+                lines.append(f'    {node}[["plan {target[5:]}"]]')
+            target = node
+        lines.append(f'    {source} -->|"{outcome}"| {target}')
+    lines.append(f"    classDef start stroke-width:3px;\n    class {plan.start} start;")
+    if plan.fallback:
+        lines.append(f"    classDef fallback stroke-dasharray:4;\n    class {plan.fallback} "
+                     "fallback;")
+    return "\n".join(lines) + "\n"
+
+
+def dot(plan: Plan) -> str:
+    q = json.dumps
+    lines = [f"digraph {q(plan.id)} {{", "    rankdir=TB;", "    node [shape=box];"]
+    for spec in plan.applets.values():
+        attrs = [f"label={q(spec.id + chr(10) + spec.type)}"]
+        if spec.id == plan.start:
+            attrs.append("penwidth=3")
+        if spec.id == plan.fallback:
+            attrs.append("style=dashed")
+        if REGISTRY[spec.type].is_terminal():
+            attrs.append("shape=oval")
+        lines.append(f"    {q(spec.id)} [{', '.join(attrs)}];")
+    for source, target, outcome in _edges(plan):
+        if target.startswith("plan:"):
+            lines.append(f"    {q(target)} [shape=folder];")
+        lines.append(f"    {q(source)} -> {q(target)} [label={q(outcome)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
