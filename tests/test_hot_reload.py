@@ -18,6 +18,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,9 +278,9 @@ def test_watcher_thread_survives_a_failed_reload(rig: Rig, monkeypatch: pytest.M
     watcher = PlanWatcher(rig.system, interval=0.02)
     watcher.start()
     try:
-        set_version(rig.plan, "two")
-        wait_for(lambda: len(calls) >= 1)
-        time.sleep(0.1)
+        with logged("ivr.server", "reloading call plans failed") as failed:
+            set_version(rig.plan, "two")
+            assert failed.wait(5), "the watcher never reported the failed reload"
         set_version(rig.plan, "three")
         reloaded = eventually(lambda: rig.call().heard == [PROMPT.format("three")], timeout=2)
     finally:
@@ -287,6 +288,25 @@ def test_watcher_thread_survives_a_failed_reload(rig: Rig, monkeypatch: pytest.M
         watcher.join(timeout=2)
     assert not failures, f"the watcher thread died on a failed reload: {failures[0].exc_value!r}"
     assert reloaded, "the edit after a failed reload was never loaded"
+
+
+@contextmanager
+def logged(logger: str, text: str) -> Iterator[threading.Event]:
+    """An event set when `logger` logs a message containing `text` (from any thread)."""
+    seen = threading.Event()
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if text in record.getMessage():
+                seen.set()
+
+    spy = Spy()
+    target = logging.getLogger(logger)
+    target.addHandler(spy)
+    try:
+        yield seen
+    finally:
+        target.removeHandler(spy)
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
@@ -488,9 +508,9 @@ def test_serve_survives_sighups_in_quick_succession(serve: Callable[..., Server]
     server = serve(watch_plans=False, copies=120)
     set_version(server.plan, "two")
     server.proc.send_signal(signal.SIGHUP)
-    time.sleep(0.02)  # the first reload is under way (120 plans take some tens of ms)
+    time.sleep(0.02)  # the second signal lands while the first reload runs (120 plans: tens of ms)
     server.proc.send_signal(signal.SIGHUP)
-    time.sleep(0.5)
+    wait_for(lambda: server.new_call_hears(PROMPT.format("two")))
     try:
         health = requests.get(f"{server.url}/health", timeout=2)
     except requests.Timeout:

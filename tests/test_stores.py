@@ -178,29 +178,36 @@ def enter(store: Any, how: str, sid: str, timeout: float) -> Any:
     return store.lock(sid, timeout=timeout) if how == "lock" else store.session(sid, timeout)
 
 
-def hold_lock(store: Any, sid: str, seconds: float, how: str = "lock"
-              ) -> tuple[threading.Thread, list[float]]:
-    """Hold `sid`'s lock in a thread for `seconds`; returns (thread, [release time])."""
-    held = threading.Event()
-    released: list[float] = []
+class Holder:
+    """A thread holding `sid`'s lock until `release` is set."""
 
-    def run() -> None:
-        with enter(store, how, sid, 5):
-            held.set()
-            time.sleep(seconds)
-            released.append(time.monotonic())
+    def __init__(self, store: Any, sid: str, how: str = "lock"):
+        self.release = threading.Event()
+        self.released: list[float] = []  # when it let go (monotonic)
+        held = threading.Event()
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    assert held.wait(5)
-    return thread, released
+        def run() -> None:
+            with enter(store, how, sid, 5):
+                held.set()
+                self.release.wait(10)
+                self.released.append(time.monotonic())
+
+        self.thread = threading.Thread(target=run)
+        self.thread.start()
+        assert held.wait(5)
+
+    def join(self) -> None:
+        self.release.set()
+        self.thread.join()
 
 
 @pytest.mark.parametrize("holder, waiter", [("lock", "lock"), ("session", "session"),
                                             ("lock", "session"), ("session", "lock")])
 def test_lock_is_exclusive_and_a_second_acquirer_waits(store: Any, holder: str,
                                                        waiter: str) -> None:
-    thread, released = hold_lock(store, SID, 0.1, holder)
+    holding = Holder(store, SID, holder)
+    released = holding.released
+    threading.Timer(0.1, holding.release.set).start()  # lets go while the waiter waits
     try:
         with enter(store, waiter, OTHER, 0.05):  # another call is not blocked
             pass
@@ -209,22 +216,23 @@ def test_lock_is_exclusive_and_a_second_acquirer_waits(store: Any, holder: str,
             assert released, "the second acquirer got the lock while the first held it"
         assert acquired >= released[0]
     finally:
-        thread.join()
+        holding.join()
 
 
 @LOCKS
 def test_lock_times_out_with_lock_timeout_while_held(store: Any, how: str) -> None:
-    thread, _ = hold_lock(store, SID, 0.25, how)
+    holding = Holder(store, SID, how)
     try:
         started = time.monotonic()
         with pytest.raises(LockTimeout) as info, enter(store, how, SID, 0.1):
             pytest.fail("acquired a lock that another thread holds")
         waited = time.monotonic() - started
-        assert 0.08 <= waited < 0.24
+        assert 0.08 <= waited < 2
+        assert not holding.released, "the holder let go before the waiter gave up"
         assert isinstance(info.value, StoreError)
         assert SID in str(info.value)
     finally:
-        thread.join()
+        holding.join()
     with enter(store, how, SID, 0.1):  # free again once the holder left
         pass
 
@@ -327,14 +335,14 @@ def test_redis_lock_is_shared_by_separate_clients(redis_url: str, redis_store: R
                                                   how: str) -> None:
     other = RedisStore.from_url(redis_url)  # another worker process's connection
     try:
-        thread, _ = hold_lock(redis_store, SID, 0.1, how)
+        holding = Holder(redis_store, SID, how)
         try:
             ttl = other.client.pttl(f"ivr:lock:{SID}")
             assert 0 < ttl <= redis_store.lock_ttl * 1000  # a crashed holder cannot wedge a call
             with pytest.raises(LockTimeout), enter(other, how, SID, 0.05):
                 pytest.fail("another client acquired a held lock")
         finally:
-            thread.join()
+            holding.join()
         with enter(other, how, SID, 0.5):
             pass
         assert other.client.exists(f"ivr:lock:{SID}") == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from foundation.suggest import did_you_mean
 from ivr.engine.analysis import plan_sources, recheck_sources
 from ivr.engine.compiler import CompiledPlan, compile_plan
-from ivr.engine.loader import MAX_PLAN_BYTES, is_plan_file, load_file, load_text
+from ivr.engine.loader import MAX_PLAN_BYTES, is_plan_file, load_file
 from ivr.engine.registry import REGISTRY
 from ivr.errors import PlanError, PlanNotFound
 from ivr.lang.diagnostics import Diagnostic, Report
@@ -170,11 +170,6 @@ class Catalog:
                    ) -> tuple[Catalog, LoadResult]:
         catalog = cls(numbers=numbers)
         return catalog, catalog.load(paths)
-
-    @classmethod
-    def from_text(cls, *texts: str) -> Catalog:
-        """For tests: plans from YAML strings (raises PlanError on the first bad one)."""
-        return cls(load_text(t, f"<plan {i}>")[0] for i, t in enumerate(texts))
 
     def load(self, paths: Iterable[str | Path]) -> LoadResult:
         """Load or reload plans; files with errors keep their previous version serving."""

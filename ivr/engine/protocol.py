@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -136,7 +136,6 @@ class PlanInfo:
     plan_id: str
     currency: str = "GBP"
     timezone: str = "UTC"
-    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 # --- the base class ----------------------------------------------------------------------
