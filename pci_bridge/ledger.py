@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from foundation.db import create_tables, open_engine
+from foundation.db import open_engine
+from foundation.migrations import Schema, upgrade
 
 metadata = MetaData()
 
@@ -107,13 +108,17 @@ outbox = Table(
     Column("last_error", String(200)),
 )
 
+# The ledger's schema: pci_bridge/migrations builds these tables (version table
+# alembic_version_pci).
+SCHEMA = Schema("pci", "pci_bridge", metadata)
+
 FINAL_STATES = ("completed", "failed", "cancelled", "abandoned", "expired")
 
 
 class Ledger:
     def __init__(self, db: Engine | str):
         self.db = open_engine(db) if isinstance(db, str) else db
-        create_tables(self.db, metadata)
+        upgrade(self.db, SCHEMA)
 
     def close(self) -> None:
         self.db.dispose()

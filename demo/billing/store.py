@@ -31,7 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-from foundation.db import create_tables, open_engine
+from foundation.db import open_engine
+from foundation.migrations import Schema, upgrade
 
 metadata = MetaData()
 
@@ -52,6 +53,9 @@ records = Table(
     UniqueConstraint("kind", "key"),
 )
 
+# demo/billing/migrations builds these tables (version table alembic_version_demo_billing).
+SCHEMA = Schema("demo_billing", "demo.billing", metadata)
+
 MEMORY = "sqlite://"  # one process's own database (simulated calls, tests)
 
 
@@ -69,7 +73,7 @@ def open_db(url: str) -> Engine:
 class BillingStore:
     def __init__(self, url: str = MEMORY):
         self.db = open_db(url)
-        create_tables(self.db, metadata)  # several workers may create them at once
+        upgrade(self.db, SCHEMA)  # several workers may start at once: they take turns
 
     def close(self) -> None:
         self.db.dispose()

@@ -18,7 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from foundation.db import create_tables, open_engine
+from foundation.db import open_engine
+from foundation.migrations import Schema, upgrade
 from ivr.engine.records import CallRecord, PathStep
 
 metadata = MetaData()
@@ -39,13 +40,16 @@ call_records = Table(
     Column("missing", Text, nullable=False),
 )
 
+# ivr/adapters/migrations builds this table (version table alembic_version_ivr).
+SCHEMA = Schema("ivr", "ivr.adapters", metadata)
+
 
 class SqlRecorder:
     """Writes each call record once (a repeat of the same call sid is ignored)."""
 
     def __init__(self, db: Engine | str):
         self.db = open_engine(db) if isinstance(db, str) else db
-        create_tables(self.db, metadata)
+        upgrade(self.db, SCHEMA)
 
     def record(self, record: CallRecord) -> None:
         row = {

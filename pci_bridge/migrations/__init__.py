@@ -1,0 +1,1 @@
+"""Alembic migrations of this package's tables (foundation/migrations.py runs them)."""
