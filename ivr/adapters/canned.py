@@ -13,6 +13,29 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from foundation.documents import check, validator
+
+# A service answer in a scenario file (docs: README "Test"; ivr/tools/scenarios.py).
+SERVICE_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "method": {"type": "string"},
+        "url": {"type": "string"},
+        "status": {"type": "integer", "minimum": 100, "maximum": 599},
+        "json": {},
+        "body": {"type": ["string", "number", "null"]},
+        "xml": {"type": ["string", "null"]},
+        "headers": {"type": ["object", "null"]},
+        "error": {"enum": ["timeout", "refused", None]},
+        "times": {"type": ["integer", "null"], "minimum": 1},
+    },
+    "required": ["url"],
+    "additionalProperties": False,
+    "x-messages": {"required": "a service answer needs url:",
+                   "type": "a service answer should be a map, found {value!r}"},
+}
+_ANSWER = validator(SERVICE_ANSWER)
+
 
 @dataclass
 class CannedAnswer:
@@ -27,13 +50,9 @@ class CannedAnswer:
 
     @classmethod
     def parse(cls, raw: dict[str, Any], where: str) -> CannedAnswer:
-        allowed = {"method", "url", "status", "json", "body", "xml", "headers", "error", "times"}
-        unknown = set(raw) - allowed
-        if unknown:
-            raise ValueError(f"{where}: unknown key '{sorted(unknown)[0]}' in a service answer "
-                             f"(allowed: {', '.join(sorted(allowed))})")
-        if "url" not in raw:
-            raise ValueError(f"{where}: a service answer needs url:")
+        """One answer from a scenario file or the pytest plugin; DocumentError (a ValueError)
+        names what is wrong at `where`."""
+        check(raw, _ANSWER, where)
         headers = {str(k): str(v) for k, v in (raw.get("headers") or {}).items()}
         if "json" in raw:
             body = json.dumps(raw["json"], default=str).encode()
@@ -44,8 +63,6 @@ class CannedAnswer:
         else:
             body = str(raw.get("body", "")).encode()
         error = raw.get("error")
-        if error not in (None, "timeout", "refused"):
-            raise ValueError(f"{where}: error must be timeout or refused, found {error!r}")
         return cls(str(raw.get("method", "GET")).upper(), str(raw["url"]),
                    int(raw.get("status", 200)), body, headers, error, raw.get("times"))
 

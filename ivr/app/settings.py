@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from foundation.suggest import did_you_mean
+from foundation.documents import DocumentError, check, validator
 from ivr.engine.loader import MAX_PLAN_BYTES
 from ivr.errors import IVRError
 
@@ -115,39 +115,48 @@ class Settings:
         return cls(**values)
 
 
-_KEYS = {
-    "callplans": str, "store": str, "database": str, "public_url": str, "trust_proxy": bool,
-    "numbers": dict, "directory": dict, "secrets": dict, "session_ttl": int, "log_level": str,
-    "watch_plans": bool, "account_sid": str, "data": dict, "self_url": str, "pci": dict,
-    "demo_billing": bool, "max_plan_bytes": int, "emergency_number": str,
-    "demo_billing_database": str, "sms_from": str, "twilio_api_url": str,
+_TEXT = {"type": ["string", "null"]}
+_FLAG = {"type": ["boolean", "null"]}
+_COUNT = {"type": ["integer", "null"], "minimum": 0}
+_MAP = {"type": ["object", "null"]}
+# config.yaml (documented in docs/operations.md and README). `pci:` is the embedded bridge's
+# own settings, checked by the bridge.
+SETTINGS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "callplans": _TEXT, "store": _TEXT, "database": _TEXT, "public_url": _TEXT,
+        "trust_proxy": _FLAG, "numbers": _MAP, "secrets": _MAP, "session_ttl": _COUNT,
+        "log_level": _TEXT, "watch_plans": _FLAG, "account_sid": _TEXT, "data": _MAP,
+        "self_url": _TEXT, "pci": _MAP, "demo_billing": _FLAG, "max_plan_bytes": _COUNT,
+        "emergency_number": _TEXT, "demo_billing_database": _TEXT, "sms_from": _TEXT,
+        "twilio_api_url": _TEXT,
+        "directory": {
+            "type": ["object", "null"],
+            "additionalProperties": {
+                "type": "object",
+                "properties": {"url": _TEXT, "status_url": _TEXT, "answer": _TEXT,
+                               "talk_seconds": _COUNT},
+                "additionalProperties": False,
+                "x-messages": {"type": "should be a map, found {value!r}"},
+            },
+        },
+    },
+    "additionalProperties": False,
+    "x-messages": {"type": "expected a map of settings"},
 }
+_SETTINGS = validator(SETTINGS_SCHEMA)
 _RENAMED = {"store": "store_url", "database": "database_url"}
 
 
 def _check(raw: dict[str, Any], file: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in _KEYS:
-            raise SettingsError(f"{file}: unknown setting '{key}'{did_you_mean(key, _KEYS)}")
-        kind = _KEYS[key]
-        if value is None:
-            continue
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise SettingsError(f"{file}: {key} should be {kind.__name__}, found "
-                                f"{type(value).__name__}")
-        out[_RENAMED.get(key, key)] = value
+    try:
+        check(raw, _SETTINGS, file, noun="setting")
+    except DocumentError as exc:
+        raise SettingsError(str(exc)) from None
+    out = {_RENAMED.get(k, k): v for k, v in raw.items() if v is not None}
     if "directory" in out:
-        directory = {}
-        for number, entry in out["directory"].items():
-            if not isinstance(entry, dict):
-                raise SettingsError(f"{file}: directory.{number} should be a map")
-            unknown = set(entry) - {"url", "status_url", "answer", "talk_seconds"}
-            if unknown:
-                raise SettingsError(f"{file}: directory.{number}: unknown key "
-                                    f"'{sorted(unknown)[0]}'")
-            directory[str(number)] = Destination(**entry)
-        out["directory"] = directory
+        out["directory"] = {str(number): Destination(**entry)
+                            for number, entry in out["directory"].items()}
     for key in ("numbers", "secrets"):
         if key in out:
             out[key] = {str(k): str(v) for k, v in out[key].items()}

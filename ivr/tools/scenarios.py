@@ -35,17 +35,47 @@ from typing import Any
 
 import yaml
 
-from foundation.suggest import did_you_mean
-from ivr.adapters.canned import CannedAnswer, canned_session
+from foundation.documents import DocumentError, check, validator
+from ivr.adapters.canned import SERVICE_ANSWER, CannedAnswer, canned_session
 from ivr.app.settings import Destination, Settings
 from ivr.engine.catalog import Catalog
 from ivr.engine.registry import REGISTRY
 from ivr.tools.simulator.local import CallReport, LocalPhone
 
-FILE_KEYS = {"number", "plan", "caller", "start_time", "services", "scenarios", "dial"}
-SCENARIO_KEYS = {"name", "number", "caller", "keys", "services", "dial", "hangup_after",
-                 "start_time", "expect", "queue_result"}
-EXPECT_KEYS = {"path", "outcome", "heard", "not_heard", "data", "ended_by", "plan"}
+_TEXT = {"type": ["string", "null"]}
+_LIST = {"type": ["array", "null"]}
+_MAP = {"type": ["object", "null"]}
+_ANSWERS = {"type": ["array", "null"], "items": SERVICE_ANSWER}
+_EXPECT = {
+    "type": ["object", "null"],
+    "properties": {"path": _LIST, "outcome": _TEXT, "heard": _LIST, "not_heard": _LIST,
+                   "data": _MAP, "ended_by": _TEXT, "plan": _TEXT},
+    "additionalProperties": False,
+}
+_SCENARIO = {
+    "type": "object",
+    "properties": {
+        "name": _TEXT, "number": _TEXT, "caller": _TEXT,
+        "keys": {"type": ["array", "string", "null"]}, "services": _ANSWERS, "dial": _MAP,
+        "hangup_after": {"type": ["integer", "null"]}, "start_time": {}, "expect": _EXPECT,
+        "queue_result": _TEXT,
+    },
+    "additionalProperties": False,
+    "x-messages": {"type": "expected a map"},
+}
+# A scenario file (documented in README "Test"). start_time is a YAML timestamp or text.
+SCENARIO_FILE = {
+    "type": "object",
+    "properties": {
+        "number": {}, "plan": {}, "caller": _TEXT, "start_time": {}, "services": _ANSWERS,
+        "scenarios": {"type": "array", "items": _SCENARIO}, "dial": _MAP,
+    },
+    "required": ["scenarios"],
+    "additionalProperties": False,
+    "x-messages": {"type": "expected a map with a scenarios: list",
+                   "required": "expected a map with a scenarios: list"},
+}
+_FILE = validator(SCENARIO_FILE)
 
 
 class ScenarioError(ValueError):
@@ -107,19 +137,16 @@ def load_scenarios(path: Path) -> list[Scenario]:
         raise ScenarioError(f"{where}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("scenarios"), list):
         raise ScenarioError(f"{where}: expected a map with a scenarios: list")
-    _keys(raw, FILE_KEYS, where)
+    try:
+        check(raw, _FILE, where)
+    except DocumentError as exc:
+        raise ScenarioError(str(exc)) from None
     shared = _services(raw.get("services"), f"{where}: services")
     out = []
     for i, item in enumerate(raw["scenarios"]):
         at = f"{where}: scenarios[{i}]"
-        if not isinstance(item, dict):
-            raise ScenarioError(f"{at}: expected a map")
-        _keys(item, SCENARIO_KEYS, at)
-        _types(item, at)
         expect = item.get("expect")
         expect = {} if expect is None else expect
-        _expect_types(expect, f"{at}.expect")
-        _keys(expect, EXPECT_KEYS, f"{at}.expect")
         own = _services(item.get("services"), f"{at}.services")
         services = None if own is None and shared is None else (own or []) + (shared or [])
         number = str(item.get("number") or raw.get("number") or "")
@@ -142,50 +169,9 @@ def load_scenarios(path: Path) -> list[Scenario]:
     return out
 
 
-_SCENARIO_TYPES: dict[str, tuple[type, ...]] = {
-    "name": (str,), "number": (str,), "caller": (str, type(None)), "keys": (list, str),
-    "services": (list,), "dial": (dict,), "hangup_after": (int,), "expect": (dict,),
-    "queue_result": (str,),
-}
-_EXPECT_TYPES: dict[str, tuple[type, ...]] = {
-    "path": (list,), "outcome": (str,), "heard": (list,), "not_heard": (list,),
-    "data": (dict,), "ended_by": (str,), "plan": (str,),
-}
-_TYPE_NAMES = {list: "a list", str: "text", dict: "a map", int: "a whole number",
-               type(None): "empty"}
-
-
-def _check_types(raw: dict[str, Any], table: dict[str, tuple[type, ...]], where: str) -> None:
-    for key, kinds in table.items():
-        value = raw.get(key)
-        if value is None and key != "caller":
-            continue
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            wanted = " or ".join(_TYPE_NAMES[k] for k in kinds)
-            raise ScenarioError(f"{where}: {key} should be {wanted}, found {value!r}")
-
-
-def _types(item: dict[str, Any], where: str) -> None:
-    _check_types(item, _SCENARIO_TYPES, where)
-
-
-def _expect_types(expect: Any, where: str) -> None:
-    if not isinstance(expect, dict):
-        raise ScenarioError(f"{where}: should be a map, found {expect!r}")
-    _check_types(expect, _EXPECT_TYPES, where)
-
-
-def _keys(raw: dict[str, Any], allowed: set[str], where: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            raise ScenarioError(f"{where}: unknown key '{key}'{did_you_mean(key, allowed)}")
-
-
 def _services(raw: Any, where: str) -> list[CannedAnswer] | None:
     if raw is None:
         return None
-    if not isinstance(raw, list):
-        raise ScenarioError(f"{where}: expected a list of answers")
     try:
         return [CannedAnswer.parse(item, f"{where}[{i}]") for i, item in enumerate(raw)]
     except ValueError as exc:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
+from foundation.locks import NamedLocks
 from ivr.engine.stores.base import CALL_KEY, PLAN_KEY, Slot
 from ivr.errors import LockTimeout
 
@@ -17,7 +18,7 @@ class MemoryStore:
     def __init__(self, clock=time.monotonic) -> None:
         self._clock = clock
         self._data: dict[str, tuple[str, float]] = {}
-        self._locks: dict[str, list] = {}  # sid -> [lock, holders and waiters]
+        self._locks = NamedLocks(lambda sid: LockTimeout(f"call {sid} is busy with another turn"))
         self._guard = threading.Lock()
 
     def _get(self, key: str) -> str | None:
@@ -48,23 +49,8 @@ class MemoryStore:
         with self._guard:
             self._data.pop(CALL_KEY.format(sid=call_sid), None)
 
-    @contextmanager
-    def lock(self, call_sid: str, timeout: float = 10.0) -> Iterator[None]:
-        with self._guard:
-            entry = self._locks.setdefault(call_sid, [threading.Lock(), 0])
-            entry[1] += 1
-        try:
-            if not entry[0].acquire(timeout=timeout):
-                raise LockTimeout(f"call {call_sid} is busy with another turn")
-            try:
-                yield
-            finally:
-                entry[0].release()
-        finally:
-            with self._guard:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self._locks[call_sid]
+    def lock(self, call_sid: str, timeout: float = 10.0) -> AbstractContextManager[None]:
+        return self._locks.hold(call_sid, timeout)
 
     @contextmanager
     def session(self, call_sid: str, timeout: float = 10.0) -> Iterator[Slot]:
