@@ -46,7 +46,6 @@ voice = Blueprint("pci_voice", __name__, url_prefix="/pci/voice")
 FINAL_CALL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 
 
-
 @dataclass
 class Bridge:
     config: BridgeConfig
@@ -236,7 +235,7 @@ def _twiml(body: str) -> Response:
 
 def _apology() -> Response:
     response = VoiceResponse()
-    response.say("Sorry, the payment service is not available right now.")
+    response.say(bridge().config.prompt("unavailable"))
     response.hangup()
     return _twiml(str(response))
 

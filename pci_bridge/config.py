@@ -8,33 +8,11 @@ from typing import Any
 from foundation.suggest import did_you_mean
 from pci_bridge.cards import BRAND_NAMES, DEFAULT_ACCEPTED
 from pci_bridge.errors import PciBridgeError, bridge_keys
+from pci_bridge.prompts import PROMPTS
 
 # The embedded default uses the +44 20 7946 0xxx drama range: never real lines.
 DEFAULT_TRANSFER_NUMBERS = ("+442079460001",)
 DEFAULT_POOL = tuple(f"+4420794601{n:02d}" for n in range(50))
-
-PROMPTS = {
-    "intro": "You are paying {amount} to {merchant}. To cancel at any time, press star.",
-    "number": "Please enter your card number, followed by the hash key.",
-    "expiry": "Please enter the card's expiry date as four digits: two for the month, two for "
-              "the year.",
-    "code": "Please enter the {code_length} digit security code.",
-    "postcode": "Please enter the numbers in your billing postcode, followed by the hash key.",
-    "confirm": "To pay {amount} with the {brand} ending {last4}, press 1. To cancel, press 2.",
-    "no_input": "Sorry, we did not hear anything.",
-    "success": "Thank you. Your payment of {amount} was successful. Your confirmation code is "
-               "{code}.",
-    "declined": "Sorry, your card was declined ({reason}).",
-    "another_card": "To try another card, press 1. To finish, press 2.",
-    "too_many": "Sorry, we could not take your card details.",
-    "cancelled": "Your payment has been cancelled. No money has been taken.",
-    "gateway_error": "Sorry, we could not process your payment. No money has been taken.",
-    "gateway_unknown": "Sorry, we could not confirm your payment. Please do not pay again "
-                       "until we have checked it.",
-    "not_found": "Sorry, we could not find your payment. Goodbye.",
-    "ended": "This payment has already ended.",
-    "returning": "Returning you to the main service.",
-}
 
 
 @dataclass(frozen=True)

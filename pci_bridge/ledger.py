@@ -107,9 +107,6 @@ outbox = Table(
     Column("last_error", String(200)),
 )
 
-FINAL_STATES = ("completed", "failed", "cancelled", "abandoned", "expired")
-
-
 class Ledger:
     def __init__(self, db: Engine | str):
         self.db = open_engine(db) if isinstance(db, str) else db

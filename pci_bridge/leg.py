@@ -33,6 +33,8 @@ from pci_bridge.cards import (
 )
 from pci_bridge.crypto import CardBox
 from pci_bridge.gateway import Card
+from pci_bridge.keys import call_key, call_lock, card_key, leg_key, session_lock
+from pci_bridge.kinds import ChargeStatus, Outcome, SessionState, Stage
 from pci_bridge.sessions import (
     Sessions,
     failure_result,
@@ -40,12 +42,8 @@ from pci_bridge.sessions import (
     success_result,
     unanswered_result,
 )
-from pci_bridge.state import LEG_KEY
 
 log = logging.getLogger("pci_bridge.leg")
-
-CALL_KEY = "pci:call:{call_sid}"
-
 
 def spoken_amount(amount: str, currency: str) -> str:
     return speakable(Decimal(amount), currency)
@@ -55,7 +53,7 @@ def spoken_amount(amount: str, currency: str) -> str:
 class Leg:
     session_id: str
     call_sid: str
-    stage: str = "number"
+    stage: Stage = Stage.NUMBER
     turn: int = 0
     tries: dict[str, int] | None = None
     cards: int = 0
@@ -64,6 +62,9 @@ class Leg:
     response: str = ""
     ended: bool = False
     failure: dict[str, Any] | None = None  # the last decline, reported if the caller stops
+
+    def __post_init__(self) -> None:
+        self.stage = Stage(self.stage)  # read back from JSON as a plain string
 
     def to_json(self) -> str:
         return json.dumps(vars(self))
@@ -88,58 +89,58 @@ class PaymentLeg:
     def incoming(self, call_sid: str, presented_clid: str) -> str:
         # One delivery at a time per call: a repeat that arrives while the first is still
         # being answered must get the same answer, not find the session already taken.
-        with self.state.lock(f"pci:lock:call:{call_sid}"):
+        with self.state.lock(call_lock(call_sid)):
             return self._incoming(call_sid, presented_clid)
 
     def _incoming(self, call_sid: str, presented_clid: str) -> str:
-        known = self.state.get(CALL_KEY.format(call_sid=call_sid))
+        known = self.state.get(call_key(call_sid))
         if known is not None:
-            with self.state.lock(f"pci:lock:{known}"):
+            with self.state.lock(session_lock(known)):
                 leg = self._leg(known)
                 if leg is not None:
                     return leg.response
         session = self.sessions.live_by_clid(presented_clid)
-        if session is None or session["state"] != "created":
+        if session is None or session["state"] != SessionState.CREATED:
             log.warning("[%s] no payment waits for CLID %s", call_sid, presented_clid)
             return self._goodbye(self.config.prompt("not_found"))
         session_id = session["id"]
-        with self.state.lock(f"pci:lock:{session_id}"):
-            if not self.sessions.ledger.update(session_id, only_if=("created",),
-                                               state="in_progress"):
+        with self.state.lock(session_lock(session_id)):
+            if not self.sessions.ledger.update(session_id, only_if=(SessionState.CREATED,),
+                                               state=SessionState.IN_PROGRESS):
                 return self._goodbye(self.config.prompt("not_found"))
-            self.state.put(CALL_KEY.format(call_sid=call_sid), session_id, self.config.leg_ttl)
+            self.state.put(call_key(call_sid), session_id, self.config.leg_ttl)
             leg = Leg(session_id, call_sid, tries={})
             intro = self.config.prompt("intro", amount=self._amount(session),
                                        merchant=self.config.merchant_name)
             log.info("[%s] payment leg for session %s started", call_sid, session_id)
-            return self._ask(leg, [intro], "number")
+            return self._ask(leg, [intro], Stage.NUMBER)
 
     def turn(self, session_id: str, turn: int, digits: str) -> str:
-        with self.state.lock(f"pci:lock:{session_id}"):
+        with self.state.lock(session_lock(session_id)):
             leg = self._leg(session_id)
             if leg is None:
                 return self._goodbye(self.config.prompt("not_found"))
             if leg.ended or turn != leg.turn:
                 return leg.response  # a repeated webhook: same answer, nothing runs again
             row = self.sessions.row(session_id)
-            if row["state"] != "in_progress":  # ended elsewhere (cancelled, expired, ...)
+            if row["state"] != SessionState.IN_PROGRESS:  # ended elsewhere (cancelled, ...)
                 return self._end(leg, [self.config.prompt("ended")])
             if "*" in digits:
-                self.sessions.finish(session_id, "cancelled", {"outcome": "cancelled",
-                                                               "attempts": leg.cards})
+                self.sessions.finish(session_id, SessionState.CANCELLED, {
+                    "outcome": Outcome.CANCELLED, "attempts": leg.cards})
                 return self._end(leg, [self.config.prompt("cancelled")])
             handler = getattr(self, f"_on_{leg.stage}")
             return handler(leg, row, digits)
 
     def ended(self, call_sid: str) -> None:
         """The leg's status callback: a session still in progress was abandoned."""
-        session_id = self.state.get(CALL_KEY.format(call_sid=call_sid))
+        session_id = self.state.get(call_key(call_sid))
         if session_id is None:
             return
-        with self.state.lock(f"pci:lock:{session_id}"):
+        with self.state.lock(session_lock(session_id)):
             leg = self._leg(session_id)
             row = self.sessions.ledger.session(session_id)
-            if row is not None and row["state"] == "in_progress":
+            if row is not None and row["state"] == SessionState.IN_PROGRESS:
                 self.sessions.settle(row)  # abandoned, unless the gateway had charged
             if leg is not None and not leg.ended:
                 leg.ended = True
@@ -153,10 +154,10 @@ class PaymentLeg:
         try:
             brand = check_number(digits, self.config.accepted_brands)
         except CardProblem as problem:
-            return self._retry(leg, row, problem.spoken)
+            return self._retry(leg, row, self._problem(problem))
         leg.brand, leg.last4 = brand.name, digits[-4:]
         self._seal(leg, number=digits)
-        return self._ask(leg, [], "expiry")
+        return self._ask(leg, [], Stage.EXPIRY)
 
     def _on_expiry(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
         if not digits:
@@ -165,9 +166,9 @@ class PaymentLeg:
         try:
             month, year = check_expiry(digits, today)
         except CardProblem as problem:
-            return self._retry(leg, row, problem.spoken)
+            return self._retry(leg, row, self._problem(problem))
         self._seal(leg, expiry=f"{month:02d}{year}")
-        return self._ask(leg, [], "code")
+        return self._ask(leg, [], Stage.CODE)
 
     def _on_code(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
         if not digits:
@@ -175,33 +176,35 @@ class PaymentLeg:
         try:
             check_code(digits, self._brand(leg))
         except CardProblem as problem:
-            return self._retry(leg, row, problem.spoken)
+            return self._retry(leg, row, self._problem(problem))
         self._seal(leg, code=digits)
-        return self._ask(leg, [], "postcode" if self.config.ask_postcode else "confirm")
+        return self._ask(leg, [], Stage.POSTCODE if self.config.ask_postcode
+                         else Stage.CONFIRM)
 
     def _on_postcode(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
         if not digits or not is_digits(digits) or len(digits) > 8:
             return self._retry(leg, row, self.config.prompt("no_input") if not digits
-                               else "That postcode is not valid.")
+                               else self.config.prompt("invalid_postcode"))
         self._seal(leg, postcode=digits)
-        return self._ask(leg, [], "confirm")
+        return self._ask(leg, [], Stage.CONFIRM)
 
     def _on_confirm(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
         if digits == "2":
-            self.sessions.finish(leg.session_id, "cancelled",
-                                 {"outcome": "cancelled", "attempts": leg.cards})
+            self.sessions.finish(leg.session_id, SessionState.CANCELLED,
+                                 {"outcome": Outcome.CANCELLED, "attempts": leg.cards})
             return self._end(leg, [self.config.prompt("cancelled")])
         if digits != "1":
             return self._retry(leg, row, self.config.prompt("no_input") if not digits
-                               else "Please press 1 or 2.")
+                               else self.config.prompt("press_1_or_2"))
         return self._charge(leg, row)
 
     def _on_another(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
         if digits == "1":
             leg.tries = {}
-            return self._ask(leg, [], "number")
-        self.sessions.finish(leg.session_id, "failed", leg.failure or {"outcome": "declined"},
-                             only_if=("in_progress",))
+            return self._ask(leg, [], Stage.NUMBER)
+        self.sessions.finish(leg.session_id, SessionState.FAILED,
+                             leg.failure or {"outcome": Outcome.DECLINED},
+                             only_if=(SessionState.IN_PROGRESS,))
         return self._end(leg, [])
 
     # -- charging -------------------------------------------------------------------------
@@ -210,7 +213,7 @@ class PaymentLeg:
         fields = self._open(leg)
         if fields is None or not {"number", "expiry", "code"} <= set(fields):
             leg.tries = {}
-            return self._ask(leg, ["Sorry, that took too long."], "number")
+            return self._ask(leg, [self.config.prompt("too_long")], Stage.NUMBER)
         leg.cards += 1
         card = Card(number=fields["number"], exp_month=int(fields["expiry"][:2]),
                     exp_year=int(fields["expiry"][2:]), code=fields["code"],
@@ -228,32 +231,36 @@ class PaymentLeg:
                           session_id)
             answer = self._lookup(key)  # the charge may have happened: ask by its key
             if answer is None:
-                self.sessions.finish(session_id, "failed", unanswered_result(leg.cards, name),
-                                     only_if=("in_progress",))
+                self.sessions.finish(session_id, SessionState.FAILED,
+                                     unanswered_result(leg.cards, name),
+                                     only_if=(SessionState.IN_PROGRESS,))
                 return self._end(leg, [self.config.prompt("gateway_unknown")])
             result = answer
         finally:
             del card
-            self.state.delete(_card_key(session_id))  # card data goes once the charge answers
+            self.state.delete(card_key(session_id))  # card data goes once the charge answers
         now = self.sessions.clock()
         record_attempt(self.sessions.ledger, session_id, leg.cards, result, now)
-        if result.status == "success":
+        if result.status == ChargeStatus.SUCCESS:
             outcome = success_result(result, leg.cards, name)
-            self.sessions.finish(session_id, "completed", outcome, only_if=("in_progress",))
+            self.sessions.finish(session_id, SessionState.COMPLETED, outcome,
+                                 only_if=(SessionState.IN_PROGRESS,))
             code = " ".join(outcome["confirmation_code"])
             return self._end(leg, [self.config.prompt("success", amount=self._amount(row),
                                                       code=code)])
         failure = failure_result(result, leg.cards, name)
-        if result.status != "declined":
-            self.sessions.finish(session_id, "failed", failure, only_if=("in_progress",))
+        if result.status != ChargeStatus.DECLINED:
+            self.sessions.finish(session_id, SessionState.FAILED, failure,
+                                 only_if=(SessionState.IN_PROGRESS,))
             return self._end(leg, [self.config.prompt("gateway_error")])
-        reason = result.message or "no reason was given"
+        reason = result.message or self.config.prompt("no_reason")
         declined = self.config.prompt("declined", reason=reason)
         leg.failure = failure
         if leg.cards >= (row.get("max_cards") or self.config.max_cards):
-            self.sessions.finish(session_id, "failed", failure, only_if=("in_progress",))
+            self.sessions.finish(session_id, SessionState.FAILED, failure,
+                                 only_if=(SessionState.IN_PROGRESS,))
             return self._end(leg, [declined])
-        return self._ask(leg, [declined], "another")
+        return self._ask(leg, [declined], Stage.ANOTHER)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -269,14 +276,14 @@ class PaymentLeg:
         tries[leg.stage] = tries.get(leg.stage, 0) + 1
         leg.tries = tries
         if tries[leg.stage] >= self.config.max_attempts:
-            self.state.delete(_card_key(leg.session_id))
-            self.sessions.finish(leg.session_id, "failed", {
-                "outcome": "too_many_attempts", "attempts": leg.cards},
-                only_if=("in_progress",))
+            self.state.delete(card_key(leg.session_id))
+            self.sessions.finish(leg.session_id, SessionState.FAILED, {
+                "outcome": Outcome.TOO_MANY_ATTEMPTS, "attempts": leg.cards},
+                only_if=(SessionState.IN_PROGRESS,))
             return self._end(leg, [reason, self.config.prompt("too_many")])
         return self._ask(leg, [reason], leg.stage)
 
-    def _ask(self, leg: Leg, lead: list[str], stage: str) -> str:
+    def _ask(self, leg: Leg, lead: list[str], stage: Stage) -> str:
         leg.stage = stage
         leg.turn += 1
         response = VoiceResponse()
@@ -286,11 +293,11 @@ class PaymentLeg:
         attrs: dict[str, Any] = {"input": "dtmf", "action": url, "method": "POST",
                                  "timeout": self.config.input_timeout,
                                  "action_on_empty_result": True}
-        if stage in ("number", "postcode"):
+        if stage in (Stage.NUMBER, Stage.POSTCODE):
             attrs["finish_on_key"] = "#"
         else:
             attrs["finish_on_key"] = ""
-            attrs["num_digits"] = {"expiry": 4, "code": self._brand(leg).code_length
+            attrs["num_digits"] = {Stage.EXPIRY: 4, Stage.CODE: self._brand(leg).code_length
                                    if leg.brand else 3}.get(stage, 1)
         gather = response.gather(**attrs)
         gather.say(self._prompt(leg, stage), **self._voice())
@@ -299,15 +306,15 @@ class PaymentLeg:
         self._save(leg)
         return leg.response
 
-    def _prompt(self, leg: Leg, stage: str) -> str:
-        if stage == "code":
+    def _prompt(self, leg: Leg, stage: Stage) -> str:
+        if stage == Stage.CODE:
             return self.config.prompt("code", code_length=self._brand(leg).code_length)
-        if stage == "confirm":
+        if stage == Stage.CONFIRM:
             row = self.sessions.row(leg.session_id)
             return self.config.prompt("confirm", amount=self._amount(row),
                                       brand=BRAND_NAMES.get(leg.brand or "", "card"),
                                       last4=" ".join(leg.last4 or ""))
-        if stage == "another":
+        if stage == Stage.ANOTHER:
             return self.config.prompt("another_card")
         return self.config.prompt(stage)
 
@@ -320,7 +327,7 @@ class PaymentLeg:
         leg.turn += 1
         leg.response = str(response)
         self._save(leg)
-        self.state.delete(_card_key(leg.session_id))
+        self.state.delete(card_key(leg.session_id))
         return leg.response
 
     def _goodbye(self, text: str) -> str:
@@ -328,6 +335,9 @@ class PaymentLeg:
         response.say(text, **self._voice())
         response.hangup()
         return str(response)
+
+    def _problem(self, problem: CardProblem) -> str:
+        return self.config.prompt(problem.prompt, **problem.values)
 
     def _voice(self) -> dict[str, str]:
         out = {}
@@ -344,23 +354,23 @@ class PaymentLeg:
         return brand_named(leg.brand or "") or Brand("visa", (16,), 3)
 
     def _leg(self, session_id: str) -> Leg | None:
-        text = self.state.get(LEG_KEY.format(session_id=session_id))
+        text = self.state.get(leg_key(session_id))
         return Leg.from_json(text) if text else None
 
     def _save(self, leg: Leg) -> None:
-        self.state.put(LEG_KEY.format(session_id=leg.session_id), leg.to_json(),
+        self.state.put(leg_key(leg.session_id), leg.to_json(),
                        self.config.leg_ttl)
 
     def _seal(self, leg: Leg, **fields: str) -> None:
         """Add fields to the sealed card record (each encrypted, bound to session and field)."""
-        key = _card_key(leg.session_id)
+        key = card_key(leg.session_id)
         current = json.loads(self.state.get(key) or "{}")
         for name, value in fields.items():
             current[name] = self.box.seal(value, f"{leg.session_id}:{name}")
         self.state.put(key, json.dumps(current), self.config.card_data_ttl)
 
     def _open(self, leg: Leg) -> dict[str, str] | None:
-        text = self.state.get(_card_key(leg.session_id))
+        text = self.state.get(card_key(leg.session_id))
         if text is None:
             return None
         sealed = json.loads(text)
@@ -370,10 +380,6 @@ class PaymentLeg:
         except InvalidTag:  # sealed by another process with another key: ask again
             log.error("card fields of session %s cannot be opened here: several processes "
                       "need the same PCI_DATA_KEY", leg.session_id)
-            self.state.delete(_card_key(leg.session_id))
+            self.state.delete(card_key(leg.session_id))
             return None
-
-
-def _card_key(session_id: str) -> str:
-    return LEG_KEY.format(session_id=session_id) + ":card"
 

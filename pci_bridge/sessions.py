@@ -18,9 +18,11 @@ from foundation.phone import presented_clid
 from pci_bridge.config import BridgeConfig
 from pci_bridge.errors import Conflict, NotFound, ValidationError
 from pci_bridge.gateway import Gateway
-from pci_bridge.ledger import FINAL_STATES, Ledger
+from pci_bridge.keys import card_key, clid_key, leg_key, session_lock
+from pci_bridge.kinds import FINAL_STATES, LIVE_STATES, ChargeStatus, Outcome, SessionState
+from pci_bridge.ledger import Ledger
 from pci_bridge.outbox import event_body
-from pci_bridge.state import CLID_KEY, LEG_KEY, LiveState
+from pci_bridge.state import LiveState
 
 log = logging.getLogger("pci_bridge")
 
@@ -72,7 +74,7 @@ class Sessions:
         now = self.clock()
         session_id = "ps_" + secrets.token_hex(12)
         row = {
-            "id": session_id, "state": "created", "amount": request["amount"],
+            "id": session_id, "state": SessionState.CREATED, "amount": request["amount"],
             "currency": request["currency"], "reference": request["reference"],
             "description": request.get("description"), "caller_clid": request["caller_clid"],
             "save_card": request["save_card"], "card_token": request.get("card_token"),
@@ -91,7 +93,7 @@ class Sessions:
         row["clid"] = clid
         row["transfer_number"] = self._transfer_number(session_id)
         if not self.ledger.insert_session(row):
-            self.state.release(CLID_KEY.format(clid=clid), session_id)
+            self.state.release(clid_key(clid), session_id)
             return self._replay(self.ledger.by_idempotency_key(idempotency_key or ""),
                                 digest), False
         self.ledger.present(clid, session_id)
@@ -176,7 +178,7 @@ class Sessions:
         candidates = ([caller] if caller else []) + [
             n for n in self.config.clid_pool if n != caller]
         for clid in candidates:
-            key = CLID_KEY.format(clid=clid)
+            key = clid_key(clid)
             if self.state.reserve(key, session_id, ttl):
                 return clid
             holder = self.state.get(key)  # its session may have expired unused: then it is free
@@ -216,16 +218,16 @@ class Sessions:
 
     def live_by_clid(self, clid: str) -> dict[str, Any] | None:
         """The live session a payment leg presented with `clid` belongs to."""
-        session_id = self.state.get(CLID_KEY.format(clid=clid))
+        session_id = self.state.get(clid_key(clid))
         if session_id is None:
             return None
         row = self.ledger.session(session_id)
         return self._expire_if_due(row) if row else None
 
     def _expire_if_due(self, row: dict[str, Any]) -> dict[str, Any]:
-        if row["state"] == "created" and self.clock() >= datetime.fromisoformat(
+        if row["state"] == SessionState.CREATED and self.clock() >= datetime.fromisoformat(
                 row["expires_at"]):
-            self.finish(row["id"], "expired", None, only_if=("created",))
+            self.finish(row["id"], SessionState.EXPIRED, None, only_if=(SessionState.CREATED,))
             return self.ledger.session(row["id"]) or row
         return row
 
@@ -237,18 +239,18 @@ class Sessions:
         # gateway cannot be cancelled at all: its result is read later.
         if self._charging(self.row(session_id)):
             raise Conflict(f"session {session_id} is being charged; read its result later")
-        with self.state.lock(f"pci:lock:{session_id}"):
+        with self.state.lock(session_lock(session_id)):
             row = self.row(session_id)
             if row["state"] in FINAL_STATES:
                 raise Conflict(f"session {session_id} has already ended ({row['state']})")
             if self._charging(row):
                 raise Conflict(f"session {session_id} is being charged; read its result later")
-            self.finish(session_id, "cancelled", {"outcome": "cancelled"},
-                        only_if=("created", "in_progress"))
+            self.finish(session_id, SessionState.CANCELLED, {"outcome": Outcome.CANCELLED},
+                        only_if=LIVE_STATES)
         return self.view(session_id)
 
     def finish(self, session_id: str, state: str, result: dict[str, Any] | None, *,
-               only_if: tuple[str, ...] = ("created", "in_progress")) -> bool:
+               only_if: tuple[str, ...] = LIVE_STATES) -> bool:
         """Move a session to a final state once; wipe its card data and free its CLID."""
         row = self.ledger.session(session_id)
         if row is None:
@@ -261,9 +263,9 @@ class Sessions:
             state=state, result=result, ended_at=now)
         if done:
             self.on_ended(session_id)
-            self.state.delete(LEG_KEY.format(session_id=session_id) + ":card")
+            self.state.delete(card_key(session_id))
             if row.get("clid"):
-                self.state.release(CLID_KEY.format(clid=row["clid"]), session_id)
+                self.state.release(clid_key(row["clid"]), session_id)
             log.info("session %s %s (%s)", session_id, state,
                      (result or {}).get("outcome", "no result"))
         return done
@@ -290,8 +292,8 @@ class Sessions:
                     log.exception("telling about the late end of session %s failed",
                                   session_id)
 
-        self.ledger.update(session_id, only_if=("created",), state="in_progress",
-                           charging_since=self.clock().isoformat())
+        self.ledger.update(session_id, only_if=(SessionState.CREATED,),
+                           state=SessionState.IN_PROGRESS, charging_since=self.clock().isoformat())
         threading.Thread(target=charge, name=f"charge-{session_id}", daemon=True).start()
         if not done.wait(wait):
             late.set()
@@ -299,14 +301,14 @@ class Sessions:
                      session_id, wait)
 
     def _charge_stored(self, session_id: str) -> None:
-        with self.state.lock(f"pci:lock:{session_id}"):
+        with self.state.lock(session_lock(session_id)):
             self._charge_stored_locked(session_id)
 
     def _charge_stored_locked(self, session_id: str) -> None:
         row = self.ledger.session(session_id)
         assert row is not None
-        if not self.ledger.update(session_id, only_if=("created", "in_progress"),
-                                  state="in_progress"):
+        if not self.ledger.update(session_id, only_if=LIVE_STATES,
+                                  state=SessionState.IN_PROGRESS):
             log.info("session %s ended (%s) before its charge started; nothing charged",
                      session_id, row["state"])
             return
@@ -317,20 +319,21 @@ class Sessions:
             log.exception("the gateway did not answer for session %s", session_id)
             answer = self.gateway.lookup(f"{session_id}:1")  # it may have charged all the same
             if answer is None:
-                self.finish(session_id, "failed", unanswered_result(1, self.gateway.name),
-                            only_if=("in_progress",))
+                self.finish(session_id, SessionState.FAILED,
+                            unanswered_result(1, self.gateway.name),
+                            only_if=(SessionState.IN_PROGRESS,))
                 return
             result = answer
         record_attempt(self.ledger, session_id, 1, result, self.clock())
-        if result.status == "success":
-            ended = self.finish(session_id, "completed",
+        if result.status == ChargeStatus.SUCCESS:
+            ended = self.finish(session_id, SessionState.COMPLETED,
                                 success_result(result, 1, self.gateway.name),
-                                only_if=("in_progress",))
+                                only_if=(SessionState.IN_PROGRESS,))
         else:
-            ended = self.finish(session_id, "failed",
+            ended = self.finish(session_id, SessionState.FAILED,
                                 failure_result(result, 1, self.gateway.name),
-                                only_if=("in_progress",))
-        if not ended and result.status == "success":
+                                only_if=(SessionState.IN_PROGRESS,))
+        if not ended and result.status == ChargeStatus.SUCCESS:
             now = self.ledger.session(session_id) or {}
             log.error("ALERT: session %s was charged (gateway reference %s) after it had ended "
                       "as %s; the business was told %s: refund or post it by hand",
@@ -341,23 +344,23 @@ class Sessions:
         gateway charged it); unused sessions past their time expired. A leg or stored-card
         charge another process of the fleet is still running is left alone. Nothing is
         charged here."""
-        for row in self.ledger.in_states(("in_progress",)):
+        for row in self.ledger.in_states((SessionState.IN_PROGRESS,)):
             try:
                 if not self._in_flight(row):
                     self.settle(row)
             except Exception:  # Redis or the gateway away: the background worker goes on
                 log.exception("session %s could not be settled at start; the serving process "
                               "settles it when it can", row["id"])
-        for row in self.ledger.in_states(("created",)):
+        for row in self.ledger.in_states((SessionState.CREATED,)):
             self._expire_if_due(row)
         self.restore_reservations()
 
     def restore_reservations(self) -> None:
         """A live session keeps its CLID across a restart of this process or of Redis."""
         ttl = self.config.session_ttl + LONGEST_LEG
-        for row in self.ledger.in_states(("created", "in_progress")):
+        for row in self.ledger.in_states(LIVE_STATES):
             if row.get("clid"):
-                self.state.reserve(CLID_KEY.format(clid=row["clid"]), row["id"], ttl)
+                self.state.reserve(clid_key(row["clid"]), row["id"], ttl)
 
 
     def sweep(self, min_age: float = SWEEP_AGE) -> int:
@@ -369,13 +372,14 @@ class Sessions:
         settled = 0
         now = self.clock()
         self.restore_reservations()  # a Redis that lost its data lost them too
-        for row in self.ledger.in_states(("in_progress",)):
+        for row in self.ledger.in_states((SessionState.IN_PROGRESS,)):
             age = (now - datetime.fromisoformat(row["created_at"])).total_seconds()
             if age < min_age or self._in_flight(row):
                 continue
-            with self.state.lock(f"pci:lock:{row['id']}"):
+            with self.state.lock(session_lock(row["id"])):
                 fresh = self.ledger.session(row["id"])
-                if fresh is None or fresh["state"] != "in_progress" or self._in_flight(fresh):
+                if fresh is None or fresh["state"] != SessionState.IN_PROGRESS or \
+                        self._in_flight(fresh):
                     continue
                 self.settle(fresh)
             settled += 1
@@ -385,13 +389,13 @@ class Sessions:
         """A payment leg or a stored-card charge is still going on for this session (in any
         process sharing the live state or the ledger)."""
         return self._charging(row) or (
-            self.state.get(LEG_KEY.format(session_id=row["id"])) is not None)
+            self.state.get(leg_key(row["id"])) is not None)
 
     def _charging(self, row: dict[str, Any]) -> bool:
         """A stored-card charge is with the gateway (marked in SQL, so a Redis that lost its
         data cannot hide it), for at most CHARGE_TTL seconds."""
         since = row.get("charging_since")
-        if not since or row["state"] != "in_progress":
+        if not since or row["state"] != SessionState.IN_PROGRESS:
             return False
         return (self.clock() - datetime.fromisoformat(since)).total_seconds() < CHARGE_TTL
 
@@ -409,24 +413,24 @@ class Sessions:
                 record_attempt(self.ledger, session_id, n, answer, self.clock())
             last = (n, answer)
         if last is None:
-            self.finish(session_id, "abandoned", {"outcome": "abandoned"},
-                        only_if=("in_progress",))
+            self.finish(session_id, SessionState.ABANDONED, {"outcome": Outcome.ABANDONED},
+                        only_if=(SessionState.IN_PROGRESS,))
             return
         n, answer = last
         name = self.gateway.name
-        if answer.status == "success":
-            self.finish(session_id, "completed", success_result(answer, n, name),
-                        only_if=("in_progress",))
+        if answer.status == ChargeStatus.SUCCESS:
+            self.finish(session_id, SessionState.COMPLETED, success_result(answer, n, name),
+                        only_if=(SessionState.IN_PROGRESS,))
         else:
-            self.finish(session_id, "failed", failure_result(answer, n, name),
-                        only_if=("in_progress",))
+            self.finish(session_id, SessionState.FAILED, failure_result(answer, n, name),
+                        only_if=(SessionState.IN_PROGRESS,))
         log.warning("session %s settled from the gateway's answer (its leg was lost): %s",
                     session_id, answer.status)
 
 
 def unanswered_result(attempts: int, gateway: str) -> dict[str, Any]:
     """The gateway did not answer: the charge may or may not have happened."""
-    return {"outcome": "gateway_error", "attempts": attempts,
+    return {"outcome": Outcome.GATEWAY_ERROR, "attempts": attempts,
             "gateway": {"name": gateway, "reference": None, "decline_code": None,
                         "message": "the gateway did not answer"}}
 
@@ -444,14 +448,15 @@ def card_view(result: Any) -> dict[str, Any] | None:
 
 
 def success_result(result: Any, attempts: int, gateway: str) -> dict[str, Any]:
-    return {"outcome": "success", "confirmation_code": confirmation_code(),
+    return {"outcome": Outcome.SUCCESS, "confirmation_code": confirmation_code(),
             "card": card_view(result), "card_token": result.token, "attempts": attempts,
             "gateway": {"name": gateway, "reference": result.reference, "decline_code": None,
                         "message": None}}
 
 
 def failure_result(result: Any, attempts: int, gateway: str) -> dict[str, Any]:
-    outcome = "declined" if result.status == "declined" else "gateway_error"
+    outcome = (Outcome.DECLINED if result.status == ChargeStatus.DECLINED
+               else Outcome.GATEWAY_ERROR)
     return {"outcome": outcome, "card": card_view(result), "attempts": attempts,
             "gateway": {"name": gateway, "reference": result.reference,
                         "decline_code": result.decline_code, "message": result.message}}

@@ -1,5 +1,5 @@
 """Live payment sessions (the leg's progress, sealed card fields) and CLID reservations, in
-memory or Redis, under the `pci:` key prefix, with TTLs and a lock per session."""
+memory or Redis (keys: pci_bridge/keys.py), with TTLs and a lock per session."""
 
 from __future__ import annotations
 
@@ -13,10 +13,6 @@ from typing import Protocol
 import redis
 
 from pci_bridge.errors import PciBridgeError
-
-LEG_KEY = "pci:leg:{session_id}"
-CLID_KEY = "pci:clid:{clid}"
-LOCK_KEY = "pci:lock:{session_id}"
 
 
 class LiveState(Protocol):
