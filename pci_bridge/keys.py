@@ -14,26 +14,3 @@ CALL_KEY = "pci:call:{call_sid}"
 SESSION_LOCK = "pci:lock:{session_id}"
 CALL_LOCK = "pci:lock:call:{call_sid}"
 
-
-def leg_key(session_id: str) -> str:
-    return LEG_KEY.format(session_id=session_id)
-
-
-def card_key(session_id: str) -> str:
-    return CARD_KEY.format(session_id=session_id)
-
-
-def clid_key(clid: str) -> str:
-    return CLID_KEY.format(clid=clid)
-
-
-def call_key(call_sid: str) -> str:
-    return CALL_KEY.format(call_sid=call_sid)
-
-
-def session_lock(session_id: str) -> str:
-    return SESSION_LOCK.format(session_id=session_id)
-
-
-def call_lock(call_sid: str) -> str:
-    return CALL_LOCK.format(call_sid=call_sid)

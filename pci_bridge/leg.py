@@ -31,19 +31,19 @@ from pci_bridge.cards import (
     check_number,
     is_digits,
 )
+from pci_bridge.charging import failure_result
 from pci_bridge.crypto import CardBox
 from pci_bridge.gateway import Card
-from pci_bridge.keys import call_key, call_lock, card_key, leg_key, session_lock
+from pci_bridge.keys import CALL_KEY, CALL_LOCK, CARD_KEY, LEG_KEY, SESSION_LOCK
 from pci_bridge.kinds import ChargeStatus, Outcome, SessionState, Stage
-from pci_bridge.sessions import (
-    Sessions,
-    failure_result,
-    record_attempt,
-    success_result,
-    unanswered_result,
-)
+from pci_bridge.lifecycle import IN_PROGRESS
+from pci_bridge.records import PaymentResult, SessionRow
+from pci_bridge.sessions import Sessions
 
 log = logging.getLogger("pci_bridge.leg")
+
+# What Leg.failure holds of a declined card's result (the rest is the session's).
+FAILURE_FIELDS = ("outcome", "card", "attempts", "gateway")
 
 def spoken_amount(amount: str, currency: str) -> str:
     return speakable(Decimal(amount), currency)
@@ -61,7 +61,8 @@ class Leg:
     last4: str | None = None
     response: str = ""
     ended: bool = False
-    failure: dict[str, Any] | None = None  # the last decline, reported if the caller stops
+    failure: dict[str, Any] | None = None  # the last decline (FAILURE_FIELDS of its result),
+    # reported if the caller stops
 
     def __post_init__(self) -> None:
         self.stage = Stage(self.stage)  # read back from JSON as a plain string
@@ -81,6 +82,8 @@ class PaymentLeg:
         self.sessions = sessions
         self.config = sessions.config
         self.state = sessions.state
+        self.lifecycle = sessions.lifecycle
+        self.charging = sessions.charging
         self.box = box
         self.turn_url = turn_url
 
@@ -89,26 +92,27 @@ class PaymentLeg:
     def incoming(self, call_sid: str, presented_clid: str) -> str:
         # One delivery at a time per call: a repeat that arrives while the first is still
         # being answered must get the same answer, not find the session already taken.
-        with self.state.lock(call_lock(call_sid)):
+        with self.state.lock(CALL_LOCK.format(call_sid=call_sid)):
             return self._incoming(call_sid, presented_clid)
 
     def _incoming(self, call_sid: str, presented_clid: str) -> str:
-        known = self.state.get(call_key(call_sid))
+        known = self.state.get(CALL_KEY.format(call_sid=call_sid))
         if known is not None:
-            with self.state.lock(session_lock(known)):
+            with self.state.lock(SESSION_LOCK.format(session_id=known)):
                 leg = self._leg(known)
                 if leg is not None:
                     return leg.response
-        session = self.sessions.live_by_clid(presented_clid)
-        if session is None or session["state"] != SessionState.CREATED:
+        session = self.sessions.clids.live_session(presented_clid)
+        if session is None or session.state != SessionState.CREATED:
             log.warning("[%s] no payment waits for CLID %s", call_sid, presented_clid)
             return self._goodbye(self.config.prompt("not_found"))
-        session_id = session["id"]
-        with self.state.lock(session_lock(session_id)):
+        session_id = session.id
+        with self.state.lock(SESSION_LOCK.format(session_id=session_id)):
             if not self.sessions.ledger.update(session_id, only_if=(SessionState.CREATED,),
                                                state=SessionState.IN_PROGRESS):
                 return self._goodbye(self.config.prompt("not_found"))
-            self.state.put(call_key(call_sid), session_id, self.config.leg_ttl)
+            self.state.put(CALL_KEY.format(call_sid=call_sid), session_id,
+                           self.config.leg_ttl)
             leg = Leg(session_id, call_sid, tries={})
             intro = self.config.prompt("intro", amount=self._amount(session),
                                        merchant=self.config.merchant_name)
@@ -116,39 +120,39 @@ class PaymentLeg:
             return self._ask(leg, [intro], Stage.NUMBER)
 
     def turn(self, session_id: str, turn: int, digits: str) -> str:
-        with self.state.lock(session_lock(session_id)):
+        with self.state.lock(SESSION_LOCK.format(session_id=session_id)):
             leg = self._leg(session_id)
             if leg is None:
                 return self._goodbye(self.config.prompt("not_found"))
             if leg.ended or turn != leg.turn:
                 return leg.response  # a repeated webhook: same answer, nothing runs again
-            row = self.sessions.row(session_id)
-            if row["state"] != SessionState.IN_PROGRESS:  # ended elsewhere (cancelled, ...)
+            row = self.lifecycle.row(session_id)
+            if row.state != SessionState.IN_PROGRESS:  # ended elsewhere (cancelled, ...)
                 return self._end(leg, [self.config.prompt("ended")])
             if "*" in digits:
-                self.sessions.finish(session_id, SessionState.CANCELLED, {
-                    "outcome": Outcome.CANCELLED, "attempts": leg.cards})
+                self.lifecycle.finish(session_id, SessionState.CANCELLED,
+                                      PaymentResult(Outcome.CANCELLED, leg.cards))
                 return self._end(leg, [self.config.prompt("cancelled")])
             handler = getattr(self, f"_on_{leg.stage}")
             return handler(leg, row, digits)
 
     def ended(self, call_sid: str) -> None:
         """The leg's status callback: a session still in progress was abandoned."""
-        session_id = self.state.get(call_key(call_sid))
+        session_id = self.state.get(CALL_KEY.format(call_sid=call_sid))
         if session_id is None:
             return
-        with self.state.lock(session_lock(session_id)):
+        with self.state.lock(SESSION_LOCK.format(session_id=session_id)):
             leg = self._leg(session_id)
             row = self.sessions.ledger.session(session_id)
-            if row is not None and row["state"] == SessionState.IN_PROGRESS:
-                self.sessions.settle(row)  # abandoned, unless the gateway had charged
+            if row is not None and row.state == SessionState.IN_PROGRESS:
+                self.sessions.recovery.settle(row)  # abandoned, unless the gateway charged
             if leg is not None and not leg.ended:
                 leg.ended = True
                 self._save(leg)
 
     # -- stages ---------------------------------------------------------------------------
 
-    def _on_number(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_number(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits:
             return self._retry(leg, row, self.config.prompt("no_input"))
         try:
@@ -159,7 +163,7 @@ class PaymentLeg:
         self._seal(leg, number=digits)
         return self._ask(leg, [], Stage.EXPIRY)
 
-    def _on_expiry(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_expiry(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits:
             return self._retry(leg, row, self.config.prompt("no_input"))
         today = self.sessions.clock().astimezone(ZoneInfo(self.config.timezone)).date()
@@ -170,7 +174,7 @@ class PaymentLeg:
         self._seal(leg, expiry=f"{month:02d}{year}")
         return self._ask(leg, [], Stage.CODE)
 
-    def _on_code(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_code(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits:
             return self._retry(leg, row, self.config.prompt("no_input"))
         try:
@@ -181,35 +185,35 @@ class PaymentLeg:
         return self._ask(leg, [], Stage.POSTCODE if self.config.ask_postcode
                          else Stage.CONFIRM)
 
-    def _on_postcode(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_postcode(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits or not is_digits(digits) or len(digits) > 8:
             return self._retry(leg, row, self.config.prompt("no_input") if not digits
                                else self.config.prompt("invalid_postcode"))
         self._seal(leg, postcode=digits)
         return self._ask(leg, [], Stage.CONFIRM)
 
-    def _on_confirm(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_confirm(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if digits == "2":
-            self.sessions.finish(leg.session_id, SessionState.CANCELLED,
-                                 {"outcome": Outcome.CANCELLED, "attempts": leg.cards})
+            self.lifecycle.finish(leg.session_id, SessionState.CANCELLED,
+                                  PaymentResult(Outcome.CANCELLED, leg.cards))
             return self._end(leg, [self.config.prompt("cancelled")])
         if digits != "1":
             return self._retry(leg, row, self.config.prompt("no_input") if not digits
                                else self.config.prompt("press_1_or_2"))
         return self._charge(leg, row)
 
-    def _on_another(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_another(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if digits == "1":
             leg.tries = {}
             return self._ask(leg, [], Stage.NUMBER)
-        self.sessions.finish(leg.session_id, SessionState.FAILED,
-                             leg.failure or {"outcome": Outcome.DECLINED},
-                             only_if=(SessionState.IN_PROGRESS,))
+        self.lifecycle.finish(leg.session_id, SessionState.FAILED,
+                              PaymentResult.from_json(leg.failure or {"outcome": "declined"}),
+                              only_if=IN_PROGRESS)
         return self._end(leg, [])
 
     # -- charging -------------------------------------------------------------------------
 
-    def _charge(self, leg: Leg, row: dict[str, Any]) -> str:
+    def _charge(self, leg: Leg, row: SessionRow) -> str:
         fields = self._open(leg)
         if fields is None or not {"number", "expiry", "code"} <= set(fields):
             leg.tries = {}
@@ -220,66 +224,43 @@ class PaymentLeg:
                     brand=leg.brand or "", postcode=fields.get("postcode"))
         del fields
         session_id = leg.session_id
-        name = self.sessions.gateway.name
-        key = f"{session_id}:{leg.cards}"
         try:
-            result = self.sessions.gateway.charge(
-                key=key, amount=Decimal(row["amount"]), currency=row["currency"], card=card,
-                save_card=bool(row["save_card"]))
-        except Exception:
-            log.exception("[%s] the gateway did not answer for session %s", leg.call_sid,
-                          session_id)
-            answer = self._lookup(key)  # the charge may have happened: ask by its key
-            if answer is None:
-                self.sessions.finish(session_id, SessionState.FAILED,
-                                     unanswered_result(leg.cards, name),
-                                     only_if=(SessionState.IN_PROGRESS,))
-                return self._end(leg, [self.config.prompt("gateway_unknown")])
-            result = answer
+            answer = self.charging.attempt(
+                row, leg.cards, card=card, save_card=bool(row.save_card), caller_waits=True,
+                forget=lambda: self.state.delete(CARD_KEY.format(session_id=session_id)),
+                said_by=log, call=leg.call_sid)  # card data goes once the charge answers
         finally:
             del card
-            self.state.delete(card_key(session_id))  # card data goes once the charge answers
-        now = self.sessions.clock()
-        record_attempt(self.sessions.ledger, session_id, leg.cards, result, now)
-        if result.status == ChargeStatus.SUCCESS:
-            outcome = success_result(result, leg.cards, name)
-            self.sessions.finish(session_id, SessionState.COMPLETED, outcome,
-                                 only_if=(SessionState.IN_PROGRESS,))
-            code = " ".join(outcome["confirmation_code"])
+        if answer is None:  # it may or may not have charged: the caller must not pay again
+            return self._end(leg, [self.config.prompt("gateway_unknown")])
+        if answer.status == ChargeStatus.DECLINED:
+            failure = failure_result(answer, leg.cards, self.charging.gateway.name)
+            leg.failure = {k: v for k, v in failure.to_json().items() if k in FAILURE_FIELDS}
+            if leg.cards < (row.max_cards or self.config.max_cards):
+                reason = answer.message or self.config.prompt("no_reason")
+                return self._ask(leg, [self.config.prompt("declined", reason=reason)],
+                                 Stage.ANOTHER)
+        result, _ = self.charging.conclude(session_id, leg.cards, answer)
+        if answer.status == ChargeStatus.SUCCESS:
+            code = " ".join(result.confirmation_code or "")
             return self._end(leg, [self.config.prompt("success", amount=self._amount(row),
                                                       code=code)])
-        failure = failure_result(result, leg.cards, name)
-        if result.status != ChargeStatus.DECLINED:
-            self.sessions.finish(session_id, SessionState.FAILED, failure,
-                                 only_if=(SessionState.IN_PROGRESS,))
-            return self._end(leg, [self.config.prompt("gateway_error")])
-        reason = result.message or self.config.prompt("no_reason")
-        declined = self.config.prompt("declined", reason=reason)
-        leg.failure = failure
-        if leg.cards >= (row.get("max_cards") or self.config.max_cards):
-            self.sessions.finish(session_id, SessionState.FAILED, failure,
-                                 only_if=(SessionState.IN_PROGRESS,))
-            return self._end(leg, [declined])
-        return self._ask(leg, [declined], Stage.ANOTHER)
+        if answer.status == ChargeStatus.DECLINED:
+            reason = answer.message or self.config.prompt("no_reason")
+            return self._end(leg, [self.config.prompt("declined", reason=reason)])
+        return self._end(leg, [self.config.prompt("gateway_error")])
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _lookup(self, key: str) -> Any:
-        try:
-            return self.sessions.gateway.lookup(key)
-        except Exception:
-            log.exception("the gateway cannot be asked about charge %s", key)
-            return None
-
-    def _retry(self, leg: Leg, row: dict[str, Any], reason: str) -> str:
+    def _retry(self, leg: Leg, row: SessionRow, reason: str) -> str:
         tries = leg.tries or {}
         tries[leg.stage] = tries.get(leg.stage, 0) + 1
         leg.tries = tries
         if tries[leg.stage] >= self.config.max_attempts:
-            self.state.delete(card_key(leg.session_id))
-            self.sessions.finish(leg.session_id, SessionState.FAILED, {
-                "outcome": Outcome.TOO_MANY_ATTEMPTS, "attempts": leg.cards},
-                only_if=(SessionState.IN_PROGRESS,))
+            self.state.delete(CARD_KEY.format(session_id=leg.session_id))
+            self.lifecycle.finish(leg.session_id, SessionState.FAILED,
+                                  PaymentResult(Outcome.TOO_MANY_ATTEMPTS, leg.cards),
+                                  only_if=IN_PROGRESS)
             return self._end(leg, [reason, self.config.prompt("too_many")])
         return self._ask(leg, [reason], leg.stage)
 
@@ -310,7 +291,7 @@ class PaymentLeg:
         if stage == Stage.CODE:
             return self.config.prompt("code", code_length=self._brand(leg).code_length)
         if stage == Stage.CONFIRM:
-            row = self.sessions.row(leg.session_id)
+            row = self.lifecycle.row(leg.session_id)
             return self.config.prompt("confirm", amount=self._amount(row),
                                       brand=BRAND_NAMES.get(leg.brand or "", "card"),
                                       last4=" ".join(leg.last4 or ""))
@@ -327,7 +308,7 @@ class PaymentLeg:
         leg.turn += 1
         leg.response = str(response)
         self._save(leg)
-        self.state.delete(card_key(leg.session_id))
+        self.state.delete(CARD_KEY.format(session_id=leg.session_id))
         return leg.response
 
     def _goodbye(self, text: str) -> str:
@@ -347,30 +328,30 @@ class PaymentLeg:
             out["language"] = self.config.language
         return out
 
-    def _amount(self, row: dict[str, Any]) -> str:
-        return spoken_amount(row["amount"], row["currency"])
+    def _amount(self, row: SessionRow) -> str:
+        return spoken_amount(row.amount, row.currency)
 
     def _brand(self, leg: Leg) -> Brand:
         return brand_named(leg.brand or "") or Brand("visa", (16,), 3)
 
     def _leg(self, session_id: str) -> Leg | None:
-        text = self.state.get(leg_key(session_id))
+        text = self.state.get(LEG_KEY.format(session_id=session_id))
         return Leg.from_json(text) if text else None
 
     def _save(self, leg: Leg) -> None:
-        self.state.put(leg_key(leg.session_id), leg.to_json(),
+        self.state.put(LEG_KEY.format(session_id=leg.session_id), leg.to_json(),
                        self.config.leg_ttl)
 
     def _seal(self, leg: Leg, **fields: str) -> None:
         """Add fields to the sealed card record (each encrypted, bound to session and field)."""
-        key = card_key(leg.session_id)
+        key = CARD_KEY.format(session_id=leg.session_id)
         current = json.loads(self.state.get(key) or "{}")
         for name, value in fields.items():
             current[name] = self.box.seal(value, f"{leg.session_id}:{name}")
         self.state.put(key, json.dumps(current), self.config.card_data_ttl)
 
     def _open(self, leg: Leg) -> dict[str, str] | None:
-        text = self.state.get(card_key(leg.session_id))
+        text = self.state.get(CARD_KEY.format(session_id=leg.session_id))
         if text is None:
             return None
         sealed = json.loads(text)
@@ -380,6 +361,6 @@ class PaymentLeg:
         except InvalidTag:  # sealed by another process with another key: ask again
             log.error("card fields of session %s cannot be opened here: several processes "
                       "need the same PCI_DATA_KEY", leg.session_id)
-            self.state.delete(card_key(leg.session_id))
+            self.state.delete(CARD_KEY.format(session_id=leg.session_id))
             return None
 
