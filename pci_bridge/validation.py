@@ -1,5 +1,8 @@
-"""A create-session request body, checked: each field as documented, the first problem
-answered as a ValidationError naming the field."""
+"""A create-session request body, checked against the OpenAPI document's `NewSession` schema
+(pci_bridge/openapi.py) and then for what a schema cannot say (a decimal amount, a currency
+this bridge takes, an E.164 caller once a withheld one is set aside, the configured number of
+cards). The first problem (fields are checked in the order they always were) is answered as a
+ValidationError naming the field, in the same words whichever of the two found it."""
 
 from __future__ import annotations
 
@@ -8,15 +11,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from foundation.phone import presented_clid
 from pci_bridge.config import BridgeConfig
 from pci_bridge.errors import ValidationError
+from pci_bridge.openapi import document
 from pci_bridge.stored_cards import WAIT_DEFAULT, WAIT_MAX
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
-FIELDS = {"amount", "currency", "reference", "description", "caller_clid", "card_token",
-          "save_card", "max_cards", "wait"}
+SCHEMA = document()["components"]["schemas"]["NewSession"]
+_VALIDATOR = Draft202012Validator(SCHEMA)
+FIELDS = tuple(sorted(SCHEMA["properties"]))
+# Optional fields the API has always taken as absent when they are null.
+NULL_IS_ABSENT = frozenset({"description", "caller_clid", "card_token", "max_cards"})
 
 
 @dataclass(frozen=True)
@@ -49,58 +58,88 @@ class SessionRequest:
 
 
 def session_request(body: Any, config: BridgeConfig) -> SessionRequest:
-    if not isinstance(body, dict):
-        raise ValidationError("body", "expected a JSON object")
-    for key in body:
-        if key not in FIELDS:
-            raise ValidationError(key, f"unknown field (allowed: {', '.join(sorted(FIELDS))})")
-    amount = body.get("amount")
-    if not isinstance(amount, str):
-        raise ValidationError("amount", 'give the amount as a decimal string, e.g. "42.50"')
-    if not AMOUNT.fullmatch(amount):  # Decimal() alone would take "1_000" or "4.2E+1"
-        raise ValidationError("amount", f"'{amount}' is not a decimal amount like 42.50")
-    value = Decimal(amount)
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if not (v is None and k in NULL_IS_ABSENT)}
+    wrong = _schema_problems(body)
+
+    def check(field: str, fine: bool = True) -> None:
+        """Answer the field's problem if the schema found one, or `fine` is false."""
+        if field in wrong or not fine:
+            raise ValidationError(field, _problem(field, body.get(field), config))
+
+    check("amount")
+    amount = _amount(body["amount"])
+    check("currency")  # the schema first: then the field has the type it says
+    currency = body["currency"]
+    check("currency", currency.upper() in config.currencies)
+    check("reference")
+    reference = body["reference"]
+    check("reference", bool(reference.strip()))
+    check("description")
+    check("caller_clid")
+    caller = presented_clid(body.get("caller_clid", ""))
+    if caller and not E164.fullmatch(caller):
+        raise ValidationError("caller_clid", f"'{caller}' is not an E.164 number")
+    check("card_token")
+    token = body.get("card_token")
+    check("card_token", token is None or bool(token.strip()))
+    check("save_card")
+    check("max_cards")
+    max_cards = body.get("max_cards")
+    check("max_cards", max_cards is None or (  # 2.0 passes the schema's integer
+        isinstance(max_cards, int) and max_cards <= config.max_cards))
+    check("wait")
+    wait = body.get("wait", WAIT_DEFAULT)
+    check("wait", isinstance(wait, int))
+    return SessionRequest(
+        amount=amount, currency=currency.upper(), reference=reference.strip(),
+        caller_clid=caller, save_card=body.get("save_card", False),
+        description=body.get("description"), card_token=token.strip() if token else None,
+        max_cards=max_cards, wait=wait)
+
+
+def _schema_problems(body: Any) -> set[str]:
+    """The fields the schema finds wrong (a body that is not an object, or has a field the
+    schema does not know, is answered at once)."""
+    wrong = set()
+    for error in _VALIDATOR.iter_errors(body):
+        if error.path:
+            wrong.add(str(error.path[0]))
+        elif error.validator == "type":
+            raise ValidationError("body", "expected a JSON object")
+        elif error.validator == "additionalProperties":
+            unknown = next(k for k in body if k not in SCHEMA["properties"])
+            raise ValidationError(unknown, f"unknown field (allowed: {', '.join(FIELDS)})")
+        elif error.validator == "required":
+            wrong.update(f for f in SCHEMA["required"] if f not in body)
+    return wrong
+
+
+def _problem(field: str, value: Any, config: BridgeConfig) -> str:
+    """What is wrong with a field, in the words the API has always used."""
+    messages = {
+        "amount": 'give the amount as a decimal string, e.g. "42.50"',
+        "currency": f"unsupported currency {value!r} (one of {', '.join(config.currencies)})",
+        "reference": "required text of at most 64 characters",
+        "description": "text of at most 200 characters",
+        "caller_clid": "expected an E.164 number or empty",
+        "card_token": "expected a card token (at most 64 characters)",
+        "save_card": "expected true or false",
+        "max_cards": f"a whole number from 1 to {config.max_cards}",
+        "wait": f"a whole number of seconds from 0 to {WAIT_MAX}",
+    }
+    return messages[field]
+
+
+def _amount(text: str) -> str:
+    """A positive decimal of at most two places and at most 1000000, with two places."""
+    if not AMOUNT.fullmatch(text):  # Decimal() alone would take "1_000" or "4.2E+1"
+        raise ValidationError("amount", f"'{text}' is not a decimal amount like 42.50")
+    value = Decimal(text)
     if not value.is_finite() or value <= 0:
         raise ValidationError("amount", "must be more than zero")
     if value.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValidationError("amount", "at most two decimal places")
     if value > Decimal("1000000"):
         raise ValidationError("amount", "must be at most 1000000")
-    currency = body.get("currency")
-    if not isinstance(currency, str) or currency.upper() not in config.currencies:
-        raise ValidationError("currency", f"unsupported currency {currency!r} (one of "
-                              f"{', '.join(config.currencies)})")
-    reference = body.get("reference")
-    if not isinstance(reference, str) or not reference.strip() or len(reference) > 64:
-        raise ValidationError("reference", "required text of at most 64 characters")
-    description = body.get("description")
-    if description is not None and (not isinstance(description, str)
-                                    or len(description) > 200):
-        raise ValidationError("description", "text of at most 200 characters")
-    caller = body.get("caller_clid")
-    if caller is None:
-        caller = ""
-    if not isinstance(caller, str):
-        raise ValidationError("caller_clid", "expected an E.164 number or empty")
-    caller = presented_clid(caller)
-    if caller and not E164.fullmatch(caller):
-        raise ValidationError("caller_clid", f"'{caller}' is not an E.164 number")
-    token = body.get("card_token")
-    if token is not None and (not isinstance(token, str) or not token.strip()
-                              or len(token) > 64):
-        raise ValidationError("card_token", "expected a card token (at most 64 characters)")
-    save = body.get("save_card", False)
-    if not isinstance(save, bool):
-        raise ValidationError("save_card", "expected true or false")
-    max_cards = body.get("max_cards")
-    if max_cards is not None and (isinstance(max_cards, bool) or not isinstance(
-            max_cards, int) or not 1 <= max_cards <= config.max_cards):
-        raise ValidationError("max_cards", f"a whole number from 1 to {config.max_cards}")
-    wait = body.get("wait", WAIT_DEFAULT)
-    if isinstance(wait, bool) or not isinstance(wait, int) or not 0 <= wait <= WAIT_MAX:
-        raise ValidationError("wait", f"a whole number of seconds from 0 to {WAIT_MAX}")
-    return SessionRequest(
-        amount=str(value.quantize(Decimal("0.01"))), currency=currency.upper(),
-        reference=reference.strip(), caller_clid=caller, save_card=save,
-        description=description, card_token=token.strip() if token else None,
-        max_cards=max_cards, wait=wait)
+    return str(value.quantize(Decimal("0.01")))
