@@ -80,7 +80,7 @@ class Charging:
         self.ledger.add_attempt(AttemptRow(
             session_id=session_id, n=n, brand=answer.brand, last4=answer.last4,
             exp_month=answer.exp_month, exp_year=answer.exp_year,
-            outcome=ChargeStatus(answer.status), gateway_reference=answer.reference,
+            outcome=answer.status, gateway_reference=answer.reference,
             decline_code=answer.decline_code, message=answer.message,
             at=self.clock().isoformat()))
 

@@ -45,10 +45,6 @@ log = logging.getLogger("pci_bridge.leg")
 # What Leg.failure holds of a declined card's result (the rest is the session's).
 FAILURE_FIELDS = ("outcome", "card", "attempts", "gateway")
 
-def spoken_amount(amount: str, currency: str) -> str:
-    return speakable(Decimal(amount), currency)
-
-
 @dataclass
 class Leg:
     session_id: str
@@ -329,7 +325,7 @@ class PaymentLeg:
         return out
 
     def _amount(self, row: SessionRow) -> str:
-        return spoken_amount(row.amount, row.currency)
+        return speakable(Decimal(row.amount), row.currency)
 
     def _brand(self, leg: Leg) -> Brand:
         return brand_named(leg.brand or "") or Brand("visa", (16,), 3)

@@ -13,7 +13,7 @@ from pci_bridge.charging import Charging, charge_key
 from pci_bridge.clids import ClidPool
 from pci_bridge.config import BridgeConfig
 from pci_bridge.keys import SESSION_LOCK
-from pci_bridge.kinds import ChargeStatus, Outcome, SessionState
+from pci_bridge.kinds import Outcome, SessionState
 from pci_bridge.ledger import Ledger
 from pci_bridge.lifecycle import IN_PROGRESS, Lifecycle
 from pci_bridge.records import PaymentResult, SessionRow
@@ -92,4 +92,4 @@ class Recovery:
         n, answer = last
         self.charging.conclude(session_id, n, answer)
         log.warning("session %s settled from the gateway's answer (its leg was lost): %s",
-                    session_id, ChargeStatus(answer.status))
+                    session_id, answer.status)
