@@ -42,7 +42,8 @@ from pci_bridge.sessions import Sessions
 
 log = logging.getLogger("pci_bridge.leg")
 
-# What Leg.failure holds of a declined card's result (the rest is the session's).
+# What Leg.failure holds of a declined card's result (the rest is the session's), in the order
+# it has always been stored in.
 FAILURE_FIELDS = ("outcome", "card", "attempts", "gateway")
 
 @dataclass
@@ -231,7 +232,8 @@ class PaymentLeg:
             return self._end(leg, [self.config.prompt("gateway_unknown")])
         if answer.status == ChargeStatus.DECLINED:
             failure = failure_result(answer, leg.cards, self.charging.gateway.name)
-            leg.failure = {k: v for k, v in failure.to_json().items() if k in FAILURE_FIELDS}
+            decline = failure.to_json()
+            leg.failure = {name: decline[name] for name in FAILURE_FIELDS}
             if leg.cards < (row.max_cards or self.config.max_cards):
                 reason = answer.message or self.config.prompt("no_reason")
                 return self._ask(leg, [self.config.prompt("declined", reason=reason)],
