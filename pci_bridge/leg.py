@@ -204,7 +204,8 @@ class PaymentLeg:
             leg.tries = {}
             return self._ask(leg, [], Stage.NUMBER)
         self.lifecycle.finish(leg.session_id, SessionState.FAILED,
-                              PaymentResult.from_json(leg.failure or {"outcome": "declined"}),
+                              PaymentResult.from_json(leg.failure) if leg.failure
+                              else PaymentResult(Outcome.DECLINED),
                               only_if=IN_PROGRESS)
         return self._end(leg, [])
 
