@@ -33,9 +33,10 @@ from pci_bridge.errors import PciBridgeError, ValidationError
 from pci_bridge.gateway import Gateway, SimulatedGateway
 from pci_bridge.ledger import Ledger
 from pci_bridge.leg import PaymentLeg
+from pci_bridge.lifecycle import utc_now
 from pci_bridge.openapi import document
 from pci_bridge.outbox import Outbox, OutboxWorker
-from pci_bridge.sessions import Sessions, utc_now
+from pci_bridge.sessions import Sessions
 from pci_bridge.state import LiveState, open_state
 
 log = logging.getLogger("pci_bridge")
@@ -44,7 +45,6 @@ api = Blueprint("pci_api", __name__, url_prefix="/pci/v1")  # = API_PREFIX
 voice = Blueprint("pci_voice", __name__, url_prefix="/pci/voice")
 
 FINAL_CALL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
-
 
 
 @dataclass
@@ -179,8 +179,8 @@ def create_session() -> tuple[Response, int]:
     key = request.headers.get("Idempotency-Key")
     if key is not None and (not key.strip() or len(key) > 255):
         raise ValidationError("Idempotency-Key", "1 to 255 characters")
-    view, created = bridge().sessions.create(body, key)
-    return jsonify(view), 201 if created else 200
+    row, created = bridge().sessions.create(body, key)
+    return jsonify(row.public()), 201 if created else 200
 
 
 @api.get("/sessions")
@@ -188,7 +188,7 @@ def session_by_clid() -> Response:
     clid = request.args.get("clid")
     if not clid:
         raise ValidationError("clid", "give ?clid=E164")
-    return jsonify(bridge().sessions.by_clid(clid))
+    return jsonify(bridge().sessions.by_clid(clid).public())
 
 
 @api.get("/sessions/<session_id>")
@@ -198,7 +198,7 @@ def get_session(session_id: str) -> Response:
 
 @api.post("/sessions/<session_id>/cancel")
 def cancel_session(session_id: str) -> Response:
-    return jsonify(bridge().sessions.cancel(session_id))
+    return jsonify(bridge().sessions.cancel(session_id).public())
 
 
 @api.get("/openapi.json")
@@ -236,7 +236,7 @@ def _twiml(body: str) -> Response:
 
 def _apology() -> Response:
     response = VoiceResponse()
-    response.say("Sorry, the payment service is not available right now.")
+    response.say(bridge().config.prompt("unavailable"))
     response.hangup()
     return _twiml(str(response))
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from foundation.digits import is_digits, luhn_valid
+from pci_bridge.prompts import PROMPTS
 
 # (brand, prefix ranges as (low, high) over the same number of digits, lengths, code length)
 _BRANDS: list[tuple[str, list[tuple[str, str]], tuple[int, ...], int]] = [
@@ -56,42 +57,47 @@ def brand_named(name: str) -> Brand | None:
 
 
 class CardProblem(ValueError):
-    """Why an entry is not acceptable, in words a caller can hear."""
+    """Why an entry is not acceptable: a reason code and the prompt (pci_bridge/prompts.py)
+    that tells the caller, with the values it is spoken with."""
 
-    def __init__(self, reason: str, spoken: str):
+    def __init__(self, reason: str, prompt: str, **values: object):
         self.reason = reason
-        self.spoken = spoken
+        self.prompt = prompt
+        self.values = values
         super().__init__(reason)
+
+    @property
+    def spoken(self) -> str:
+        """The default wording (the leg speaks the configured one)."""
+        return PROMPTS[self.prompt].format(**self.values)
 
 
 def check_number(number: str, accepted: tuple[str, ...]) -> Brand:
     if not is_digits(number) or not 12 <= len(number) <= 19 or not luhn_valid(number):
-        raise CardProblem("invalid_number", "That card number is not valid.")
+        raise CardProblem("invalid_number", "invalid_number")
     brand = brand_of(number)
     if brand is None or len(number) not in brand.lengths:
-        raise CardProblem("invalid_number", "That card number is not valid.")
+        raise CardProblem("invalid_number", "invalid_number")
     if brand.name not in accepted:
-        raise CardProblem("card_type_not_accepted",
-                          f"Sorry, we do not accept {brand.label} cards.")
+        raise CardProblem("card_type_not_accepted", "brand_not_accepted", brand=brand.label)
     return brand
 
 
 def check_expiry(entry: str, today: date) -> tuple[int, int]:
     """MMYY → (month, four-digit year); valid through the last day of its month."""
     if len(entry) != 4 or not is_digits(entry):
-        raise CardProblem("invalid_expiry", "Please enter the expiry date as four digits, "
-                          "two for the month and two for the year.")
+        raise CardProblem("invalid_expiry", "expiry_format")
     month, year = int(entry[:2]), 2000 + int(entry[2:])
     if not 1 <= month <= 12:
-        raise CardProblem("invalid_expiry", "That expiry date is not valid.")
+        raise CardProblem("invalid_expiry", "invalid_expiry")
     if (year, month) < (today.year, today.month):
-        raise CardProblem("expired", "That card has expired.")
+        raise CardProblem("expired", "expired")
     if (year, month) > (today.year + 20, today.month):
-        raise CardProblem("invalid_expiry", "That expiry date is not valid.")
+        raise CardProblem("invalid_expiry", "invalid_expiry")
     return month, year
 
 
 def check_code(entry: str, brand: Brand) -> str:
     if not is_digits(entry) or len(entry) != brand.code_length:
-        raise CardProblem("wrong_length", f"The security code is {brand.code_length} digits.")
+        raise CardProblem("wrong_length", "code_length", code_length=brand.code_length)
     return entry

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
-from foundation.suggest import did_you_mean
+from foundation.documents import DocumentError, check, validator
 from pci_bridge.cards import BRAND_NAMES, DEFAULT_ACCEPTED
 from pci_bridge.errors import PciBridgeError, bridge_keys
+from pci_bridge.prompts import PROMPTS
 
 # The embedded default uses the +44 20 7946 0xxx drama range: never real lines.
 DEFAULT_TRANSFER_NUMBERS = ("+442079460001",)
 DEFAULT_POOL = tuple(f"+4420794601{n:02d}" for n in range(50))
-
-PROMPTS = {
-    "intro": "You are paying {amount} to {merchant}. To cancel at any time, press star.",
-    "number": "Please enter your card number, followed by the hash key.",
-    "expiry": "Please enter the card's expiry date as four digits: two for the month, two for "
-              "the year.",
-    "code": "Please enter the {code_length} digit security code.",
-    "postcode": "Please enter the numbers in your billing postcode, followed by the hash key.",
-    "confirm": "To pay {amount} with the {brand} ending {last4}, press 1. To cancel, press 2.",
-    "no_input": "Sorry, we did not hear anything.",
-    "success": "Thank you. Your payment of {amount} was successful. Your confirmation code is "
-               "{code}.",
-    "declined": "Sorry, your card was declined ({reason}).",
-    "another_card": "To try another card, press 1. To finish, press 2.",
-    "too_many": "Sorry, we could not take your card details.",
-    "cancelled": "Your payment has been cancelled. No money has been taken.",
-    "gateway_error": "Sorry, we could not process your payment. No money has been taken.",
-    "gateway_unknown": "Sorry, we could not confirm your payment. Please do not pay again "
-                       "until we have checked it.",
-    "not_found": "Sorry, we could not find your payment. Goodbye.",
-    "ended": "This payment has already ended.",
-    "returning": "Returning you to the main service.",
-}
 
 
 @dataclass(frozen=True)
@@ -71,26 +49,63 @@ class BridgeConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "pci") -> BridgeConfig:
-        known = {f.name for f in fields(cls)}
+        """Settings from a config file's map (checked against CONFIG_SCHEMA), named `where` in
+        errors."""
+        # tuples come from code (the embedded bridge's keys); files give lists
+        document = {k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()}
+        try:
+            check(document, _CONFIG, where, noun="setting")
+        except DocumentError as exc:
+            raise PciBridgeError(str(exc)) from None
         values: dict[str, Any] = {}
         for key, value in raw.items():
-            if key not in known:
-                raise PciBridgeError(f"{where}: unknown setting '{key}'"
-                                     f"{did_you_mean(key, known)}")
-            if key in ("transfer_numbers", "clid_pool", "accepted_brands", "currencies"):
+            if key in _LISTS:
                 value = tuple(str(v) for v in value)
             if key == "api_keys":
                 value = bridge_keys(value, f"{where}.api_keys")
             values[key] = value
         config = cls(**values)
-        for brand in config.accepted_brands:
-            if brand not in BRAND_NAMES:
-                raise PciBridgeError(f"{where}.accepted_brands: unknown brand '{brand}' "
-                                     f"(one of {', '.join(BRAND_NAMES)})")
-        unknown = set(config.prompts) - set(PROMPTS)
-        if unknown:
-            raise PciBridgeError(f"{where}.prompts: unknown prompt '{sorted(unknown)[0]}' "
-                                 f"(one of {', '.join(PROMPTS)})")
-        if not config.transfer_numbers:
-            raise PciBridgeError(f"{where}.transfer_numbers: give at least one number")
         return config
+
+
+_LISTS = ("transfer_numbers", "clid_pool", "accepted_brands", "currencies")
+_NUMBER = {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$",
+           "x-messages": {"pattern": "'{value}' is not an E.164 number", "type":
+                          "'{value}' is not an E.164 number"}}
+
+
+def _property(f: Field[Any]) -> dict[str, Any]:
+    """The JSON Schema of one BridgeConfig field, from its default's type."""
+    if f.name in ("transfer_numbers", "clid_pool"):
+        return {"type": "array", "items": _NUMBER, "minItems": 1,
+                "x-messages": {"minItems": "give at least one number"}}
+    if f.name == "accepted_brands":
+        return {"type": "array", "items": {
+            "enum": list(BRAND_NAMES),
+            "x-messages": {"enum": f"unknown brand '{{value}}' (one of "
+                                   f"{', '.join(BRAND_NAMES)})"}}}
+    if f.name in ("currencies", "api_keys"):
+        return {"type": ["array", "string"] if f.name == "api_keys" else "array",
+                "items": {"type": "string"}}
+    if f.name == "prompts":
+        return {"type": "object", "additionalProperties": {"type": "string"},
+                "propertyNames": {"enum": list(PROMPTS), "x-messages": {
+                    "enum": f"unknown prompt '{{value}}' (one of {', '.join(PROMPTS)})"}}}
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    default = f.default
+    kind = kinds.get(type(default), "string")
+    if f.name in ("gateway_latency", "outbox_interval"):
+        kind = "number"
+    if default is None or f.type in ("str | None",):
+        return {"type": [kind, "null"]}
+    return {"type": kind}
+
+
+# The bridge's settings (`pci:` in config.yaml, or pci-bridge's own file).
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {f.name: _property(f) for f in fields(BridgeConfig)},
+    "additionalProperties": False,
+    "x-messages": {"type": "expected a map of settings"},
+}
+_CONFIG = validator(CONFIG_SCHEMA)

@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from pci_bridge.errors import GatewayError
+from pci_bridge.kinds import ChargeStatus
 from pci_bridge.ledger import Ledger, charges, tokens
 
 
@@ -37,7 +38,7 @@ class Card:
 
 @dataclass(frozen=True)
 class ChargeResult:
-    status: str  # "success" | "declined" | "error"
+    status: ChargeStatus
     reference: str
     decline_code: str | None = None
     message: str | None = None
@@ -46,6 +47,9 @@ class ChargeResult:
     exp_month: int | None = None
     exp_year: int | None = None
     token: str | None = None
+
+    def __post_init__(self) -> None:  # read back from JSON as a plain string
+        object.__setattr__(self, "status", ChargeStatus(self.status))
 
 
 class Gateway(Protocol):
@@ -60,19 +64,19 @@ class Gateway(Protocol):
 
 
 # The documented test cards (pci-bridge.md): number → (status, decline code or error code).
-TEST_CARDS: dict[str, tuple[str, str | None]] = {
-    "4242424242424242": ("success", None),
-    "5555555555554444": ("success", None),
-    "2223003122003222": ("success", None),
-    "378282246310005": ("success", None),
-    "6011111111111117": ("success", None),
-    "4000000000000002": ("declined", "generic_decline"),
-    "4000000000009995": ("declined", "insufficient_funds"),
-    "4000000000009987": ("declined", "lost_card"),
-    "4000000000009979": ("declined", "stolen_card"),
-    "4000000000000069": ("declined", "expired_card"),
-    "4000000000000127": ("declined", "incorrect_cvc"),
-    "4000000000000119": ("error", "processing_error"),
+TEST_CARDS: dict[str, tuple[ChargeStatus, str | None]] = {
+    "4242424242424242": (ChargeStatus.SUCCESS, None),
+    "5555555555554444": (ChargeStatus.SUCCESS, None),
+    "2223003122003222": (ChargeStatus.SUCCESS, None),
+    "378282246310005": (ChargeStatus.SUCCESS, None),
+    "6011111111111117": (ChargeStatus.SUCCESS, None),
+    "4000000000000002": (ChargeStatus.DECLINED, "generic_decline"),
+    "4000000000009995": (ChargeStatus.DECLINED, "insufficient_funds"),
+    "4000000000009987": (ChargeStatus.DECLINED, "lost_card"),
+    "4000000000009979": (ChargeStatus.DECLINED, "stolen_card"),
+    "4000000000000069": (ChargeStatus.DECLINED, "expired_card"),
+    "4000000000000127": (ChargeStatus.DECLINED, "incorrect_cvc"),
+    "4000000000000119": (ChargeStatus.ERROR, "processing_error"),
 }
 
 MESSAGES = {
@@ -128,20 +132,23 @@ class SimulatedGateway:
             with self.ledger.db.connect() as conn:
                 stored = conn.execute(select(tokens).where(tokens.c.token == token)).first()
             if stored is None:
-                return ChargeResult("declined", reference, "unknown_token",
+                return ChargeResult(ChargeStatus.DECLINED, reference, "unknown_token",
                                     MESSAGES["unknown_token"])
             behaviour = stored.behaviour
-            status, code = ("success", None) if behaviour == "success" else (
-                ("error", behaviour) if behaviour == "processing_error" else
-                ("declined", behaviour))
+            if behaviour == "success":
+                status, code = ChargeStatus.SUCCESS, None
+            elif behaviour == "processing_error":
+                status, code = ChargeStatus.ERROR, behaviour
+            else:
+                status, code = ChargeStatus.DECLINED, behaviour
             return ChargeResult(status, reference, code, MESSAGES.get(code or ""),
                                 stored.brand, stored.last4, stored.exp_month, stored.exp_year,
                                 token)
         if card is None:
             raise GatewayError("a charge needs a card or a token")
-        status, code = TEST_CARDS.get(card.number, ("success", None))
+        status, code = TEST_CARDS.get(card.number, (ChargeStatus.SUCCESS, None))
         minted = None
-        if save_card and status == "success":
+        if save_card and status == ChargeStatus.SUCCESS:
             minted = "tok_" + secrets.token_hex(12)
             with self.ledger.db.begin() as conn:
                 conn.execute(insert(tokens).values(

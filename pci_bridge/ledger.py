@@ -4,7 +4,6 @@ entry or security code: cards appear as brand, last four digits and expiry month
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -26,6 +25,8 @@ from sqlalchemy.exc import IntegrityError
 
 from foundation.db import open_engine
 from foundation.migrations import Schema, upgrade
+from pci_bridge.kinds import SessionState
+from pci_bridge.records import AttemptRow, PaymentResult, SessionRow, result_text
 
 metadata = MetaData()
 
@@ -112,8 +113,6 @@ outbox = Table(
 # alembic_version_pci).
 SCHEMA = Schema("pci", "pci_bridge", metadata)
 
-FINAL_STATES = ("completed", "failed", "cancelled", "abandoned", "expired")
-
 
 class Ledger:
     def __init__(self, db: Engine | str):
@@ -125,21 +124,21 @@ class Ledger:
 
     # -- sessions -------------------------------------------------------------------------
 
-    def insert_session(self, row: dict[str, Any]) -> bool:
+    def insert_session(self, row: SessionRow) -> bool:
         """Insert; False when the idempotency key is already used."""
         try:
             with self.db.begin() as conn:
-                conn.execute(insert(sessions).values(**row))
+                conn.execute(insert(sessions).values(**row.columns()))
             return True
         except IntegrityError:
             return False
 
-    def session(self, session_id: str) -> dict[str, Any] | None:
+    def session(self, session_id: str) -> SessionRow | None:
         with self.db.connect() as conn:
             row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
         return _session(row) if row else None
 
-    def by_idempotency_key(self, key: str) -> dict[str, Any] | None:
+    def by_idempotency_key(self, key: str) -> SessionRow | None:
         with self.db.connect() as conn:
             row = conn.execute(select(sessions).where(sessions.c.idempotency_key == key)).first()
         return _session(row) if row else None
@@ -148,7 +147,7 @@ class Ledger:
         with self.db.begin() as conn:
             conn.execute(insert(presentations).values(clid=clid, session_id=session_id))
 
-    def latest_by_clid(self, clid: str) -> dict[str, Any] | None:
+    def latest_by_clid(self, clid: str) -> SessionRow | None:
         """The session most recently presented with `clid` (by insertion order)."""
         query = (select(presentations.c.session_id).where(presentations.c.clid == clid)
                  .order_by(presentations.c.id.desc()).limit(1))
@@ -156,28 +155,29 @@ class Ledger:
             session_id = conn.execute(query).scalar()
         return self.session(session_id) if session_id else None
 
-    def completed_for_caller(self, caller_clid: str, since: str) -> list[dict[str, Any]]:
+    def completed_for_caller(self, caller_clid: str, since: str) -> list[SessionRow]:
         """Completed sessions created for `caller_clid` at `since` (ISO time) or later."""
         query = (select(sessions).where(sessions.c.caller_clid == caller_clid)
                  .where(sessions.c.created_at >= since)
-                 .where(sessions.c.state == "completed").order_by(sessions.c.created_at))
+                 .where(sessions.c.state == SessionState.COMPLETED)
+                 .order_by(sessions.c.created_at))
         with self.db.connect() as conn:
             return [_session(r) for r in conn.execute(query)]
 
-    def in_states(self, states: Iterable[str]) -> list[dict[str, Any]]:
+    def in_states(self, states: Iterable[str]) -> list[SessionRow]:
         with self.db.connect() as conn:
             rows = conn.execute(select(sessions).where(sessions.c.state.in_(list(states))))
             return [_session(r) for r in rows]
 
-    def end_session(self, session_id: str, only_if: Iterable[str], event: Callable[
-            [dict[str, Any]], str], now: str, **values: Any) -> bool:
+    def end_session(self, session_id: str, only_if: Iterable[str], state: SessionState,
+                    result: PaymentResult | None, now: str,
+                    event: Callable[[SessionRow], str]) -> bool:
         """Move a session to its final state (only from `only_if`) and write its outbox row,
         in one transaction: an ended session is never missing from the outbox. `event` makes
         the row's body from the ended session."""
-        if "result" in values and values["result"] is not None:
-            values["result"] = json.dumps(values["result"], sort_keys=True)
         query = (update(sessions).where(sessions.c.id == session_id)
-                 .where(sessions.c.state.in_(list(only_if))).values(**values))
+                 .where(sessions.c.state.in_(list(only_if)))
+                 .values(state=state, result=result_text(result), ended_at=now))
         with self.db.begin() as conn:
             if conn.execute(query).rowcount != 1:
                 return False
@@ -238,8 +238,6 @@ class Ledger:
     def update(self, session_id: str, *, only_if: Iterable[str] | None = None,
                **values: Any) -> bool:
         """Update a session; with `only_if`, only while it is in one of those states."""
-        if "result" in values and values["result"] is not None:
-            values["result"] = json.dumps(values["result"], sort_keys=True)
         query = update(sessions).where(sessions.c.id == session_id)
         if only_if is not None:
             query = query.where(sessions.c.state.in_(list(only_if)))
@@ -248,18 +246,16 @@ class Ledger:
 
     # -- attempts -------------------------------------------------------------------------
 
-    def add_attempt(self, row: dict[str, Any]) -> None:
+    def add_attempt(self, row: AttemptRow) -> None:
         with self.db.begin() as conn:
-            conn.execute(insert(attempts).values(**row))
+            conn.execute(insert(attempts).values(**row.columns()))
 
-    def attempts(self, session_id: str) -> list[dict[str, Any]]:
+    def attempts(self, session_id: str) -> list[AttemptRow]:
         query = select(attempts).where(attempts.c.session_id == session_id).order_by(
             attempts.c.n)
         with self.db.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [AttemptRow.from_columns(dict(r._mapping)) for r in conn.execute(query)]
 
 
-def _session(row: Any) -> dict[str, Any]:
-    out = dict(row._mapping)
-    out["result"] = json.loads(out["result"]) if out["result"] else None
-    return out
+def _session(row: Any) -> SessionRow:
+    return SessionRow.from_columns(row._mapping)

@@ -31,31 +31,26 @@ from pci_bridge.cards import (
     check_number,
     is_digits,
 )
+from pci_bridge.charging import failure_result
 from pci_bridge.crypto import CardBox
 from pci_bridge.gateway import Card
-from pci_bridge.sessions import (
-    Sessions,
-    failure_result,
-    record_attempt,
-    success_result,
-    unanswered_result,
-)
-from pci_bridge.state import LEG_KEY
+from pci_bridge.keys import CALL_KEY, CALL_LOCK, CARD_KEY, LEG_KEY, SESSION_LOCK
+from pci_bridge.kinds import ChargeStatus, Outcome, SessionState, Stage
+from pci_bridge.lifecycle import IN_PROGRESS
+from pci_bridge.records import PaymentResult, SessionRow
+from pci_bridge.sessions import Sessions
 
 log = logging.getLogger("pci_bridge.leg")
 
-CALL_KEY = "pci:call:{call_sid}"
-
-
-def spoken_amount(amount: str, currency: str) -> str:
-    return speakable(Decimal(amount), currency)
-
+# What Leg.failure holds of a declined card's result (the rest is the session's), in the order
+# it has always been stored in.
+FAILURE_FIELDS = ("outcome", "card", "attempts", "gateway")
 
 @dataclass
 class Leg:
     session_id: str
     call_sid: str
-    stage: str = "number"
+    stage: Stage = Stage.NUMBER
     turn: int = 0
     tries: dict[str, int] | None = None
     cards: int = 0
@@ -63,7 +58,11 @@ class Leg:
     last4: str | None = None
     response: str = ""
     ended: bool = False
-    failure: dict[str, Any] | None = None  # the last decline, reported if the caller stops
+    failure: dict[str, Any] | None = None  # the last decline (FAILURE_FIELDS of its result),
+    # reported if the caller stops
+
+    def __post_init__(self) -> None:
+        self.stage = Stage(self.stage)  # read back from JSON as a plain string
 
     def to_json(self) -> str:
         return json.dumps(vars(self))
@@ -80,6 +79,8 @@ class PaymentLeg:
         self.sessions = sessions
         self.config = sessions.config
         self.state = sessions.state
+        self.lifecycle = sessions.lifecycle
+        self.charging = sessions.charging
         self.box = box
         self.turn_url = turn_url
 
@@ -88,45 +89,46 @@ class PaymentLeg:
     def incoming(self, call_sid: str, presented_clid: str) -> str:
         # One delivery at a time per call: a repeat that arrives while the first is still
         # being answered must get the same answer, not find the session already taken.
-        with self.state.lock(f"pci:lock:call:{call_sid}"):
+        with self.state.lock(CALL_LOCK.format(call_sid=call_sid)):
             return self._incoming(call_sid, presented_clid)
 
     def _incoming(self, call_sid: str, presented_clid: str) -> str:
         known = self.state.get(CALL_KEY.format(call_sid=call_sid))
         if known is not None:
-            with self.state.lock(f"pci:lock:{known}"):
+            with self.state.lock(SESSION_LOCK.format(session_id=known)):
                 leg = self._leg(known)
                 if leg is not None:
                     return leg.response
-        session = self.sessions.live_by_clid(presented_clid)
-        if session is None or session["state"] != "created":
+        session = self.sessions.clids.live_session(presented_clid)
+        if session is None or session.state != SessionState.CREATED:
             log.warning("[%s] no payment waits for CLID %s", call_sid, presented_clid)
             return self._goodbye(self.config.prompt("not_found"))
-        session_id = session["id"]
-        with self.state.lock(f"pci:lock:{session_id}"):
-            if not self.sessions.ledger.update(session_id, only_if=("created",),
-                                               state="in_progress"):
+        session_id = session.id
+        with self.state.lock(SESSION_LOCK.format(session_id=session_id)):
+            if not self.sessions.ledger.update(session_id, only_if=(SessionState.CREATED,),
+                                               state=SessionState.IN_PROGRESS):
                 return self._goodbye(self.config.prompt("not_found"))
-            self.state.put(CALL_KEY.format(call_sid=call_sid), session_id, self.config.leg_ttl)
+            self.state.put(CALL_KEY.format(call_sid=call_sid), session_id,
+                           self.config.leg_ttl)
             leg = Leg(session_id, call_sid, tries={})
             intro = self.config.prompt("intro", amount=self._amount(session),
                                        merchant=self.config.merchant_name)
             log.info("[%s] payment leg for session %s started", call_sid, session_id)
-            return self._ask(leg, [intro], "number")
+            return self._ask(leg, [intro], Stage.NUMBER)
 
     def turn(self, session_id: str, turn: int, digits: str) -> str:
-        with self.state.lock(f"pci:lock:{session_id}"):
+        with self.state.lock(SESSION_LOCK.format(session_id=session_id)):
             leg = self._leg(session_id)
             if leg is None:
                 return self._goodbye(self.config.prompt("not_found"))
             if leg.ended or turn != leg.turn:
                 return leg.response  # a repeated webhook: same answer, nothing runs again
-            row = self.sessions.row(session_id)
-            if row["state"] != "in_progress":  # ended elsewhere (cancelled, expired, ...)
+            row = self.lifecycle.row(session_id)
+            if row.state != SessionState.IN_PROGRESS:  # ended elsewhere (cancelled, ...)
                 return self._end(leg, [self.config.prompt("ended")])
             if "*" in digits:
-                self.sessions.finish(session_id, "cancelled", {"outcome": "cancelled",
-                                                               "attempts": leg.cards})
+                self.lifecycle.finish(session_id, SessionState.CANCELLED,
+                                      PaymentResult(Outcome.CANCELLED, leg.cards))
                 return self._end(leg, [self.config.prompt("cancelled")])
             handler = getattr(self, f"_on_{leg.stage}")
             return handler(leg, row, digits)
@@ -136,147 +138,132 @@ class PaymentLeg:
         session_id = self.state.get(CALL_KEY.format(call_sid=call_sid))
         if session_id is None:
             return
-        with self.state.lock(f"pci:lock:{session_id}"):
+        with self.state.lock(SESSION_LOCK.format(session_id=session_id)):
             leg = self._leg(session_id)
             row = self.sessions.ledger.session(session_id)
-            if row is not None and row["state"] == "in_progress":
-                self.sessions.settle(row)  # abandoned, unless the gateway had charged
+            if row is not None and row.state == SessionState.IN_PROGRESS:
+                self.sessions.recovery.settle(row)  # abandoned, unless the gateway charged
             if leg is not None and not leg.ended:
                 leg.ended = True
                 self._save(leg)
 
     # -- stages ---------------------------------------------------------------------------
 
-    def _on_number(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_number(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits:
             return self._retry(leg, row, self.config.prompt("no_input"))
         try:
             brand = check_number(digits, self.config.accepted_brands)
         except CardProblem as problem:
-            return self._retry(leg, row, problem.spoken)
+            return self._retry(leg, row, self._problem(problem))
         leg.brand, leg.last4 = brand.name, digits[-4:]
         self._seal(leg, number=digits)
-        return self._ask(leg, [], "expiry")
+        return self._ask(leg, [], Stage.EXPIRY)
 
-    def _on_expiry(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_expiry(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits:
             return self._retry(leg, row, self.config.prompt("no_input"))
         today = self.sessions.clock().astimezone(ZoneInfo(self.config.timezone)).date()
         try:
             month, year = check_expiry(digits, today)
         except CardProblem as problem:
-            return self._retry(leg, row, problem.spoken)
+            return self._retry(leg, row, self._problem(problem))
         self._seal(leg, expiry=f"{month:02d}{year}")
-        return self._ask(leg, [], "code")
+        return self._ask(leg, [], Stage.CODE)
 
-    def _on_code(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_code(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits:
             return self._retry(leg, row, self.config.prompt("no_input"))
         try:
             check_code(digits, self._brand(leg))
         except CardProblem as problem:
-            return self._retry(leg, row, problem.spoken)
+            return self._retry(leg, row, self._problem(problem))
         self._seal(leg, code=digits)
-        return self._ask(leg, [], "postcode" if self.config.ask_postcode else "confirm")
+        return self._ask(leg, [], Stage.POSTCODE if self.config.ask_postcode
+                         else Stage.CONFIRM)
 
-    def _on_postcode(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_postcode(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits or not is_digits(digits) or len(digits) > 8:
             return self._retry(leg, row, self.config.prompt("no_input") if not digits
-                               else "That postcode is not valid.")
+                               else self.config.prompt("invalid_postcode"))
         self._seal(leg, postcode=digits)
-        return self._ask(leg, [], "confirm")
+        return self._ask(leg, [], Stage.CONFIRM)
 
-    def _on_confirm(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_confirm(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if digits == "2":
-            self.sessions.finish(leg.session_id, "cancelled",
-                                 {"outcome": "cancelled", "attempts": leg.cards})
+            self.lifecycle.finish(leg.session_id, SessionState.CANCELLED,
+                                  PaymentResult(Outcome.CANCELLED, leg.cards))
             return self._end(leg, [self.config.prompt("cancelled")])
         if digits != "1":
             return self._retry(leg, row, self.config.prompt("no_input") if not digits
-                               else "Please press 1 or 2.")
+                               else self.config.prompt("press_1_or_2"))
         return self._charge(leg, row)
 
-    def _on_another(self, leg: Leg, row: dict[str, Any], digits: str) -> str:
+    def _on_another(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if digits == "1":
             leg.tries = {}
-            return self._ask(leg, [], "number")
-        self.sessions.finish(leg.session_id, "failed", leg.failure or {"outcome": "declined"},
-                             only_if=("in_progress",))
+            return self._ask(leg, [], Stage.NUMBER)
+        self.lifecycle.finish(leg.session_id, SessionState.FAILED,
+                              PaymentResult.from_json(leg.failure) if leg.failure
+                              else PaymentResult(Outcome.DECLINED),
+                              only_if=IN_PROGRESS)
         return self._end(leg, [])
 
     # -- charging -------------------------------------------------------------------------
 
-    def _charge(self, leg: Leg, row: dict[str, Any]) -> str:
+    def _charge(self, leg: Leg, row: SessionRow) -> str:
         fields = self._open(leg)
         if fields is None or not {"number", "expiry", "code"} <= set(fields):
             leg.tries = {}
-            return self._ask(leg, ["Sorry, that took too long."], "number")
+            return self._ask(leg, [self.config.prompt("too_long")], Stage.NUMBER)
         leg.cards += 1
         card = Card(number=fields["number"], exp_month=int(fields["expiry"][:2]),
                     exp_year=int(fields["expiry"][2:]), code=fields["code"],
                     brand=leg.brand or "", postcode=fields.get("postcode"))
         del fields
         session_id = leg.session_id
-        name = self.sessions.gateway.name
-        key = f"{session_id}:{leg.cards}"
         try:
-            result = self.sessions.gateway.charge(
-                key=key, amount=Decimal(row["amount"]), currency=row["currency"], card=card,
-                save_card=bool(row["save_card"]))
-        except Exception:
-            log.exception("[%s] the gateway did not answer for session %s", leg.call_sid,
-                          session_id)
-            answer = self._lookup(key)  # the charge may have happened: ask by its key
-            if answer is None:
-                self.sessions.finish(session_id, "failed", unanswered_result(leg.cards, name),
-                                     only_if=("in_progress",))
-                return self._end(leg, [self.config.prompt("gateway_unknown")])
-            result = answer
+            answer = self.charging.attempt(
+                row, leg.cards, card=card, save_card=bool(row.save_card), caller_waits=True,
+                forget=lambda: self.state.delete(CARD_KEY.format(session_id=session_id)),
+                said_by=log, call=leg.call_sid)  # card data goes once the charge answers
         finally:
             del card
-            self.state.delete(_card_key(session_id))  # card data goes once the charge answers
-        now = self.sessions.clock()
-        record_attempt(self.sessions.ledger, session_id, leg.cards, result, now)
-        if result.status == "success":
-            outcome = success_result(result, leg.cards, name)
-            self.sessions.finish(session_id, "completed", outcome, only_if=("in_progress",))
-            code = " ".join(outcome["confirmation_code"])
+        if answer is None:  # it may or may not have charged: the caller must not pay again
+            return self._end(leg, [self.config.prompt("gateway_unknown")])
+        if answer.status == ChargeStatus.DECLINED:
+            failure = failure_result(answer, leg.cards, self.charging.gateway.name)
+            decline = failure.to_json()
+            leg.failure = {name: decline[name] for name in FAILURE_FIELDS}
+            if leg.cards < (row.max_cards or self.config.max_cards):
+                reason = answer.message or self.config.prompt("no_reason")
+                return self._ask(leg, [self.config.prompt("declined", reason=reason)],
+                                 Stage.ANOTHER)
+        result, _ = self.charging.conclude(session_id, leg.cards, answer)
+        if answer.status == ChargeStatus.SUCCESS:
+            code = " ".join(result.confirmation_code or "")
             return self._end(leg, [self.config.prompt("success", amount=self._amount(row),
                                                       code=code)])
-        failure = failure_result(result, leg.cards, name)
-        if result.status != "declined":
-            self.sessions.finish(session_id, "failed", failure, only_if=("in_progress",))
-            return self._end(leg, [self.config.prompt("gateway_error")])
-        reason = result.message or "no reason was given"
-        declined = self.config.prompt("declined", reason=reason)
-        leg.failure = failure
-        if leg.cards >= (row.get("max_cards") or self.config.max_cards):
-            self.sessions.finish(session_id, "failed", failure, only_if=("in_progress",))
-            return self._end(leg, [declined])
-        return self._ask(leg, [declined], "another")
+        if answer.status == ChargeStatus.DECLINED:
+            reason = answer.message or self.config.prompt("no_reason")
+            return self._end(leg, [self.config.prompt("declined", reason=reason)])
+        return self._end(leg, [self.config.prompt("gateway_error")])
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _lookup(self, key: str) -> Any:
-        try:
-            return self.sessions.gateway.lookup(key)
-        except Exception:
-            log.exception("the gateway cannot be asked about charge %s", key)
-            return None
-
-    def _retry(self, leg: Leg, row: dict[str, Any], reason: str) -> str:
+    def _retry(self, leg: Leg, row: SessionRow, reason: str) -> str:
         tries = leg.tries or {}
         tries[leg.stage] = tries.get(leg.stage, 0) + 1
         leg.tries = tries
         if tries[leg.stage] >= self.config.max_attempts:
-            self.state.delete(_card_key(leg.session_id))
-            self.sessions.finish(leg.session_id, "failed", {
-                "outcome": "too_many_attempts", "attempts": leg.cards},
-                only_if=("in_progress",))
+            self.state.delete(CARD_KEY.format(session_id=leg.session_id))
+            self.lifecycle.finish(leg.session_id, SessionState.FAILED,
+                                  PaymentResult(Outcome.TOO_MANY_ATTEMPTS, leg.cards),
+                                  only_if=IN_PROGRESS)
             return self._end(leg, [reason, self.config.prompt("too_many")])
         return self._ask(leg, [reason], leg.stage)
 
-    def _ask(self, leg: Leg, lead: list[str], stage: str) -> str:
+    def _ask(self, leg: Leg, lead: list[str], stage: Stage) -> str:
         leg.stage = stage
         leg.turn += 1
         response = VoiceResponse()
@@ -286,11 +273,11 @@ class PaymentLeg:
         attrs: dict[str, Any] = {"input": "dtmf", "action": url, "method": "POST",
                                  "timeout": self.config.input_timeout,
                                  "action_on_empty_result": True}
-        if stage in ("number", "postcode"):
+        if stage in (Stage.NUMBER, Stage.POSTCODE):
             attrs["finish_on_key"] = "#"
         else:
             attrs["finish_on_key"] = ""
-            attrs["num_digits"] = {"expiry": 4, "code": self._brand(leg).code_length
+            attrs["num_digits"] = {Stage.EXPIRY: 4, Stage.CODE: self._brand(leg).code_length
                                    if leg.brand else 3}.get(stage, 1)
         gather = response.gather(**attrs)
         gather.say(self._prompt(leg, stage), **self._voice())
@@ -299,15 +286,15 @@ class PaymentLeg:
         self._save(leg)
         return leg.response
 
-    def _prompt(self, leg: Leg, stage: str) -> str:
-        if stage == "code":
+    def _prompt(self, leg: Leg, stage: Stage) -> str:
+        if stage == Stage.CODE:
             return self.config.prompt("code", code_length=self._brand(leg).code_length)
-        if stage == "confirm":
-            row = self.sessions.row(leg.session_id)
+        if stage == Stage.CONFIRM:
+            row = self.lifecycle.row(leg.session_id)
             return self.config.prompt("confirm", amount=self._amount(row),
                                       brand=BRAND_NAMES.get(leg.brand or "", "card"),
                                       last4=" ".join(leg.last4 or ""))
-        if stage == "another":
+        if stage == Stage.ANOTHER:
             return self.config.prompt("another_card")
         return self.config.prompt(stage)
 
@@ -320,7 +307,7 @@ class PaymentLeg:
         leg.turn += 1
         leg.response = str(response)
         self._save(leg)
-        self.state.delete(_card_key(leg.session_id))
+        self.state.delete(CARD_KEY.format(session_id=leg.session_id))
         return leg.response
 
     def _goodbye(self, text: str) -> str:
@@ -328,6 +315,9 @@ class PaymentLeg:
         response.say(text, **self._voice())
         response.hangup()
         return str(response)
+
+    def _problem(self, problem: CardProblem) -> str:
+        return self.config.prompt(problem.prompt, **problem.values)
 
     def _voice(self) -> dict[str, str]:
         out = {}
@@ -337,8 +327,8 @@ class PaymentLeg:
             out["language"] = self.config.language
         return out
 
-    def _amount(self, row: dict[str, Any]) -> str:
-        return spoken_amount(row["amount"], row["currency"])
+    def _amount(self, row: SessionRow) -> str:
+        return speakable(Decimal(row.amount), row.currency)
 
     def _brand(self, leg: Leg) -> Brand:
         return brand_named(leg.brand or "") or Brand("visa", (16,), 3)
@@ -353,14 +343,14 @@ class PaymentLeg:
 
     def _seal(self, leg: Leg, **fields: str) -> None:
         """Add fields to the sealed card record (each encrypted, bound to session and field)."""
-        key = _card_key(leg.session_id)
+        key = CARD_KEY.format(session_id=leg.session_id)
         current = json.loads(self.state.get(key) or "{}")
         for name, value in fields.items():
             current[name] = self.box.seal(value, f"{leg.session_id}:{name}")
         self.state.put(key, json.dumps(current), self.config.card_data_ttl)
 
     def _open(self, leg: Leg) -> dict[str, str] | None:
-        text = self.state.get(_card_key(leg.session_id))
+        text = self.state.get(CARD_KEY.format(session_id=leg.session_id))
         if text is None:
             return None
         sealed = json.loads(text)
@@ -370,10 +360,6 @@ class PaymentLeg:
         except InvalidTag:  # sealed by another process with another key: ask again
             log.error("card fields of session %s cannot be opened here: several processes "
                       "need the same PCI_DATA_KEY", leg.session_id)
-            self.state.delete(_card_key(leg.session_id))
+            self.state.delete(CARD_KEY.format(session_id=leg.session_id))
             return None
-
-
-def _card_key(session_id: str) -> str:
-    return LEG_KEY.format(session_id=session_id) + ":card"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pci_bridge.kinds import Outcome, SessionState
+
 _CARD = {
     "type": ["object", "null"],
     "properties": {
@@ -19,8 +21,7 @@ _RESULT = {
     "type": ["object", "null"],
     "description": "null until the session has ended",
     "properties": {
-        "outcome": {"type": "string", "enum": ["success", "declined", "too_many_attempts",
-                                               "cancelled", "abandoned", "gateway_error"]},
+        "outcome": {"type": "string", "enum": [str(o) for o in Outcome]},
         "confirmation_code": {"type": ["string", "null"]},
         "amount": {"type": "string"},
         "currency": {"type": "string"},
@@ -41,8 +42,7 @@ _SESSION = {
                  "reference", "created_at", "expires_at", "result"],
     "properties": {
         "session_id": {"type": "string"},
-        "state": {"type": "string", "enum": ["created", "in_progress", "completed", "failed",
-                                             "cancelled", "abandoned", "expired"]},
+        "state": {"type": "string", "enum": [str(s) for s in SessionState]},
         "clid": {"type": ["string", "null"], "description": "the CLID to present when "
                  "transferring the caller (null for stored-card payments)"},
         "transfer_number": {"type": ["string", "null"]},

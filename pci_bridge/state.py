@@ -1,5 +1,5 @@
 """Live payment sessions (the leg's progress, sealed card fields) and CLID reservations, in
-memory or Redis, under the `pci:` key prefix, with TTLs and a lock per session."""
+memory or Redis (keys: pci_bridge/keys.py), with TTLs and a lock per session."""
 
 from __future__ import annotations
 
@@ -12,11 +12,8 @@ from typing import Protocol
 
 import redis
 
+from foundation.locks import NamedLocks
 from pci_bridge.errors import PciBridgeError
-
-LEG_KEY = "pci:leg:{session_id}"
-CLID_KEY = "pci:clid:{clid}"
-LOCK_KEY = "pci:lock:{session_id}"
 
 
 class LiveState(Protocol):
@@ -38,7 +35,7 @@ class MemoryState:
         self._clock = clock
         self._data: dict[str, tuple[str, float]] = {}
         self._guard = threading.Lock()
-        self._locks: dict[str, list] = {}  # name -> [lock, holders and waiters]
+        self._locks = NamedLocks(lambda name: PciBridgeError(f"{name} is busy"))
 
     def _live(self, key: str) -> str | None:
         item = self._data.get(key)
@@ -73,23 +70,8 @@ class MemoryState:
             if self._live(key) == value:
                 del self._data[key]
 
-    @contextmanager
-    def lock(self, name: str, timeout: float = 10.0) -> Iterator[None]:
-        with self._guard:
-            entry = self._locks.setdefault(name, [threading.Lock(), 0])
-            entry[1] += 1
-        try:
-            if not entry[0].acquire(timeout=timeout):
-                raise PciBridgeError(f"{name} is busy")
-            try:
-                yield
-            finally:
-                entry[0].release()
-        finally:
-            with self._guard:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self._locks[name]  # no lock is kept for a finished leg
+    def lock(self, name: str, timeout: float = 10.0) -> AbstractContextManager[None]:
+        return self._locks.hold(name, timeout)
 
     def keys(self) -> list[str]:
         with self._guard:

@@ -75,3 +75,31 @@ def test_a_fitting_document_passes() -> None:
 def test_paths_read_as_written() -> None:
     assert path_text(["scenarios", 0, "expect", "path"]) == "scenarios[0].expect.path"
     assert path_text([]) == ""
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"acepted_brands": ["visa"]},
+     "pci: unknown setting 'acepted_brands' (did you mean 'accepted_brands'?)"),
+    ({"accepted_brands": ["vissa"]}, "pci: accepted_brands[0]: unknown brand 'vissa' (one of "),
+    ({"prompts": {"intro2": "Hi"}}, "pci: prompts: unknown prompt 'intro2' (one of intro, "),
+    ({"transfer_numbers": []}, "pci: transfer_numbers: give at least one number"),
+    ({"clid_pool": ["+442079460100", "+441"]},
+     "pci: clid_pool[1]: '+441' is not an E.164 number"),
+    ({"max_attempts": "3"}, "pci: max_attempts should be a whole number, found '3'"),
+])
+def test_the_bridge_settings_are_checked_the_same_way(raw: dict, message: str) -> None:
+    from pci_bridge.config import BridgeConfig
+    from pci_bridge.errors import PciBridgeError
+
+    with pytest.raises(PciBridgeError) as caught:
+        BridgeConfig.from_dict(raw)
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_the_bridge_takes_its_settings_from_code_and_files_alike() -> None:
+    from pci_bridge.config import BridgeConfig
+
+    config = BridgeConfig.from_dict({"transfer_numbers": ("+442079460001",), "voice": None,
+                                     "gateway_latency": 1, "currencies": ["GBP"]})
+    assert config.transfer_numbers == ("+442079460001",) and config.voice is None
+    assert config.currencies == ("GBP",)

@@ -32,10 +32,10 @@ from pci_bridge.cards import (
     check_number,
     luhn_valid,
 )
+from pci_bridge.charging import CODE_ALPHABET
 from pci_bridge.config import DEFAULT_POOL, BridgeConfig
 from pci_bridge.gateway import TEST_CARDS
 from pci_bridge.openapi import document
-from pci_bridge.sessions import CODE_ALPHABET
 from pci_bridge.state import MemoryState, RedisState
 from tests.conftest import Clock, keyed_bridge_app
 

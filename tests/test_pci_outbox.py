@@ -360,7 +360,7 @@ def test_wait_is_a_whole_number_of_seconds_up_to_8(make_bridge: Callable[..., Fl
 
 def test_a_leg_lost_with_redis_is_settled_from_the_gateway_once_it_answers(
         make_bridge: Callable[..., Flask], clock: Clock) -> None:
-    from pci_bridge.state import LEG_KEY
+    from pci_bridge.keys import LEG_KEY
 
     app = make_bridge(None)
     client = app.test_client()
