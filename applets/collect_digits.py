@@ -36,27 +36,36 @@ from ivr.lang.templates import Template
 
 VALIDATIONS = ("digits", "amount", "date", "choice", "regex")
 
+
 @dataclass(frozen=True, kw_only=True)
 class AmountRule:
-    min: Decimal | Template | None = field(default=None, metadata=spec(
-        Number(), "smallest amount accepted (placeholders allowed)"))
-    max: Decimal | Template | None = field(default=None, metadata=spec(
-        Number(), "largest amount accepted (placeholders allowed)"))
+    min: Decimal | Template | None = field(
+        default=None, metadata=spec(Number(), "smallest amount accepted (placeholders allowed)")
+    )
+    max: Decimal | Template | None = field(
+        default=None, metadata=spec(Number(), "largest amount accepted (placeholders allowed)")
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class DateRule:
-    min_days: int | Template = field(default=0, metadata=spec(
-        Integer(0), "earliest date accepted, in days from today"))
-    max_days: int | Template = field(default=365, metadata=spec(
-        Integer(0), "latest date accepted, in days from today"))
+    min_days: int | Template = field(
+        default=0, metadata=spec(Integer(0), "earliest date accepted, in days from today")
+    )
+    max_days: int | Template = field(
+        default=365, metadata=spec(Integer(0), "latest date accepted, in days from today")
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class ChoiceRule:
-    count: int | Template = field(metadata=spec(
-        Integer(1), "number of choices: the caller keys 1..count (placeholders allowed, "
-        "e.g. $(Bills:count))"))
+    count: int | Template = field(
+        metadata=spec(
+            Integer(1),
+            "number of choices: the caller keys 1..count (placeholders allowed, "
+            "e.g. $(Bills:count))",
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -72,15 +81,20 @@ _RULES = {"amount": AmountRule, "date": DateRule, "choice": ChoiceRule}
 
 
 class ValidationKind(FieldKind):
-    label = "digits, {amount: {min, max}}, {date: {min_days, max_days}}, {choice: {count}} " \
-            "or {regex: PATTERN}"
+    label = (
+        "digits, {amount: {min, max}}, {date: {min_days, max_days}}, {choice: {count}} "
+        "or {regex: PATTERN}"
+    )
 
     def convert(self, value: Any, path: Path, check: Check) -> Any:
         if value == "digits":
             return Validation()
         if isinstance(value, str):
-            return check.error(path, f"unknown validation '{value}'"
-                               f"{did_you_mean(value, VALIDATIONS)}; expected {self.label}")
+            return check.error(
+                path,
+                f"unknown validation '{value}'"
+                f"{did_you_mean(value, VALIDATIONS)}; expected {self.label}",
+            )
         if not isinstance(value, dict) or len(value) != 1:
             return self.wrong(value, path, check)
         kind, body = next(iter(value.items()))
@@ -93,11 +107,14 @@ class ValidationKind(FieldKind):
             except re.error as exc:
                 return check.error(where, f"invalid regular expression: {exc}")
         if kind not in _RULES:
-            return check.error(where, f"unknown validation '{kind}'"
-                               f"{did_you_mean(kind, VALIDATIONS)}", key=True)
-        rule = convert_struct(_RULES[kind], body if body is not None else {}, where, check) \
-            if isinstance(body, dict) or body is None else \
-            check.error(where, f"expected a map, found {found(body)}")
+            return check.error(
+                where, f"unknown validation '{kind}'{did_you_mean(kind, VALIDATIONS)}", key=True
+            )
+        rule = (
+            convert_struct(_RULES[kind], body if body is not None else {}, where, check)
+            if isinstance(body, dict) or body is None
+            else check.error(where, f"expected a map, found {found(body)}")
+        )
         if rule is INVALID:
             return INVALID
         return Validation(kind, **{kind: rule})
@@ -105,10 +122,22 @@ class ValidationKind(FieldKind):
     def schema(self) -> dict[str, Any]:
         options: list[dict[str, Any]] = [{"const": "digits"}]
         for kind, cls in _RULES.items():
-            options.append({"type": "object", "properties": {kind: struct_schema(cls)},
-                            "required": [kind], "additionalProperties": False})
-        options.append({"type": "object", "properties": {"regex": {"type": "string"}},
-                        "required": ["regex"], "additionalProperties": False})
+            options.append(
+                {
+                    "type": "object",
+                    "properties": {kind: struct_schema(cls)},
+                    "required": [kind],
+                    "additionalProperties": False,
+                }
+            )
+        options.append(
+            {
+                "type": "object",
+                "properties": {"regex": {"type": "string"}},
+                "required": ["regex"],
+                "additionalProperties": False,
+            }
+        )
         return {"oneOf": options}
 
 
@@ -116,21 +145,32 @@ class ValidationKind(FieldKind):
 class CollectDigitsConfig(InputConfig):
     prompt: tuple[PromptItem, ...] = field(metadata=spec(Prompts(), "what the caller hears"))
     store: str = field(metadata=spec(Name(), "data source that receives the entry"))
-    min_length: int = field(default=1, metadata=spec(
-        Integer(1, 30, placeholders=False), "fewest keys accepted"))
-    max_length: int = field(default=20, metadata=spec(
-        Integer(1, 30, placeholders=False), "most keys accepted"))
-    finish_on_key: str = field(default="#", metadata=spec(
-        Key(allow_none=True), "key that ends the entry (not part of it)", inherit=True))
-    validate: Validation = field(default=Validation(), metadata=spec(
-        ValidationKind(), "what a valid entry is (default: digits)"))
-    confirm: bool = field(default=False, metadata=spec(
-        Boolean(), "read the entry back; 1 accepts, 2 re-enters"))
+    min_length: int = field(
+        default=1, metadata=spec(Integer(1, 30, placeholders=False), "fewest keys accepted")
+    )
+    max_length: int = field(
+        default=20, metadata=spec(Integer(1, 30, placeholders=False), "most keys accepted")
+    )
+    finish_on_key: str = field(
+        default="#",
+        metadata=spec(
+            Key(allow_none=True), "key that ends the entry (not part of it)", inherit=True
+        ),
+    )
+    validate: Validation = field(
+        default=Validation(),
+        metadata=spec(ValidationKind(), "what a valid entry is (default: digits)"),
+    )
+    confirm: bool = field(
+        default=False, metadata=spec(Boolean(), "read the entry back; 1 accepts, 2 re-enters")
+    )
 
     def check_config(self, path: Path, check: Check) -> None:
         if self.min_length > self.max_length:
-            check.error(path + ("min_length",), f"min_length {self.min_length} is more than "
-                        f"max_length {self.max_length}")
+            check.error(
+                path + ("min_length",),
+                f"min_length {self.min_length} is more than max_length {self.max_length}",
+            )
 
 
 class CollectDigitsApplet(Applet):
@@ -147,8 +187,12 @@ class CollectDigitsApplet(Applet):
     def gather(self, ctx: Context) -> Gather:
         c = self.config
         scope = ctx.scope()
-        speech = render(c.prompt, scope, voice=text_or_none(c.voice, scope),
-                        language=text_or_none(c.language, scope))
+        speech = render(
+            c.prompt,
+            scope,
+            voice=text_or_none(c.voice, scope),
+            language=text_or_none(c.language, scope),
+        )
         num = c.max_length if c.min_length == c.max_length else None
         if c.validate.kind == "date":
             num = 4
@@ -183,8 +227,11 @@ class CollectDigitsApplet(Applet):
         scope = ctx.scope()
         fmt = scope.formatting
         spoken = {"amount": currency, "date": speak_date}.get(c.validate.kind, digits)(value, fmt)
-        say = Say(f"You entered {spoken}. If that is right, press 1. To enter it again, "
-                  "press 2.", text_or_none(c.voice, scope), text_or_none(c.language, scope))
+        say = Say(
+            f"You entered {spoken}. If that is right, press 1. To enter it again, press 2.",
+            text_or_none(c.voice, scope),
+            text_or_none(c.language, scope),
+        )
         return Gather((say,), 1, "", number_value(c.timeout, scope))
 
     def _confirmed(self, ctx: Context, entry: str) -> Decision:

@@ -15,24 +15,37 @@ from ivr.lang.templates import Template
 class VoiceConfig:
     """`voice` and `language` for text-to-speech (plan defaults apply)."""
 
-    voice: Template | None = field(default=None, metadata=spec(
-        Text(numbers=False), "text-to-speech voice, e.g. Polly.Amy", inherit=True))
-    language: Template | None = field(default=None, metadata=spec(
-        Text(numbers=False), "language of the speech, e.g. en-GB", inherit=True))
+    voice: Template | None = field(
+        default=None,
+        metadata=spec(Text(numbers=False), "text-to-speech voice, e.g. Polly.Amy", inherit=True),
+    )
+    language: Template | None = field(
+        default=None,
+        metadata=spec(Text(numbers=False), "language of the speech, e.g. en-GB", inherit=True),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class InputConfig(VoiceConfig):
     """Fields of applets that wait for keys: timeout, retries and re-prompts."""
 
-    timeout: int | Template = field(default=5, metadata=spec(
-        Integer(1, 60), "seconds to wait for a key press", inherit=True))
-    retries: int | Template = field(default=2, metadata=spec(
-        Integer(0, 10), "re-prompts after no input or an invalid entry", inherit=True))
-    no_input_prompt: tuple[PromptItem, ...] | None = field(default=None, metadata=spec(
-        Prompts(), "played before the prompt again when nothing was pressed"))
-    invalid_prompt: tuple[PromptItem, ...] | None = field(default=None, metadata=spec(
-        Prompts(), "played before the prompt again after an invalid entry"))
+    timeout: int | Template = field(
+        default=5, metadata=spec(Integer(1, 60), "seconds to wait for a key press", inherit=True)
+    )
+    retries: int | Template = field(
+        default=2,
+        metadata=spec(
+            Integer(0, 10), "re-prompts after no input or an invalid entry", inherit=True
+        ),
+    )
+    no_input_prompt: tuple[PromptItem, ...] | None = field(
+        default=None,
+        metadata=spec(Prompts(), "played before the prompt again when nothing was pressed"),
+    )
+    invalid_prompt: tuple[PromptItem, ...] | None = field(
+        default=None,
+        metadata=spec(Prompts(), "played before the prompt again after an invalid entry"),
+    )
 
 
 def one_of(obj: Any, names: tuple[str, ...], path: Path, check: Check) -> None:
@@ -40,8 +53,10 @@ def one_of(obj: Any, names: tuple[str, ...], path: Path, check: Check) -> None:
     given = [n for n in names if getattr(obj, n) is not None]
     if len(given) != 1:
         listed = ", ".join(names)
-        check.error(path, f"give exactly one of {listed}" +
-                    (f" (found {', '.join(given)})" if given else ""))
+        check.error(
+            path,
+            f"give exactly one of {listed}" + (f" (found {', '.join(given)})" if given else ""),
+        )
 
 
 def text_or_none(value: Template | None, scope: Any) -> str | None:
@@ -59,10 +74,12 @@ def number_value(value: int | Template, scope: Any) -> int:
     return value
 
 
-
-
 def ask_again(
-    applet: Any, ctx: Any, kind: str, gather: Any, exhausted: str,
+    applet: Any,
+    ctx: Any,
+    kind: str,
+    gather: Any,
+    exhausted: str,
 ) -> Any:
     """Re-prompt after `kind` ("no_input" or "invalid") while retries last, else finish.
 
@@ -81,8 +98,13 @@ def ask_again(
         return Outcome.of("no_input" if kind == "no_input" else exhausted)
     ctx.state["attempts"] = attempts + 1
     extra = applet.config.no_input_prompt if kind == "no_input" else applet.config.invalid_prompt
-    lead = render(extra, scope, voice=text_or_none(applet.config.voice, scope),
-                  language=text_or_none(applet.config.language, scope))
+    lead = render(
+        extra,
+        scope,
+        voice=text_or_none(applet.config.voice, scope),
+        language=text_or_none(applet.config.language, scope),
+    )
     main: Gather = gather(ctx)
-    return Ask((Gather(tuple(lead) + main.prompts, main.num_digits, main.finish_on_key,
-                       main.timeout),))
+    return Ask(
+        (Gather(tuple(lead) + main.prompts, main.num_digits, main.finish_on_key, main.timeout),)
+    )

@@ -82,18 +82,23 @@ class LocatorKind(FieldKind):
 
 @dataclass(frozen=True, kw_only=True)
 class Request:
-    method: str = field(default="GET", metadata=spec(
-        Choice("GET", "POST", "PUT", "PATCH", "DELETE", upper=True), "HTTP method"))
+    method: str = field(
+        default="GET",
+        metadata=spec(Choice("GET", "POST", "PUT", "PATCH", "DELETE", upper=True), "HTTP method"),
+    )
     url: Template = field(metadata=spec(Text(secrets=True, numbers=False), "URL to call"))
-    headers: dict[str, Template] = field(default_factory=dict, metadata=spec(
-        MapOf(Text(secrets=True)), "request headers"))
-    query: dict[str, Template] = field(default_factory=dict, metadata=spec(
-        MapOf(Text(secrets=True)), "query parameters, URL-encoded for you"))
+    headers: dict[str, Template] = field(
+        default_factory=dict, metadata=spec(MapOf(Text(secrets=True)), "request headers")
+    )
+    query: dict[str, Template] = field(
+        default_factory=dict,
+        metadata=spec(MapOf(Text(secrets=True)), "query parameters, URL-encoded for you"),
+    )
     json: Any = field(default=None, metadata=spec(JsonValue(secrets=True), "JSON body"))
-    form: dict[str, Template] | None = field(default=None, metadata=spec(
-        MapOf(Text(secrets=True)), "form-encoded body"))
-    body: Template | None = field(default=None, metadata=spec(
-        Text(secrets=True), "raw text body"))
+    form: dict[str, Template] | None = field(
+        default=None, metadata=spec(MapOf(Text(secrets=True)), "form-encoded body")
+    )
+    body: Template | None = field(default=None, metadata=spec(Text(secrets=True), "raw text body"))
 
     def check_config(self, path: Path, check: Check) -> None:
         given = [n for n in ("json", "form", "body") if getattr(self, n) is not None]
@@ -103,12 +108,15 @@ class Request:
 
 @dataclass(frozen=True, kw_only=True)
 class Response:
-    type: str = field(default="json", metadata=spec(
-        Choice("json", "xml", "text"), "how to read the body"))
-    status_code: str | None = field(default=None, metadata=spec(
-        Name(), "data source that receives the HTTP status"))
-    fields: dict[str, Locator] = field(default_factory=dict, metadata=spec(
-        MapOf(LocatorKind(), Name()), "data source ← locator"))
+    type: str = field(
+        default="json", metadata=spec(Choice("json", "xml", "text"), "how to read the body")
+    )
+    status_code: str | None = field(
+        default=None, metadata=spec(Name(), "data source that receives the HTTP status")
+    )
+    fields: dict[str, Locator] = field(
+        default_factory=dict, metadata=spec(MapOf(LocatorKind(), Name()), "data source ← locator")
+    )
 
     def check_config(self, path: Path, check: Check) -> None:
         for name, loc in self.fields.items():
@@ -134,13 +142,22 @@ class Response:
 @dataclass(frozen=True, kw_only=True)
 class DataConnectorConfig:
     request: Request = field(metadata=spec(Struct(Request), "the HTTP request"))
-    timeout: Decimal = field(default=Decimal(10), metadata=spec(
-        Number(Decimal("0.1"), placeholders=False), "seconds for the whole call, retries "
-        "included"))
-    retries: int = field(default=0, metadata=spec(
-        Integer(0, 5, placeholders=False), "extra tries on connect error, timeout or 5xx"))
-    response: Response = field(default_factory=Response, metadata=spec(
-        Struct(Response), "how to read the answer"))
+    timeout: Decimal = field(
+        default=Decimal(10),
+        metadata=spec(
+            Number(Decimal("0.1"), placeholders=False),
+            "seconds for the whole call, retries included",
+        ),
+    )
+    retries: int = field(
+        default=0,
+        metadata=spec(
+            Integer(0, 5, placeholders=False), "extra tries on connect error, timeout or 5xx"
+        ),
+    )
+    response: Response = field(
+        default_factory=Response, metadata=spec(Struct(Response), "how to read the answer")
+    )
 
 
 class Failure(Exception):
@@ -151,8 +168,9 @@ def _xml_value(node: Any) -> Any:
     if isinstance(node, etree._Element):
         children = list(node)
         if children:
-            return {child.tag: _xml_value(child) for child in children
-                    if isinstance(child.tag, str)}
+            return {
+                child.tag: _xml_value(child) for child in children if isinstance(child.tag, str)
+            }
         return (node.text or "").strip()
     return str(node)
 
@@ -185,8 +203,10 @@ _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree
 
 class DataConnectorApplet(Applet):
     type_name = "data_connector"
-    doc = ("Call a web service (VCC Data Connector): next when it answers, failure when it "
-           "does not; status_NNN / status_Nxx routes take precedence over next.")
+    doc = (
+        "Call a web service (VCC Data Connector): next when it answers, failure when it "
+        "does not; status_NNN / status_Nxx routes take precedence over next."
+    )
     outcomes = ("next", "failure")
     outcome_pattern = re.compile(r"status_[1-5](\d\d|xx)")
     outcome_hint = "status_NNN or status_Nxx"
@@ -268,8 +288,7 @@ class DataConnectorApplet(Applet):
         where = self._loggable_url(kwargs["url"])
         left = ctx.seconds_left()
         if left < MIN_CALL_SECONDS:
-            raise Failure(f"not called: {max(left, 0):.1f}s left of the turn's budget for "
-                          f"{where}")
+            raise Failure(f"not called: {max(left, 0):.1f}s left of the turn's budget for {where}")
         allowed = min(float(self.config.timeout), left)
         overall = time.monotonic() + allowed
         attempts = self.config.retries + 1
@@ -282,8 +301,9 @@ class DataConnectorApplet(Applet):
             deadline = time.monotonic() + remaining
             started = time.monotonic()
             try:
-                with ctx.http.request(timeout=remaining, stream=True, allow_redirects=True,
-                                      **kwargs) as resp:
+                with ctx.http.request(
+                    timeout=remaining, stream=True, allow_redirects=True, **kwargs
+                ) as resp:
                     body = _read(resp, deadline)
                     status = resp.status_code
                     charset = _charset(resp.headers.get("Content-Type", ""))
@@ -295,14 +315,21 @@ class DataConnectorApplet(Applet):
                 raise Failure(f"request to {where} failed: {_reason(exc)}") from None
             else:
                 ms = (time.monotonic() - started) * 1000
-                ctx.log.info("data_connector %s %s -> %d in %.0f ms (attempt %d)",
-                             kwargs["method"], where, status, ms, attempt + 1)
+                ctx.log.info(
+                    "data_connector %s %s -> %d in %.0f ms (attempt %d)",
+                    kwargs["method"],
+                    where,
+                    status,
+                    ms,
+                    attempt + 1,
+                )
                 if status < 500 or attempt == self.config.retries:
                     return status, body, charset
                 error = f"{where} answered {status}"
                 continue
-            ctx.log.info("data_connector %s %s: %s (attempt %d)", kwargs["method"], where,
-                         error, attempt + 1)
+            ctx.log.info(
+                "data_connector %s %s: %s (attempt %d)", kwargs["method"], where, error, attempt + 1
+            )
         raise Failure(error)
 
     def _parse(self, raw: bytes, text: str, *, ok: bool) -> Any:
@@ -345,7 +372,7 @@ def _charset(content_type: str) -> str:
     for part in content_type.split(";")[1:]:
         key, _, value = part.strip().partition("=")
         if key.lower() == "charset" and value:
-            name = value.strip('"\' ')
+            name = value.strip("\"' ")
             try:
                 "".encode(name)
                 return name
@@ -386,8 +413,9 @@ class _NoQueryStrings(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args and isinstance(record.args, tuple):
-            record.args = tuple(a.split("?")[0] if isinstance(a, str) and "?" in a else a
-                                for a in record.args)
+            record.args = tuple(
+                a.split("?")[0] if isinstance(a, str) and "?" in a else a for a in record.args
+            )
         return True
 
 
@@ -422,5 +450,3 @@ def _reason(exc: Exception) -> str:
 def _short(exc: Any) -> str:
     text = str(exc)
     return text if len(text) <= 120 else text[:117] + "..."
-
-

@@ -25,8 +25,20 @@ from ivr.lang.formatters import to_date, to_decimal, to_text
 from ivr.lang.templates import Ref, Scope, Template
 
 OPERATORS = (
-    "equals", "not_equals", "contains", "not_contains", "starts_with", "ends_with", "matches",
-    "in", "between", "is_null", "is_not_null", "greater_than", "greater_or_equal", "less_than",
+    "equals",
+    "not_equals",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "ends_with",
+    "matches",
+    "in",
+    "between",
+    "is_null",
+    "is_not_null",
+    "greater_than",
+    "greater_or_equal",
+    "less_than",
     "less_or_equal",
 )
 TEXT_ONLY = {"contains", "not_contains", "starts_with", "ends_with", "matches"}
@@ -40,11 +52,19 @@ _FALSE = {"false", "no", "n", "0", "off"}
 class Rule:
     source: Ref = field(metadata=spec(SourcePath(), "data source to test (Name or Name.field)"))
     op: str = field(metadata=spec(Choice(*OPERATORS), "comparison operator"))
-    value: Any = field(default=None, metadata=spec(
-        JsonValue(), "value to compare with (placeholders allowed); a list for in, "
-        "[low, high] for between"))
-    type: str = field(default="string", metadata=spec(
-        Choice(*TYPES), "how values compare: string (case-insensitive), number, date, boolean"))
+    value: Any = field(
+        default=None,
+        metadata=spec(
+            JsonValue(),
+            "value to compare with (placeholders allowed); a list for in, [low, high] for between",
+        ),
+    )
+    type: str = field(
+        default="string",
+        metadata=spec(
+            Choice(*TYPES), "how values compare: string (case-insensitive), number, date, boolean"
+        ),
+    )
     goto: str = field(metadata=spec(AppletRef(), "applet to route to when the rule matches"))
 
     def check_config(self, path: Path, check: Check) -> None:
@@ -71,11 +91,16 @@ class Rule:
 
 @dataclass(frozen=True, kw_only=True)
 class DataRouterConfig:
-    rules: tuple[Rule, ...] = field(default=(), metadata=spec(
-        ListOf(Struct(Rule, "a rule {source, op, value, type, goto}")),
-        "rules checked in order; the first match wins"))
-    default: str | None = field(default=None, metadata=spec(
-        AppletRef(), "applet to route to when no rule matches"))
+    rules: tuple[Rule, ...] = field(
+        default=(),
+        metadata=spec(
+            ListOf(Struct(Rule, "a rule {source, op, value, type, goto}")),
+            "rules checked in order; the first match wins",
+        ),
+    )
+    default: str | None = field(
+        default=None, metadata=spec(AppletRef(), "applet to route to when no rule matches")
+    )
 
 
 def _convert(value: Any, kind: str) -> Any:

@@ -11,8 +11,9 @@ from ivr.lang.fields import AppletRef, PlanRef, spec
 @dataclass(frozen=True, kw_only=True)
 class GotoPlanConfig:
     plan: str = field(metadata=spec(PlanRef(), "id of the plan to continue in"))
-    applet: str | None = field(default=None, metadata=spec(
-        AppletRef(), "applet to start at (default: that plan's start)"))
+    applet: str | None = field(
+        default=None, metadata=spec(AppletRef(), "applet to start at (default: that plan's start)")
+    )
 
 
 class GotoPlanApplet(Applet):

@@ -17,10 +17,12 @@ from ivr.lang.templates import Template
 @dataclass(frozen=True, kw_only=True)
 class HangupConfig(VoiceConfig):
     say: Template | None = field(default=None, metadata=spec(Text(), "goodbye text"))
-    prompts: tuple[PromptItem, ...] | None = field(default=None, metadata=spec(
-        Prompts(), "goodbye prompts"))
-    outcome: Template | None = field(default=None, metadata=spec(
-        Text(), "sets InteractionOutcome, e.g. PaymentTaken"))
+    prompts: tuple[PromptItem, ...] | None = field(
+        default=None, metadata=spec(Prompts(), "goodbye prompts")
+    )
+    outcome: Template | None = field(
+        default=None, metadata=spec(Text(), "sets InteractionOutcome, e.g. PaymentTaken")
+    )
 
     def check_config(self, path: Path, check: Check) -> None:
         if self.say is not None and self.prompts is not None:
@@ -48,6 +50,10 @@ class HangupApplet(Applet):
         scope = ctx.scope()
         if self.config.outcome is not None:
             ctx.data["InteractionOutcome"] = self.config.outcome.render(scope)
-        speech = render(self.items, scope, voice=text_or_none(self.config.voice, scope),
-                        language=text_or_none(self.config.language, scope))
+        speech = render(
+            self.items,
+            scope,
+            voice=text_or_none(self.config.voice, scope),
+            language=text_or_none(self.config.language, scope),
+        )
         return End((*speech, Hangup()))

@@ -17,18 +17,22 @@ from ivr.lang.fields import AppletRef, Check, Key, MapOf, Name, spec
 @dataclass(frozen=True, kw_only=True)
 class MenuConfig(InputConfig):
     prompt: tuple[PromptItem, ...] = field(metadata=spec(Prompts(), "what the caller hears"))
-    options: dict[str, str] = field(metadata=spec(
-        MapOf(AppletRef(), Key(), min_items=1),
-        'key → applet id, e.g. {"1": pay_bill, "2": agent}; keys 0-9, * and #'))
-    store: str | None = field(default=None, metadata=spec(
-        Name(), "data source that receives the key pressed"))
-    repeat_key: str | None = field(default=None, metadata=spec(
-        Key(), "key that plays the prompt again without using a retry"))
+    options: dict[str, str] = field(
+        metadata=spec(
+            MapOf(AppletRef(), Key(), min_items=1),
+            'key → applet id, e.g. {"1": pay_bill, "2": agent}; keys 0-9, * and #',
+        )
+    )
+    store: str | None = field(
+        default=None, metadata=spec(Name(), "data source that receives the key pressed")
+    )
+    repeat_key: str | None = field(
+        default=None, metadata=spec(Key(), "key that plays the prompt again without using a retry")
+    )
 
     def check_config(self, path: Path, check: Check) -> None:
         if self.repeat_key is not None and self.repeat_key in self.options:
-            check.error(path + ("repeat_key",),
-                        f"repeat_key '{self.repeat_key}' is also an option")
+            check.error(path + ("repeat_key",), f"repeat_key '{self.repeat_key}' is also an option")
 
 
 class MenuApplet(Applet):
@@ -64,8 +68,12 @@ class MenuApplet(Applet):
     def gather(self, ctx: Context) -> Gather:
         c = self.config
         scope = ctx.scope()
-        speech = render(c.prompt, scope, voice=text_or_none(c.voice, scope),
-                        language=text_or_none(c.language, scope))
+        speech = render(
+            c.prompt,
+            scope,
+            voice=text_or_none(c.voice, scope),
+            language=text_or_none(c.language, scope),
+        )
         return Gather(tuple(speech), 1, "", number_value(c.timeout, scope))
 
     def enter(self, ctx: Context) -> Decision:

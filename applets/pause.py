@@ -18,25 +18,36 @@ from ivr.lang.templates import Template
 
 @dataclass(frozen=True, kw_only=True)
 class PauseConfig(VoiceConfig):
-    say: Template | None = field(default=None, metadata=spec(
-        Text(), "what to say before the silence, e.g. Please hold"))
-    seconds: int = field(default=2, metadata=spec(
-        Integer(1, 10, placeholders=False), "seconds of silence before the next applet"))
+    say: Template | None = field(
+        default=None, metadata=spec(Text(), "what to say before the silence, e.g. Please hold")
+    )
+    seconds: int = field(
+        default=2,
+        metadata=spec(
+            Integer(1, 10, placeholders=False), "seconds of silence before the next applet"
+        ),
+    )
 
 
 class PauseApplet(Applet):
     type_name = "pause"
     ends_turn = True
-    doc = ("Say something (optional), wait in silence, and go on in a new webhook: for waiting "
-           "on a slow result within Twilio's 15 s.")
+    doc = (
+        "Say something (optional), wait in silence, and go on in a new webhook: for waiting "
+        "on a slow result within Twilio's 15 s."
+    )
     outcomes = ("next",)
     Config = PauseConfig
 
     def enter(self, ctx: Context) -> Decision:
         scope = ctx.scope()
         items = (PromptItem(say=self.config.say),) if self.config.say is not None else ()
-        speech = render(items, scope, voice=text_or_none(self.config.voice, scope),
-                        language=text_or_none(self.config.language, scope))
+        speech = render(
+            items,
+            scope,
+            voice=text_or_none(self.config.voice, scope),
+            language=text_or_none(self.config.language, scope),
+        )
         return Ask((*speech, Wait(self.config.seconds)))
 
     def resume(self, ctx: Context, event: Event) -> Decision:

@@ -17,15 +17,26 @@ from ivr.lang.templates import Ref, Template
 @dataclass(frozen=True, kw_only=True)
 class SayConfig(VoiceConfig):
     say: Template | None = field(default=None, metadata=spec(Text(), "text to speak"))
-    play: Template | None = field(default=None, metadata=spec(
-        Text(numbers=False), "URL of audio to play"))
-    prompts: tuple[PromptItem, ...] | None = field(default=None, metadata=spec(
-        Prompts(), "a list of {say}, {play} and {pause} items"))
-    loop: int = field(default=1, metadata=spec(
-        Integer(1, 10, placeholders=False), "times to play the whole list of prompts"))
-    for_each: Ref | None = field(default=None, metadata=spec(
-        SourcePath(), "a list data source: the prompts are spoken once per item, with "
-        "$(item.field) and $(index) (from 1)"))
+    play: Template | None = field(
+        default=None, metadata=spec(Text(numbers=False), "URL of audio to play")
+    )
+    prompts: tuple[PromptItem, ...] | None = field(
+        default=None, metadata=spec(Prompts(), "a list of {say}, {play} and {pause} items")
+    )
+    loop: int = field(
+        default=1,
+        metadata=spec(
+            Integer(1, 10, placeholders=False), "times to play the whole list of prompts"
+        ),
+    )
+    for_each: Ref | None = field(
+        default=None,
+        metadata=spec(
+            SourcePath(),
+            "a list data source: the prompts are spoken once per item, with "
+            "$(item.field) and $(index) (from 1)",
+        ),
+    )
 
     def check_config(self, path: Path, check: Check) -> None:
         one_of(self, ("say", "play", "prompts"), path, check)
@@ -55,8 +66,9 @@ class SayApplet(Applet):
         scope = ctx.scope()
         voice, language = text_or_none(c.voice, scope), text_or_none(c.language, scope)
         if c.for_each is None:
-            return Outcome.of("next", render(self.items, scope, voice=voice,
-                                             language=language) * c.loop)
+            return Outcome.of(
+                "next", render(self.items, scope, voice=voice, language=language) * c.loop
+            )
         items = scope.value(c.for_each)
         if items is None:
             items = []

@@ -12,9 +12,12 @@ from ivr.lang.templates import Template
 
 @dataclass(frozen=True, kw_only=True)
 class SetDataConfig:
-    set: dict[str, Any] = field(metadata=spec(
-        MapOf(Scalar(), Name(), min_items=1),
-        "data source name → value (placeholders allowed); visible from the next applet on"))
+    set: dict[str, Any] = field(
+        metadata=spec(
+            MapOf(Scalar(), Name(), min_items=1),
+            "data source name → value (placeholders allowed); visible from the next applet on",
+        )
+    )
 
 
 class SetDataApplet(Applet):
@@ -30,8 +33,9 @@ class SetDataApplet(Applet):
         scope = ctx.scope()
         # Render every value against the data as it was on entry, then apply them together.
         values = {
-            name: value.render(scope) if isinstance(value, Template) else
-            (str(value) if value is not None and not isinstance(value, (bool, int)) else value)
+            name: value.render(scope)
+            if isinstance(value, Template)
+            else (str(value) if value is not None and not isinstance(value, (bool, int)) else value)
             for name, value in self.config.set.items()
         }
         ctx.data.update(values)

@@ -35,8 +35,12 @@ class Hours(FieldKind):
             if days is None:
                 from foundation.suggest import did_you_mean
 
-                check.error(where, f"unknown day '{key}'{did_you_mean(key, DAYS)}: use mon..sun "
-                            "or a range such as mon-fri", key=True)
+                check.error(
+                    where,
+                    f"unknown day '{key}'{did_you_mean(key, DAYS)}: use mon..sun "
+                    "or a range such as mon-fri",
+                    key=True,
+                )
                 bad = True
                 continue
             for d in days:
@@ -53,9 +57,13 @@ class Hours(FieldKind):
         return INVALID if bad else tuple(tuple(sorted(day)) for day in week)
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "object", "propertyNames": {
-            "pattern": "^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?$"},
-            "additionalProperties": {"type": "string"}}
+        return {
+            "type": "object",
+            "propertyNames": {
+                "pattern": "^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?$"
+            },
+            "additionalProperties": {"type": "string"},
+        }
 
 
 def _days(key: str) -> list[int] | None:
@@ -82,11 +90,15 @@ def _ranges(value: Any, path: Path, check: Check) -> Any:
         h1, m1, h2, m2 = (int(g) for g in m.groups())
         start, end = h1 * 60 + m1, h2 * 60 + m2
         if h1 > 23 or m1 > 59 or m2 > 59 or end > 24 * 60:
-            return check.error(path, f"'{part.strip()}' has an impossible time (24:00 is the "
-                               "latest end)")
+            return check.error(
+                path, f"'{part.strip()}' has an impossible time (24:00 is the latest end)"
+            )
         if end <= start:
-            return check.error(path, f"'{part.strip()}' ends before it starts; split a range "
-                               "that crosses midnight into two days")
+            return check.error(
+                path,
+                f"'{part.strip()}' ends before it starts; split a range "
+                "that crosses midnight into two days",
+            )
         out.append((start, end))
     return out
 
@@ -108,13 +120,20 @@ class ClosedDate(FieldKind):
 
 @dataclass(frozen=True, kw_only=True)
 class TimeRouterConfig:
-    timezone: str = field(default="UTC", metadata=spec(
-        Timezone(), "IANA time zone of the opening hours", inherit=True))
-    hours: Week = field(metadata=spec(
-        Hours(), 'opening hours per day: {mon: "08:00-20:00", mon-fri: ..., sat: "09:00-13:00"};'
-        " a day not listed is closed"))
-    closed_dates: tuple[date, ...] = field(default=(), metadata=spec(
-        ListOf(ClosedDate()), "dates closed all day, winning over hours"))
+    timezone: str = field(
+        default="UTC",
+        metadata=spec(Timezone(), "IANA time zone of the opening hours", inherit=True),
+    )
+    hours: Week = field(
+        metadata=spec(
+            Hours(),
+            'opening hours per day: {mon: "08:00-20:00", mon-fri: ..., sat: "09:00-13:00"};'
+            " a day not listed is closed",
+        )
+    )
+    closed_dates: tuple[date, ...] = field(
+        default=(), metadata=spec(ListOf(ClosedDate()), "dates closed all day, winning over hours")
+    )
 
 
 def is_open(config: TimeRouterConfig, when: Any) -> bool:

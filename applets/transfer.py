@@ -20,18 +20,28 @@ QUEUE_FAILED = {"queue-full", "error", "system-error"}
 @dataclass(frozen=True, kw_only=True)
 class TransferConfig(VoiceConfig):
     number: Template | None = field(default=None, metadata=spec(Phone(), "E.164 to dial"))
-    numbers: tuple[Template, ...] | None = field(default=None, metadata=spec(
-        ListOf(Phone(), min_items=1), "E.164 numbers tried in order until one answers"))
-    queue: Template | None = field(default=None, metadata=spec(
-        Text(numbers=False), "name of the queue to place the caller in"))
-    caller_id: Template | None = field(default=None, metadata=spec(
-        Phone(), "caller ID to present (default: the caller's)"))
-    ring_timeout: int | Template = field(default=30, metadata=spec(
-        Integer(5, 600), "seconds to ring each number", inherit=True))
-    time_limit: int | Template | None = field(default=None, metadata=spec(
-        Integer(1, 86400), "longest the transferred leg may last, in seconds"))
-    announce: tuple[PromptItem, ...] | None = field(default=None, metadata=spec(
-        Prompts(), "played to the caller before transferring"))
+    numbers: tuple[Template, ...] | None = field(
+        default=None,
+        metadata=spec(
+            ListOf(Phone(), min_items=1), "E.164 numbers tried in order until one answers"
+        ),
+    )
+    queue: Template | None = field(
+        default=None, metadata=spec(Text(numbers=False), "name of the queue to place the caller in")
+    )
+    caller_id: Template | None = field(
+        default=None, metadata=spec(Phone(), "caller ID to present (default: the caller's)")
+    )
+    ring_timeout: int | Template = field(
+        default=30, metadata=spec(Integer(5, 600), "seconds to ring each number", inherit=True)
+    )
+    time_limit: int | Template | None = field(
+        default=None,
+        metadata=spec(Integer(1, 86400), "longest the transferred leg may last, in seconds"),
+    )
+    announce: tuple[PromptItem, ...] | None = field(
+        default=None, metadata=spec(Prompts(), "played to the caller before transferring")
+    )
 
     def check_config(self, path: Path, check: Check) -> None:
         one_of(self, ("number", "numbers", "queue"), path, check)
@@ -40,8 +50,10 @@ class TransferConfig(VoiceConfig):
 class TransferApplet(Applet):
     type_name = "transfer"
     ends_turn = True
-    doc = ("Transfer to an agent, a queue or an outside number; sets InteractionOutcome to "
-           "Delivered when answered.")
+    doc = (
+        "Transfer to an agent, a queue or an outside number; sets InteractionOutcome to "
+        "Delivered when answered."
+    )
     outcomes = ("next", "failure")
     Config = TransferConfig
 
@@ -73,8 +85,12 @@ class TransferApplet(Applet):
         c = self.config
         scope = ctx.scope()
         ctx.state.clear()
-        lead = render(c.announce, scope, voice=text_or_none(c.voice, scope),
-                      language=text_or_none(c.language, scope))
+        lead = render(
+            c.announce,
+            scope,
+            voice=text_or_none(c.voice, scope),
+            language=text_or_none(c.language, scope),
+        )
         if c.queue is not None:
             return Ask((*lead, Enqueue(c.queue.render(scope))))
         ctx.state["index"] = 0

@@ -17,21 +17,31 @@ ANSWERED = {"completed", "answered"}
 @dataclass(frozen=True, kw_only=True)
 class TransferToPciConfig:
     number: Template = field(metadata=spec(Phone(), "E.164 of the payment system"))
-    clid: Template = field(metadata=spec(
-        Phone(), "caller ID to present; the payment system finds the session by it"))
-    ring_timeout: int | Template = field(default=30, metadata=spec(
-        Integer(5, 600), "seconds to ring the payment system"))
-    time_limit: int | Template = field(default=900, metadata=spec(
-        Integer(30, 14400), "longest the payment leg may last, in seconds"))
-    store_status: str | None = field(default=None, metadata=spec(
-        Name(), "data source that receives the leg's end status (completed, busy, ...)"))
+    clid: Template = field(
+        metadata=spec(Phone(), "caller ID to present; the payment system finds the session by it")
+    )
+    ring_timeout: int | Template = field(
+        default=30, metadata=spec(Integer(5, 600), "seconds to ring the payment system")
+    )
+    time_limit: int | Template = field(
+        default=900,
+        metadata=spec(Integer(30, 14400), "longest the payment leg may last, in seconds"),
+    )
+    store_status: str | None = field(
+        default=None,
+        metadata=spec(
+            Name(), "data source that receives the leg's end status (completed, busy, ...)"
+        ),
+    )
 
 
 class TransferToPciApplet(Applet):
     type_name = "transfer_to_pci"
     ends_turn = True
-    doc = ("Transfer the caller to the PCI payment system presenting a CLID that identifies the "
-           "payment session; the call returns to the plan when that leg ends.")
+    doc = (
+        "Transfer the caller to the PCI payment system presenting a CLID that identifies the "
+        "payment session; the call returns to the plan when that leg ends."
+    )
     outcomes = ("next", "failure")
     Config = TransferToPciConfig
 
@@ -42,13 +52,17 @@ class TransferToPciApplet(Applet):
     def enter(self, ctx: Context) -> Decision:
         c = self.config
         scope = ctx.scope()
-        return Ask((Dial(
-            number=c.number.render(scope),
-            caller_id=c.clid.render(scope),
-            timeout=number_value(c.ring_timeout, scope),
-            time_limit=number_value(c.time_limit, scope),
-            record=False,
-        ),))
+        return Ask(
+            (
+                Dial(
+                    number=c.number.render(scope),
+                    caller_id=c.clid.render(scope),
+                    timeout=number_value(c.ring_timeout, scope),
+                    time_limit=number_value(c.time_limit, scope),
+                    record=False,
+                ),
+            )
+        )
 
     def resume(self, ctx: Context, event: Event) -> Decision:
         status = event.status if isinstance(event, DialEnded) else "failed"

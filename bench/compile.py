@@ -75,8 +75,11 @@ def make_plan(n: int) -> str:
     for b in range(blocks):
         i = b * 5
         last = b == blocks - 1
-        parts.append(BLOCK.format(i=i, i1=i + 1, i2=i + 2, i3=i + 3, i4=i + 4,
-                                  next="_end" if last else i + 5).replace("a_end", "bye"))
+        parts.append(
+            BLOCK.format(
+                i=i, i1=i + 1, i2=i + 2, i3=i + 3, i4=i + 4, next="_end" if last else i + 5
+            ).replace("a_end", "bye")
+        )
     return "".join(parts)
 
 
@@ -106,11 +109,14 @@ def main() -> None:
     print(f"{'applets':>8} {'validate+compile':>17} {'per applet':>11} {'growth vs linear':>17}")
     for applets, seconds in rows:
         per = seconds / applets
-        print(f"{applets:>8} {seconds * 1000:>14.1f} ms {per * 1e6:>8.1f} us "
-              f"{per / base_per:>16.2f}x")
+        print(
+            f"{applets:>8} {seconds * 1000:>14.1f} ms {per * 1e6:>8.1f} us {per / base_per:>16.2f}x"
+        )
     worst = max(seconds / applets / base_per for applets, seconds in rows)
-    print(f"worst per-applet ratio against the {base_applets}-applet plan: {worst:.2f}x "
-          f"({'close to linear' if worst < 2 else 'NOT linear'})")
+    print(
+        f"worst per-applet ratio against the {base_applets}-applet plan: {worst:.2f}x "
+        f"({'close to linear' if worst < 2 else 'NOT linear'})"
+    )
 
 
 if __name__ == "__main__":

@@ -85,8 +85,10 @@ applets:
     number: "+442071230002"
 """
 
-TWIML = ('<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/t" input="dtmf">'
-         "<Say>Hello</Say></Gather></Response>")
+TWIML = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/t" input="dtmf">'
+    "<Say>Hello</Say></Gather></Response>"
+)
 
 
 def free_port() -> int:
@@ -105,9 +107,23 @@ def redis_server(url: str | None) -> Iterator[str]:
         raise SystemExit("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
-        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save",
-                                 "", "--appendonly", "no", "--dir", folder],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                folder,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             client = redis.Redis(port=port)
             for _ in range(200):
@@ -184,13 +200,26 @@ class HttpPoster:
         self.server.server_close()
 
 
-def measure(base: Callable[[str, dict[str, str]], bytes],
-            ours: Callable[[str, dict[str, str]], bytes], calls: int, tag: str
-            ) -> tuple[list[float], list[float], dict[str, list[float]]]:
-    form = {"AccountSid": "AC" + "0" * 32, "From": "+447700900123", "To": "+442071239999",
-            "CallStatus": "in-progress", "Direction": "inbound", "ApiVersion": "2010-04-01"}
-    steps = [("/voice", None), ("/voice/turn/1/keys", "1"), ("/voice/turn/2/keys", "42*50"),
-             ("/voice/turn/3/keys", "1")]
+def measure(
+    base: Callable[[str, dict[str, str]], bytes],
+    ours: Callable[[str, dict[str, str]], bytes],
+    calls: int,
+    tag: str,
+) -> tuple[list[float], list[float], dict[str, list[float]]]:
+    form = {
+        "AccountSid": "AC" + "0" * 32,
+        "From": "+447700900123",
+        "To": "+442071239999",
+        "CallStatus": "in-progress",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+    }
+    steps = [
+        ("/voice", None),
+        ("/voice/turn/1/keys", "1"),
+        ("/voice/turn/2/keys", "42*50"),
+        ("/voice/turn/3/keys", "1"),
+    ]
     baseline: list[float] = []
     engine: list[float] = []
     per_step: dict[str, list[float]] = {path: [] for path, _ in steps}
@@ -211,8 +240,9 @@ def measure(base: Callable[[str, dict[str, str]], bytes],
     return baseline, engine, per_step
 
 
-def report(title: str, baseline: list[float], engine: list[float],
-           per_step: dict[str, list[float]]) -> float:
+def report(
+    title: str, baseline: list[float], engine: list[float], per_step: dict[str, list[float]]
+) -> float:
     b_med, b_p99 = summary(baseline)
     e_med, e_p99 = summary(engine)
     print(f"\n{title}: {len(engine)} webhook turns")
@@ -237,8 +267,10 @@ def main() -> None:
         client = redis.Redis.from_url(url)
         base_app, our_app = baseline_app(client), engine_app(url)
         ratios = {}
-        for title, poster in (("HTTP on loopback (as Twilio reaches the app)", HttpPoster),
-                              ("in-process test client (no sockets)", TestClientPoster)):
+        for title, poster in (
+            ("HTTP on loopback (as Twilio reaches the app)", HttpPoster),
+            ("in-process test client (no sockets)", TestClientPoster),
+        ):
             base, ours = poster(base_app), poster(our_app)
             try:
                 tag = "ab" if poster is HttpPoster else "cd"  # CallSids are CA + 32 hex
@@ -249,8 +281,10 @@ def main() -> None:
         client.close()
     http_ratio = next(iter(ratios.values()))
     verdict = "met" if http_ratio <= 1.5 else "NOT met"
-    print(f"\ntarget: median turn at most 1.5x the baseline over HTTP: {http_ratio:.2f}x "
-          f"({verdict}); in-process the fixed overhead is smaller, so the ratio is higher")
+    print(
+        f"\ntarget: median turn at most 1.5x the baseline over HTTP: {http_ratio:.2f}x "
+        f"({verdict}); in-process the fixed overhead is smaller, so the ratio is higher"
+    )
 
 
 if __name__ == "__main__":

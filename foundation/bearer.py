@@ -49,11 +49,14 @@ def parse_keys(raw: str | Iterable[str] | None, where: str) -> tuple[str, ...]:
         if not key:
             continue
         if not (MIN_KEY_LENGTH <= len(key) <= MAX_KEY_LENGTH):
-            raise KeyProblem(f"{where}: key {position} has {len(key)} characters; a key needs "
-                            f"{MIN_KEY_LENGTH} to {MAX_KEY_LENGTH}")
+            raise KeyProblem(
+                f"{where}: key {position} has {len(key)} characters; a key needs "
+                f"{MIN_KEY_LENGTH} to {MAX_KEY_LENGTH}"
+            )
         if not all(33 <= ord(c) <= 126 for c in key):
-            raise KeyProblem(f"{where}: key {position} has a space or a character that is not "
-                            f"printable ASCII")
+            raise KeyProblem(
+                f"{where}: key {position} has a space or a character that is not printable ASCII"
+            )
         keys.append(key)
     return tuple(dict.fromkeys(keys))
 
@@ -99,11 +102,18 @@ class BearerGuard:
         key = presented_key(request.headers.get("Authorization"))
         if key is not None and key_matches(key, self.keys()):
             return None
-        reason = "missing" if "Authorization" not in request.headers else (
-            "malformed or not Bearer" if key is None else "unknown")
+        reason = (
+            "missing"
+            if "Authorization" not in request.headers
+            else ("malformed or not Bearer" if key is None else "unknown")
+        )
         log.warning("401 %s %s: %s API key", request.method, request.path, reason)
-        response = jsonify({"error": f"401 Unauthorized: a valid API key is required "
-                                     f"(Authorization: Bearer KEY); the key was {reason}"})
+        response = jsonify(
+            {
+                "error": f"401 Unauthorized: a valid API key is required "
+                f"(Authorization: Bearer KEY); the key was {reason}"
+            }
+        )
         response.status_code = 401
         response.headers["WWW-Authenticate"] = f'Bearer realm="{self.realm}"'
         return response

@@ -18,8 +18,15 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from foundation.suggest import did_you_mean
 
-_KINDS = {"object": "a map", "array": "a list", "string": "text", "integer": "a whole number",
-          "number": "a number", "boolean": "true or false", "null": "empty"}
+_KINDS = {
+    "object": "a map",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "empty",
+}
 
 
 class DocumentError(ValueError):
@@ -32,8 +39,7 @@ def validator(schema: Mapping[str, Any]) -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def check(document: Any, schema: Draft202012Validator, where: str, *,
-          noun: str = "key") -> None:
+def check(document: Any, schema: Draft202012Validator, where: str, *, noun: str = "key") -> None:
     """Raise DocumentError (`WHERE: PATH: MESSAGE`) for the most relevant problem, if any.
     `noun` names the document's top-level keys ("unknown setting 'x'")."""
     error = best_match(schema.iter_errors(document))
@@ -62,9 +68,11 @@ def describe(error: ValidationError, where: str, noun: str = "key") -> str:
     if error.validator == "additionalProperties" and isinstance(value, dict):
         known = set(error.schema.get("properties", {}))
         extra = sorted(k for k in value if k not in known)[0]
-        return _joined(where, path_text(path),
-                       f"unknown {noun if not path else 'key'} '{extra}'"
-                       f"{did_you_mean(extra, known)}")
+        return _joined(
+            where,
+            path_text(path),
+            f"unknown {noun if not path else 'key'} '{extra}'{did_you_mean(extra, known)}",
+        )
     if error.validator == "type":
         kinds = error.validator_value
         kinds = [kinds] if isinstance(kinds, str) else list(kinds)
@@ -75,8 +83,9 @@ def describe(error: ValidationError, where: str, noun: str = "key") -> str:
         return _joined(where, path_text(parent), f"{key} should be {wanted}, found {value!r}")
     if error.validator == "enum":
         choices = " or ".join(str(c) for c in error.validator_value if c is not None)
-        return _joined(where, path_text(parent),
-                       f"{key or 'the value'} must be {choices}, found {value!r}")
+        return _joined(
+            where, path_text(parent), f"{key or 'the value'} must be {choices}, found {value!r}"
+        )
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in (value or {})]
         return _joined(where, path_text(path), f"give {missing[0]}:")

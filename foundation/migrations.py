@@ -110,11 +110,16 @@ def run_env() -> None:
     conn = config.attributes.get("connection")
     schema: Schema | None = config.attributes.get("schema")
     if conn is None or schema is None:
-        raise RuntimeError("run migrations through foundation.migrations.upgrade(), which "
-                           "passes the connection and the schema")
-    context.configure(connection=conn, target_metadata=schema.metadata,
-                      version_table=schema.version_table,
-                      render_as_batch=conn.dialect.name == "sqlite")
+        raise RuntimeError(
+            "run migrations through foundation.migrations.upgrade(), which "
+            "passes the connection and the schema"
+        )
+    context.configure(
+        connection=conn,
+        target_metadata=schema.metadata,
+        version_table=schema.version_table,
+        render_as_batch=conn.dialect.name == "sqlite",
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -131,8 +136,10 @@ def adopt(conn: Connection, metadata: MetaData) -> None:
             if column.name in have:
                 continue
             if not column.nullable:
-                raise RuntimeError(f"table {table.name} lacks the required column "
-                                   f"{column.name}: this database was not made by this "
-                                   "project, or is older than any release")
+                raise RuntimeError(
+                    f"table {table.name} lacks the required column "
+                    f"{column.name}: this database was not made by this "
+                    "project, or is older than any release"
+                )
             kind = column.type.compile(dialect=conn.dialect)
             conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))

@@ -50,8 +50,11 @@ def _apply() -> None:
     if request.content_length is None and request.headers.get("Transfer-Encoding"):
         # A body of unknown length would be cut at the limit without a word: refuse it.
         raise LengthRequired("send Content-Length (chunked bodies are not accepted)")
-    if request.content_length is not None and limit is not None and (
-            request.content_length > limit):
+    if (
+        request.content_length is not None
+        and limit is not None
+        and (request.content_length > limit)
+    ):
         raise RequestEntityTooLarge(f"at most {limit} bytes for {best or 'this path'}")
 
 
@@ -79,8 +82,7 @@ def json_object(max_depth: int = JSON_MAX_DEPTH) -> dict[str, Any]:
         if depth > max_depth:
             raise BodyProblem(f"JSON nested more than {max_depth} levels deep")
         children = value.values() if isinstance(value, dict) else value
-        stack.extend((child, depth + 1) for child in children
-                     if isinstance(child, (dict, list)))
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return body
 
 

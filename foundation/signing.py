@@ -17,5 +17,4 @@ def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
     """For receivers: True when `header` is the signature of `body` (constant time)."""
     if not header:
         return False
-    return hmac.compare_digest(sign(secret, body).encode(), str(header).encode("utf-8",
-                                                                               "replace"))
+    return hmac.compare_digest(sign(secret, body).encode(), str(header).encode("utf-8", "replace"))

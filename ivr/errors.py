@@ -1,15 +1,15 @@
 """The exception tree of the call-flow engine.
 
-    IVRError
-    ├── PlanError            a call plan failed to load (carries every diagnostic)
-    ├── PlanNotFound         no plan with that id, version or number
-    ├── TemplateError        a placeholder could not be rendered
-    │   └── MissingSecret    a #(NAME) secret has no value in the environment or config
-    ├── StoreError           the session store failed (connection, lock timeout)
-    │   ├── LockTimeout      another turn of the same call holds the lock too long
-    │   └── SessionLost      a turn of a call whose session is not in the store (expired, or
-    │                        a store that lost its data)
-    └── EngineError          an applet failed at run time (routed to the plan's fallback)
+IVRError
+├── PlanError            a call plan failed to load (carries every diagnostic)
+├── PlanNotFound         no plan with that id, version or number
+├── TemplateError        a placeholder could not be rendered
+│   └── MissingSecret    a #(NAME) secret has no value in the environment or config
+├── StoreError           the session store failed (connection, lock timeout)
+│   ├── LockTimeout      another turn of the same call holds the lock too long
+│   └── SessionLost      a turn of a call whose session is not in the store (expired, or
+│                        a store that lost its data)
+└── EngineError          an applet failed at run time (routed to the plan's fallback)
 """
 
 from __future__ import annotations

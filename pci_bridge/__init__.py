@@ -9,5 +9,15 @@ from pci_bridge.app import Bridge, build_bridge, create_bridge_app, register
 from pci_bridge.config import BridgeConfig
 from pci_bridge.errors import Conflict, GatewayError, NotFound, PciBridgeError, ValidationError
 
-__all__ = ["Bridge", "BridgeConfig", "Conflict", "GatewayError", "NotFound", "PciBridgeError",
-           "ValidationError", "build_bridge", "create_bridge_app", "register"]
+__all__ = [
+    "Bridge",
+    "BridgeConfig",
+    "Conflict",
+    "GatewayError",
+    "NotFound",
+    "PciBridgeError",
+    "ValidationError",
+    "build_bridge",
+    "create_bridge_app",
+    "register",
+]

@@ -62,6 +62,7 @@ class Bridge:
 
     def deliver_when_ended(self) -> None:
         """Simulated calls and tests: send a session's outcome as soon as it ends."""
+
         def deliver(_: str) -> None:
             self.outbox.deliver_due()
 
@@ -72,9 +73,11 @@ class Bridge:
         every `outbox_interval` seconds, and settles sessions whose leg was lost (a Redis
         that lost its data, a worker that died) once the live state answers again."""
         if self.worker is None:
-            self.worker = OutboxWorker(self.outbox, self.config.outbox_interval,
-                                       chores=(("settling lost payment legs",
-                                                self.sessions.sweep),))
+            self.worker = OutboxWorker(
+                self.outbox,
+                self.config.outbox_interval,
+                chores=(("settling lost payment legs", self.sessions.sweep),),
+            )
             self.sessions.on_ended = lambda _: self.worker.poke()  # type: ignore[union-attr]
             self.worker.start()
 
@@ -86,15 +89,28 @@ class Bridge:
             self.state.close()
 
 
-def build_bridge(config: BridgeConfig, *, clock: Callable[[], datetime] = utc_now,
-                 state: LiveState | None = None, gateway: Gateway | None = None,
-                 key: bytes | None = None, http: requests.Session | None = None) -> Bridge:
+def build_bridge(
+    config: BridgeConfig,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    state: LiveState | None = None,
+    gateway: Gateway | None = None,
+    key: bytes | None = None,
+    http: requests.Session | None = None,
+) -> Bridge:
     """Wire a bridge. `http`: the session the outbox sends payment results with."""
-    if state is None and key is None and (config.state_url or "").startswith(
-            ("redis://", "rediss://", "unix://")) and not os.environ.get("PCI_DATA_KEY"):
-        log.warning("PCI_DATA_KEY is not set: card fields are sealed with a key of this "
-                    "process only, so only this process can finish a payment leg it started. "
-                    "Set PCI_DATA_KEY when several processes share %s", config.state_url)
+    if (
+        state is None
+        and key is None
+        and (config.state_url or "").startswith(("redis://", "rediss://", "unix://"))
+        and not os.environ.get("PCI_DATA_KEY")
+    ):
+        log.warning(
+            "PCI_DATA_KEY is not set: card fields are sealed with a key of this "
+            "process only, so only this process can finish a payment leg it started. "
+            "Set PCI_DATA_KEY when several processes share %s",
+            config.state_url,
+        )
     ledger = Ledger(config.database_url)
     live = state if state is not None else open_state(config.state_url)
     gw = gateway if gateway is not None else SimulatedGateway(ledger, config.gateway_latency)
@@ -104,8 +120,11 @@ def build_bridge(config: BridgeConfig, *, clock: Callable[[], datetime] = utc_no
     try:
         sessions.recover()
     except Exception as exc:  # Redis away: start all the same; the background worker settles
-        log.error("recovering live payment sessions at start failed (%s); they are settled "
-                  "when the live state answers again", type(exc).__name__)
+        log.error(
+            "recovering live payment sessions at start failed (%s); they are settled "
+            "when the live state answers again",
+            type(exc).__name__,
+        )
     return Bridge(config, ledger, live, gw, sessions, leg, outbox, owns_state=state is None)
 
 
@@ -130,8 +149,12 @@ def register(app: Flask, bridge_: Bridge) -> None:
     app.extensions["pci_bridge"] = bridge_
     limit_bodies(app, API_PREFIX, API_MAX_BYTES)
     limit_bodies(app, "/pci/voice", WEBHOOK_MAX_BYTES)
-    BearerGuard(prefix=API_PREFIX, realm="pci-bridge", keys=lambda: bridge_.config.api_keys,
-                public=PUBLIC_API_PATHS).install(app)
+    BearerGuard(
+        prefix=API_PREFIX,
+        realm="pci-bridge",
+        keys=lambda: bridge_.config.api_keys,
+        public=PUBLIC_API_PATHS,
+    ).install(app)
     app.register_blueprint(api)
     app.register_blueprint(voice)
     app.register_error_handler(HTTPException, _http_error)
@@ -225,8 +248,11 @@ def _call_sid() -> Response | None:
     sid = request.form.get("CallSid", "")
     if is_call_sid(sid):
         return None
-    log.warning("POST %s refused: CallSid %r is not a Twilio call SID (CA and 32 hex "
-                "digits)", request.path, sid[:40])
+    log.warning(
+        "POST %s refused: CallSid %r is not a Twilio call SID (CA and 32 hex digits)",
+        request.path,
+        sid[:40],
+    )
     return _apology()
 
 

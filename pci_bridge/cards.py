@@ -19,9 +19,16 @@ _BRANDS: list[tuple[str, list[tuple[str, str]], tuple[int, ...], int]] = [
     ("unionpay", [("62", "62")], (16, 17, 18, 19), 3),
     ("maestro", [("50", "50"), ("56", "58"), ("6", "6")], tuple(range(12, 20)), 3),
 ]
-BRAND_NAMES = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express",
-               "discover": "Discover", "diners": "Diners Club", "jcb": "JCB",
-               "unionpay": "UnionPay", "maestro": "Maestro"}
+BRAND_NAMES = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+    "maestro": "Maestro",
+}
 DEFAULT_ACCEPTED = ("visa", "mastercard", "amex")
 
 

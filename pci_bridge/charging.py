@@ -36,17 +36,27 @@ def charge_key(session_id: str, n: int) -> str:
 class Charging:
     """Charges, records and concludes for every kind of payment."""
 
-    def __init__(self, lifecycle: Lifecycle, ledger: Ledger, gateway: Gateway,
-                 clock: Callable[[], datetime]):
+    def __init__(
+        self, lifecycle: Lifecycle, ledger: Ledger, gateway: Gateway, clock: Callable[[], datetime]
+    ):
         self.lifecycle = lifecycle
         self.ledger = ledger
         self.gateway = gateway
         self.clock = clock
 
-    def attempt(self, session: SessionRow, n: int, *, card: Card | None = None,
-                token: str | None = None, save_card: bool = False, caller_waits: bool = False,
-                forget: Callable[[], None] = lambda: None, said_by: logging.Logger = log,
-                call: str = "") -> ChargeResult | None:
+    def attempt(
+        self,
+        session: SessionRow,
+        n: int,
+        *,
+        card: Card | None = None,
+        token: str | None = None,
+        save_card: bool = False,
+        caller_waits: bool = False,
+        forget: Callable[[], None] = lambda: None,
+        said_by: logging.Logger = log,
+        call: str = "",
+    ) -> ChargeResult | None:
         """Charge the `n`th card of a session (a keyed `card` or a stored `token`) and record
         the answer. When the gateway does not answer, it may have charged all the same: it is
         asked by the charge's key. None when it has no answer either: the session then ends
@@ -57,18 +67,28 @@ class Charging:
         whose log tells of a failure."""
         key = charge_key(session.id, n)
         try:
-            answer = self.gateway.charge(key=key, amount=Decimal(session.amount),
-                                         currency=session.currency, card=card, token=token,
-                                         save_card=save_card)
+            answer = self.gateway.charge(
+                key=key,
+                amount=Decimal(session.amount),
+                currency=session.currency,
+                card=card,
+                token=token,
+                save_card=save_card,
+            )
         except Exception:
-            said_by.exception("%sthe gateway did not answer for session %s",
-                              f"[{call}] " if call else "", session.id)
-            found = self._ask_carefully(key, said_by) if caller_waits else \
-                self.gateway.lookup(key)
+            said_by.exception(
+                "%sthe gateway did not answer for session %s",
+                f"[{call}] " if call else "",
+                session.id,
+            )
+            found = self._ask_carefully(key, said_by) if caller_waits else self.gateway.lookup(key)
             if found is None:
-                self.lifecycle.finish(session.id, SessionState.FAILED,
-                                      unanswered_result(n, self.gateway.name),
-                                      only_if=IN_PROGRESS)
+                self.lifecycle.finish(
+                    session.id,
+                    SessionState.FAILED,
+                    unanswered_result(n, self.gateway.name),
+                    only_if=IN_PROGRESS,
+                )
                 return None
             answer = found
         finally:
@@ -77,15 +97,23 @@ class Charging:
         return answer
 
     def record(self, session_id: str, n: int, answer: ChargeResult) -> None:
-        self.ledger.add_attempt(AttemptRow(
-            session_id=session_id, n=n, brand=answer.brand, last4=answer.last4,
-            exp_month=answer.exp_month, exp_year=answer.exp_year,
-            outcome=answer.status, gateway_reference=answer.reference,
-            decline_code=answer.decline_code, message=answer.message,
-            at=self.clock().isoformat()))
+        self.ledger.add_attempt(
+            AttemptRow(
+                session_id=session_id,
+                n=n,
+                brand=answer.brand,
+                last4=answer.last4,
+                exp_month=answer.exp_month,
+                exp_year=answer.exp_year,
+                outcome=answer.status,
+                gateway_reference=answer.reference,
+                decline_code=answer.decline_code,
+                message=answer.message,
+                at=self.clock().isoformat(),
+            )
+        )
 
-    def conclude(self, session_id: str, n: int, answer: ChargeResult
-                 ) -> tuple[PaymentResult, bool]:
+    def conclude(self, session_id: str, n: int, answer: ChargeResult) -> tuple[PaymentResult, bool]:
         """End a session in progress on the gateway's answer to its `n`th card: completed,
         or failed. (The result, whether this ended the session.)"""
         if answer.status == ChargeStatus.SUCCESS:
@@ -104,8 +132,11 @@ class Charging:
 
 def unanswered_result(attempts: int, gateway: str) -> PaymentResult:
     """The gateway did not answer: the charge may or may not have happened."""
-    return PaymentResult(Outcome.GATEWAY_ERROR, attempts, gateway=GatewayAnswer(
-        gateway, message="the gateway did not answer"))
+    return PaymentResult(
+        Outcome.GATEWAY_ERROR,
+        attempts,
+        gateway=GatewayAnswer(gateway, message="the gateway did not answer"),
+    )
 
 
 def card_summary(answer: ChargeResult) -> CardSummary | None:
@@ -115,12 +146,21 @@ def card_summary(answer: ChargeResult) -> CardSummary | None:
 
 
 def success_result(answer: ChargeResult, attempts: int, gateway: str) -> PaymentResult:
-    return PaymentResult(Outcome.SUCCESS, attempts, confirmation_code(), card_summary(answer),
-                         answer.token, GatewayAnswer(gateway, answer.reference))
+    return PaymentResult(
+        Outcome.SUCCESS,
+        attempts,
+        confirmation_code(),
+        card_summary(answer),
+        answer.token,
+        GatewayAnswer(gateway, answer.reference),
+    )
 
 
 def failure_result(answer: ChargeResult, attempts: int, gateway: str) -> PaymentResult:
-    outcome = (Outcome.DECLINED if answer.status == ChargeStatus.DECLINED
-               else Outcome.GATEWAY_ERROR)
-    return PaymentResult(outcome, attempts, card=card_summary(answer), gateway=GatewayAnswer(
-        gateway, answer.reference, answer.decline_code, answer.message))
+    outcome = Outcome.DECLINED if answer.status == ChargeStatus.DECLINED else Outcome.GATEWAY_ERROR
+    return PaymentResult(
+        outcome,
+        attempts,
+        card=card_summary(answer),
+        gateway=GatewayAnswer(gateway, answer.reference, answer.decline_code, answer.message),
+    )

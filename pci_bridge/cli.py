@@ -26,9 +26,13 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8090, show_default=True, type=int)
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False),
-              help="YAML file with the bridge settings (the `pci:` section of config.yaml "
-                   "or a file of its own).")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML file with the bridge settings (the `pci:` section of config.yaml "
+    "or a file of its own).",
+)
 def serve(host: str, port: int, config: str | None) -> None:
     """Serve the session API (/pci/v1) and the payment leg webhooks (/pci/voice).
 
@@ -65,21 +69,29 @@ def standalone_config(raw: dict, where: str, environ: Mapping[str, str]) -> Brid
     config = BridgeConfig.from_dict(raw, where=where)
     keys = bridge_keys(environ.get("PCI_API_KEYS"), "PCI_API_KEYS") or config.api_keys
     if not keys:
-        raise KeyProblem("no API key: set PCI_API_KEYS to one or more bearer keys "
-                         "(comma-separated, 16+ characters each, e.g. from `python -c "
-                         "'import secrets; print(secrets.token_urlsafe(32))'`), or api_keys "
-                         "in the config file")
-    config = replace(config, api_keys=keys,
-                     auth_token=environ.get("TWILIO_AUTH_TOKEN") or config.auth_token,
-                     public_url=environ.get("PCI_PUBLIC_URL") or config.public_url,
-                     webhook_secret=environ.get("PCI_WEBHOOK_SECRET") or config.webhook_secret)
+        raise KeyProblem(
+            "no API key: set PCI_API_KEYS to one or more bearer keys "
+            "(comma-separated, 16+ characters each, e.g. from `python -c "
+            "'import secrets; print(secrets.token_urlsafe(32))'`), or api_keys "
+            "in the config file"
+        )
+    config = replace(
+        config,
+        api_keys=keys,
+        auth_token=environ.get("TWILIO_AUTH_TOKEN") or config.auth_token,
+        public_url=environ.get("PCI_PUBLIC_URL") or config.public_url,
+        webhook_secret=environ.get("PCI_WEBHOOK_SECRET") or config.webhook_secret,
+    )
     if config.result_webhook and not config.webhook_secret:
-        raise KeyProblem("result_webhook is set but PCI_WEBHOOK_SECRET is not: set it to the "
-                         "secret the receiver checks X-PCI-Signature with")
+        raise KeyProblem(
+            "result_webhook is set but PCI_WEBHOOK_SECRET is not: set it to the "
+            "secret the receiver checks X-PCI-Signature with"
+        )
     if not config.auth_token:
         logging.getLogger("pci_bridge").warning(
             "TWILIO_AUTH_TOKEN is not set: the payment leg webhooks (/pci/voice) accept "
-            "requests without a Twilio signature; set it in production")
+            "requests without a Twilio signature; set it in production"
+        )
     return config
 
 
@@ -93,9 +105,13 @@ def _bridge_section(config: str | None) -> dict:
 
 
 @main.command()
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False),
-              help="YAML file with the bridge settings (the `pci:` section of config.yaml "
-                   "or a file of its own): database_url and result_webhook.")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML file with the bridge settings (the `pci:` section of config.yaml "
+    "or a file of its own): database_url and result_webhook.",
+)
 @click.option("--list-only", is_flag=True, help="List what is not acknowledged; send nothing.")
 @click.option("--all", "show_all", is_flag=True, help="List delivered outcomes too.")
 def reconcile(config: str | None, list_only: bool, show_all: bool) -> None:
@@ -121,28 +137,36 @@ def reconcile(config: str | None, list_only: bool, show_all: bool) -> None:
     ledger = Ledger(settings.database_url)
     try:
         rows = ledger.outbox_rows(pending_only=not show_all)
-        click.echo(f"{'session':<28} {'reference':<12} {'outcome':<18} {'attempts':>8}  "
-                   "state")
+        click.echo(f"{'session':<28} {'reference':<12} {'outcome':<18} {'attempts':>8}  state")
         for row in rows:
             body = json.loads(row["body"])
             outcome = (body.get("result") or {}).get("outcome") or "(no result)"
-            state = (f"delivered {row['delivered_at']}" if row["delivered_at"] else
-                     f"pending, next {row['next_attempt_at']}"
-                     + (f", last: {row['last_error']}" if row["last_error"] else ""))
-            click.echo(f"{row['session_id']:<28} {body.get('reference', ''):<12} "
-                       f"{outcome:<18} {row['attempts']:>8}  {state}")
+            state = (
+                f"delivered {row['delivered_at']}"
+                if row["delivered_at"]
+                else f"pending, next {row['next_attempt_at']}"
+                + (f", last: {row['last_error']}" if row["last_error"] else "")
+            )
+            click.echo(
+                f"{row['session_id']:<28} {body.get('reference', ''):<12} "
+                f"{outcome:<18} {row['attempts']:>8}  {state}"
+            )
         pending = [r for r in rows if not r["delivered_at"]]
         click.echo(f"{len(pending)} not acknowledged")
         if list_only or not pending:
             return
         if not settings.result_webhook or not secret:
-            raise click.ClickException("cannot send: set result_webhook in the config and "
-                                       "PCI_WEBHOOK_SECRET in the environment")
+            raise click.ClickException(
+                "cannot send: set result_webhook in the config and "
+                "PCI_WEBHOOK_SECRET in the environment"
+            )
         outbox = Outbox(ledger, settings.result_webhook, secret, lambda: datetime.now(UTC))
         sent = outbox.deliver_due(everything=True, limit=len(pending))
         acknowledged = sum(1 for d in sent if d.acknowledged)
-        click.echo(f"sent {len(sent)}: {acknowledged} acknowledged, "
-                   f"{len(sent) - acknowledged} to try again")
+        click.echo(
+            f"sent {len(sent)}: {acknowledged} acknowledged, "
+            f"{len(sent) - acknowledged} to try again"
+        )
         if acknowledged < len(pending):
             sys.exit(1)
     finally:

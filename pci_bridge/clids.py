@@ -34,18 +34,24 @@ class ClidPool:
     def allocate(self, session_id: str, caller: str) -> str:
         """The caller's own CLID when present and free, else the first free pool number."""
         candidates = ([caller] if caller else []) + [
-            n for n in self.config.clid_pool if n != caller]
+            n for n in self.config.clid_pool if n != caller
+        ]
         for clid in candidates:
             key = CLID_KEY.format(clid=clid)
             if self.state.reserve(key, session_id, self.ttl):
                 return clid
             holder = self.state.get(key)  # its session may have expired unused: then it is free
             held = self.ledger.session(holder) if holder else None
-            if held is not None and self.lifecycle.expire_if_due(held).ended and \
-                    self.state.reserve(key, session_id, self.ttl):
+            if (
+                held is not None
+                and self.lifecycle.expire_if_due(held).ended
+                and self.state.reserve(key, session_id, self.ttl)
+            ):
                 return clid
-        raise Conflict("no free CLID in the pool: every presented CLID belongs to a live "
-                       "session; try again shortly or configure a larger clid_pool")
+        raise Conflict(
+            "no free CLID in the pool: every presented CLID belongs to a live "
+            "session; try again shortly or configure a larger clid_pool"
+        )
 
     def release(self, clid: str, session_id: str) -> None:
         self.state.release(CLID_KEY.format(clid=clid), session_id)

@@ -69,28 +69,49 @@ class BridgeConfig:
 
 
 _LISTS = ("transfer_numbers", "clid_pool", "accepted_brands", "currencies")
-_NUMBER = {"type": "string", "pattern": r"^\+[1-9][0-9]{6,14}$",
-           "x-messages": {"pattern": "'{value}' is not an E.164 number", "type":
-                          "'{value}' is not an E.164 number"}}
+_NUMBER = {
+    "type": "string",
+    "pattern": r"^\+[1-9][0-9]{6,14}$",
+    "x-messages": {
+        "pattern": "'{value}' is not an E.164 number",
+        "type": "'{value}' is not an E.164 number",
+    },
+}
 
 
 def _property(f: Field[Any]) -> dict[str, Any]:
     """The JSON Schema of one BridgeConfig field, from its default's type."""
     if f.name in ("transfer_numbers", "clid_pool"):
-        return {"type": "array", "items": _NUMBER, "minItems": 1,
-                "x-messages": {"minItems": "give at least one number"}}
+        return {
+            "type": "array",
+            "items": _NUMBER,
+            "minItems": 1,
+            "x-messages": {"minItems": "give at least one number"},
+        }
     if f.name == "accepted_brands":
-        return {"type": "array", "items": {
-            "enum": list(BRAND_NAMES),
-            "x-messages": {"enum": f"unknown brand '{{value}}' (one of "
-                                   f"{', '.join(BRAND_NAMES)})"}}}
+        return {
+            "type": "array",
+            "items": {
+                "enum": list(BRAND_NAMES),
+                "x-messages": {
+                    "enum": f"unknown brand '{{value}}' (one of {', '.join(BRAND_NAMES)})"
+                },
+            },
+        }
     if f.name in ("currencies", "api_keys"):
-        return {"type": ["array", "string"] if f.name == "api_keys" else "array",
-                "items": {"type": "string"}}
+        return {
+            "type": ["array", "string"] if f.name == "api_keys" else "array",
+            "items": {"type": "string"},
+        }
     if f.name == "prompts":
-        return {"type": "object", "additionalProperties": {"type": "string"},
-                "propertyNames": {"enum": list(PROMPTS), "x-messages": {
-                    "enum": f"unknown prompt '{{value}}' (one of {', '.join(PROMPTS)})"}}}
+        return {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "propertyNames": {
+                "enum": list(PROMPTS),
+                "x-messages": {"enum": f"unknown prompt '{{value}}' (one of {', '.join(PROMPTS)})"},
+            },
+        }
     kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}
     default = f.default
     kind = kinds.get(type(default), "string")

@@ -1,13 +1,13 @@
 """The PCI bridge's exception tree.
 
-    PciBridgeError
-    ├── ValidationError   a request field is wrong (400, names the field)
-    ├── NotFound          no such session (404)
-    ├── Conflict          an Idempotency-Key replay with other parameters (422), or no free CLID
-    │                     in the pool (409)
-    ├── GatewayError      the payment gateway failed to answer
-    └── KeyProblem        a configured API key is unusable, or none is configured where one
-                          must be (raised at start, never for a request)
+PciBridgeError
+├── ValidationError   a request field is wrong (400, names the field)
+├── NotFound          no such session (404)
+├── Conflict          an Idempotency-Key replay with other parameters (422), or no free CLID
+│                     in the pool (409)
+├── GatewayError      the payment gateway failed to answer
+└── KeyProblem        a configured API key is unusable, or none is configured where one
+                      must be (raised at start, never for a request)
 """
 
 from __future__ import annotations

@@ -55,8 +55,16 @@ class ChargeResult:
 class Gateway(Protocol):
     name: str
 
-    def charge(self, *, key: str, amount: Decimal, currency: str, card: Card | None = None,
-               token: str | None = None, save_card: bool = False) -> ChargeResult: ...
+    def charge(
+        self,
+        *,
+        key: str,
+        amount: Decimal,
+        currency: str,
+        card: Card | None = None,
+        token: str | None = None,
+        save_card: bool = False,
+    ) -> ChargeResult: ...
 
     def lookup(self, key: str) -> ChargeResult | None:
         """The answer already given for an idempotency key, if any (for recovery)."""
@@ -103,12 +111,21 @@ class SimulatedGateway:
 
     def lookup(self, key: str) -> ChargeResult | None:
         with self.ledger.db.connect() as conn:
-            row = conn.execute(select(charges.c.result).where(
-                charges.c.idempotency_key == key)).first()
+            row = conn.execute(
+                select(charges.c.result).where(charges.c.idempotency_key == key)
+            ).first()
         return ChargeResult(**json.loads(row[0])) if row is not None else None
 
-    def charge(self, *, key: str, amount: Decimal, currency: str, card: Card | None = None,
-               token: str | None = None, save_card: bool = False) -> ChargeResult:
+    def charge(
+        self,
+        *,
+        key: str,
+        amount: Decimal,
+        currency: str,
+        card: Card | None = None,
+        token: str | None = None,
+        save_card: bool = False,
+    ) -> ChargeResult:
         earlier = self.lookup(key)
         if earlier is not None:
             return earlier  # the same key: the first answer
@@ -117,12 +134,14 @@ class SimulatedGateway:
         result = self._decide(card, token, save_card)
         try:
             with self.ledger.db.begin() as conn:
-                conn.execute(insert(charges).values(idempotency_key=key,
-                                                    result=json.dumps(asdict(result))))
+                conn.execute(
+                    insert(charges).values(idempotency_key=key, result=json.dumps(asdict(result)))
+                )
         except IntegrityError:  # a concurrent charge with the same key won: use its answer
             with self.ledger.db.connect() as conn:
-                stored = conn.execute(select(charges.c.result).where(
-                    charges.c.idempotency_key == key)).scalar_one()
+                stored = conn.execute(
+                    select(charges.c.result).where(charges.c.idempotency_key == key)
+                ).scalar_one()
             return ChargeResult(**json.loads(stored))
         return result
 
@@ -132,8 +151,9 @@ class SimulatedGateway:
             with self.ledger.db.connect() as conn:
                 stored = conn.execute(select(tokens).where(tokens.c.token == token)).first()
             if stored is None:
-                return ChargeResult(ChargeStatus.DECLINED, reference, "unknown_token",
-                                    MESSAGES["unknown_token"])
+                return ChargeResult(
+                    ChargeStatus.DECLINED, reference, "unknown_token", MESSAGES["unknown_token"]
+                )
             behaviour = stored.behaviour
             if behaviour == "success":
                 status, code = ChargeStatus.SUCCESS, None
@@ -141,9 +161,17 @@ class SimulatedGateway:
                 status, code = ChargeStatus.ERROR, behaviour
             else:
                 status, code = ChargeStatus.DECLINED, behaviour
-            return ChargeResult(status, reference, code, MESSAGES.get(code or ""),
-                                stored.brand, stored.last4, stored.exp_month, stored.exp_year,
-                                token)
+            return ChargeResult(
+                status,
+                reference,
+                code,
+                MESSAGES.get(code or ""),
+                stored.brand,
+                stored.last4,
+                stored.exp_month,
+                stored.exp_year,
+                token,
+            )
         if card is None:
             raise GatewayError("a charge needs a card or a token")
         status, code = TEST_CARDS.get(card.number, (ChargeStatus.SUCCESS, None))
@@ -151,33 +179,71 @@ class SimulatedGateway:
         if save_card and status == ChargeStatus.SUCCESS:
             minted = "tok_" + secrets.token_hex(12)
             with self.ledger.db.begin() as conn:
-                conn.execute(insert(tokens).values(
-                    token=minted, brand=card.brand, last4=card.number[-4:],
-                    exp_month=card.exp_month, exp_year=card.exp_year,
-                    behaviour="success"))
-        return ChargeResult(status, reference, code, MESSAGES.get(code or ""), card.brand,
-                            card.number[-4:], card.exp_month, card.exp_year, minted)
+                conn.execute(
+                    insert(tokens).values(
+                        token=minted,
+                        brand=card.brand,
+                        last4=card.number[-4:],
+                        exp_month=card.exp_month,
+                        exp_year=card.exp_year,
+                        behaviour="success",
+                    )
+                )
+        return ChargeResult(
+            status,
+            reference,
+            code,
+            MESSAGES.get(code or ""),
+            card.brand,
+            card.number[-4:],
+            card.exp_month,
+            card.exp_year,
+            minted,
+        )
 
-    def ensure_token(self, token: str, *, brand: str, last4: str, exp_month: int,
-                     exp_year: int, behaviour: str = "success") -> None:
+    def ensure_token(
+        self,
+        token: str,
+        *,
+        brand: str,
+        last4: str,
+        exp_month: int,
+        exp_year: int,
+        behaviour: str = "success",
+    ) -> None:
         """Register a known token (demo data: a card on file) if it is not there yet."""
         with self.ledger.db.connect() as conn:
             if conn.execute(select(tokens.c.token).where(tokens.c.token == token)).first():
                 return
         try:
             with self.ledger.db.begin() as conn:
-                conn.execute(insert(tokens).values(token=token, brand=brand, last4=last4,
-                                                   exp_month=exp_month, exp_year=exp_year,
-                                                   behaviour=behaviour))
+                conn.execute(
+                    insert(tokens).values(
+                        token=token,
+                        brand=brand,
+                        last4=last4,
+                        exp_month=exp_month,
+                        exp_year=exp_year,
+                        behaviour=behaviour,
+                    )
+                )
         except IntegrityError:
             pass
 
-    def mint_token(self, *, brand: str, last4: str, exp_month: int, exp_year: int,
-                   behaviour: str = "success") -> str:
+    def mint_token(
+        self, *, brand: str, last4: str, exp_month: int, exp_year: int, behaviour: str = "success"
+    ) -> str:
         """A stored card for tests and demo data (the number itself is never stored)."""
         token = "tok_" + secrets.token_hex(12)
         with self.ledger.db.begin() as conn:
-            conn.execute(insert(tokens).values(token=token, brand=brand, last4=last4,
-                                               exp_month=exp_month, exp_year=exp_year,
-                                               behaviour=behaviour))
+            conn.execute(
+                insert(tokens).values(
+                    token=token,
+                    brand=brand,
+                    last4=last4,
+                    exp_month=exp_month,
+                    exp_year=exp_year,
+                    behaviour=behaviour,
+                )
+            )
         return token

@@ -13,4 +13,3 @@ CALL_KEY = "pci:call:{call_sid}"
 # One webhook (or charge, cancel, sweep) at a time per session, and per incoming call.
 SESSION_LOCK = "pci:lock:{session_id}"
 CALL_LOCK = "pci:lock:call:{call_sid}"
-

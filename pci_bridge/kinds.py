@@ -20,8 +20,13 @@ class SessionState(StrEnum):
 
 
 LIVE_STATES = (SessionState.CREATED, SessionState.IN_PROGRESS)
-FINAL_STATES = (SessionState.COMPLETED, SessionState.FAILED, SessionState.CANCELLED,
-                SessionState.ABANDONED, SessionState.EXPIRED)
+FINAL_STATES = (
+    SessionState.COMPLETED,
+    SessionState.FAILED,
+    SessionState.CANCELLED,
+    SessionState.ABANDONED,
+    SessionState.EXPIRED,
+)
 
 
 class Outcome(StrEnum):

@@ -31,7 +31,8 @@ from pci_bridge.records import AttemptRow, PaymentResult, SessionRow, result_tex
 metadata = MetaData()
 
 sessions = Table(
-    "pci_sessions", metadata,
+    "pci_sessions",
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("state", String(16), nullable=False, index=True),
     Column("clid", String(32), index=True),
@@ -56,7 +57,8 @@ sessions = Table(
 )
 
 attempts = Table(
-    "pci_attempts", metadata,
+    "pci_attempts",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("session_id", String(40), nullable=False, index=True),
     Column("n", Integer, nullable=False),
@@ -73,7 +75,8 @@ attempts = Table(
 
 # Every presentation of a CLID, in order (an autoincrement id, not a clock, decides "latest").
 presentations = Table(
-    "pci_clid_presentations", metadata,
+    "pci_clid_presentations",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("clid", String(32), nullable=False, index=True),
     Column("session_id", String(40), nullable=False),
@@ -81,13 +84,15 @@ presentations = Table(
 
 # The simulated gateway's own records (a real gateway keeps these on its side).
 charges = Table(
-    "pci_gateway_charges", metadata,
+    "pci_gateway_charges",
+    metadata,
     Column("idempotency_key", String(255), primary_key=True),
     Column("result", Text, nullable=False),
 )
 
 tokens = Table(
-    "pci_gateway_tokens", metadata,
+    "pci_gateway_tokens",
+    metadata,
     Column("token", String(64), primary_key=True),
     Column("brand", String(16), nullable=False),
     Column("last4", String(4), nullable=False),
@@ -99,7 +104,8 @@ tokens = Table(
 # Ended sessions whose outcome the business has not acknowledged yet (pci_bridge/outbox.py);
 # a row is written in the same transaction as the session's final state.
 outbox = Table(
-    "pci_outbox", metadata,
+    "pci_outbox",
+    metadata,
     Column("session_id", String(40), primary_key=True),
     Column("body", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
@@ -149,18 +155,25 @@ class Ledger:
 
     def latest_by_clid(self, clid: str) -> SessionRow | None:
         """The session most recently presented with `clid` (by insertion order)."""
-        query = (select(presentations.c.session_id).where(presentations.c.clid == clid)
-                 .order_by(presentations.c.id.desc()).limit(1))
+        query = (
+            select(presentations.c.session_id)
+            .where(presentations.c.clid == clid)
+            .order_by(presentations.c.id.desc())
+            .limit(1)
+        )
         with self.db.connect() as conn:
             session_id = conn.execute(query).scalar()
         return self.session(session_id) if session_id else None
 
     def completed_for_caller(self, caller_clid: str, since: str) -> list[SessionRow]:
         """Completed sessions created for `caller_clid` at `since` (ISO time) or later."""
-        query = (select(sessions).where(sessions.c.caller_clid == caller_clid)
-                 .where(sessions.c.created_at >= since)
-                 .where(sessions.c.state == SessionState.COMPLETED)
-                 .order_by(sessions.c.created_at))
+        query = (
+            select(sessions)
+            .where(sessions.c.caller_clid == caller_clid)
+            .where(sessions.c.created_at >= since)
+            .where(sessions.c.state == SessionState.COMPLETED)
+            .order_by(sessions.c.created_at)
+        )
         with self.db.connect() as conn:
             return [_session(r) for r in conn.execute(query)]
 
@@ -169,36 +182,56 @@ class Ledger:
             rows = conn.execute(select(sessions).where(sessions.c.state.in_(list(states))))
             return [_session(r) for r in rows]
 
-    def end_session(self, session_id: str, only_if: Iterable[str], state: SessionState,
-                    result: PaymentResult | None, now: str,
-                    event: Callable[[SessionRow], str]) -> bool:
+    def end_session(
+        self,
+        session_id: str,
+        only_if: Iterable[str],
+        state: SessionState,
+        result: PaymentResult | None,
+        now: str,
+        event: Callable[[SessionRow], str],
+    ) -> bool:
         """Move a session to its final state (only from `only_if`) and write its outbox row,
         in one transaction: an ended session is never missing from the outbox. `event` makes
         the row's body from the ended session."""
-        query = (update(sessions).where(sessions.c.id == session_id)
-                 .where(sessions.c.state.in_(list(only_if)))
-                 .values(state=state, result=result_text(result), ended_at=now))
+        query = (
+            update(sessions)
+            .where(sessions.c.id == session_id)
+            .where(sessions.c.state.in_(list(only_if)))
+            .values(state=state, result=result_text(result), ended_at=now)
+        )
         with self.db.begin() as conn:
             if conn.execute(query).rowcount != 1:
                 return False
             row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
             assert row is not None
             body = event(_session(row))
-            there = conn.execute(select(outbox.c.session_id)
-                                 .where(outbox.c.session_id == session_id)).first()
+            there = conn.execute(
+                select(outbox.c.session_id).where(outbox.c.session_id == session_id)
+            ).first()
             if there is None:
-                conn.execute(insert(outbox).values(
-                    session_id=session_id, body=body, created_at=now, attempts=0,
-                    next_attempt_at=now))
+                conn.execute(
+                    insert(outbox).values(
+                        session_id=session_id,
+                        body=body,
+                        created_at=now,
+                        attempts=0,
+                        next_attempt_at=now,
+                    )
+                )
             else:  # cannot happen while sessions end once; if it does, send the latest
-                conn.execute(update(outbox).where(outbox.c.session_id == session_id).values(
-                    body=body, attempts=0, next_attempt_at=now, delivered_at=None))
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.session_id == session_id)
+                    .values(body=body, attempts=0, next_attempt_at=now, delivered_at=None)
+                )
         return True
 
     # -- outbox ---------------------------------------------------------------------------
 
-    def outbox_due(self, now: datetime, *, everything: bool = False, limit: int = 100
-                   ) -> list[dict[str, Any]]:
+    def outbox_due(
+        self, now: datetime, *, everything: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
         """Unacknowledged rows whose next attempt is due (all of them with `everything`)."""
         query = select(outbox).where(outbox.c.delivered_at.is_(None))
         if not everything:
@@ -216,27 +249,37 @@ class Ledger:
 
     def claim_outbox(self, session_id: str, seen_next: str, until: datetime) -> bool:
         """Take a row for sending (False when another process took it first)."""
-        query = (update(outbox).where(outbox.c.session_id == session_id)
-                 .where(outbox.c.next_attempt_at == seen_next)
-                 .where(outbox.c.delivered_at.is_(None))
-                 .values(next_attempt_at=until.isoformat()))
+        query = (
+            update(outbox)
+            .where(outbox.c.session_id == session_id)
+            .where(outbox.c.next_attempt_at == seen_next)
+            .where(outbox.c.delivered_at.is_(None))
+            .values(next_attempt_at=until.isoformat())
+        )
         with self.db.begin() as conn:
             return conn.execute(query).rowcount == 1
 
     def outbox_delivered(self, session_id: str, at: datetime) -> None:
         with self.db.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.session_id == session_id)
-                         .values(delivered_at=at.isoformat(), last_error=None))
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.session_id == session_id)
+                .values(delivered_at=at.isoformat(), last_error=None)
+            )
 
-    def outbox_failed(self, session_id: str, attempts: int, retry_at: datetime,
-                      error: str) -> None:
+    def outbox_failed(self, session_id: str, attempts: int, retry_at: datetime, error: str) -> None:
         with self.db.begin() as conn:
-            conn.execute(update(outbox).where(outbox.c.session_id == session_id)
-                         .values(attempts=attempts, next_attempt_at=retry_at.isoformat(),
-                                 last_error=error[:200]))
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.session_id == session_id)
+                .values(
+                    attempts=attempts, next_attempt_at=retry_at.isoformat(), last_error=error[:200]
+                )
+            )
 
-    def update(self, session_id: str, *, only_if: Iterable[str] | None = None,
-               **values: Any) -> bool:
+    def update(
+        self, session_id: str, *, only_if: Iterable[str] | None = None, **values: Any
+    ) -> bool:
         """Update a session; with `only_if`, only while it is in one of those states."""
         query = update(sessions).where(sessions.c.id == session_id)
         if only_if is not None:
@@ -251,8 +294,7 @@ class Ledger:
             conn.execute(insert(attempts).values(**row.columns()))
 
     def attempts(self, session_id: str) -> list[AttemptRow]:
-        query = select(attempts).where(attempts.c.session_id == session_id).order_by(
-            attempts.c.n)
+        query = select(attempts).where(attempts.c.session_id == session_id).order_by(attempts.c.n)
         with self.db.connect() as conn:
             return [AttemptRow.from_columns(dict(r._mapping)) for r in conn.execute(query)]
 

@@ -46,6 +46,7 @@ log = logging.getLogger("pci_bridge.leg")
 # it has always been stored in.
 FAILURE_FIELDS = ("outcome", "card", "attempts", "gateway")
 
+
 @dataclass
 class Leg:
     session_id: str
@@ -105,14 +106,15 @@ class PaymentLeg:
             return self._goodbye(self.config.prompt("not_found"))
         session_id = session.id
         with self.state.lock(SESSION_LOCK.format(session_id=session_id)):
-            if not self.sessions.ledger.update(session_id, only_if=(SessionState.CREATED,),
-                                               state=SessionState.IN_PROGRESS):
+            if not self.sessions.ledger.update(
+                session_id, only_if=(SessionState.CREATED,), state=SessionState.IN_PROGRESS
+            ):
                 return self._goodbye(self.config.prompt("not_found"))
-            self.state.put(CALL_KEY.format(call_sid=call_sid), session_id,
-                           self.config.leg_ttl)
+            self.state.put(CALL_KEY.format(call_sid=call_sid), session_id, self.config.leg_ttl)
             leg = Leg(session_id, call_sid, tries={})
-            intro = self.config.prompt("intro", amount=self._amount(session),
-                                       merchant=self.config.merchant_name)
+            intro = self.config.prompt(
+                "intro", amount=self._amount(session), merchant=self.config.merchant_name
+            )
             log.info("[%s] payment leg for session %s started", call_sid, session_id)
             return self._ask(leg, [intro], Stage.NUMBER)
 
@@ -127,8 +129,9 @@ class PaymentLeg:
             if row.state != SessionState.IN_PROGRESS:  # ended elsewhere (cancelled, ...)
                 return self._end(leg, [self.config.prompt("ended")])
             if "*" in digits:
-                self.lifecycle.finish(session_id, SessionState.CANCELLED,
-                                      PaymentResult(Outcome.CANCELLED, leg.cards))
+                self.lifecycle.finish(
+                    session_id, SessionState.CANCELLED, PaymentResult(Outcome.CANCELLED, leg.cards)
+                )
                 return self._end(leg, [self.config.prompt("cancelled")])
             handler = getattr(self, f"_on_{leg.stage}")
             return handler(leg, row, digits)
@@ -179,34 +182,48 @@ class PaymentLeg:
         except CardProblem as problem:
             return self._retry(leg, row, self._problem(problem))
         self._seal(leg, code=digits)
-        return self._ask(leg, [], Stage.POSTCODE if self.config.ask_postcode
-                         else Stage.CONFIRM)
+        return self._ask(leg, [], Stage.POSTCODE if self.config.ask_postcode else Stage.CONFIRM)
 
     def _on_postcode(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits or not is_digits(digits) or len(digits) > 8:
-            return self._retry(leg, row, self.config.prompt("no_input") if not digits
-                               else self.config.prompt("invalid_postcode"))
+            return self._retry(
+                leg,
+                row,
+                self.config.prompt("no_input")
+                if not digits
+                else self.config.prompt("invalid_postcode"),
+            )
         self._seal(leg, postcode=digits)
         return self._ask(leg, [], Stage.CONFIRM)
 
     def _on_confirm(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if digits == "2":
-            self.lifecycle.finish(leg.session_id, SessionState.CANCELLED,
-                                  PaymentResult(Outcome.CANCELLED, leg.cards))
+            self.lifecycle.finish(
+                leg.session_id, SessionState.CANCELLED, PaymentResult(Outcome.CANCELLED, leg.cards)
+            )
             return self._end(leg, [self.config.prompt("cancelled")])
         if digits != "1":
-            return self._retry(leg, row, self.config.prompt("no_input") if not digits
-                               else self.config.prompt("press_1_or_2"))
+            return self._retry(
+                leg,
+                row,
+                self.config.prompt("no_input")
+                if not digits
+                else self.config.prompt("press_1_or_2"),
+            )
         return self._charge(leg, row)
 
     def _on_another(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if digits == "1":
             leg.tries = {}
             return self._ask(leg, [], Stage.NUMBER)
-        self.lifecycle.finish(leg.session_id, SessionState.FAILED,
-                              PaymentResult.from_json(leg.failure) if leg.failure
-                              else PaymentResult(Outcome.DECLINED),
-                              only_if=IN_PROGRESS)
+        self.lifecycle.finish(
+            leg.session_id,
+            SessionState.FAILED,
+            PaymentResult.from_json(leg.failure)
+            if leg.failure
+            else PaymentResult(Outcome.DECLINED),
+            only_if=IN_PROGRESS,
+        )
         return self._end(leg, [])
 
     # -- charging -------------------------------------------------------------------------
@@ -217,16 +234,27 @@ class PaymentLeg:
             leg.tries = {}
             return self._ask(leg, [self.config.prompt("too_long")], Stage.NUMBER)
         leg.cards += 1
-        card = Card(number=fields["number"], exp_month=int(fields["expiry"][:2]),
-                    exp_year=int(fields["expiry"][2:]), code=fields["code"],
-                    brand=leg.brand or "", postcode=fields.get("postcode"))
+        card = Card(
+            number=fields["number"],
+            exp_month=int(fields["expiry"][:2]),
+            exp_year=int(fields["expiry"][2:]),
+            code=fields["code"],
+            brand=leg.brand or "",
+            postcode=fields.get("postcode"),
+        )
         del fields
         session_id = leg.session_id
         try:
             answer = self.charging.attempt(
-                row, leg.cards, card=card, save_card=bool(row.save_card), caller_waits=True,
+                row,
+                leg.cards,
+                card=card,
+                save_card=bool(row.save_card),
+                caller_waits=True,
                 forget=lambda: self.state.delete(CARD_KEY.format(session_id=session_id)),
-                said_by=log, call=leg.call_sid)  # card data goes once the charge answers
+                said_by=log,
+                call=leg.call_sid,
+            )  # card data goes once the charge answers
         finally:
             del card
         if answer is None:  # it may or may not have charged: the caller must not pay again
@@ -237,13 +265,15 @@ class PaymentLeg:
             leg.failure = {name: decline[name] for name in FAILURE_FIELDS}
             if leg.cards < (row.max_cards or self.config.max_cards):
                 reason = answer.message or self.config.prompt("no_reason")
-                return self._ask(leg, [self.config.prompt("declined", reason=reason)],
-                                 Stage.ANOTHER)
+                return self._ask(
+                    leg, [self.config.prompt("declined", reason=reason)], Stage.ANOTHER
+                )
         result, _ = self.charging.conclude(session_id, leg.cards, answer)
         if answer.status == ChargeStatus.SUCCESS:
             code = " ".join(result.confirmation_code or "")
-            return self._end(leg, [self.config.prompt("success", amount=self._amount(row),
-                                                      code=code)])
+            return self._end(
+                leg, [self.config.prompt("success", amount=self._amount(row), code=code)]
+            )
         if answer.status == ChargeStatus.DECLINED:
             reason = answer.message or self.config.prompt("no_reason")
             return self._end(leg, [self.config.prompt("declined", reason=reason)])
@@ -257,9 +287,12 @@ class PaymentLeg:
         leg.tries = tries
         if tries[leg.stage] >= self.config.max_attempts:
             self.state.delete(CARD_KEY.format(session_id=leg.session_id))
-            self.lifecycle.finish(leg.session_id, SessionState.FAILED,
-                                  PaymentResult(Outcome.TOO_MANY_ATTEMPTS, leg.cards),
-                                  only_if=IN_PROGRESS)
+            self.lifecycle.finish(
+                leg.session_id,
+                SessionState.FAILED,
+                PaymentResult(Outcome.TOO_MANY_ATTEMPTS, leg.cards),
+                only_if=IN_PROGRESS,
+            )
             return self._end(leg, [reason, self.config.prompt("too_many")])
         return self._ask(leg, [reason], leg.stage)
 
@@ -270,15 +303,21 @@ class PaymentLeg:
         for text in lead:
             response.say(text, **self._voice())
         url = self.turn_url(leg.session_id, leg.turn)
-        attrs: dict[str, Any] = {"input": "dtmf", "action": url, "method": "POST",
-                                 "timeout": self.config.input_timeout,
-                                 "action_on_empty_result": True}
+        attrs: dict[str, Any] = {
+            "input": "dtmf",
+            "action": url,
+            "method": "POST",
+            "timeout": self.config.input_timeout,
+            "action_on_empty_result": True,
+        }
         if stage in (Stage.NUMBER, Stage.POSTCODE):
             attrs["finish_on_key"] = "#"
         else:
             attrs["finish_on_key"] = ""
-            attrs["num_digits"] = {Stage.EXPIRY: 4, Stage.CODE: self._brand(leg).code_length
-                                   if leg.brand else 3}.get(stage, 1)
+            attrs["num_digits"] = {
+                Stage.EXPIRY: 4,
+                Stage.CODE: self._brand(leg).code_length if leg.brand else 3,
+            }.get(stage, 1)
         gather = response.gather(**attrs)
         gather.say(self._prompt(leg, stage), **self._voice())
         response.redirect(url, method="POST")
@@ -291,9 +330,12 @@ class PaymentLeg:
             return self.config.prompt("code", code_length=self._brand(leg).code_length)
         if stage == Stage.CONFIRM:
             row = self.lifecycle.row(leg.session_id)
-            return self.config.prompt("confirm", amount=self._amount(row),
-                                      brand=BRAND_NAMES.get(leg.brand or "", "card"),
-                                      last4=" ".join(leg.last4 or ""))
+            return self.config.prompt(
+                "confirm",
+                amount=self._amount(row),
+                brand=BRAND_NAMES.get(leg.brand or "", "card"),
+                last4=" ".join(leg.last4 or ""),
+            )
         if stage == Stage.ANOTHER:
             return self.config.prompt("another_card")
         return self.config.prompt(stage)
@@ -338,8 +380,9 @@ class PaymentLeg:
         return Leg.from_json(text) if text else None
 
     def _save(self, leg: Leg) -> None:
-        self.state.put(LEG_KEY.format(session_id=leg.session_id), leg.to_json(),
-                       self.config.leg_ttl)
+        self.state.put(
+            LEG_KEY.format(session_id=leg.session_id), leg.to_json(), self.config.leg_ttl
+        )
 
     def _seal(self, leg: Leg, **fields: str) -> None:
         """Add fields to the sealed card record (each encrypted, bound to session and field)."""
@@ -355,11 +398,15 @@ class PaymentLeg:
             return None
         sealed = json.loads(text)
         try:
-            return {name: self.box.open(value, f"{leg.session_id}:{name}")
-                    for name, value in sealed.items()}
+            return {
+                name: self.box.open(value, f"{leg.session_id}:{name}")
+                for name, value in sealed.items()
+            }
         except InvalidTag:  # sealed by another process with another key: ask again
-            log.error("card fields of session %s cannot be opened here: several processes "
-                      "need the same PCI_DATA_KEY", leg.session_id)
+            log.error(
+                "card fields of session %s cannot be opened here: several processes "
+                "need the same PCI_DATA_KEY",
+                leg.session_id,
+            )
             self.state.delete(CARD_KEY.format(session_id=leg.session_id))
             return None
-

@@ -46,8 +46,14 @@ class Lifecycle:
             return self.ledger.session(row.id) or row
         return row
 
-    def finish(self, session_id: str, state: SessionState, result: PaymentResult | None, *,
-               only_if: tuple[str, ...] = LIVE_STATES) -> bool:
+    def finish(
+        self,
+        session_id: str,
+        state: SessionState,
+        result: PaymentResult | None,
+        *,
+        only_if: tuple[str, ...] = LIVE_STATES,
+    ) -> bool:
         """Move a session to a final state once; wipe its card data and free its CLID."""
         row = self.ledger.session(session_id)
         if row is None:
@@ -55,22 +61,31 @@ class Lifecycle:
         if result is not None:
             result = row.with_result(result)
         now = self.clock().isoformat()
-        done = self.ledger.end_session(session_id, only_if, state, result, now,
-                                       lambda ended: event_body(ended.public()).decode())
+        done = self.ledger.end_session(
+            session_id,
+            only_if,
+            state,
+            result,
+            now,
+            lambda ended: event_body(ended.public()).decode(),
+        )
         if done:
             self.on_ended(session_id)
             self.state.delete(CARD_KEY.format(session_id=session_id))
             if row.clid:
                 self.state.release(CLID_KEY.format(clid=row.clid), session_id)
-            log.info("session %s %s (%s)", session_id, state,
-                     result.outcome if result is not None else "no result")
+            log.info(
+                "session %s %s (%s)",
+                session_id,
+                state,
+                result.outcome if result is not None else "no result",
+            )
         return done
 
     def in_flight(self, row: SessionRow) -> bool:
         """A payment leg or a stored-card charge is still going on for this session (in any
         process sharing the live state or the ledger)."""
-        return self.charging(row) or (
-            self.state.get(LEG_KEY.format(session_id=row.id)) is not None)
+        return self.charging(row) or (self.state.get(LEG_KEY.format(session_id=row.id)) is not None)
 
     def charging(self, row: SessionRow) -> bool:
         """A stored-card charge is with the gateway (marked in SQL, so a Redis that lost its

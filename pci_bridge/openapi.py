@@ -9,8 +9,19 @@ from pci_bridge.kinds import Outcome, SessionState
 _CARD = {
     "type": ["object", "null"],
     "properties": {
-        "brand": {"type": "string", "enum": ["visa", "mastercard", "amex", "discover",
-                                             "diners", "jcb", "unionpay", "maestro"]},
+        "brand": {
+            "type": "string",
+            "enum": [
+                "visa",
+                "mastercard",
+                "amex",
+                "discover",
+                "diners",
+                "jcb",
+                "unionpay",
+                "maestro",
+            ],
+        },
         "last4": {"type": "string", "pattern": "^[0-9]{4}$"},
         "exp_month": {"type": "integer", "minimum": 1, "maximum": 12},
         "exp_year": {"type": "integer"},
@@ -27,10 +38,15 @@ _RESULT = {
         "currency": {"type": "string"},
         "card": _CARD,
         "card_token": {"type": ["string", "null"]},
-        "gateway": {"type": ["object", "null"], "properties": {
-            "name": {"type": "string"}, "reference": {"type": ["string", "null"]},
-            "decline_code": {"type": ["string", "null"]},
-            "message": {"type": ["string", "null"]}}},
+        "gateway": {
+            "type": ["object", "null"],
+            "properties": {
+                "name": {"type": "string"},
+                "reference": {"type": ["string", "null"]},
+                "decline_code": {"type": ["string", "null"]},
+                "message": {"type": ["string", "null"]},
+            },
+        },
         "attempts": {"type": "integer", "minimum": 0},
     },
     "required": ["outcome"],
@@ -38,13 +54,26 @@ _RESULT = {
 
 _SESSION = {
     "type": "object",
-    "required": ["session_id", "state", "clid", "transfer_number", "amount", "currency",
-                 "reference", "created_at", "expires_at", "result"],
+    "required": [
+        "session_id",
+        "state",
+        "clid",
+        "transfer_number",
+        "amount",
+        "currency",
+        "reference",
+        "created_at",
+        "expires_at",
+        "result",
+    ],
     "properties": {
         "session_id": {"type": "string"},
         "state": {"type": "string", "enum": [str(s) for s in SessionState]},
-        "clid": {"type": ["string", "null"], "description": "the CLID to present when "
-                 "transferring the caller (null for stored-card payments)"},
+        "clid": {
+            "type": ["string", "null"],
+            "description": "the CLID to present when "
+            "transferring the caller (null for stored-card payments)",
+        },
         "transfer_number": {"type": ["string", "null"]},
         "amount": {"type": "string", "pattern": r"^\d+\.\d{2}$"},
         "currency": {"type": "string"},
@@ -56,106 +85,166 @@ _SESSION = {
     },
 }
 
-_ERROR = {"type": "object", "required": ["error"], "properties": {
-    "error": {"type": "string"}, "field": {"type": "string"}}}
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": schema}}}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def document() -> dict[str, Any]:
     session_ref = {"$ref": "#/components/schemas/Session"}
     error_ref = {"$ref": "#/components/schemas/Error"}
-    session_id = {"name": "session_id", "in": "path", "required": True,
-                  "schema": {"type": "string"}}
-    unauthorized = _json(error_ref, "no valid API key (Authorization: Bearer KEY); the "
-                                    "answer carries WWW-Authenticate: Bearer")
+    session_id = {
+        "name": "session_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+    unauthorized = _json(
+        error_ref,
+        "no valid API key (Authorization: Bearer KEY); the answer carries WWW-Authenticate: Bearer",
+    )
     paths: dict[str, Any] = {
-            "/pci/v1/sessions": {
-                "post": {
-                    "operationId": "createSession",
-                    "parameters": [{"name": "Idempotency-Key", "in": "header",
-                                    "required": False, "schema": {"type": "string",
-                                                                  "maxLength": 255}}],
-                    "requestBody": {"required": True, "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/NewSession"}}}},
-                    "responses": {
-                        "201": _json(session_ref, "created (or charged, with card_token)"),
-                        "200": _json(session_ref, "an Idempotency-Key replay"),
-                        "400": _json(error_ref, "a field is wrong"),
-                        "409": _json(error_ref, "no free CLID"),
-                        "422": _json(error_ref, "Idempotency-Key reused with other "
-                                                "parameters"),
+        "/pci/v1/sessions": {
+            "post": {
+                "operationId": "createSession",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 255},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/NewSession"}}
                     },
                 },
-                "get": {
-                    "operationId": "sessionByClid",
-                    "parameters": [{"name": "clid", "in": "query", "required": True,
-                                    "schema": {"type": "string"}}],
-                    "responses": {"200": _json(session_ref, "the latest session presented "
-                                                            "with that CLID"),
-                                  "400": _json(error_ref, "clid missing"),
-                                  "404": _json(error_ref, "none")},
+                "responses": {
+                    "201": _json(session_ref, "created (or charged, with card_token)"),
+                    "200": _json(session_ref, "an Idempotency-Key replay"),
+                    "400": _json(error_ref, "a field is wrong"),
+                    "409": _json(error_ref, "no free CLID"),
+                    "422": _json(error_ref, "Idempotency-Key reused with other parameters"),
                 },
             },
-            "/pci/v1/sessions/{session_id}": {
-                "get": {"operationId": "getSession", "parameters": [session_id],
-                        "responses": {"200": _json(session_ref, "the session"),
-                                      "404": _json(error_ref, "unknown session")}},
+            "get": {
+                "operationId": "sessionByClid",
+                "parameters": [
+                    {"name": "clid", "in": "query", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": _json(session_ref, "the latest session presented with that CLID"),
+                    "400": _json(error_ref, "clid missing"),
+                    "404": _json(error_ref, "none"),
+                },
             },
-            "/pci/v1/sessions/{session_id}/cancel": {
-                "post": {"operationId": "cancelSession", "parameters": [session_id],
-                         "responses": {"200": _json(session_ref, "cancelled"),
-                                       "404": _json(error_ref, "unknown session"),
-                                       "409": _json(error_ref, "already ended")}},
+        },
+        "/pci/v1/sessions/{session_id}": {
+            "get": {
+                "operationId": "getSession",
+                "parameters": [session_id],
+                "responses": {
+                    "200": _json(session_ref, "the session"),
+                    "404": _json(error_ref, "unknown session"),
+                },
             },
+        },
+        "/pci/v1/sessions/{session_id}/cancel": {
+            "post": {
+                "operationId": "cancelSession",
+                "parameters": [session_id],
+                "responses": {
+                    "200": _json(session_ref, "cancelled"),
+                    "404": _json(error_ref, "unknown session"),
+                    "409": _json(error_ref, "already ended"),
+                },
+            },
+        },
     }
     for operations in paths.values():
         for operation in operations.values():
             operation["responses"]["401"] = unauthorized
-    paths["/pci/v1/openapi.json"] = {"get": {
-        "operationId": "openapiDocument", "security": [],
-        "responses": {"200": {"description": "this document (public: no key needed)",
-                              "content": {"application/json": {"schema": {
-                                  "type": "object"}}}}}}}
+    paths["/pci/v1/openapi.json"] = {
+        "get": {
+            "operationId": "openapiDocument",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "this document (public: no key needed)",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "PCI bridge session API", "version": "1.0.0",
-                 "description": "Create a payment session, transfer the caller presenting "
-                                "its CLID, read the result back. Every call but this "
-                                "document needs `Authorization: Bearer KEY` with a key from "
-                                "the bridge's PCI_API_KEYS."},
+        "info": {
+            "title": "PCI bridge session API",
+            "version": "1.0.0",
+            "description": "Create a payment session, transfer the caller presenting "
+            "its CLID, read the result back. Every call but this "
+            "document needs `Authorization: Bearer KEY` with a key from "
+            "the bridge's PCI_API_KEYS.",
+        },
         "security": [{"bearerAuth": []}],
         "paths": paths,
-        "components": {"securitySchemes": {"bearerAuth": {
-            "type": "http", "scheme": "bearer",
-            "description": "a key from PCI_API_KEYS (comma-separated, so keys can be rotated)"}},
-                       "schemas": {
-            "Session": _SESSION,
-            "Error": _ERROR,
-            "NewSession": {
-                "type": "object",
-                "required": ["amount", "currency", "reference"],
-                "additionalProperties": False,
-                "properties": {
-                    "amount": {"type": "string", "description": 'decimal, e.g. "42.50"'},
-                    "currency": {"type": "string", "description": "ISO 4217"},
-                    "reference": {"type": "string", "maxLength": 64},
-                    "description": {"type": "string", "maxLength": 200},
-                    "caller_clid": {"type": "string"},
-                    "card_token": {"type": "string", "maxLength": 64,
-                                   "description": "pay with a stored card, charged at once"},
-                    "save_card": {"type": "boolean"},
-                    "wait": {"type": "integer", "minimum": 0, "maximum": 8, "description":
-                             "with card_token: seconds to wait for the gateway (default 5); "
-                             "a charge still going on then answers 201 in_progress with "
-                             "result null, and the result is read later"},
-                    "max_cards": {"type": "integer", "minimum": 1, "description":
-                                  "cards the caller may try in this session after a decline "
-                                  "(default and most: the bridge's max_cards)"},
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": (
+                        "a key from PCI_API_KEYS (comma-separated, so keys can be rotated)"
+                    ),
+                }
+            },
+            "schemas": {
+                "Session": _SESSION,
+                "Error": _ERROR,
+                "NewSession": {
+                    "type": "object",
+                    "required": ["amount", "currency", "reference"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "amount": {"type": "string", "description": 'decimal, e.g. "42.50"'},
+                        "currency": {"type": "string", "description": "ISO 4217"},
+                        "reference": {"type": "string", "maxLength": 64},
+                        "description": {"type": "string", "maxLength": 200},
+                        "caller_clid": {"type": "string"},
+                        "card_token": {
+                            "type": "string",
+                            "maxLength": 64,
+                            "description": "pay with a stored card, charged at once",
+                        },
+                        "save_card": {"type": "boolean"},
+                        "wait": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": 8,
+                            "description": (
+                                "with card_token: seconds to wait for the gateway "
+                                "(default 5); a charge still going on then answers 201 "
+                                "in_progress with result null, and the result is read later"
+                            ),
+                        },
+                        "max_cards": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": (
+                                "cards the caller may try in this session after a decline "
+                                "(default and most: the bridge's max_cards)"
+                            ),
+                        },
+                    },
                 },
             },
-        }},
+        },
     }

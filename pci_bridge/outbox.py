@@ -40,9 +40,15 @@ SEND_TIMEOUT = 5.0
 
 def event_body(session: dict[str, Any]) -> bytes:
     """The webhook's body for an ended session (its public view)."""
-    return json.dumps({"event": EVENT, "session_id": session["session_id"],
-                       "reference": session["reference"], "result": session["result"]},
-                      sort_keys=True).encode()
+    return json.dumps(
+        {
+            "event": EVENT,
+            "session_id": session["session_id"],
+            "reference": session["reference"],
+            "result": session["result"],
+        },
+        sort_keys=True,
+    ).encode()
 
 
 def backoff(attempts: int) -> float:
@@ -64,8 +70,14 @@ class Delivery:
 class Outbox:
     """Sends what the ledger's outbox holds to the configured webhook."""
 
-    def __init__(self, ledger: Ledger, url: str | None, secret: str | None,
-                 clock: Callable[[], datetime], http: requests.Session | None = None):
+    def __init__(
+        self,
+        ledger: Ledger,
+        url: str | None,
+        secret: str | None,
+        clock: Callable[[], datetime],
+        http: requests.Session | None = None,
+    ):
         self.ledger = ledger
         self.url = url
         self.secret = secret
@@ -83,8 +95,7 @@ class Outbox:
         done = []
         for row in self.ledger.outbox_due(self.clock(), everything=everything, limit=limit):
             claim_until = self.clock() + timedelta(seconds=CLAIM_SECONDS)
-            if not self.ledger.claim_outbox(row["session_id"], row["next_attempt_at"],
-                                            claim_until):
+            if not self.ledger.claim_outbox(row["session_id"], row["next_attempt_at"], claim_until):
                 continue  # another process is sending it
             done.append(self._send(row))
         return done
@@ -94,10 +105,20 @@ class Outbox:
         body: bytes = row["body"].encode()
         session_id = row["session_id"]
         try:
-            answer = self.http.post(self.url, data=body, timeout=SEND_TIMEOUT, headers={
-                "Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, body)})
-            delivery = Delivery(session_id, answer.status_code,
-                                None if answer.ok else f"answered {answer.status_code}")
+            answer = self.http.post(
+                self.url,
+                data=body,
+                timeout=SEND_TIMEOUT,
+                headers={
+                    "Content-Type": "application/json",
+                    SIGNATURE_HEADER: sign(self.secret, body),
+                },
+            )
+            delivery = Delivery(
+                session_id,
+                answer.status_code,
+                None if answer.ok else f"answered {answer.status_code}",
+            )
         except requests.RequestException as exc:
             delivery = Delivery(session_id, None, type(exc).__name__)
         now = self.clock()
@@ -108,8 +129,13 @@ class Outbox:
             attempts = row["attempts"] + 1
             retry = now + timedelta(seconds=backoff(attempts))
             self.ledger.outbox_failed(session_id, attempts, retry, delivery.error or "")
-            log.warning("payment result of %s not delivered (%s, attempt %d); again at %s",
-                        session_id, delivery.error, attempts, retry.isoformat())
+            log.warning(
+                "payment result of %s not delivered (%s, attempt %d); again at %s",
+                session_id,
+                delivery.error,
+                attempts,
+                retry.isoformat(),
+            )
         return delivery
 
 
@@ -118,8 +144,12 @@ class OutboxWorker(threading.Thread):
     just ended); runs the bridge's other `chores` (settling lost legs) each round too. One per
     serving process."""
 
-    def __init__(self, outbox: Outbox, interval: float = 5.0,
-                 chores: tuple[tuple[str, Callable[[], Any]], ...] = ()):
+    def __init__(
+        self,
+        outbox: Outbox,
+        interval: float = 5.0,
+        chores: tuple[tuple[str, Callable[[], Any]], ...] = (),
+    ):
         super().__init__(name="pci-outbox", daemon=True)
         self.outbox = outbox
         self.interval = interval
@@ -141,8 +171,10 @@ class OutboxWorker(threading.Thread):
             self.wake.clear()
             if self.stopped.is_set():
                 return
-            for name, chore in (("delivering payment results", self.outbox.deliver_due),
-                                *self.chores):
+            for name, chore in (
+                ("delivering payment results", self.outbox.deliver_due),
+                *self.chores,
+            ):
                 self._run(name, chore)
 
     def _run(self, name: str, chore: Callable[[], Any]) -> None:
@@ -154,8 +186,12 @@ class OutboxWorker(threading.Thread):
             count = self.failing.get(name, 0) + 1
             self.failing[name] = count
             if count == 1:
-                log.error("%s failed (%s); trying again every %g s", name,
-                          type(exc).__name__, self.interval)
+                log.error(
+                    "%s failed (%s); trying again every %g s",
+                    name,
+                    type(exc).__name__,
+                    self.interval,
+                )
             return
         failed = self.failing.pop(name, 0)
         if failed:

@@ -7,20 +7,20 @@ PROMPTS = {
     "intro": "You are paying {amount} to {merchant}. To cancel at any time, press star.",
     "number": "Please enter your card number, followed by the hash key.",
     "expiry": "Please enter the card's expiry date as four digits: two for the month, two for "
-              "the year.",
+    "the year.",
     "code": "Please enter the {code_length} digit security code.",
     "postcode": "Please enter the numbers in your billing postcode, followed by the hash key.",
     "confirm": "To pay {amount} with the {brand} ending {last4}, press 1. To cancel, press 2.",
     "no_input": "Sorry, we did not hear anything.",
     "success": "Thank you. Your payment of {amount} was successful. Your confirmation code is "
-               "{code}.",
+    "{code}.",
     "declined": "Sorry, your card was declined ({reason}).",
     "another_card": "To try another card, press 1. To finish, press 2.",
     "too_many": "Sorry, we could not take your card details.",
     "cancelled": "Your payment has been cancelled. No money has been taken.",
     "gateway_error": "Sorry, we could not process your payment. No money has been taken.",
     "gateway_unknown": "Sorry, we could not confirm your payment. Please do not pay again "
-                       "until we have checked it.",
+    "until we have checked it.",
     "not_found": "Sorry, we could not find your payment. Goodbye.",
     "ended": "This payment has already ended.",
     "returning": "Returning you to the main service.",
@@ -28,7 +28,7 @@ PROMPTS = {
     "invalid_number": "That card number is not valid.",
     "brand_not_accepted": "Sorry, we do not accept {brand} cards.",
     "expiry_format": "Please enter the expiry date as four digits, two for the month and two "
-                     "for the year.",
+    "for the year.",
     "invalid_expiry": "That expiry date is not valid.",
     "expired": "That card has expired.",
     "code_length": "The security code is {code_length} digits.",

@@ -62,22 +62,30 @@ class PaymentResult:
     currency: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "confirmation_code": self.confirmation_code,
-                "amount": self.amount, "currency": self.currency,
-                "card": self.card.to_json() if self.card else None,
-                "card_token": self.card_token,
-                "gateway": self.gateway.to_json() if self.gateway else None,
-                "attempts": self.attempts}
+        return {
+            "outcome": self.outcome,
+            "confirmation_code": self.confirmation_code,
+            "amount": self.amount,
+            "currency": self.currency,
+            "card": self.card.to_json() if self.card else None,
+            "card_token": self.card_token,
+            "gateway": self.gateway.to_json() if self.gateway else None,
+            "attempts": self.attempts,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PaymentResult:
         card, gateway = data.get("card"), data.get("gateway")
-        return cls(outcome=Outcome(data["outcome"]), attempts=data.get("attempts", 0),
-                   confirmation_code=data.get("confirmation_code"),
-                   card=CardSummary(**card) if card else None,
-                   card_token=data.get("card_token"),
-                   gateway=GatewayAnswer(**gateway) if gateway else None,
-                   amount=data.get("amount"), currency=data.get("currency"))
+        return cls(
+            outcome=Outcome(data["outcome"]),
+            attempts=data.get("attempts", 0),
+            confirmation_code=data.get("confirmation_code"),
+            card=CardSummary(**card) if card else None,
+            card_token=data.get("card_token"),
+            gateway=GatewayAnswer(**gateway) if gateway else None,
+            amount=data.get("amount"),
+            currency=data.get("currency"),
+        )
 
 
 @dataclass(frozen=True)
@@ -108,8 +116,9 @@ class SessionRow(_Columns):
     def from_columns(cls, columns: Mapping[str, Any]) -> SessionRow:
         values = dict(columns)
         values["state"] = SessionState(values["state"])
-        values["result"] = (PaymentResult.from_json(json.loads(values["result"]))
-                            if values["result"] else None)
+        values["result"] = (
+            PaymentResult.from_json(json.loads(values["result"])) if values["result"] else None
+        )
         return cls(**values)
 
     def columns(self) -> dict[str, Any]:
@@ -124,8 +133,7 @@ class SessionRow(_Columns):
 
     def expired_by(self, now: datetime) -> bool:
         """Unused and past its time."""
-        return self.state == SessionState.CREATED and now >= datetime.fromisoformat(
-            self.expires_at)
+        return self.state == SessionState.CREATED and now >= datetime.fromisoformat(self.expires_at)
 
     def with_result(self, result: PaymentResult) -> PaymentResult:
         """`result` with this session's amount and currency."""
@@ -134,10 +142,15 @@ class SessionRow(_Columns):
     def public(self) -> dict[str, Any]:
         """What the session API answers for this session."""
         return {
-            "session_id": self.id, "state": self.state, "clid": self.clid,
-            "transfer_number": self.transfer_number, "amount": self.amount,
-            "currency": self.currency, "reference": self.reference,
-            "description": self.description, "created_at": self.created_at,
+            "session_id": self.id,
+            "state": self.state,
+            "clid": self.clid,
+            "transfer_number": self.transfer_number,
+            "amount": self.amount,
+            "currency": self.currency,
+            "reference": self.reference,
+            "description": self.description,
+            "created_at": self.created_at,
             "expires_at": self.expires_at,
             "result": self.result.to_json() if self.result else None,
         }

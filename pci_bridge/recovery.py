@@ -43,8 +43,11 @@ class Recovery:
                 if not self.lifecycle.in_flight(row):
                     self.settle(row)
             except Exception:  # Redis or the gateway away: the background worker goes on
-                log.exception("session %s could not be settled at start; the serving process "
-                              "settles it when it can", row.id)
+                log.exception(
+                    "session %s could not be settled at start; the serving process "
+                    "settles it when it can",
+                    row.id,
+                )
         for row in self.ledger.in_states((SessionState.CREATED,)):
             self.lifecycle.expire_if_due(row)
         self.clids.restore()
@@ -64,8 +67,11 @@ class Recovery:
                 continue
             with self.state.lock(SESSION_LOCK.format(session_id=row.id)):
                 fresh = self.ledger.session(row.id)
-                if fresh is None or fresh.state != SessionState.IN_PROGRESS or \
-                        self.lifecycle.in_flight(fresh):
+                if (
+                    fresh is None
+                    or fresh.state != SessionState.IN_PROGRESS
+                    or self.lifecycle.in_flight(fresh)
+                ):
                     continue
                 self.settle(fresh)
             settled += 1
@@ -86,10 +92,17 @@ class Recovery:
                 self.charging.record(session_id, n, answer)
             last = (n, answer)
         if last is None:
-            self.lifecycle.finish(session_id, SessionState.ABANDONED,
-                                  PaymentResult(Outcome.ABANDONED), only_if=IN_PROGRESS)
+            self.lifecycle.finish(
+                session_id,
+                SessionState.ABANDONED,
+                PaymentResult(Outcome.ABANDONED),
+                only_if=IN_PROGRESS,
+            )
             return
         n, answer = last
         self.charging.conclude(session_id, n, answer)
-        log.warning("session %s settled from the gateway's answer (its leg was lost): %s",
-                    session_id, answer.status)
+        log.warning(
+            "session %s settled from the gateway's answer (its leg was lost): %s",
+            session_id,
+            answer.status,
+        )

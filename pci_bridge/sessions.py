@@ -32,8 +32,14 @@ log = logging.getLogger("pci_bridge")
 
 
 class Sessions:
-    def __init__(self, config: BridgeConfig, ledger: Ledger, state: LiveState,
-                 gateway: Gateway, clock: Callable[[], datetime] = utc_now):
+    def __init__(
+        self,
+        config: BridgeConfig,
+        ledger: Ledger,
+        state: LiveState,
+        gateway: Gateway,
+        clock: Callable[[], datetime] = utc_now,
+    ):
         self.config = config
         self.ledger = ledger
         self.state = state
@@ -42,8 +48,9 @@ class Sessions:
         self.charging = Charging(self.lifecycle, ledger, gateway, clock)
         self.clids = ClidPool(config, ledger, state, self.lifecycle)
         self.stored = StoredCardCharges(ledger, state, self.lifecycle, self.charging, clock)
-        self.recovery = Recovery(config, ledger, state, self.lifecycle, self.clids,
-                                 self.charging, clock)
+        self.recovery = Recovery(
+            config, ledger, state, self.lifecycle, self.clids, self.charging, clock
+        )
 
     @property
     def gateway(self) -> Gateway:
@@ -74,12 +81,10 @@ class Sessions:
 
     # -- create ---------------------------------------------------------------------------
 
-    def create(self, body: Any, idempotency_key: str | None = None
-               ) -> tuple[SessionRow, bool]:
+    def create(self, body: Any, idempotency_key: str | None = None) -> tuple[SessionRow, bool]:
         """A new session (or, for a replayed Idempotency-Key, the same one): (row, created)."""
         request = session_request(body, self.config)
-        digest = hashlib.sha256(json.dumps(request.asked(), sort_keys=True).encode()
-                                ).hexdigest()
+        digest = hashlib.sha256(json.dumps(request.asked(), sort_keys=True).encode()).hexdigest()
         if idempotency_key:
             existing = self.ledger.by_idempotency_key(idempotency_key)
             if existing is not None:
@@ -87,36 +92,46 @@ class Sessions:
         now = self.clock()
         session_id = "ps_" + secrets.token_hex(12)
         row = SessionRow(
-            id=session_id, state=SessionState.CREATED, amount=request.amount,
-            currency=request.currency, reference=request.reference,
-            description=request.description, caller_clid=request.caller_clid,
-            save_card=request.save_card, card_token=request.card_token,
-            max_cards=request.max_cards, idempotency_key=idempotency_key or None,
-            request_hash=digest, created_at=now.isoformat(),
-            expires_at=(now + timedelta(seconds=self.config.session_ttl)).isoformat())
+            id=session_id,
+            state=SessionState.CREATED,
+            amount=request.amount,
+            currency=request.currency,
+            reference=request.reference,
+            description=request.description,
+            caller_clid=request.caller_clid,
+            save_card=request.save_card,
+            card_token=request.card_token,
+            max_cards=request.max_cards,
+            idempotency_key=idempotency_key or None,
+            request_hash=digest,
+            created_at=now.isoformat(),
+            expires_at=(now + timedelta(seconds=self.config.session_ttl)).isoformat(),
+        )
         if request.card_token:
             if not self.ledger.insert_session(row):
-                return self._replay(self.ledger.by_idempotency_key(idempotency_key or ""),
-                                    digest), False
+                return self._replay(
+                    self.ledger.by_idempotency_key(idempotency_key or ""), digest
+                ), False
             self.stored.start(session_id, request.wait)
             return self.row(session_id), True
         clid = self.clids.allocate(session_id, request.caller_clid)
         row = replace(row, clid=clid, transfer_number=self._transfer_number(session_id))
         if not self.ledger.insert_session(row):
             self.clids.release(clid, session_id)
-            return self._replay(self.ledger.by_idempotency_key(idempotency_key or ""),
-                                digest), False
+            return self._replay(
+                self.ledger.by_idempotency_key(idempotency_key or ""), digest
+            ), False
         self.ledger.present(clid, session_id)
-        log.info("session %s created: %s %s, presented as %s", session_id, row.amount,
-                 row.currency, clid)
+        log.info(
+            "session %s created: %s %s, presented as %s", session_id, row.amount, row.currency, clid
+        )
         return self.row(session_id), True
 
     def _replay(self, existing: SessionRow | None, digest: str) -> SessionRow:
         if existing is None:  # pragma: no cover - the key existed a moment ago
             raise Conflict("the session for this Idempotency-Key is gone", status=409)
         if existing.request_hash != digest:
-            raise Conflict("Idempotency-Key was already used with different parameters",
-                           status=422)
+            raise Conflict("Idempotency-Key was already used with different parameters", status=422)
         return self.row(existing.id)
 
     def _transfer_number(self, session_id: str) -> str:
@@ -141,8 +156,9 @@ class Sessions:
     def paid_by(self, caller_clid: str, since: datetime) -> list[dict[str, Any]]:
         """Payments taken for a caller since a moment (their public views): what a call that
         lost its own record of them had paid."""
-        return [row.public() for row in
-                self.ledger.completed_for_caller(caller_clid, since.isoformat())]
+        return [
+            row.public() for row in self.ledger.completed_for_caller(caller_clid, since.isoformat())
+        ]
 
     # -- end ------------------------------------------------------------------------------
 
@@ -158,8 +174,12 @@ class Sessions:
                 raise Conflict(f"session {session_id} has already ended ({row.state})")
             if self.lifecycle.charging(row):
                 raise Conflict(f"session {session_id} is being charged; read its result later")
-            self.lifecycle.finish(session_id, SessionState.CANCELLED,
-                                  PaymentResult(Outcome.CANCELLED), only_if=LIVE_STATES)
+            self.lifecycle.finish(
+                session_id,
+                SessionState.CANCELLED,
+                PaymentResult(Outcome.CANCELLED),
+                only_if=LIVE_STATES,
+            )
         return self.row(session_id)
 
     def recover(self) -> None:

@@ -24,8 +24,14 @@ WAIT_MAX = 8
 
 
 class StoredCardCharges:
-    def __init__(self, ledger: Ledger, state: LiveState, lifecycle: Lifecycle,
-                 charging: Charging, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        ledger: Ledger,
+        state: LiveState,
+        lifecycle: Lifecycle,
+        charging: Charging,
+        clock: Callable[[], datetime],
+    ):
         self.ledger = ledger
         self.state = state
         self.lifecycle = lifecycle
@@ -51,20 +57,27 @@ class StoredCardCharges:
             if late.is_set():
                 try:
                     row = self.ledger.session(session_id)
-                    self.on_late_end((row.caller_clid if row else None) or "",
-                                     self.lifecycle.row(session_id).public())
+                    self.on_late_end(
+                        (row.caller_clid if row else None) or "",
+                        self.lifecycle.row(session_id).public(),
+                    )
                 except Exception:
-                    log.exception("telling about the late end of session %s failed",
-                                  session_id)
+                    log.exception("telling about the late end of session %s failed", session_id)
 
-        self.ledger.update(session_id, only_if=(SessionState.CREATED,),
-                           state=SessionState.IN_PROGRESS,
-                           charging_since=self.clock().isoformat())
+        self.ledger.update(
+            session_id,
+            only_if=(SessionState.CREATED,),
+            state=SessionState.IN_PROGRESS,
+            charging_since=self.clock().isoformat(),
+        )
         threading.Thread(target=charge, name=f"charge-{session_id}", daemon=True).start()
         if not done.wait(wait):
             late.set()
-            log.info("session %s: the gateway has not answered within %gs; the charge goes on",
-                     session_id, wait)
+            log.info(
+                "session %s: the gateway has not answered within %gs; the charge goes on",
+                session_id,
+                wait,
+            )
 
     def charge(self, session_id: str) -> None:
         """Charge the session's stored card once (under the session's lock)."""
@@ -74,10 +87,12 @@ class StoredCardCharges:
     def _charge_locked(self, session_id: str) -> None:
         row = self.ledger.session(session_id)
         assert row is not None
-        if not self.ledger.update(session_id, only_if=LIVE_STATES,
-                                  state=SessionState.IN_PROGRESS):
-            log.info("session %s ended (%s) before its charge started; nothing charged",
-                     session_id, row.state)
+        if not self.ledger.update(session_id, only_if=LIVE_STATES, state=SessionState.IN_PROGRESS):
+            log.info(
+                "session %s ended (%s) before its charge started; nothing charged",
+                session_id,
+                row.state,
+            )
             return
         answer = self.charging.attempt(row, 1, token=row.card_token)
         if answer is None:
@@ -86,6 +101,11 @@ class StoredCardCharges:
         if not ended and answer.status == ChargeStatus.SUCCESS:
             now = self.ledger.session(session_id)
             state = now.state if now is not None else None
-            log.error("ALERT: session %s was charged (gateway reference %s) after it had ended "
-                      "as %s; the business was told %s: refund or post it by hand",
-                      session_id, answer.reference, state, state)
+            log.error(
+                "ALERT: session %s was charged (gateway reference %s) after it had ended "
+                "as %s; the business was told %s: refund or post it by hand",
+                session_id,
+                answer.reference,
+                state,
+                state,
+            )

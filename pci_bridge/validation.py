@@ -45,9 +45,13 @@ class SessionRequest:
 
     def asked(self) -> dict[str, Any]:
         """What was asked for, as compared between replays of one Idempotency-Key."""
-        out: dict[str, Any] = {"amount": self.amount, "currency": self.currency,
-                               "reference": self.reference, "caller_clid": self.caller_clid,
-                               "save_card": self.save_card}
+        out: dict[str, Any] = {
+            "amount": self.amount,
+            "currency": self.currency,
+            "reference": self.reference,
+            "caller_clid": self.caller_clid,
+            "save_card": self.save_card,
+        }
         if self.max_cards is not None:
             out["max_cards"] = self.max_cards
         if self.description is not None:
@@ -86,16 +90,27 @@ def session_request(body: Any, config: BridgeConfig) -> SessionRequest:
     check("save_card")
     check("max_cards")
     max_cards = body.get("max_cards")
-    check("max_cards", max_cards is None or (  # 2.0 passes the schema's integer
-        isinstance(max_cards, int) and max_cards <= config.max_cards))
+    check(
+        "max_cards",
+        max_cards is None
+        or (  # 2.0 passes the schema's integer
+            isinstance(max_cards, int) and max_cards <= config.max_cards
+        ),
+    )
     check("wait")
     wait = body.get("wait", WAIT_DEFAULT)
     check("wait", isinstance(wait, int))
     return SessionRequest(
-        amount=amount, currency=currency.upper(), reference=reference.strip(),
-        caller_clid=caller, save_card=body.get("save_card", False),
-        description=body.get("description"), card_token=token.strip() if token else None,
-        max_cards=max_cards, wait=wait)
+        amount=amount,
+        currency=currency.upper(),
+        reference=reference.strip(),
+        caller_clid=caller,
+        save_card=body.get("save_card", False),
+        description=body.get("description"),
+        card_token=token.strip() if token else None,
+        max_cards=max_cards,
+        wait=wait,
+    )
 
 
 def _schema_problems(body: Any) -> set[str]:

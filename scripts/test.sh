@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export PYTHONDONTWRITEBYTECODE=1
 .venv/bin/ruff check foundation ivr applets pci_bridge demo tests bench
+.venv/bin/ruff format --check foundation ivr applets pci_bridge demo tests bench
 .venv/bin/mypy foundation ivr applets pci_bridge demo bench
 .venv/bin/lint-imports  # the layer contracts in .importlinter (docs/architecture.md)
 .venv/bin/ivr validate --strict callplans/

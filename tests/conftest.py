@@ -48,9 +48,17 @@ def free_port() -> int:
 # --- the CLI ---------------------------------------------------------------------------------
 
 # Variables that would change what a CLI test sees (tests unset them).
-CLI_ENVIRONMENT = ("IVR_CONFIG", "IVR_STORE_URL", "IVR_DATABASE_URL", "IVR_PUBLIC_URL",
-                   "TWILIO_AUTH_TOKEN", "SIM_API_TOKEN", "PCI_API_KEYS", "PCI_API_KEY",
-                   "BILLING_TOKEN")
+CLI_ENVIRONMENT = (
+    "IVR_CONFIG",
+    "IVR_STORE_URL",
+    "IVR_DATABASE_URL",
+    "IVR_PUBLIC_URL",
+    "TWILIO_AUTH_TOKEN",
+    "SIM_API_TOKEN",
+    "PCI_API_KEYS",
+    "PCI_API_KEY",
+    "BILLING_TOKEN",
+)
 
 
 # --- bearer keys -----------------------------------------------------------------------------
@@ -101,14 +109,27 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server started for this test session on a free loopback port."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("redis-server is not installed: apt-get install redis-server "
-                    "(.ci/run installs it)")
+        pytest.fail(
+            "redis-server is not installed: apt-get install redis-server (.ci/run installs it)"
+        )
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
     deadline = time.monotonic() + 10
@@ -145,8 +166,9 @@ def store(request: pytest.FixtureRequest) -> Any:
 
 # --- PostgreSQL ----------------------------------------------------------------------------
 
-POSTGRES_URL = os.environ.get("IVR_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "IVR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def postgres_unavailable(reason: str) -> None:
@@ -162,8 +184,10 @@ def postgres_server() -> str:
     try:
         engine = sqlalchemy.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
     except (ImportError, sqlalchemy.exc.NoSuchModuleError) as exc:
-        postgres_unavailable(f"no driver for {make_url(POSTGRES_URL).drivername} ({exc}); "
-                             "pip install 'psycopg[binary]'")
+        postgres_unavailable(
+            f"no driver for {make_url(POSTGRES_URL).drivername} ({exc}); "
+            "pip install 'psycopg[binary]'"
+        )
     try:
         with engine.connect() as conn:
             conn.execute(sqlalchemy.text("select 1"))
@@ -215,8 +239,15 @@ class LoopbackServer:
     routes: dict[tuple[str, str], Callable[[Seen], Reply]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
 
-    def route(self, method: str, path: str, status: int = 200, body: Any = "",
-              headers: dict[str, str] | None = None, delay: float = 0.0) -> None:
+    def route(
+        self,
+        method: str,
+        path: str,
+        status: int = 200,
+        body: Any = "",
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> None:
         """Answer `method path` with a fixed reply (dict/list bodies are sent as JSON)."""
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
@@ -234,8 +265,12 @@ class LoopbackServer:
         self.routes[(method.upper(), path)] = fn
 
     def count(self, method: str | None = None, path: str | None = None) -> int:
-        return sum(1 for s in self.seen if (method is None or s.method == method)
-                   and (path is None or s.path.split("?")[0] == path))
+        return sum(
+            1
+            for s in self.seen
+            if (method is None or s.method == method)
+            and (path is None or s.path.split("?")[0] == path)
+        )
 
 
 @pytest.fixture
@@ -270,8 +305,9 @@ def http_server() -> Iterator[LoopbackServer]:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     server_state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield server_state
@@ -313,8 +349,9 @@ def clock() -> Clock:
 def make_engine(clock: Clock) -> Callable[..., Engine]:
     """Build an engine from plan files (paths or names in tests/plans/) or YAML texts."""
 
-    def build(*plans: str | Path, store: Any = None, secrets: dict[str, str] | None = None,
-              **kwargs: Any) -> Engine:
+    def build(
+        *plans: str | Path, store: Any = None, secrets: dict[str, str] | None = None, **kwargs: Any
+    ) -> Engine:
         loaded = []
         for i, plan in enumerate(plans):
             if isinstance(plan, Path) or (isinstance(plan, str) and "\n" not in plan):
@@ -325,9 +362,14 @@ def make_engine(clock: Clock) -> Callable[..., Engine]:
             else:
                 loaded.append(load_text(plan, f"<plan {i}>")[0])
         values = dict(secrets or {})
-        return Engine(Catalog(loaded), store or MemoryStore(), clock=kwargs.pop("clock", clock),
-                      secrets=values.get, recorder=kwargs.pop("recorder", MemoryRecorder()),
-                      **kwargs)
+        return Engine(
+            Catalog(loaded),
+            store or MemoryStore(),
+            clock=kwargs.pop("clock", clock),
+            secrets=values.get,
+            recorder=kwargs.pop("recorder", MemoryRecorder()),
+            **kwargs,
+        )
 
     return build
 
@@ -337,8 +379,14 @@ def call() -> Callable[..., CallDriver]:
     """Start driving a call: `call(engine, plan_id="x")` or `call(engine, called="+44...")`."""
     counter = iter(range(1, 10**6))
 
-    def start(engine: Engine, *, caller: str = "+447700900123", called: str = "",
-              plan_id: str | None = None, call_sid: str | None = None) -> CallDriver:
+    def start(
+        engine: Engine,
+        *,
+        caller: str = "+447700900123",
+        called: str = "",
+        plan_id: str | None = None,
+        call_sid: str | None = None,
+    ) -> CallDriver:
         sid = call_sid or f"CA{next(counter):032d}"
         return CallDriver(engine, sid, caller=caller, called=called, plan_id=plan_id)
 

@@ -21,8 +21,15 @@ def spoken(actions: Any) -> list[str]:
 
 
 class CallDriver:
-    def __init__(self, engine: Engine, call_sid: str, *, caller: str = "", called: str = "",
-                 plan_id: str | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        call_sid: str,
+        *,
+        caller: str = "",
+        called: str = "",
+        plan_id: str | None = None,
+    ):
         self.engine = engine
         self.call_sid = call_sid
         self.turns: list[Turn] = []
@@ -99,5 +106,4 @@ class CallDriver:
         return finder(self.call_sid) if finder else None
 
 
-__all__ = ["CallDriver", "Dial", "Enqueue", "Gather", "Hangup", "Pause", "Play", "Say",
-           "spoken"]
+__all__ = ["CallDriver", "Dial", "Enqueue", "Gather", "Hangup", "Pause", "Play", "Say", "spoken"]

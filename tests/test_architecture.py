@@ -32,14 +32,16 @@ def _type_name_tests(tree: ast.AST) -> list[int]:
         if not isinstance(node, ast.Compare):
             continue
         sides = [node.left, *node.comparators]
-        typed = any(isinstance(s, ast.Attribute) and s.attr in ("type", "type_name")
-                    for s in sides)
+        typed = any(isinstance(s, ast.Attribute) and s.attr in ("type", "type_name") for s in sides)
         literals = [s for s in sides if isinstance(s, ast.Constant | ast.Tuple | ast.Set)]
         named = any(
             (isinstance(s, ast.Constant) and s.value in names)
-            or (isinstance(s, ast.Tuple | ast.Set)
-                and any(isinstance(e, ast.Constant) and e.value in names for e in s.elts))
-            for s in literals)
+            or (
+                isinstance(s, ast.Tuple | ast.Set)
+                and any(isinstance(e, ast.Constant) and e.value in names for e in s.elts)
+            )
+            for s in literals
+        )
         if typed and named:
             found.append(node.lineno)
     return found

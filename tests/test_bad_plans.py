@@ -97,7 +97,8 @@ def test_warning_plan_is_returned_with_its_warnings() -> None:
     plan, report = load_file("tests/callplans/warn/unreachable_applet.yaml")
     assert "old_welcome" in plan.applets
     assert [d.format() for d in report.warnings] == expected_lines(
-        ROOT / CALLPLANS / "warn" / "unreachable_applet.yaml")
+        ROOT / CALLPLANS / "warn" / "unreachable_applet.yaml"
+    )
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -112,8 +113,10 @@ def validate(*args: str) -> tuple[int, list[str]]:
 def test_cli_validate_exits_1_and_prints_the_error() -> None:
     code, lines = validate("tests/callplans/bad/unknown_top_level_key.yaml")
     assert code == 1
-    assert lines[0] == ("tests/callplans/bad/unknown_top_level_key.yaml:3:1: error: fallbak: "
-                        "unknown top-level key 'fallbak' (did you mean 'fallback'?)")
+    assert lines[0] == (
+        "tests/callplans/bad/unknown_top_level_key.yaml:3:1: error: fallbak: "
+        "unknown top-level key 'fallbak' (did you mean 'fallback'?)"
+    )
     assert lines[-1] == "0 plan(s) valid, 1 refused: 1 error(s), 0 warning(s)"
 
 
@@ -121,15 +124,21 @@ def test_cli_validate_prints_every_error_of_several_files() -> None:
     names = ["many_errors", "missing_next_target", "goto_unknown_plan"]
     code, lines = validate(*(f"tests/callplans/bad/{n}.yaml" for n in names))
     assert code == 1
-    wanted = [line for n in names
-              for line in expected_lines(ROOT / CALLPLANS / "bad" / f"{n}.yaml")]
+    wanted = [
+        line for n in names for line in expected_lines(ROOT / CALLPLANS / "bad" / f"{n}.yaml")
+    ]
     assert sorted(lines[:-1]) == sorted(wanted)
     assert lines[-1] == "0 plan(s) valid, 3 refused: 6 error(s), 0 warning(s)"
 
 
 def test_cli_validate_callplans_is_clean() -> None:
-    count = len([p for p in (ROOT / "callplans").rglob("*.yaml")
-                 if "tests" not in p.relative_to(ROOT / "callplans").parts])
+    count = len(
+        [
+            p
+            for p in (ROOT / "callplans").rglob("*.yaml")
+            if "tests" not in p.relative_to(ROOT / "callplans").parts
+        ]
+    )
     assert count >= 3
     clean = f"{count} plan(s) valid, 0 refused: 0 error(s), 0 warning(s)"
     assert validate("callplans") == (0, [clean])
@@ -170,13 +179,15 @@ def test_hostile_files_are_refused_in_well_under_a_second(name: str) -> None:
         load_file(CALLPLANS / "bad" / f"{name}.yaml")
     assert time.monotonic() - started < 1.0
     assert [d.format() for d in caught.value.diagnostics] == expected_lines(
-        ROOT / CALLPLANS / "bad" / f"{name}.yaml")
+        ROOT / CALLPLANS / "bad" / f"{name}.yaml"
+    )
 
 
 def test_the_size_limit_is_configurable(tmp_path: Path) -> None:
     plan = ROOT / CALLPLANS / "bad" / "oversized_file.yaml"
     loaded, _ = load_file(plan, max_bytes=plan.stat().st_size)
     assert loaded.id == "oversized_file"
-    result = CliRunner().invoke(main, ["validate", relative(plan)],
-                                env={"IVR_MAX_PLAN_BYTES": str(plan.stat().st_size)})
+    result = CliRunner().invoke(
+        main, ["validate", relative(plan)], env={"IVR_MAX_PLAN_BYTES": str(plan.stat().st_size)}
+    )
     assert result.exit_code == 0, result.output

@@ -69,18 +69,21 @@ def test_the_transcript_shows_what_the_caller_hears_and_presses(config: Path) ->
         '  Caller hears: "Account 1 2 3 4. Goodbye."',
     ]
     assert out[-3].startswith("Call ended after ")
-    assert out[-2:] == ["Outcome: AccountGiven",
-                        "Path: welcome (next) → menu (1) → ask_account (next) → read_back (end)"]
+    assert out[-2:] == [
+        "Outcome: AccountGiven",
+        "Path: welcome (next) → menu (1) → ask_account (next) → read_back (end)",
+    ]
 
 
 def test_the_transcript_shows_a_transfer(config: Path) -> None:
     result = ivr(config, "call", MENU, "--from", CALLER, "--keys", "2")
     out = lines(result)
     assert '  Caller hears: "Connecting you to an agent."' in out
-    assert any("dials +441000000999" in line and "presenting +441000000900" in line
-               for line in out)
-    assert out[-2:] == ["Outcome: Delivered",
-                        "Path: welcome (next) → menu (2) → agent (next) → goodbye (end)"]
+    assert any("dials +441000000999" in line and "presenting +441000000900" in line for line in out)
+    assert out[-2:] == [
+        "Outcome: Delivered",
+        "Path: welcome (next) → menu (2) → agent (next) → goodbye (end)",
+    ]
 
 
 @pytest.mark.parametrize("keys", [["1 2,3"], ["1", "2,3"], ["1,2", "3"], [" 1 ,2 , 3 "]])
@@ -89,7 +92,10 @@ def test_keys_are_split_on_spaces_and_commas(config: Path, keys: list[str]) -> N
     result = ivr(config, "call", MENU, "--from", CALLER, *args)
     out = lines(result)
     assert [line.strip() for line in out if "presses" in line] == [
-        "Caller presses: 1", "Caller presses: 2", "Caller presses: 3"]
+        "Caller presses: 1",
+        "Caller presses: 2",
+        "Caller presses: 3",
+    ]
     assert out.count('  Caller hears: "That is not 4 digits."') == 1
     assert out[-1] == "Path: welcome (next) → menu (1) → ask_account (invalid) → sorry (end)"
 
@@ -103,15 +109,16 @@ def test_a_dash_is_no_input(config: Path) -> None:
 
 
 def test_hangup_after_n_prompts(config: Path) -> None:
-    result = ivr(config, "call", MENU, "--from", CALLER, "--keys", "1 1234",
-                 "--hangup-after", "1")
+    result = ivr(config, "call", MENU, "--from", CALLER, "--keys", "1 1234", "--hangup-after", "1")
     out = lines(result)
     assert "  Caller presses: 1" in out
     assert "  Caller presses: 1234" not in out
     assert out[-4] == "  the caller hangs up"
     assert out[-3].endswith("(the caller hung up)")
-    assert out[-2:] == ["Outcome: Abandoned",
-                        "Path: welcome (next) → menu (1) → ask_account (caller_hung_up)"]
+    assert out[-2:] == [
+        "Outcome: Abandoned",
+        "Path: welcome (next) → menu (1) → ask_account (caller_hung_up)",
+    ]
 
 
 def test_a_withheld_caller(config: Path) -> None:
@@ -151,10 +158,12 @@ def test_json_gives_transcript_path_data_and_outcome(config: Path) -> None:
     assert call["outcome"] == "AccountGiven"
     assert call["plan"] == "sim_menu"
     assert (call["from"], call["to"], call["ended_by"]) == (CALLER, MENU, "twiml")
-    assert call["path"] == [{"applet": "welcome", "outcome": "next"},
-                            {"applet": "menu", "outcome": "1"},
-                            {"applet": "ask_account", "outcome": "next"},
-                            {"applet": "read_back", "outcome": "end"}]
+    assert call["path"] == [
+        {"applet": "welcome", "outcome": "next"},
+        {"applet": "menu", "outcome": "1"},
+        {"applet": "ask_account", "outcome": "next"},
+        {"applet": "read_back", "outcome": "end"},
+    ]
     assert call["data"]["Account"] == "1234"
     assert call["data"]["Choice"] == "1"
     assert call["data"]["CLID"] == CALLER
@@ -168,15 +177,19 @@ def test_json_gives_transcript_path_data_and_outcome(config: Path) -> None:
 def echo_token(seen: Seen) -> tuple[int, dict[str, str], str]:
     """A service that names the caller and echoes the bearer token back."""
     token = seen.headers.get("Authorization", "").removeprefix("Bearer ")
-    return 200, {"Content-Type": "application/json"}, json.dumps({"name": "Ada",
-                                                                  "token": token})
+    return 200, {"Content-Type": "application/json"}, json.dumps({"name": "Ada", "token": token})
 
 
-def test_json_never_shows_a_secret(config: Path, http_server: LoopbackServer,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_never_shows_a_secret(
+    config: Path, http_server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plan = config.parent / "callplans" / "sim_lookup.yaml"
-    plan.write_text(plan.read_text(encoding="utf-8").replace(
-        "http://127.0.0.1:9/api", f"{http_server.url}/api"), encoding="utf-8")
+    plan.write_text(
+        plan.read_text(encoding="utf-8").replace(
+            "http://127.0.0.1:9/api", f"{http_server.url}/api"
+        ),
+        encoding="utf-8",
+    )
     http_server.handle("GET", "/api/whoami", echo_token)
     monkeypatch.setenv("SIM_API_TOKEN", SECRET)
     result = ivr(config, "call", LOOKUP, "--from", CALLER, "--json")
@@ -191,11 +204,16 @@ def test_json_never_shows_a_secret(config: Path, http_server: LoopbackServer,
     assert SECRET not in plain.output
 
 
-def test_json_on_a_call_that_fails_without_a_secret(config: Path,
-                                                    http_server: LoopbackServer) -> None:
+def test_json_on_a_call_that_fails_without_a_secret(
+    config: Path, http_server: LoopbackServer
+) -> None:
     plan = config.parent / "callplans" / "sim_lookup.yaml"
-    plan.write_text(plan.read_text(encoding="utf-8").replace(
-        "http://127.0.0.1:9/api", f"{http_server.url}/api"), encoding="utf-8")
+    plan.write_text(
+        plan.read_text(encoding="utf-8").replace(
+            "http://127.0.0.1:9/api", f"{http_server.url}/api"
+        ),
+        encoding="utf-8",
+    )
     http_server.handle("GET", "/api/whoami", echo_token)
     call = json.loads(ivr(config, "call", LOOKUP, "--from", CALLER, "--json").stdout)
     assert http_server.seen == []
@@ -222,7 +240,8 @@ def test_calls_lists_the_recorded_calls(config: Path) -> None:
     assert CALLER in rows["AccountGiven"]
     assert "withheld" in rows["NoInput"]
     assert rows["AccountGiven"].endswith(
-        "welcome(next) → menu(1) → ask_account(next) → read_back(end)")
+        "welcome(next) → menu(1) → ask_account(next) → read_back(end)"
+    )
     records = json.loads(ivr(config, "calls", "--json").stdout)
     assert {r["outcome"] for r in records} == {"AccountGiven", "NoInput", "Delivered"}
     assert all(r["plan_id"] == "sim_menu" and r["ddi"] == MENU for r in records)

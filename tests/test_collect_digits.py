@@ -31,8 +31,7 @@ def test_digits_prompt_and_gather_parameters(make_engine, call):
     assert d.heard == ["Enter your account number, then press hash."]
     g = d.gather
     assert (g.num_digits, g.finish_on_key, g.timeout) == (None, "#", 5)
-    assert g.prompts == (Say("Enter your account number, then press hash.", "Polly.Amy",
-                             "en-GB"),)
+    assert g.prompts == (Say("Enter your account number, then press hash.", "Polly.Amy", "en-GB"),)
 
 
 @pytest.mark.parametrize("entry", ["1234", "00001234", "12345678"])
@@ -69,16 +68,19 @@ def test_fixed_length_asks_for_num_digits_and_custom_finish_key(make_engine, cal
 # --- amount ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("entry", "amount"), [
-    ("42*50", "42.50"),
-    ("42", "42.00"),
-    ("42*5", "42.50"),
-    ("42*", "42.00"),
-    ("1", "1.00"),
-    ("1*00", "1.00"),
-    ("500", "500.00"),
-    ("499*99", "499.99"),
-])
+@pytest.mark.parametrize(
+    ("entry", "amount"),
+    [
+        ("42*50", "42.50"),
+        ("42", "42.00"),
+        ("42*5", "42.50"),
+        ("42*", "42.00"),
+        ("1", "1.00"),
+        ("1*00", "1.00"),
+        ("500", "500.00"),
+        ("499*99", "499.99"),
+    ],
+)
 def test_amount_is_stored_as_two_decimal_string(make_engine, call, entry, amount):
     d = call(make_engine("input_amount.yaml"), plan_id="input_amount")
     g = d.gather
@@ -89,15 +91,18 @@ def test_amount_is_stored_as_two_decimal_string(make_engine, call, entry, amount
     assert d.path == [("ask_amount", "next"), ("done", "end")]
 
 
-@pytest.mark.parametrize("entry", [
-    "42*505",    # too many decimals
-    "4*2*5",     # two stars
-    "42**5",     # two stars together
-    "*",         # nothing but the decimal point
-    "0*99",      # below the minimum (from MinAmount)
-    "500*01",    # above the maximum (from MaxAmount)
-    "1000",
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "42*505",  # too many decimals
+        "4*2*5",  # two stars
+        "42**5",  # two stars together
+        "*",  # nothing but the decimal point
+        "0*99",  # below the minimum (from MinAmount)
+        "500*01",  # above the maximum (from MaxAmount)
+        "1000",
+    ],
+)
 def test_invalid_amounts(make_engine, call, entry):
     d = call(make_engine("input_amount.yaml"), plan_id="input_amount")
     d.press(entry)
@@ -105,9 +110,15 @@ def test_invalid_amounts(make_engine, call, entry):
     assert d.path == [("ask_amount", "invalid"), *INVALID]
 
 
-@pytest.mark.parametrize(("entry", "ok"), [
-    ("4*99", False), ("5", True), ("99*99", True), ("100", False),
-])
+@pytest.mark.parametrize(
+    ("entry", "ok"),
+    [
+        ("4*99", False),
+        ("5", True),
+        ("99*99", True),
+        ("100", False),
+    ],
+)
 def test_amount_literal_bounds(make_engine, call, entry, ok):
     d = call(make_engine("input_amount_literal.yaml"), plan_id="input_amount_literal")
     d.press(entry)
@@ -117,12 +128,15 @@ def test_amount_literal_bounds(make_engine, call, entry, ok):
 # --- date ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("entry", "iso"), [
-    ("2011", "2026-11-20"),   # today, allowed with min_days 0
-    ("2111", "2026-11-21"),
-    ("0112", "2026-12-01"),
-    ("2012", "2026-12-20"),   # the last day of the 30-day window
-])
+@pytest.mark.parametrize(
+    ("entry", "iso"),
+    [
+        ("2011", "2026-11-20"),  # today, allowed with min_days 0
+        ("2111", "2026-11-21"),
+        ("0112", "2026-12-01"),
+        ("2012", "2026-12-20"),  # the last day of the 30-day window
+    ],
+)
 def test_date_is_the_next_such_date(make_engine, call, entry, iso):
     d = call(make_engine("input_date.yaml"), plan_id="input_date")  # clock: 2026-11-20
     g = d.gather
@@ -132,16 +146,19 @@ def test_date_is_the_next_such_date(make_engine, call, entry, iso):
     assert d.path == [("ask_date", "next"), ("done", "end")]
 
 
-@pytest.mark.parametrize("entry", [
-    "2112",   # 31 days ahead: out of the window
-    "1911",   # yesterday: next year, out of the window
-    "3102",   # no such date
-    "3111",   # 31 November does not exist
-    "0013",
-    "0000",
-    "201",
-    "20111",
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "2112",  # 31 days ahead: out of the window
+        "1911",  # yesterday: next year, out of the window
+        "3102",  # no such date
+        "3111",  # 31 November does not exist
+        "0013",
+        "0000",
+        "201",
+        "20111",
+    ],
+)
 def test_invalid_dates(make_engine, call, entry):
     d = call(make_engine("input_date.yaml"), plan_id="input_date")
     d.press(entry)
@@ -168,13 +185,16 @@ def test_date_uses_the_plan_timezone(make_engine, call, clock):
     assert d.path == [("ask_date", "invalid"), *INVALID]
 
 
-@pytest.mark.parametrize(("entry", "iso"), [
-    ("2011", None),           # today: before min_days 2
-    ("2111", None),
-    ("2211", "2026-11-22"),
-    ("3011", "2026-11-30"),   # 10 days: the last day allowed
-    ("0112", None),
-])
+@pytest.mark.parametrize(
+    ("entry", "iso"),
+    [
+        ("2011", None),  # today: before min_days 2
+        ("2111", None),
+        ("2211", "2026-11-22"),
+        ("3011", "2026-11-30"),  # 10 days: the last day allowed
+        ("0112", None),
+    ],
+)
 def test_date_window_excludes_today_when_min_days_is_positive(make_engine, call, entry, iso):
     d = call(make_engine("input_date_window.yaml"), plan_id="input_date_window")
     d.press(entry)
@@ -212,8 +232,7 @@ def test_choice_outside_literal_count_is_invalid(make_engine, call):
     assert d.path == [("choose_bill", "next"), ("choose_card", "invalid"), *INVALID]
 
 
-@pytest.mark.parametrize(("entry", "ok"), [("12", True), ("1", True), ("13", False),
-                                           ("0", False)])
+@pytest.mark.parametrize(("entry", "ok"), [("12", True), ("1", True), ("13", False), ("0", False)])
 def test_choice_of_more_than_nine(make_engine, call, entry, ok):
     d = call(make_engine("input_choice_many.yaml"), plan_id="input_choice_many")
     assert d.gather.num_digits is None  # two keys may be needed: ended by the finish key
@@ -226,8 +245,9 @@ def test_choice_of_more_than_nine(make_engine, call, entry, ok):
 # --- regex -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("entry", "ok"), [("12", True), ("34", True), ("1234", False),
-                                           ("123", False), ("3", False)])
+@pytest.mark.parametrize(
+    ("entry", "ok"), [("12", True), ("34", True), ("1234", False), ("123", False), ("3", False)]
+)
 def test_regex_is_a_full_match(make_engine, call, entry, ok):
     d = call(make_engine("input_regex.yaml"), plan_id="input_regex")
     d.press(entry)
@@ -362,8 +382,12 @@ def test_confirm_reads_a_date_and_digits(make_engine, call):
     assert "1 2 3 4" in readback(d)
     d.press("1")
     assert d.heard == ["Paying 10.00 on 2026-11-25 from 1234."]
-    assert d.path == [("ask_amount", "next"), ("ask_date", "next"), ("ask_account", "next"),
-                      ("done", "end")]
+    assert d.path == [
+        ("ask_amount", "next"),
+        ("ask_date", "next"),
+        ("ask_account", "next"),
+        ("done", "end"),
+    ]
 
 
 def test_confirm_reads_next_years_date_with_the_year(make_engine, call, clock):

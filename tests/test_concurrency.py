@@ -85,22 +85,27 @@ def service(http_server: LoopbackServer) -> Service:
         with lock:
             state.windows.append(Window(seen.json()["reference"], start, time.time()))
             count = len(state.windows)
-        return 200, {"Content-Type": "application/json"}, json.dumps(
-            {"balance": "42.50", "lookups": count})
+        return (
+            200,
+            {"Content-Type": "application/json"},
+            json.dumps({"balance": "42.50", "lookups": count}),
+        )
 
     http_server.handle("POST", "/lookup", lookup)
     return state
 
 
 @pytest.fixture
-def engines(make_engine: Callable[..., Engine], http_server: LoopbackServer
-            ) -> Iterator[Callable[..., Engine]]:
+def engines(
+    make_engine: Callable[..., Engine], http_server: LoopbackServer
+) -> Iterator[Callable[..., Engine]]:
     """Engines on the connector plan, pointed at the loopback service; closed afterwards."""
     built: list[Engine] = []
 
     def build(store: Any, *plans: str) -> Engine:
-        engine = make_engine(*(plans or (PLAN,)), store=store,
-                             secrets={"SERVICE_URL": http_server.url})
+        engine = make_engine(
+            *(plans or (PLAN,)), store=store, secrets={"SERVICE_URL": http_server.url}
+        )
         built.append(engine)
         return engine
 
@@ -121,8 +126,7 @@ def together(*calls: Callable[[], Turn]) -> list[Turn]:
         except BaseException as exc:
             results[i] = exc
 
-    threads = [threading.Thread(target=run, args=(i,), name=f"turn-{i}")
-               for i in range(len(calls))]
+    threads = [threading.Thread(target=run, args=(i,), name=f"turn-{i}") for i in range(len(calls))]
     for t in threads:
         t.start()
     for t in threads:
@@ -141,23 +145,25 @@ def disjoint(windows: list[Window]) -> bool:
 # --- threads -------------------------------------------------------------------------------
 
 
-def test_two_deliveries_of_one_turn_are_serialized(engines: Callable[..., Engine], store: Any,
-                                                   service: Service,
-                                                   http_server: LoopbackServer) -> None:
+def test_two_deliveries_of_one_turn_are_serialized(
+    engines: Callable[..., Engine], store: Any, service: Service, http_server: LoopbackServer
+) -> None:
     recording = RecordingStore(store)
     engine = engines(recording)
     call = CallDriver(engine, SID, called="+442071230902")
     turn = call.last.turn
     recording.held.clear()
 
-    first, second = together(lambda: engine.keys(SID, turn, "1234"),
-                             lambda: engine.keys(SID, turn, "1234"))
+    first, second = together(
+        lambda: engine.keys(SID, turn, "1234"), lambda: engine.keys(SID, turn, "1234")
+    )
 
     assert http_server.count("POST", "/lookup") == 1, "the web service was called twice"
     assert first == second
     assert first.turn == turn + 1 and not first.ended
     assert spoken(first.actions) == [
-        "Your balance is £42.50. Press 1 to finish, or 2 to look it up again."]
+        "Your balance is £42.50. Press 1 to finish, or 2 to look it up again."
+    ]
     # the two turns held the call one after the other, the web service inside the first
     assert len(recording.held) == 2
     assert disjoint(recording.held)
@@ -165,14 +171,17 @@ def test_two_deliveries_of_one_turn_are_serialized(engines: Callable[..., Engine
     assert winner.start <= service.windows[0].start and service.windows[0].end <= winner.end
     session = engine.session(SID)
     assert session is not None and session.turn == turn + 1
-    assert [(a, o) for a, o, _, _ in session.history] == [("ask_account", "next"),
-                                                          ("lookup", "next")]
+    assert [(a, o) for a, o, _, _ in session.history] == [
+        ("ask_account", "next"),
+        ("lookup", "next"),
+    ]
     assert session.data["Lookups"] == 1
     assert engine.keys(SID, turn, "1234") == first  # a late third delivery: same answer
 
 
-def test_different_calls_are_not_serialized(engines: Callable[..., Engine], store: Any,
-                                            service: Service) -> None:
+def test_different_calls_are_not_serialized(
+    engines: Callable[..., Engine], store: Any, service: Service
+) -> None:
     engine = engines(store)
     one = CallDriver(engine, "CA" + "8" * 32, called="+442071230902")
     two = CallDriver(engine, "CA" + "9" * 32, called="+442071230902")
@@ -196,9 +205,9 @@ def balance_call(first: Engine, second: Engine, sid: str = SID) -> CallDriver:
     return call
 
 
-def test_two_engines_sharing_redis_alternate_turns(engines: Callable[..., Engine],
-                                                   redis_url: str, redis_store: RedisStore,
-                                                   service: Service) -> None:
+def test_two_engines_sharing_redis_alternate_turns(
+    engines: Callable[..., Engine], redis_url: str, redis_store: RedisStore, service: Service
+) -> None:
     service.delay = 0.0  # only the alternation matters here
     a_store, b_store = RedisStore.from_url(redis_url), RedisStore.from_url(redis_url)
     try:
@@ -222,16 +231,26 @@ def test_two_engines_sharing_redis_alternate_turns(engines: Callable[..., Engine
     record = engine_b.recorder.find(SID)  # type: ignore[attr-defined]
     assert record is not None and record.outcome == "BalanceHeard"
     assert [(s.applet, s.outcome) for s in record.path] == [
-        ("ask_account", "next"), ("lookup", "next"), ("tell", "2"), ("lookup", "next"),
-        ("tell", "1"), ("goodbye", "end")]
+        ("ask_account", "next"),
+        ("lookup", "next"),
+        ("tell", "2"),
+        ("lookup", "next"),
+        ("tell", "1"),
+        ("goodbye", "end"),
+    ]
     assert engine_a.recorder.find(SID) is None  # type: ignore[attr-defined]
     assert len(service.windows) == 4  # two lookups per call, this one and the reference
     assert redis_store.client.keys("ivr:lock:*") == []
 
 
 def test_a_worker_without_the_pinned_version_reads_it_from_redis(
-        engines: Callable[..., Engine], redis_url: str, redis_store: RedisStore,
-        service: Service, clock: Clock, http_server: LoopbackServer) -> None:
+    engines: Callable[..., Engine],
+    redis_url: str,
+    redis_store: RedisStore,
+    service: Service,
+    clock: Clock,
+    http_server: LoopbackServer,
+) -> None:
     """Worker B was reloaded with a newer version; the call keeps the version it started on."""
     service.delay = 0.0
     b_store = RedisStore.from_url(redis_url)
@@ -239,9 +258,13 @@ def test_a_worker_without_the_pinned_version_reads_it_from_redis(
         engine_a = engines(redis_store)
         source = (PLANS / PLAN).read_text(encoding="utf-8")
         newer, _ = load_text(source.replace("Thank you. Goodbye.", "Bye now."), "<newer>")
-        engine_b = Engine(Catalog([newer]), b_store, clock=clock,
-                          secrets={"SERVICE_URL": http_server.url}.get,
-                          recorder=MemoryRecorder())
+        engine_b = Engine(
+            Catalog([newer]),
+            b_store,
+            clock=clock,
+            secrets={"SERVICE_URL": http_server.url}.get,
+            recorder=MemoryRecorder(),
+        )
         try:
             call = CallDriver(engine_a, SID, called="+442071230902")
             call.engine = engine_b
@@ -285,18 +308,34 @@ store.client.close()
 """
 
 
-def test_a_second_process_races_for_the_same_turn(engines: Callable[..., Engine],
-                                                  redis_url: str, redis_store: RedisStore,
-                                                  service: Service,
-                                                  http_server: LoopbackServer) -> None:
+def test_a_second_process_races_for_the_same_turn(
+    engines: Callable[..., Engine],
+    redis_url: str,
+    redis_store: RedisStore,
+    service: Service,
+    http_server: LoopbackServer,
+) -> None:
     engine = engines(redis_store)
     call = CallDriver(engine, SID, called="+442071230902")
     turn = call.last.turn
     worker = subprocess.Popen(
-        [sys.executable, "-c", WORKER, redis_url, str(PLANS / PLAN), http_server.url, SID,
-         str(turn), "1234"],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        [
+            sys.executable,
+            "-c",
+            WORKER,
+            redis_url,
+            str(PLANS / PLAN),
+            http_server.url,
+            SID,
+            str(turn),
+            "1234",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert worker.stdout is not None and worker.stdin is not None
         ready = worker.stdout.readline()
@@ -320,7 +359,8 @@ def test_a_second_process_races_for_the_same_turn(engines: Callable[..., Engine]
     assert theirs["turn"] == mine.turn == turn + 1
     assert theirs["actions"] == [to_dict(a) for a in mine.actions]
     assert spoken(mine.actions) == [
-        "Your balance is £42.50. Press 1 to finish, or 2 to look it up again."]
+        "Your balance is £42.50. Press 1 to finish, or 2 to look it up again."
+    ]
     # the two deliveries really were in flight at the same time
     assert theirs["start"] < end and start < theirs["end"]
     call.last = mine

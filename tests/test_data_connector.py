@@ -28,8 +28,11 @@ from tests.driver import CallDriver, Gather, spoken
 
 PLANS = Path(__file__).resolve().parent / "plans"
 PLACEHOLDER = "http://api.invalid"
-XSD = (Path(__file__).resolve().parent / "twiml-xsd"  # the vendored copy (see test_twiml)
-       / "twiml_v20100401_twilioRealtimeCallSchema.xsd")
+XSD = (
+    Path(__file__).resolve().parent
+    / "twiml-xsd"  # the vendored copy (see test_twiml)
+    / "twiml_v20100401_twilioRealtimeCallSchema.xsd"
+)
 TOKEN = "tok-5ecret-Zq81"
 CALLER = "+447700900123"
 
@@ -43,12 +46,18 @@ def plan_text(name: str, url: str) -> str:
 
 
 @pytest.fixture
-def run(make_engine: Callable[..., Any], call: Callable[..., CallDriver],
-        request: pytest.FixtureRequest) -> Run:
+def run(
+    make_engine: Callable[..., Any], call: Callable[..., CallDriver], request: pytest.FixtureRequest
+) -> Run:
     """Start a call on plan `name` with its ApiUrl at `url` (default: the `http_server`)."""
 
-    def start(name: str, *, url: str | None = None, secrets: dict[str, str] | None = None,
-              caller: str = CALLER) -> CallDriver:
+    def start(
+        name: str,
+        *,
+        url: str | None = None,
+        secrets: dict[str, str] | None = None,
+        caller: str = CALLER,
+    ) -> CallDriver:
         url = url or request.getfixturevalue("http_server").url
         engine = make_engine(plan_text(name, url), secrets=secrets)
         return call(engine, plan_id=name, caller=caller)
@@ -111,8 +120,12 @@ def test_json_fields_by_dots_and_index_are_spoken(run: Run, http_server: Loopbac
         "Goodbye.",
     ]
     assert d.ended
-    assert d.path == [("lookup", "next"), ("read_out", "next"), ("bills", "next"),
-                      ("goodbye", "end")]
+    assert d.path == [
+        ("lookup", "next"),
+        ("read_out", "next"),
+        ("bills", "next"),
+        ("goodbye", "end"),
+    ]
     data = d.data
     assert data["AccountId"] == "A1"
     assert data["Balance"] == "42.50"  # exact, never a float
@@ -144,11 +157,14 @@ def test_json_malformed_on_200_is_a_failure(run: Run, http_server: LoopbackServe
 def test_json_empty_200_is_next_with_empty_fields(run: Run, http_server: LoopbackServer):
     http_server.route("GET", "/account", 200, "")
     d = run("dc_json")
-    assert d.path == [("lookup", "next"), ("read_out", "next"), ("bills", "next"),
-                      ("goodbye", "end")]
+    assert d.path == [
+        ("lookup", "next"),
+        ("read_out", "next"),
+        ("bills", "next"),
+        ("goodbye", "end"),
+    ]
     assert d.heard[0] == "Account  for . Balance , ."
-    assert d.heard[1:] == ["Count . Missing [] []. Status 200.", "You have 0 bills.",
-                           "Goodbye."]
+    assert d.heard[1:] == ["Count . Missing [] []. Status 200.", "You have 0 bills.", "Goodbye."]
     for name in ("AccountId", "Balance", "Holder", "FirstBill", "Bills", "Whole"):
         assert empty(d.data.get(name)), name
     assert empty(d.data["LastError"])
@@ -180,10 +196,14 @@ def test_status_routes(run: Run, http_server: LoopbackServer):
     assert http_server.count() == len(STATUS_CASES)
 
 
-def test_404_with_html_body_is_routed_by_status_not_failure(run: Run,
-                                                            http_server: LoopbackServer):
-    http_server.route("GET", "/status", 404, "<html><body><h1>Not Found</h1></body></html>",
-                      headers={"Content-Type": "text/html"})
+def test_404_with_html_body_is_routed_by_status_not_failure(run: Run, http_server: LoopbackServer):
+    http_server.route(
+        "GET",
+        "/status",
+        404,
+        "<html><body><h1>Not Found</h1></body></html>",
+        headers={"Content-Type": "text/html"},
+    )
     d = run("dc_status")
     assert d.heard == ["Not found 404."]
     assert d.path == [("lookup", "status_404"), ("not_found", "end")]
@@ -204,8 +224,9 @@ def test_unrouted_status_goes_to_next(run: Run, http_server: LoopbackServer):
 # --- no usable answer ----------------------------------------------------------------------
 
 
-def test_timeout_is_a_failure_within_the_timeout(run: Run, http_server: LoopbackServer,
-                                                 release: threading.Event):
+def test_timeout_is_a_failure_within_the_timeout(
+    run: Run, http_server: LoopbackServer, release: threading.Event
+):
     def slow(_: Seen) -> Reply:
         release.wait(5)
         return 200, {"Content-Type": "application/json"}, '{"result": "late"}'
@@ -231,8 +252,10 @@ def trickling_server(release: threading.Event, length: int = 20, every: float = 
         with conn:
             conn.recv(65536)
             try:
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n" % length)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % length
+                )
                 for _ in range(length):
                     if release.wait(every):
                         return
@@ -304,15 +327,17 @@ def test_no_retries_means_one_request(run: Run, http_server: LoopbackServer):
 
 def test_never_retries_on_4xx(run: Run, http_server: LoopbackServer):
     for n, status in enumerate([400, 404, 409, 429], start=1):
-        http_server.handle("GET", "/flaky", sequence(
-            (status, {"Content-Type": "application/json"}, '{"result": "no"}'), OK))
+        http_server.handle(
+            "GET",
+            "/flaky",
+            sequence((status, {"Content-Type": "application/json"}, '{"result": "no"}'), OK),
+        )
         d = run("dc_retry")  # retries: 2
         assert (status, d.heard) == (status, [f"Answered {status} no."])
         assert (status, http_server.count("GET", "/flaky")) == (status, n)
 
 
-def test_retries_after_a_timeout(run: Run, http_server: LoopbackServer,
-                                 release: threading.Event):
+def test_retries_after_a_timeout(run: Run, http_server: LoopbackServer, release: threading.Event):
     """Spec: `retries` are extra tries on connect error, timeout or 5xx."""
     first = threading.Event()
 
@@ -347,8 +372,9 @@ ACCOUNT_XML = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def test_xml_paths_attribute_and_repeated_elements(run: Run, http_server: LoopbackServer):
-    http_server.route("GET", "/account.xml", 200, ACCOUNT_XML,
-                      headers={"Content-Type": "application/xml"})
+    http_server.route(
+        "GET", "/account.xml", 200, ACCOUNT_XML, headers={"Content-Type": "application/xml"}
+    )
     d = run("dc_xml")
     assert d.heard == [
         "Account A1, balance £42.50 in GBP, 2 bills.",
@@ -356,8 +382,12 @@ def test_xml_paths_attribute_and_repeated_elements(run: Run, http_server: Loopba
         "Bill 2: £12.50.",
         "Goodbye.",
     ]
-    assert d.path == [("lookup", "next"), ("read_out", "next"), ("bills", "next"),
-                      ("goodbye", "end")]
+    assert d.path == [
+        ("lookup", "next"),
+        ("read_out", "next"),
+        ("bills", "next"),
+        ("goodbye", "end"),
+    ]
     assert d.data["AccountId"] == "A1"
     assert d.data["Balance"] == "42.50"
     assert d.data["Currency"] == "GBP"
@@ -366,8 +396,13 @@ def test_xml_paths_attribute_and_repeated_elements(run: Run, http_server: Loopba
 
 
 def test_xml_malformed_on_200_is_a_failure(run: Run, http_server: LoopbackServer):
-    http_server.route("GET", "/account.xml", 200, "<account><id>A1</id>",
-                      headers={"Content-Type": "application/xml"})
+    http_server.route(
+        "GET",
+        "/account.xml",
+        200,
+        "<account><id>A1</id>",
+        headers={"Content-Type": "application/xml"},
+    )
     d = run("dc_xml")
     assert d.heard == ["Sorry, the service failed."]
     assert d.path == [("lookup", "failure"), ("failed", "end")]
@@ -386,15 +421,24 @@ def test_text_whole_body_and_regex(run: Run, http_server: LoopbackServer):
     assert empty(d.data.get("Missing"))
 
 
-def test_utf8_bodies_without_a_charset_are_read_as_utf8(run: Run,
-                                                         http_server: LoopbackServer):
+def test_utf8_bodies_without_a_charset_are_read_as_utf8(run: Run, http_server: LoopbackServer):
     """Services often send UTF-8 as text/plain or text/xml with no charset parameter."""
-    http_server.route("GET", "/confirm.txt", 200, "Zoë Crème code=12345".encode(),
-                      headers={"Content-Type": "text/plain"})
+    http_server.route(
+        "GET",
+        "/confirm.txt",
+        200,
+        "Zoë Crème code=12345".encode(),
+        headers={"Content-Type": "text/plain"},
+    )
     d = run("dc_text")
     assert d.data["Whole"] == "Zoë Crème code=12345"
-    http_server.route("GET", "/account.xml", 200, ACCOUNT_XML.replace("A1", "Zoë").encode(),
-                      headers={"Content-Type": "text/xml"})
+    http_server.route(
+        "GET",
+        "/account.xml",
+        200,
+        ACCOUNT_XML.replace("A1", "Zoë").encode(),
+        headers={"Content-Type": "text/xml"},
+    )
     d = run("dc_xml")
     assert d.data["AccountId"] == "Zoë"
     assert d.heard[0].startswith("Account Zoë, ")
@@ -404,8 +448,9 @@ def test_utf8_bodies_without_a_charset_are_read_as_utf8(run: Run,
 
 
 def payment_routes(server: LoopbackServer) -> None:
-    server.handle("POST", "/payments", json_reply(
-        '{"id": "P77", "marker": "resp-body-json-7731"}', 201))
+    server.handle(
+        "POST", "/payments", json_reply('{"id": "P77", "marker": "resp-body-json-7731"}', 201)
+    )
     server.route("PUT", "/payments/P77", 200, "resp-body-put-7732")
     server.route("PATCH", "/payments/P77/note", 200, "resp-body-patch-7733")
     server.route("DELETE", "/payments/P77", 204, "")
@@ -415,8 +460,14 @@ def test_request_method_query_headers_and_bodies(run: Run, http_server: Loopback
     payment_routes(http_server)
     d = run("dc_request", secrets={"TOKEN": TOKEN})
     assert d.heard == ["Payment P77 recorded."]
-    assert d.path == [("setup", "next"), ("post_json", "next"), ("put_form", "next"),
-                      ("patch_raw", "next"), ("delete_it", "next"), ("done", "end")]
+    assert d.path == [
+        ("setup", "next"),
+        ("post_json", "next"),
+        ("put_form", "next"),
+        ("patch_raw", "next"),
+        ("delete_it", "next"),
+        ("done", "end"),
+    ]
     sid = d.call_sid
     post, put, patch, delete = http_server.seen
     # POST with URL-encoded query, headers (the secret rendered) and a JSON body
@@ -430,13 +481,18 @@ def test_request_method_query_headers_and_bodies(run: Run, http_server: Loopback
     assert post.headers["Content-Type"].startswith("application/json")
     body = json.loads(post.body, parse_float=Decimal)
     assert body.pop("limit") is not None  # exactness: test_json_body_numbers_stay_decimal
-    assert body == {"amount": "42.50", "reference": sid, "caller": {"number": CALLER},
-                    "tags": ["ivr", "dc_request"], "count": 3, "final": True}
+    assert body == {
+        "amount": "42.50",
+        "reference": sid,
+        "caller": {"number": CALLER},
+        "tags": ["ivr", "dc_request"],
+        "count": 3,
+        "final": True,
+    }
     # PUT with a form body (method written in lower case in the plan)
     assert put.method == "PUT" and put.path == "/payments/P77"
     assert put.headers["Content-Type"].startswith("application/x-www-form-urlencoded")
-    assert parse_qs(put.body.decode()) == {"amount": ["42.50"],
-                                           "note": [f"paid by {CALLER} & co"]}
+    assert parse_qs(put.body.decode()) == {"amount": ["42.50"], "note": [f"paid by {CALLER} & co"]}
     # PATCH with a raw body and the plan's Content-Type
     assert patch.method == "PATCH" and patch.path == "/payments/P77/note"
     assert patch.body == f"Payment P77 of 42.50 for {sid}".encode()
@@ -454,8 +510,9 @@ def test_json_body_numbers_stay_decimal(run: Run, http_server: LoopbackServer):
     assert body["limit"] == Decimal("12345678901234567.89"), http_server.seen[0].body
 
 
-def test_secret_is_sent_but_never_stored_or_logged(run: Run, http_server: LoopbackServer,
-                                                   caplog: pytest.LogCaptureFixture):
+def test_secret_is_sent_but_never_stored_or_logged(
+    run: Run, http_server: LoopbackServer, caplog: pytest.LogCaptureFixture
+):
     caplog.set_level(logging.DEBUG)
     payment_routes(http_server)
     d = run("dc_request", secrets={"TOKEN": TOKEN})
@@ -482,8 +539,9 @@ def test_missing_secret_fails_without_a_request(run: Run, http_server: LoopbackS
 # --- logging -------------------------------------------------------------------------------
 
 
-def test_log_shows_method_url_and_status_only(run: Run, http_server: LoopbackServer,
-                                              caplog: pytest.LogCaptureFixture):
+def test_log_shows_method_url_and_status_only(
+    run: Run, http_server: LoopbackServer, caplog: pytest.LogCaptureFixture
+):
     caplog.set_level(logging.DEBUG)
     payment_routes(http_server)
     d = run("dc_request", secrets={"TOKEN": TOKEN})
@@ -493,15 +551,26 @@ def test_log_shows_method_url_and_status_only(run: Run, http_server: LoopbackSer
     messages = [r.getMessage() for r in caplog.records if not r.name.startswith("urllib3")]
     text = "\n".join(messages)
     base = http_server.url
-    for method, path, status in [("POST", "/payments", "201"), ("PUT", "/payments/P77", "200"),
-                                 ("PATCH", "/payments/P77/note", "200"),
-                                 ("DELETE", "/payments/P77", "204")]:
+    for method, path, status in [
+        ("POST", "/payments", "201"),
+        ("PUT", "/payments/P77", "200"),
+        ("PATCH", "/payments/P77/note", "200"),
+        ("DELETE", "/payments/P77", "204"),
+    ]:
         assert any(method in m and f"{base}{path}" in m and status in m for m in messages), (
-            f"no log line with {method} {base}{path} {status} in:\n{text}")
+            f"no log line with {method} {base}{path} {status} in:\n{text}"
+        )
     for secret in [
-        "phone=", "%2B447700900123", "a b&c=d", "a+b%26c",  # query string and its values
-        '"amount"', "paid by", "Payment P77 of",  # request bodies (json, form, raw)
-        "resp-body-json-7731", "resp-body-put-7732", "resp-body-patch-7733",  # responses
+        "phone=",
+        "%2B447700900123",
+        "a b&c=d",
+        "a+b%26c",  # query string and its values
+        '"amount"',
+        "paid by",
+        "Payment P77 of",  # request bodies (json, form, raw)
+        "resp-body-json-7731",
+        "resp-body-put-7732",
+        "resp-body-patch-7733",  # responses
         TOKEN,
     ]:
         assert secret not in text, f"{secret!r} was logged:\n{text}"
@@ -529,7 +598,8 @@ class Urls:
 
 
 def test_repeated_keys_webhook_does_not_call_the_service_twice(
-        run: Run, http_server: LoopbackServer):
+    run: Run, http_server: LoopbackServer
+):
     http_server.handle("GET", "/accounts/12345678", json_reply('{"balance": 42.50}'))
     d = run("dc_repeat")
     assert isinstance(d.waiting, Gather)
@@ -539,8 +609,10 @@ def test_repeated_keys_webhook_does_not_call_the_service_twice(
     again = engine.keys(sid, turn, "12345678", "#")
 
     assert http_server.count("GET", "/accounts/12345678") == 1
-    assert spoken(first.actions) == ["Your balance is £42.50.",
-                                     "Press 1 to pay now, or 2 to hear it again."]
+    assert spoken(first.actions) == [
+        "Your balance is £42.50.",
+        "Press 1 to pay now, or 2 to hear it again.",
+    ]
     assert isinstance(first.actions[-1], Gather)
     assert again == first
     twiml = render(first, Urls())
@@ -557,7 +629,8 @@ def test_repeated_keys_webhook_does_not_call_the_service_twice(
 
 
 def test_concurrent_duplicate_keys_webhooks_call_the_service_once(
-        run: Run, http_server: LoopbackServer):
+    run: Run, http_server: LoopbackServer
+):
     """Twilio may retry while the first delivery is still waiting for the web service."""
 
     def slow(_: Seen) -> Reply:
@@ -567,8 +640,9 @@ def test_concurrent_duplicate_keys_webhooks_call_the_service_once(
     http_server.handle("GET", "/accounts/12345678", slow)
     d = run("dc_repeat")
     with ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(d.engine.keys, d.call_sid, d.last.turn, "12345678", "#")
-                   for _ in range(2)]
+        futures = [
+            pool.submit(d.engine.keys, d.call_sid, d.last.turn, "12345678", "#") for _ in range(2)
+        ]
         first, again = (f.result(timeout=10) for f in futures)
     assert first == again
     assert spoken(first.actions)[0] == "Your balance is £42.50."
@@ -576,12 +650,17 @@ def test_concurrent_duplicate_keys_webhooks_call_the_service_once(
     assert http_server.count("GET", "/accounts/12345678") == 1
 
 
-@pytest.mark.parametrize("exc", [
-    requests.ConnectionError("HTTPConnectionPool(host='h', port=81): Max retries exceeded with "
-                             "url: /a?key=s3cr3tKEY&phone=%2B447700900123 (Caused by ...)"),
-    requests.exceptions.InvalidURL("Invalid URL 'http://h/a?key=s3cr3tKEY': no host"),
-    requests.exceptions.ChunkedEncodingError("Connection broken: /a?key=s3cr3tKEY"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        requests.ConnectionError(
+            "HTTPConnectionPool(host='h', port=81): Max retries exceeded with "
+            "url: /a?key=s3cr3tKEY&phone=%2B447700900123 (Caused by ...)"
+        ),
+        requests.exceptions.InvalidURL("Invalid URL 'http://h/a?key=s3cr3tKEY': no host"),
+        requests.exceptions.ChunkedEncodingError("Connection broken: /a?key=s3cr3tKEY"),
+    ],
+)
 def test_failure_reasons_never_carry_the_url(exc: Exception) -> None:
     """LastError is spoken, stored and logged: it must not repeat the request's query string,
     where secrets and the caller's number travel."""

@@ -108,9 +108,17 @@ def test_every_operator_is_covered() -> None:
 
 
 @pytest.mark.parametrize("type_", ["string", "number", "date", "boolean"])
-@pytest.mark.parametrize(("actual", "null"), [
-    (None, True), ("", True), ("x", False), ("0", False), (0, False), ("2026-11-20", False),
-])
+@pytest.mark.parametrize(
+    ("actual", "null"),
+    [
+        (None, True),
+        ("", True),
+        ("x", False),
+        ("0", False),
+        (0, False),
+        ("2026-11-20", False),
+    ],
+)
 def test_null_operators(type_: str, actual: Any, null: bool) -> None:
     """A missing data source (None) and an empty value are null, whatever the rule's type."""
     assert evaluate(rule("is_null", type_), actual, None) is null
@@ -146,14 +154,18 @@ UNCONVERTIBLE = [
 
 
 @pytest.mark.parametrize(("op", "type_", "actual", "expected"), UNCONVERTIBLE)
-def test_unconvertible_value_never_matches(op: str, type_: str, actual: Any,
-                                           expected: Any) -> None:
+def test_unconvertible_value_never_matches(op: str, type_: str, actual: Any, expected: Any) -> None:
     assert check(op, type_, actual, expected) is False
 
 
-@pytest.mark.parametrize(("op", "value"), [
-    ("not_equals", "closed"), ("not_contains", "closed"), ("equals", ""),
-])
+@pytest.mark.parametrize(
+    ("op", "value"),
+    [
+        ("not_equals", "closed"),
+        ("not_contains", "closed"),
+        ("equals", ""),
+    ],
+)
 def test_missing_string_source_compares_like_empty_text(op: str, value: str) -> None:
     """A missing data source renders as empty text (VCC), and is_null treats missing and empty
     alike: a string rule must give the same answer for a missing source as for ''."""
@@ -176,22 +188,26 @@ def test_numbers_in_data_sources_compare_as_numbers() -> None:
 # --- through the engine ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("entry", "heard"), [
-    ("999", "Route account."),  # rule 2 wins although rule 3 (> 100) also matches
-    ("101", "Route big."),  # greater_than $(Limit) as a number
-    ("100", "Route other."),
-    ("07", "Route prefix."),  # starts_with $(Prefix)
-    ("079", "Route prefix."),
-    ("10", "Route teen."),  # between [$(Low), 20], inclusive
-    ("20", "Route teen."),
-    ("21", "Route other."),
-    ("2", "Route small."),
-    ("42", "Route forties."),  # matches wins over the later equals "42"
-    ("4", "Route other."),  # matches is a full match
-    ("400", "Route big."),
-])
-def test_engine_routes_first_matching_rule(make_engine: Any, call: Any, entry: str,
-                                           heard: str) -> None:
+@pytest.mark.parametrize(
+    ("entry", "heard"),
+    [
+        ("999", "Route account."),  # rule 2 wins although rule 3 (> 100) also matches
+        ("101", "Route big."),  # greater_than $(Limit) as a number
+        ("100", "Route other."),
+        ("07", "Route prefix."),  # starts_with $(Prefix)
+        ("079", "Route prefix."),
+        ("10", "Route teen."),  # between [$(Low), 20], inclusive
+        ("20", "Route teen."),
+        ("21", "Route other."),
+        ("2", "Route small."),
+        ("42", "Route forties."),  # matches wins over the later equals "42"
+        ("4", "Route other."),  # matches is a full match
+        ("400", "Route big."),
+    ],
+)
+def test_engine_routes_first_matching_rule(
+    make_engine: Any, call: Any, entry: str, heard: str
+) -> None:
     engine = make_engine("route_data_router.yaml")
     c = call(engine, plan_id="route_data_router")
     c.press(entry)
@@ -207,8 +223,9 @@ def test_engine_missing_source_is_null(make_engine: Any, call: Any) -> None:
     assert c.path == [("ask", "no_input"), ("route", "rule_1"), ("r_null", "end")]
 
 
-def test_engine_rule_paths_and_unconvertible_rule_falls_through(make_engine: Any,
-                                                                 call: Any) -> None:
+def test_engine_rule_paths_and_unconvertible_rule_falls_through(
+    make_engine: Any, call: Any
+) -> None:
     """Account.balance > "abc" cannot convert, so the next rule is checked; Account.opened is
     before $(Today) as dates; Account.status equals ACTIVE case-insensitively; Account.vip is a
     boolean yes; "10.50" > 9 as a decimal."""
@@ -217,6 +234,10 @@ def test_engine_rule_paths_and_unconvertible_rule_falls_through(make_engine: Any
     c.press("999")
     assert c.heard == ["Route account."]
     assert c.path == [
-        ("ask", "next"), ("route", "rule_2"), ("account", "rule_2"),
-        ("account_2", "rule_2"), ("account_3", "rule_1"), ("r_account", "end"),
+        ("ask", "next"),
+        ("route", "rule_2"),
+        ("account", "rule_2"),
+        ("account_2", "rule_2"),
+        ("account_3", "rule_1"),
+        ("r_account", "end"),
     ]

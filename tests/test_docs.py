@@ -15,7 +15,8 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 def test_reference_is_up_to_date() -> None:
     assert (DOCS / "callplan-reference.md").read_text(encoding="utf-8") == reference(), (
-        "docs/callplan-reference.md is stale: run `ivr reference > docs/callplan-reference.md`")
+        "docs/callplan-reference.md is stale: run `ivr reference > docs/callplan-reference.md`"
+    )
 
 
 def test_reference_names_every_applet_field_outcome_and_formatter() -> None:

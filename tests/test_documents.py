@@ -12,19 +12,25 @@ from foundation.documents import DocumentError, check, path_text, validator
 from ivr.app.settings import Settings, SettingsError
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("sesion_ttl: 5", "unknown setting 'sesion_ttl' (did you mean 'session_ttl'?)"),
-    ("session_ttl: five", "session_ttl should be a whole number, found 'five'"),
-    ("session_ttl: -1", "session_ttl: -1 is less than the minimum of 0"),
-    ("trust_proxy: 'yes'", "trust_proxy should be true or false, found 'yes'"),
-    ("pci: 3", "pci should be a map, found 3"),
-    ("directory: {'+441': {anser: busy}}",
-     "directory.+441: unknown key 'anser' (did you mean 'answer'?)"),
-    ("directory: {'+441': 5}", "directory.+441: should be a map, found 5"),
-    ("- a list", "expected a map of settings"),
-])
-def test_a_wrong_setting_is_named_with_its_file_and_path(tmp_path: Path, text: str,
-                                                         message: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sesion_ttl: 5", "unknown setting 'sesion_ttl' (did you mean 'session_ttl'?)"),
+        ("session_ttl: five", "session_ttl should be a whole number, found 'five'"),
+        ("session_ttl: -1", "session_ttl: -1 is less than the minimum of 0"),
+        ("trust_proxy: 'yes'", "trust_proxy should be true or false, found 'yes'"),
+        ("pci: 3", "pci should be a map, found 3"),
+        (
+            "directory: {'+441': {anser: busy}}",
+            "directory.+441: unknown key 'anser' (did you mean 'answer'?)",
+        ),
+        ("directory: {'+441': 5}", "directory.+441: should be a map, found 5"),
+        ("- a list", "expected a map of settings"),
+    ],
+)
+def test_a_wrong_setting_is_named_with_its_file_and_path(
+    tmp_path: Path, text: str, message: str
+) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(text + "\n", encoding="utf-8")
     with pytest.raises(SettingsError) as caught:
@@ -40,28 +46,41 @@ def test_empty_settings_keep_their_defaults(tmp_path: Path) -> None:
     assert settings.directory == {}
 
 
-SCHEMA = validator({
-    "type": "object",
-    "properties": {
-        "mode": {"enum": ["fast", "safe"]},
-        "items": {"type": "array", "items": {
-            "type": "object", "required": ["url"], "properties": {"url": {"type": "string"}},
-            "additionalProperties": False,
-            "x-messages": {"required": "an item needs url: ({value})"}}},
-    },
-    "required": ["mode"],
-    "additionalProperties": False,
-})
+SCHEMA = validator(
+    {
+        "type": "object",
+        "properties": {
+            "mode": {"enum": ["fast", "safe"]},
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["url"],
+                    "properties": {"url": {"type": "string"}},
+                    "additionalProperties": False,
+                    "x-messages": {"required": "an item needs url: ({value})"},
+                },
+            },
+        },
+        "required": ["mode"],
+        "additionalProperties": False,
+    }
+)
 
 
-@pytest.mark.parametrize(("document", "message"), [
-    ({"mode": "quick"}, "f.yaml: mode must be fast or safe, found 'quick'"),
-    ({}, "f.yaml: give mode:"),
-    ({"mode": "fast", "items": [{"url": "x"}, {}]}, "f.yaml: items[1]: an item needs url: ({})"),
-    ({"mode": "fast", "items": [{"url": 5}]},
-     "f.yaml: items[0]: url should be text, found 5"),
-    ({"mode": "fast", "itme": []}, "f.yaml: unknown key 'itme' (did you mean 'items'?)"),
-])
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"mode": "quick"}, "f.yaml: mode must be fast or safe, found 'quick'"),
+        ({}, "f.yaml: give mode:"),
+        (
+            {"mode": "fast", "items": [{"url": "x"}, {}]},
+            "f.yaml: items[1]: an item needs url: ({})",
+        ),
+        ({"mode": "fast", "items": [{"url": 5}]}, "f.yaml: items[0]: url should be text, found 5"),
+        ({"mode": "fast", "itme": []}, "f.yaml: unknown key 'itme' (did you mean 'items'?)"),
+    ],
+)
 def test_messages_name_the_path_and_say_what_to_give(document: object, message: str) -> None:
     with pytest.raises(DocumentError) as caught:
         check(document, SCHEMA, "f.yaml")
@@ -77,16 +96,23 @@ def test_paths_read_as_written() -> None:
     assert path_text([]) == ""
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ({"acepted_brands": ["visa"]},
-     "pci: unknown setting 'acepted_brands' (did you mean 'accepted_brands'?)"),
-    ({"accepted_brands": ["vissa"]}, "pci: accepted_brands[0]: unknown brand 'vissa' (one of "),
-    ({"prompts": {"intro2": "Hi"}}, "pci: prompts: unknown prompt 'intro2' (one of intro, "),
-    ({"transfer_numbers": []}, "pci: transfer_numbers: give at least one number"),
-    ({"clid_pool": ["+442079460100", "+441"]},
-     "pci: clid_pool[1]: '+441' is not an E.164 number"),
-    ({"max_attempts": "3"}, "pci: max_attempts should be a whole number, found '3'"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"acepted_brands": ["visa"]},
+            "pci: unknown setting 'acepted_brands' (did you mean 'accepted_brands'?)",
+        ),
+        ({"accepted_brands": ["vissa"]}, "pci: accepted_brands[0]: unknown brand 'vissa' (one of "),
+        ({"prompts": {"intro2": "Hi"}}, "pci: prompts: unknown prompt 'intro2' (one of intro, "),
+        ({"transfer_numbers": []}, "pci: transfer_numbers: give at least one number"),
+        (
+            {"clid_pool": ["+442079460100", "+441"]},
+            "pci: clid_pool[1]: '+441' is not an E.164 number",
+        ),
+        ({"max_attempts": "3"}, "pci: max_attempts should be a whole number, found '3'"),
+    ],
+)
 def test_the_bridge_settings_are_checked_the_same_way(raw: dict, message: str) -> None:
     from pci_bridge.config import BridgeConfig
     from pci_bridge.errors import PciBridgeError
@@ -99,7 +125,13 @@ def test_the_bridge_settings_are_checked_the_same_way(raw: dict, message: str) -
 def test_the_bridge_takes_its_settings_from_code_and_files_alike() -> None:
     from pci_bridge.config import BridgeConfig
 
-    config = BridgeConfig.from_dict({"transfer_numbers": ("+442079460001",), "voice": None,
-                                     "gateway_latency": 1, "currencies": ["GBP"]})
+    config = BridgeConfig.from_dict(
+        {
+            "transfer_numbers": ("+442079460001",),
+            "voice": None,
+            "gateway_latency": 1,
+            "currencies": ["GBP"],
+        }
+    )
     assert config.transfer_numbers == ("+442079460001",) and config.voice is None
     assert config.currencies == ("GBP",)

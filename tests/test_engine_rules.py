@@ -74,27 +74,36 @@ def test_goto_plan_at_applet_carries_data(make_engine: Any, call: Any) -> None:
     c.press("1")
     assert c.ended
     # Colour and Greeting carried over win over the target's constants; Only comes from it
-    assert c.heard == ["Colour red, greeting from the first plan, only target only, "
-                       "plan route_goto_target."]
+    assert c.heard == [
+        "Colour red, greeting from the first plan, only target only, plan route_goto_target."
+    ]
     assert c.data["PlanId"] == "route_goto_target"
     assert c.session.plan_id == "route_goto_target"
-    assert c.path == [("remember", "next"), ("choose", "1"),
-                      ("to_middle", "goto_plan:route_goto_target"), ("middle", "end")]
+    assert c.path == [
+        ("remember", "next"),
+        ("choose", "1"),
+        ("to_middle", "goto_plan:route_goto_target"),
+        ("middle", "end"),
+    ]
 
 
 def test_goto_plan_without_applet_starts_at_start(make_engine: Any, call: Any) -> None:
     engine = goto_engine(make_engine)
     c = call(engine, plan_id="route_goto_from")
     c.press("2")
-    assert c.heard == ["Start of target.",
-                       "Colour red, greeting from the first plan, only target only, "
-                       "plan route_goto_target."]
+    assert c.heard == [
+        "Start of target.",
+        "Colour red, greeting from the first plan, only target only, plan route_goto_target.",
+    ]
     record = c.record()
     assert record.plan_id == "route_goto_target"
     assert [(s.applet, s.plan) for s in record.path] == [
-        ("remember", "route_goto_from"), ("choose", "route_goto_from"),
-        ("to_start", "route_goto_from"), ("first", "route_goto_target"),
-        ("middle", "route_goto_target")]
+        ("remember", "route_goto_from"),
+        ("choose", "route_goto_from"),
+        ("to_start", "route_goto_from"),
+        ("first", "route_goto_target"),
+        ("middle", "route_goto_target"),
+    ]
 
 
 # --- unrouted outcomes and errors ----------------------------------------------------------
@@ -111,7 +120,8 @@ def test_unrouted_outcome_goes_to_fallback(make_engine: Any, call: Any) -> None:
 
 
 def test_unrouted_outcome_without_fallback_apologises_and_logs_an_error(
-        make_engine: Any, call: Any, caplog: pytest.LogCaptureFixture) -> None:
+    make_engine: Any, call: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     c = call(make_engine("route_rules_no_fallback.yaml"), plan_id="route_rules_no_fallback")
     caplog.clear()
     with caplog.at_level(logging.DEBUG):
@@ -124,8 +134,9 @@ def test_unrouted_outcome_without_fallback_apologises_and_logs_an_error(
     assert any(c.call_sid in r.getMessage() for r in errors)
 
 
-def test_applet_error_goes_to_fallback(make_engine: Any, call: Any,
-                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_applet_error_goes_to_fallback(
+    make_engine: Any, call: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     """A choice count placeholder that is not a number raises EngineError on entry."""
     c = call(make_engine(RULES), plan_id="route_rules")
     with caplog.at_level(logging.ERROR):
@@ -134,16 +145,21 @@ def test_applet_error_goes_to_fallback(make_engine: Any, call: Any,
     assert c.heard[-1] == "Sorry, something went wrong."
     assert c.path[-2:] == [("bad_choice", "error"), ("sorry", "end")]
     assert c.record().outcome == "Fallback"
-    assert any(r.exc_info and type(r.exc_info[1]).__name__ == "EngineError"
-               and c.call_sid in r.getMessage() for r in caplog.records)
+    assert any(
+        r.exc_info
+        and type(r.exc_info[1]).__name__ == "EngineError"
+        and c.call_sid in r.getMessage()
+        for r in caplog.records
+    )
 
 
 # --- at most 100 applets per turn ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("key", ["3", "5"])
-def test_loop_without_caller_step_ends_at_fallback(make_engine: Any, call: Any, key: str,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_loop_without_caller_step_ends_at_fallback(
+    make_engine: Any, call: Any, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
     c = call(make_engine(RULES), plan_id="route_rules")
     before = len(c.path)
     with caplog.at_level(logging.ERROR):
@@ -169,8 +185,9 @@ class Hung(BaseException):
     """A BaseException, so that the engine's `except Exception` cannot swallow it."""
 
 
-def test_goto_plan_loop_ends_at_fallback(make_engine: Any, call: Any,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_goto_plan_loop_ends_at_fallback(
+    make_engine: Any, call: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """route_ping → route_pong → route_ping ... has no caller step: the step limit applies to
     goto_plan as to any applet. (The guard stops the test after 1000 jumps instead of hanging.)"""
     engine = make_engine("route_ping.yaml", "route_pong.yaml")
@@ -261,7 +278,9 @@ def test_status_callback_before_dial_action(make_engine: Any, call: Any) -> None
     written = engine.recorder.records[0]
     assert written.outcome == "Delivered"
     assert [(s.applet, s.outcome) for s in written.path][-2:] == [
-        ("agent", "next"), ("choose", "caller_hung_up")]
+        ("agent", "next"),
+        ("choose", "caller_hung_up"),
+    ]
     again = engine.dial_ended(c.call_sid, turn, "completed", 60)  # a repeat changes nothing
     assert again.actions == late.actions
     assert c.hangup() is None
@@ -277,7 +296,9 @@ def test_dial_action_then_status_callback(make_engine: Any, call: Any) -> None:
     record = c.hangup()
     assert record is not None and record.outcome == "Delivered"
     assert [(s.applet, s.outcome) for s in record.path][-2:] == [
-        ("agent", "next"), ("choose", "caller_hung_up")]
+        ("agent", "next"),
+        ("choose", "caller_hung_up"),
+    ]
     assert c.hangup() is None
     assert len(engine.recorder.records) == 1
 
@@ -302,8 +323,7 @@ def test_call_keeps_the_plan_version_it_started_with(make_engine: Any, call: Any
     assert fresh.record().plan_version == new
 
 
-def test_pinned_version_served_by_another_process(make_engine: Any, call: Any,
-                                                  store: Any) -> None:
+def test_pinned_version_served_by_another_process(make_engine: Any, call: Any, store: Any) -> None:
     """A second engine sharing the store, which only ever loaded the new version, finishes a
     call on the version it started with."""
     first = make_engine("route_version.yaml", store=store)

@@ -9,8 +9,9 @@ from ivr.engine.registry import REGISTRY
 from ivr.lang.fields import walk_templates
 from ivr.lang.formatters import FORMATTERS
 
-EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "callplans" / "examples").glob(
-    "*.yaml"))
+EXAMPLES = sorted(
+    (Path(__file__).resolve().parent.parent / "callplans" / "examples").glob("*.yaml")
+)
 
 
 def _plans():
@@ -36,6 +37,11 @@ def test_every_outcome_is_routed_somewhere() -> None:
 
 
 def test_every_formatter_is_used() -> None:
-    used = {ref.formatter for plan in _plans() for spec in plan.applets.values()
-            for template in walk_templates(spec.config) for ref in template.refs}
+    used = {
+        ref.formatter
+        for plan in _plans()
+        for spec in plan.applets.values()
+        for template in walk_templates(spec.config)
+        for ref in template.refs
+    }
     assert set(FORMATTERS) <= used

@@ -59,8 +59,7 @@ class StandIn:
             if self.mode == "hang":
                 time.sleep(20)  # longer than any turn: the plan gives up
             elif self.mode == "fail":
-                return Response('{"error": "ledger locked"}', 500,
-                                mimetype="application/json")
+                return Response('{"error": "ledger locked"}', 500, mimetype="application/json")
         return None
 
     def close(self) -> None:
@@ -74,33 +73,56 @@ def stand_in() -> Iterator[StandIn]:
     service.close()
 
 
-def fleet(tmp_path: Path, redis_url: str, billing: StandIn, settings: dict[str, Any] | None = None,
-          **pci: Any) -> Server:
+def fleet(
+    tmp_path: Path,
+    redis_url: str,
+    billing: StandIn,
+    settings: dict[str, Any] | None = None,
+    **pci: Any,
+) -> Server:
     redis.Redis.from_url(redis_url).flushdb()
     port = free_port()
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "callplans": str(ROOT / "callplans"), "store": redis_url, "watch_plans": False,
-        "database": f"sqlite:///{tmp_path}/calls.sqlite3",
-        "self_url": f"http://127.0.0.1:{port}",
-        "data": {"BillingUrl": billing.url, "PciUrl": f"http://127.0.0.1:{port}/pci/v1"},
-        "pci": {"database_url": f"sqlite:///{tmp_path}/pci.sqlite3",
-                "result_webhook": billing.url + "/payment-results", "outbox_interval": 1,
-                **pci},
-        **(settings or {}),
-    }), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "callplans": str(ROOT / "callplans"),
+                "store": redis_url,
+                "watch_plans": False,
+                "database": f"sqlite:///{tmp_path}/calls.sqlite3",
+                "self_url": f"http://127.0.0.1:{port}",
+                "data": {"BillingUrl": billing.url, "PciUrl": f"http://127.0.0.1:{port}/pci/v1"},
+                "pci": {
+                    "database_url": f"sqlite:///{tmp_path}/pci.sqlite3",
+                    "result_webhook": billing.url + "/payment-results",
+                    "outbox_interval": 1,
+                    **pci,
+                },
+                **(settings or {}),
+            }
+        ),
+        encoding="utf-8",
+    )
     server = Server("gunicorn", config, tmp_path / "server.log")
     server.port, server.url = port, f"http://127.0.0.1:{port}"
-    server.start(PCI_API_KEYS="billing-fault-key-0123456789", BILLING_TOKEN=TOKEN,
-                 PCI_WEBHOOK_SECRET=HOOK, PCI_DATA_KEY=base64.b64encode(os.urandom(32)).decode(),
-                 TWILIO_AUTH_TOKEN=TWILIO)
+    server.start(
+        PCI_API_KEYS="billing-fault-key-0123456789",
+        BILLING_TOKEN=TOKEN,
+        PCI_WEBHOOK_SECRET=HOOK,
+        PCI_DATA_KEY=base64.b64encode(os.urandom(32)).decode(),
+        TWILIO_AUTH_TOKEN=TWILIO,
+    )
     return server
 
 
 def call(server: Server, keys: list[str]) -> str:
     directory = with_bridge_numbers({"+442071230200": Destination()}, ("+442079460001",))
-    simulator = TwilioSimulator(HttpTransport(server.url, timeout=20), directory=directory,
-                                auth_token=TWILIO, account_sid=ACCOUNT)
+    simulator = TwilioSimulator(
+        HttpTransport(server.url, timeout=20),
+        directory=directory,
+        auth_token=TWILIO,
+        account_sid=ACCOUNT,
+    )
     return " ".join(simulator.call("+442071230001", SAM, KeySource(list(keys))).heard())
 
 
@@ -114,7 +136,8 @@ def posted(billing: StandIn, timeout: float = 20) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("mode", ["hang", "fail"])
 def test_the_billing_post_hangs_or_fails_after_the_charge(
-        tmp_path: Path, redis_url: str, stand_in: StandIn, mode: str) -> None:
+    tmp_path: Path, redis_url: str, stand_in: StandIn, mode: str
+) -> None:
     server = fleet(tmp_path, redis_url, stand_in)
     try:
         stand_in.mode = mode
@@ -132,9 +155,9 @@ def test_the_billing_post_hangs_or_fails_after_the_charge(
         server.stop()
 
 
-def test_a_stored_card_charge_slower_than_a_turn(tmp_path: Path, redis_url: str,
-                                                 stand_in: StandIn,
-                                                 http_server: LoopbackServer) -> None:
+def test_a_stored_card_charge_slower_than_a_turn(
+    tmp_path: Path, redis_url: str, stand_in: StandIn, http_server: LoopbackServer
+) -> None:
     """The gateway takes 9 s (a turn may take 12): the bridge answers the plan after 5 s with
     the charge going on; the caller holds, is told it is still being processed and not to pay
     again (never that nothing was taken), billing gets the payment when it completes, and the
@@ -147,12 +170,17 @@ def test_a_stored_card_charge_slower_than_a_turn(tmp_path: Path, redis_url: str,
 
     http_server.handle("POST", f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json", messages_api)
     ledger = Ledger(f"sqlite:///{tmp_path}/pci.sqlite3")  # the gateway knows Sam's card
-    SimulatedGateway(ledger).ensure_token("tok_demo_sam_visa", brand="visa", last4="4242",
-                                          exp_month=12, exp_year=2030)
+    SimulatedGateway(ledger).ensure_token(
+        "tok_demo_sam_visa", brand="visa", last4="4242", exp_month=12, exp_year=2030
+    )
     ledger.close()
-    server = fleet(tmp_path, redis_url, stand_in, {
-        "sms_from": SMS_FROM, "twilio_api_url": http_server.url, "account_sid": ACCOUNT},
-        gateway_latency=9)
+    server = fleet(
+        tmp_path,
+        redis_url,
+        stand_in,
+        {"sms_from": SMS_FROM, "twilio_api_url": http_server.url, "account_sid": ACCOUNT},
+        gateway_latency=9,
+    )
     try:
         started = time.monotonic()
         heard = call(server, CARD_ON_FILE)
@@ -164,8 +192,10 @@ def test_a_stored_card_charge_slower_than_a_turn(tmp_path: Path, redis_url: str,
         assert payment["amount"] == "72.50"
         [text] = texts
         assert (text["To"], text["From"]) == (SAM, SMS_FROM)
-        assert text["Body"] == (f"Example Telecom: your payment of £72.50 was taken. "
-                                f"Confirmation code {payment['confirmation_code']}. "
-                                "Please do not pay again.")
+        assert text["Body"] == (
+            f"Example Telecom: your payment of £72.50 was taken. "
+            f"Confirmation code {payment['confirmation_code']}. "
+            "Please do not pay again."
+        )
     finally:
         server.stop()

@@ -55,9 +55,22 @@ class PrivateRedis:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed (scripts/setup.sh installs it)"
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -87,8 +100,10 @@ def payments(database: Path) -> list[tuple[str, str]]:
     """(confirmation code, PCI session id) of each payment billing has."""
     with closing(sqlite3.connect(database)) as db:
         rows = db.execute("SELECT doc FROM demo_billing_records WHERE kind = 'payment'")
-        return [(json.loads(doc)["confirmation_code"], json.loads(doc)["pci_session_id"])
-                for (doc,) in rows]
+        return [
+            (json.loads(doc)["confirmation_code"], json.loads(doc)["pci_session_id"])
+            for (doc,) in rows
+        ]
 
 
 def records(database: Path) -> list[tuple[str, str]]:
@@ -96,8 +111,9 @@ def records(database: Path) -> list[tuple[str, str]]:
         return db.execute("SELECT call_sid, outcome FROM call_records").fetchall()
 
 
-def test_redis_killed_just_after_a_charge(tmp_path: Path, private_redis: PrivateRedis,
-                                          http_server: LoopbackServer) -> None:
+def test_redis_killed_just_after_a_charge(
+    tmp_path: Path, private_redis: PrivateRedis, http_server: LoopbackServer
+) -> None:
     texts: list[dict[str, str]] = []
 
     def messages_api(seen: Seen) -> Reply:  # Twilio's Messages API, on loopback
@@ -107,31 +123,48 @@ def test_redis_killed_just_after_a_charge(tmp_path: Path, private_redis: Private
     http_server.handle("POST", f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json", messages_api)
     port = free_port()
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "callplans": str(ROOT / "callplans"), "store": private_redis.url,
-        "watch_plans": False, "database": f"sqlite:///{tmp_path}/calls.sqlite3",
-        "demo_billing": True, "demo_billing_database": f"sqlite:///{tmp_path}/billing.sqlite3",
-        "emergency_number": EMERGENCY, "self_url": f"http://127.0.0.1:{port}",
-        "sms_from": SMS_FROM, "twilio_api_url": http_server.url, "account_sid": ACCOUNT,
-        "data": {"BillingUrl": f"http://127.0.0.1:{port}/demo/billing",
-                 "PciUrl": f"http://127.0.0.1:{port}/pci/v1"},
-        "pci": {"database_url": f"sqlite:///{tmp_path}/pci.sqlite3",
-                "result_webhook": f"http://127.0.0.1:{port}/demo/billing/payment-results",
-                "outbox_interval": 1},
-    }), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "callplans": str(ROOT / "callplans"),
+                "store": private_redis.url,
+                "watch_plans": False,
+                "database": f"sqlite:///{tmp_path}/calls.sqlite3",
+                "demo_billing": True,
+                "demo_billing_database": f"sqlite:///{tmp_path}/billing.sqlite3",
+                "emergency_number": EMERGENCY,
+                "self_url": f"http://127.0.0.1:{port}",
+                "sms_from": SMS_FROM,
+                "twilio_api_url": http_server.url,
+                "account_sid": ACCOUNT,
+                "data": {
+                    "BillingUrl": f"http://127.0.0.1:{port}/demo/billing",
+                    "PciUrl": f"http://127.0.0.1:{port}/pci/v1",
+                },
+                "pci": {
+                    "database_url": f"sqlite:///{tmp_path}/pci.sqlite3",
+                    "result_webhook": f"http://127.0.0.1:{port}/demo/billing/payment-results",
+                    "outbox_interval": 1,
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     fleet = Server("gunicorn", config, tmp_path / "server.log")
     fleet.port, fleet.url = port, f"http://127.0.0.1:{port}"
-    fleet.start(PCI_API_KEYS="fault-key-0123456789abcdef", BILLING_TOKEN=BILLING,
-                TWILIO_AUTH_TOKEN=TOKEN,
-                PCI_WEBHOOK_SECRET="fault-webhook-secret-0123456789",
-                PCI_DATA_KEY=base64.b64encode(os.urandom(32)).decode())
+    fleet.start(
+        PCI_API_KEYS="fault-key-0123456789abcdef",
+        BILLING_TOKEN=BILLING,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        PCI_WEBHOOK_SECRET="fault-webhook-secret-0123456789",
+        PCI_DATA_KEY=base64.b64encode(os.urandom(32)).decode(),
+    )
     try:
         statuses: list[int] = []
         transport = HttpTransport(fleet.url)
         inner_post = transport.post
 
-        def post(url: str, params: dict[str, str], headers: dict[str, str]
-                 ) -> tuple[int, str]:
+        def post(url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
             status, body = inner_post(url, params, headers)
             statuses.append(status)
             return status, body
@@ -142,10 +175,16 @@ def test_redis_killed_just_after_a_charge(tmp_path: Path, private_redis: Private
             if event.kind == "say" and "was successful" in event.text:
                 private_redis.kill()
 
-        directory = with_bridge_numbers({AGENT: Destination(), EMERGENCY: Destination()},
-                                        ("+442079460001",))
-        simulator = TwilioSimulator(transport, directory=directory, auth_token=TOKEN,
-                                    account_sid=ACCOUNT, on_event=kill_after_the_charge)
+        directory = with_bridge_numbers(
+            {AGENT: Destination(), EMERGENCY: Destination()}, ("+442079460001",)
+        )
+        simulator = TwilioSimulator(
+            transport,
+            directory=directory,
+            auth_token=TOKEN,
+            account_sid=ACCOUNT,
+            on_event=kill_after_the_charge,
+        )
         result = simulator.call("+442071230001", SAM, KeySource(list(KEYS)))
         heard = result.heard()
         said = " ".join(heard)
@@ -167,17 +206,24 @@ def test_redis_killed_just_after_a_charge(tmp_path: Path, private_redis: Private
         assert (result.call_sid, "ChargedNotConfirmed") in records(tmp_path / "calls.sqlite3")
         [text] = texts
         assert (text["To"], text["From"]) == (SAM, SMS_FROM)
-        assert text["Body"] == (f"Example Telecom: your payment of £72.50 was taken. "
-                                f"Confirmation code {code}. Please do not pay again.")
+        assert text["Body"] == (
+            f"Example Telecom: your payment of £72.50 was taken. "
+            f"Confirmation code {code}. Please do not pay again."
+        )
         assert "4242" not in text["Body"] and "1230" not in text["Body"]
 
         # Redis back: the next call is served normally
         private_redis.start()
-        form = {"CallSid": "CA" + "c3" * 16, "From": SAM, "To": "+442071230001",
-                "CallStatus": "ringing"}
+        form = {
+            "CallSid": "CA" + "c3" * 16,
+            "From": SAM,
+            "To": "+442071230001",
+            "CallStatus": "ringing",
+        }
         signature = RequestValidator(TOKEN).compute_signature(fleet.url + "/voice", form)
-        answer = requests.post(fleet.url + "/voice", data=form, timeout=15,
-                               headers={"X-Twilio-Signature": signature})
+        answer = requests.post(
+            fleet.url + "/voice", data=form, timeout=15, headers={"X-Twilio-Signature": signature}
+        )
         assert answer.status_code == 200 and "Welcome to Example Telecom" in answer.text
         log = fleet.log.read_text()
         assert "WORKER TIMEOUT" not in log

@@ -36,24 +36,36 @@ def fleet(tmp_path: Path, redis_url: str) -> Server:
     redis.Redis.from_url(redis_url).flushdb()
     port = free_port()
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "callplans": str(ROOT / "callplans"), "store": redis_url, "watch_plans": False,
-        "database": f"sqlite:///{tmp_path}/calls.sqlite3", "demo_billing": True,
-        "self_url": f"http://127.0.0.1:{port}",
-        "data": {"BillingUrl": f"http://127.0.0.1:{port}/demo/billing",
-                 "PciUrl": f"http://127.0.0.1:{port}/pci/v1"},
-        "pci": {"database_url": f"sqlite:///{tmp_path}/pci.sqlite3"},
-    }), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "callplans": str(ROOT / "callplans"),
+                "store": redis_url,
+                "watch_plans": False,
+                "database": f"sqlite:///{tmp_path}/calls.sqlite3",
+                "demo_billing": True,
+                "self_url": f"http://127.0.0.1:{port}",
+                "data": {
+                    "BillingUrl": f"http://127.0.0.1:{port}/demo/billing",
+                    "PciUrl": f"http://127.0.0.1:{port}/pci/v1",
+                },
+                "pci": {"database_url": f"sqlite:///{tmp_path}/pci.sqlite3"},
+            }
+        ),
+        encoding="utf-8",
+    )
     server = Server("gunicorn", config, tmp_path / "server.log")
     server.port, server.url = port, f"http://127.0.0.1:{port}"
     return server
 
 
-def test_eight_simultaneous_payment_callers_on_two_sync_workers_are_all_paid(
-        fleet: Server) -> None:
-    fleet.start(PCI_API_KEYS="fleet-key-0123456789abcdef", BILLING_TOKEN=BILLING,
-                PCI_WEBHOOK_SECRET="fleet-webhook-secret-0123456789",
-                PCI_DATA_KEY=base64.b64encode(os.urandom(32)).decode())
+def test_eight_simultaneous_payment_callers_on_two_sync_workers_are_all_paid(fleet: Server) -> None:
+    fleet.start(
+        PCI_API_KEYS="fleet-key-0123456789abcdef",
+        BILLING_TOKEN=BILLING,
+        PCI_WEBHOOK_SECRET="fleet-webhook-secret-0123456789",
+        PCI_DATA_KEY=base64.b64encode(os.urandom(32)).decode(),
+    )
     try:
         directory = with_bridge_numbers({"+442071230200": Destination()}, ("+442079460001",))
         results: list[tuple[str, list[str]]] = []
@@ -84,8 +96,11 @@ def test_eight_simultaneous_payment_callers_on_two_sync_workers_are_all_paid(
         assert len(codes) == CALLERS  # eight payments, not one payment heard eight times
         log = fleet.log.read_text()
         assert "WORKER TIMEOUT" not in log and "Traceback" not in log, log[-3000:]
-        sam = requests.get(f"{fleet.url}/demo/billing/accounts/10012345",
-                           headers={"Authorization": f"Bearer {BILLING}"}, timeout=10)
+        sam = requests.get(
+            f"{fleet.url}/demo/billing/accounts/10012345",
+            headers={"Authorization": f"Bearer {BILLING}"},
+            timeout=10,
+        )
         assert sam.status_code == 200
         # both workers share the billing data: every £1 came off what Sam owes
         assert sam.json()["account"]["total_due"] == f"{72.50 - CALLERS:.2f}"

@@ -21,7 +21,8 @@ def test_sources_carried_by_goto_plan_are_not_reported_as_never_set() -> None:
     result = load_paths([GOTO])
     assert [d.format() for d in result.diagnostics] == [
         "tests/callplans/goto/back.yaml:6:10: warning: applets.hello.say: $(Nothing) is never "
-        "set on any path into 'hello'; it will be empty"]
+        "set on any path into 'hello'; it will be empty"
+    ]
 
 
 def test_alone_the_target_plan_cannot_know_what_is_carried_in() -> None:

@@ -45,8 +45,11 @@ ADDED_HELLO = "Hello from the added plan."
 
 # Broken edits of tests/plans/reload_line.yaml: (old text, new text, message the error carries).
 BROKEN = {
-    "yaml_syntax": ('prompt: "Reload test, version one. Press 1."',
-                    'prompt: "Reload test, version broken. Press 1.', "YAML syntax"),
+    "yaml_syntax": (
+        'prompt: "Reload test, version one. Press 1."',
+        'prompt: "Reload test, version broken. Press 1.',
+        "YAML syntax",
+    ),
     "unknown_applet_type": ("type: hangup", "type: hangupp", "unknown applet type 'hangupp'"),
 }
 
@@ -108,8 +111,7 @@ class Rig:
 
     def call(self, called: str = NUMBER) -> CallDriver:
         self.calls += 1
-        return CallDriver(self.system.engine, f"CA{self.calls:032d}", caller=CALLER,
-                          called=called)
+        return CallDriver(self.system.engine, f"CA{self.calls:032d}", caller=CALLER, called=called)
 
 
 @pytest.fixture
@@ -162,7 +164,8 @@ def test_call_in_progress_keeps_its_version_new_calls_get_the_edit(rig: Rig) -> 
 
 @pytest.mark.parametrize("kind", sorted(BROKEN))
 def test_broken_edit_is_refused_and_logged_old_version_serves(
-        rig: Rig, caplog: pytest.LogCaptureFixture, kind: str) -> None:
+    rig: Rig, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
     set_version(rig.plan, "two")
     assert rig.watcher.check() is True
     good = rig.version()
@@ -174,8 +177,11 @@ def test_broken_edit_is_refused_and_logged_old_version_serves(
     with caplog.at_level(logging.INFO):
         assert rig.watcher.check() is True
 
-    errors = [r.getMessage() for r in caplog.records
-              if r.levelno == logging.ERROR and r.name.startswith("ivr")]
+    errors = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.ERROR and r.name.startswith("ivr")
+    ]
     if kind == "unknown_applet_type":
         line, col = position_of(rig.plan, "hangupp")
         expected = diagnostic_re(rig.plan, line, col)
@@ -259,8 +265,7 @@ def test_edit_within_the_same_timestamp_tick_is_seen(rig: Rig) -> None:
     assert rig.call().heard == [PROMPT.format("three, a longer text")]
 
 
-def test_watcher_thread_survives_a_failed_reload(rig: Rig, monkeypatch: pytest.MonkeyPatch
-                                                 ) -> None:
+def test_watcher_thread_survives_a_failed_reload(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     """One reload that raises (a folder vanishing under rglob, a file removed between listing
     and stat, a compiler bug) must not end hot reload for the life of the process."""
     real = rig.system.reload_plans
@@ -356,8 +361,15 @@ class Server:
         return self.post(action, sid, Digits=digits, FinishedOnKey="")
 
     def post(self, path: str, sid: str, **extra: str) -> tuple[list[str], str | None]:
-        form = {"CallSid": sid, "From": CALLER, "To": NUMBER, "AccountSid": "AC" + "0" * 32,
-                "CallStatus": "in-progress", "Direction": "inbound", **extra}
+        form = {
+            "CallSid": sid,
+            "From": CALLER,
+            "To": NUMBER,
+            "AccountSid": "AC" + "0" * 32,
+            "CallStatus": "in-progress",
+            "Direction": "inbound",
+            **extra,
+        }
         reply = requests.post(urljoin(self.url, path), data=form, timeout=5)
         assert reply.status_code == 200, reply.text
         root = ET.fromstring(reply.text)
@@ -366,8 +378,14 @@ class Server:
         return heard, gather.get("action") if gather is not None else None
 
     def hang_up(self, sid: str) -> None:
-        form = {"CallSid": sid, "From": CALLER, "To": NUMBER, "CallStatus": "completed",
-                "CallDuration": "10", "AccountSid": "AC" + "0" * 32}
+        form = {
+            "CallSid": sid,
+            "From": CALLER,
+            "To": NUMBER,
+            "CallStatus": "completed",
+            "CallDuration": "10",
+            "AccountSid": "AC" + "0" * 32,
+        }
         reply = requests.post(urljoin(self.url, "/voice/status"), data=form, timeout=5)
         assert reply.status_code in (200, 204)
 
@@ -390,23 +408,55 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         text = (PLANS / "reload_line.yaml").read_text(encoding="utf-8")
         for i in range(copies):  # more plans: a reload that takes long enough to overlap
             (folder / f"copy_{i}.yaml").write_text(
-                text.replace("plan: reload_line", f"plan: copy_{i}")
-                .replace(NUMBER, f"+44200000{i:04d}"), encoding="utf-8")
+                text.replace("plan: reload_line", f"plan: copy_{i}").replace(
+                    NUMBER, f"+44200000{i:04d}"
+                ),
+                encoding="utf-8",
+            )
         config = home / "config.yaml"
-        config.write_text(yaml.safe_dump({
-            "callplans": "callplans", "store": "memory://",
-            "database": f"sqlite:///{home}/calls.sqlite3", "watch_plans": watch_plans,
-            "log_level": "INFO",
-        }), encoding="utf-8")
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "callplans": "callplans",
+                    "store": "memory://",
+                    "database": f"sqlite:///{home}/calls.sqlite3",
+                    "watch_plans": watch_plans,
+                    "log_level": "INFO",
+                }
+            ),
+            encoding="utf-8",
+        )
         port = free_port()
         log = home / "stderr.log"
         out = log.open("wb")
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("TWILIO_AUTH_TOKEN", "IVR_CONFIG", "IVR_STORE_URL",
-                            "IVR_DATABASE_URL", "IVR_PUBLIC_URL")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in (
+                "TWILIO_AUTH_TOKEN",
+                "IVR_CONFIG",
+                "IVR_STORE_URL",
+                "IVR_DATABASE_URL",
+                "IVR_PUBLIC_URL",
+            )
+        }
         proc = subprocess.Popen(
-            [str(IVR), "serve", "--host", "127.0.0.1", "--port", str(port), "--config",
-             str(config)], cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                str(IVR),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--config",
+                str(config),
+            ],
+            cwd=home,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         started.append((proc, out))
         server = Server(f"http://127.0.0.1:{port}", proc, log, folder)
         deadline = time.monotonic() + 10
@@ -463,8 +513,12 @@ def test_serve_watches_plans(serve: Callable[..., Server]) -> None:
 
     # a new plan file is picked up
     shutil.copy(PLANS / "reload_added.yaml", server.folder / "reload_added.yaml")
-    wait_for(lambda: requests.get(f"{server.url}/health", timeout=1).json()["plans"]
-             == ["reload_added", "reload_line"])
+    wait_for(
+        lambda: (
+            requests.get(f"{server.url}/health", timeout=1).json()["plans"]
+            == ["reload_added", "reload_line"]
+        )
+    )
     heard = server.start_call(ADDED_NUMBER)[1]
     assert heard == [ADDED_HELLO]
 
@@ -492,8 +546,11 @@ def test_serve_reloads_on_sighup(serve: Callable[..., Server]) -> None:
     wait_for(lambda: server.new_call_hears(PROMPT.format("two")))
     assert server.press(sid, action, "1")[0] == [BYE.format("one")]
 
-    edit(server.plan, 'prompt: "Reload test, version two. Press 1."',
-         'prompt: "Reload test, version broken. Press 1.')
+    edit(
+        server.plan,
+        'prompt: "Reload test, version two. Press 1."',
+        'prompt: "Reload test, version broken. Press 1.',
+    )
     server.proc.send_signal(signal.SIGHUP)
     pattern = diagnostic_re(server.plan) + "YAML syntax"
     wait_for(lambda: re.search(pattern, server.stderr()) is not None)
@@ -521,7 +578,8 @@ def test_serve_survives_sighups_in_quick_succession(serve: Callable[..., Server]
 
 @pytest.mark.parametrize("bomb", ["alias_bomb", "depth_bomb", "oversized_file"])
 def test_a_hostile_file_in_the_folder_is_refused_and_the_rest_serve(
-        rig: Rig, caplog: pytest.LogCaptureFixture, bomb: str) -> None:
+    rig: Rig, caplog: pytest.LogCaptureFixture, bomb: str
+) -> None:
     """An alias bomb, a depth bomb or an oversized file dropped into a running server's plans
     folder: refused with its own error, quickly, and every other plan keeps serving."""
     shutil.copy(ROOT / "tests" / "callplans" / "bad" / f"{bomb}.yaml", rig.folder)

@@ -41,10 +41,13 @@ def test_payment_typed_in_a_terminal(tmp_path: Path) -> None:
         f"callplans: {ROOT / 'callplans'}\n"
         f"database: sqlite:///{tmp_path}/calls.sqlite3\n"
         "demo_billing: true\n"
-        f"pci: {{database_url: 'sqlite:///{tmp_path}/pci.sqlite3'}}\n")
+        f"pci: {{database_url: 'sqlite:///{tmp_path}/pci.sqlite3'}}\n"
+    )
     session = f"ivr-{tmp_path.name}"
-    command = (f"{IVR} call +442071230001 --from +447700900123 --config {config} "
-               f"--at 2026-11-18T10:00:00Z; echo EXITED $?; sleep 60")
+    command = (
+        f"{IVR} call +442071230001 --from +447700900123 --config {config} "
+        f"--at 2026-11-18T10:00:00Z; echo EXITED $?; sleep 60"
+    )
     tmux("new-session", "-d", "-s", session, "-x", "220", "-y", "60", command)
     try:
         for typed, keys in enumerate(KEYS):

@@ -23,8 +23,9 @@ def test_menu_asks_for_one_key(menu):
     assert (g.num_digits, g.finish_on_key, g.timeout) == (1, "", 6)
 
 
-@pytest.mark.parametrize(("key", "target", "heard"), [("1", "billing", "Billing."),
-                                                      ("2", "sales", "Sales.")])
+@pytest.mark.parametrize(
+    ("key", "target", "heard"), [("1", "billing", "Billing."), ("2", "sales", "Sales.")]
+)
 def test_each_option_routes_and_stores_the_key(menu, key, target, heard):
     d = menu()
     d.press(key)
@@ -99,8 +100,7 @@ def test_star_and_hash_menu_does_not_use_a_finish_key(keys_menu):
     assert g.prompts[0].voice is None
 
 
-@pytest.mark.parametrize(("key", "target"), [("*", "went_back"), ("#", "agent"),
-                                             ("0", "operator")])
+@pytest.mark.parametrize(("key", "target"), [("*", "went_back"), ("#", "agent"), ("0", "operator")])
 def test_star_and_hash_are_options(keys_menu, key, target):
     d = keys_menu()
     d.press(key)

@@ -63,8 +63,11 @@ def test_the_three_schemas_share_one_database(db_url: str) -> None:
         for schema in SCHEMAS.values():
             upgrade(db, schema)
         tables = set(inspect(db).get_table_names())
-        assert {"alembic_version_pci", "alembic_version_ivr",
-                "alembic_version_demo_billing"} <= tables
+        assert {
+            "alembic_version_pci",
+            "alembic_version_ivr",
+            "alembic_version_demo_billing",
+        } <= tables
         for schema in SCHEMAS.values():
             assert set(schema.metadata.tables) <= tables
             with db.connect() as conn:
@@ -81,14 +84,16 @@ def _pre_migration_ledger(db: sqlalchemy.Engine) -> None:
     with db.begin() as conn:
         conn.execute(text("ALTER TABLE pci_sessions DROP COLUMN charging_since"))
     with db.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO pci_sessions (id, state, amount, currency, reference, save_card, "
-            "created_at, expires_at) VALUES ('ps_old', 'completed', '10.00', 'GBP', "
-            "'ACC-1/B-1', false, '2026-01-01T00:00:00+00:00', '2026-01-01T00:10:00+00:00')"))
+        conn.execute(
+            text(
+                "INSERT INTO pci_sessions (id, state, amount, currency, reference, save_card, "
+                "created_at, expires_at) VALUES ('ps_old', 'completed', '10.00', 'GBP', "
+                "'ACC-1/B-1', false, '2026-01-01T00:00:00+00:00', '2026-01-01T00:10:00+00:00')"
+            )
+        )
 
 
-def test_a_database_from_before_migrations_is_adopted_without_losing_a_row(db_url: str
-                                                                          ) -> None:
+def test_a_database_from_before_migrations_is_adopted_without_losing_a_row(db_url: str) -> None:
     db = open_engine(db_url)
     _pre_migration_ledger(db)
     ledger = Ledger(db)
@@ -98,7 +103,8 @@ def test_a_database_from_before_migrations_is_adopted_without_losing_a_row(db_ur
         assert "pci_outbox" in inspect(db).get_table_names()
         with db.connect() as conn:
             assert conn.execute(text("SELECT reference FROM pci_sessions")).all() == [
-                ("ACC-1/B-1",)]
+                ("ACC-1/B-1",)
+            ]
             assert current(conn, LEDGER) == head(LEDGER)
     finally:
         ledger.close()
@@ -140,9 +146,16 @@ print("ok")
 
 def test_workers_opening_a_new_database_at_once_take_turns(db_url: str) -> None:
     """gunicorn starts its workers together: each opens the same new database."""
-    procs = [subprocess.Popen([sys.executable, "-c", STARTER, db_url], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", STARTER, db_url],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=120) for p in procs]
     for proc, (out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err

@@ -40,14 +40,14 @@ class AlternatingTransport:
         self.session = requests.Session()
         self.served: list[tuple[str, str, int]] = []  # (server, path, status)
 
-    def post(self, url: str, params: dict[str, str], headers: dict[str, str]
-             ) -> tuple[int, str]:
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         base = self.bases[len(self.served) % len(self.bases)]
         try:
-            response = self.session.post(base + path, data=params, headers=headers,
-                                         timeout=self.timeout)
+            response = self.session.post(
+                base + path, data=params, headers=headers, timeout=self.timeout
+            )
         except requests.Timeout:
             self.served.append((base, path, 504))
             return 504, ""
@@ -106,25 +106,42 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, deadline: 
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"ivr serve at {url} did not answer /health within "
-                            f"{START_TIMEOUT:.0f} s:\n{log.read_text()}")
+                pytest.fail(
+                    f"ivr serve at {url} did not answer /health within "
+                    f"{START_TIMEOUT:.0f} s:\n{log.read_text()}"
+                )
             time.sleep(0.05)
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, redis_store: RedisStore, redis_url: str, plans_dir: Path,
-            service: LoopbackServer) -> Iterator[Cluster]:
+def cluster(
+    tmp_path: Path,
+    redis_store: RedisStore,
+    redis_url: str,
+    plans_dir: Path,
+    service: LoopbackServer,
+) -> Iterator[Cluster]:
     """Two `ivr serve` subprocesses on free loopback ports, one Redis, one SQLite file."""
     database_url = f"sqlite:///{tmp_path / 'calls.sqlite3'}"
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "store": redis_url, "database": database_url, "callplans": str(plans_dir),
-        "watch_plans": False, "public_url": PUBLIC, "log_level": "WARNING",
-        "secrets": {"SERVICE_URL": service.url},
-    }), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "store": redis_url,
+                "database": database_url,
+                "callplans": str(plans_dir),
+                "watch_plans": False,
+                "public_url": PUBLIC,
+                "log_level": "WARNING",
+                "secrets": {"SERVICE_URL": service.url},
+            }
+        ),
+        encoding="utf-8",
+    )
     SqlRecorder(database_url).close()  # create the table once, before two processes race
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("IVR_") and k != "TWILIO_AUTH_TOKEN"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("IVR_") and k != "TWILIO_AUTH_TOKEN"
+    }
     env["TWILIO_AUTH_TOKEN"] = TOKEN
     env["PCI_API_KEYS"] = PCI_KEY  # serving processes sharing Redis need a configured key
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
@@ -135,10 +152,22 @@ def cluster(tmp_path: Path, redis_store: RedisStore, redis_url: str, plans_dir: 
             log = tmp_path / f"server{i}.log"
             with log.open("wb") as out:
                 proc = subprocess.Popen(
-                    [*_ivr_command(), "serve", "--host", "127.0.0.1", "--port", str(port),
-                     "--config", str(config)],
-                    cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                    stderr=subprocess.STDOUT)
+                    [
+                        *_ivr_command(),
+                        "serve",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--config",
+                        str(config),
+                    ],
+                    cwd=tmp_path,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
             procs.append((proc, log))
             urls.append(f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + START_TIMEOUT
@@ -157,13 +186,18 @@ def cluster(tmp_path: Path, redis_store: RedisStore, redis_url: str, plans_dir: 
                 proc.wait(timeout=5)
 
 
-def _single_process_run(tmp_path: Path, plans: Path, service: LoopbackServer,
-                        keys: list[str]) -> tuple[list[tuple[str, str, int]],
-                                                  list[tuple[str, str]], str | None]:
+def _single_process_run(
+    tmp_path: Path, plans: Path, service: LoopbackServer, keys: list[str]
+) -> tuple[list[tuple[str, str, int]], list[tuple[str, str]], str | None]:
     """The same call in one process (memory store): transcript, path and outcome."""
-    settings = Settings(callplans=plans, database_url=f"sqlite:///{tmp_path}/single.sqlite3",
-                        secrets={"SERVICE_URL": service.url}, auth_token=TOKEN,
-                        public_url=PUBLIC, watch_plans=False)
+    settings = Settings(
+        callplans=plans,
+        database_url=f"sqlite:///{tmp_path}/single.sqlite3",
+        secrets={"SERVICE_URL": service.url},
+        auth_token=TOKEN,
+        public_url=PUBLIC,
+        watch_plans=False,
+    )
     with requests.Session() as http:
         phone = LocalPhone(settings, http=http)
         try:
@@ -178,14 +212,22 @@ MENU = "Your balance is £42.50. Press 1 for an agent, 2 for a choice, or 3 to f
 GOODBYE = "Thank you for calling. Goodbye."
 
 
-@pytest.mark.parametrize("keys, heard", [
-    (["1"], [MENU, "Connecting you to an agent.", GOODBYE]),
-    (["9", "3"], [MENU, MENU, GOODBYE]),
-], ids=["transfer", "retry-then-finish"])
-def test_call_alternating_between_two_processes(tmp_path: Path, cluster: Cluster,
-                                                redis_store: RedisStore,
-                                                service: LoopbackServer,
-                                                keys: list[str], heard: list[str]) -> None:
+@pytest.mark.parametrize(
+    "keys, heard",
+    [
+        (["1"], [MENU, "Connecting you to an agent.", GOODBYE]),
+        (["9", "3"], [MENU, MENU, GOODBYE]),
+    ],
+    ids=["transfer", "retry-then-finish"],
+)
+def test_call_alternating_between_two_processes(
+    tmp_path: Path,
+    cluster: Cluster,
+    redis_store: RedisStore,
+    service: LoopbackServer,
+    keys: list[str],
+    heard: list[str],
+) -> None:
     started = time.monotonic()
     transport = AlternatingTransport(cluster.urls)
     simulator = TwilioSimulator(transport, auth_token=TOKEN, sign_base=PUBLIC)

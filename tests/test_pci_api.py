@@ -42,9 +42,12 @@ from tests.conftest import Clock, keyed_bridge_app
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILE = ROOT / "docs" / "pci-bridge-openapi.json"
 DOC: dict[str, Any] = json.loads(DOC_FILE.read_text())
-SCHEMAS = {name: Draft202012Validator(DOC["components"]["schemas"][name],
-                                      format_checker=Draft202012Validator.FORMAT_CHECKER)
-           for name in ("Session", "Error", "NewSession")}
+SCHEMAS = {
+    name: Draft202012Validator(
+        DOC["components"]["schemas"][name], format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+    for name in ("Session", "Error", "NewSession")
+}
 BRANDS = {"visa", "mastercard", "amex", "discover", "diners", "jcb", "unionpay", "maestro"}
 FINAL = {"completed", "failed", "cancelled", "abandoned", "expired"}
 
@@ -63,10 +66,13 @@ def conforms(response: TestResponse, method: str, template: str) -> Any:
     responses = DOC["paths"][template][method]["responses"]
     status = str(response.status_code)
     where = f"{method.upper()} {template} -> {status}"
-    assert status in responses, f"{where}: status not documented (documented: " \
-                                f"{', '.join(responses)}); body {response.get_data()[:200]!r}"
-    assert response.mimetype == "application/json", \
+    assert status in responses, (
+        f"{where}: status not documented (documented: "
+        f"{', '.join(responses)}); body {response.get_data()[:200]!r}"
+    )
+    assert response.mimetype == "application/json", (
         f"{where}: {response.mimetype}, not JSON: {response.get_data()[:200]!r}"
+    )
     body = response.get_json()
     schema = responses[status]["content"]["application/json"]["schema"]["$ref"].rsplit("/")[-1]
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in SCHEMAS[schema].iter_errors(body)]
@@ -101,19 +107,28 @@ class Api:
         self.client = app.test_client()
         self.bridge: Bridge = app.extensions["pci_bridge"]
 
-    def create(self, body: Any = None, *, key: str | None = None, raw: bytes | str | None = None,
-               content_type: str = "application/json", **fields: Any) -> Reply:
+    def create(
+        self,
+        body: Any = None,
+        *,
+        key: str | None = None,
+        raw: bytes | str | None = None,
+        content_type: str = "application/json",
+        **fields: Any,
+    ) -> Reply:
         headers = {"Idempotency-Key": key} if key is not None else {}
         if raw is None:
             raw = json.dumps({**GOOD, **fields} if body is None else body)
-        response = self.client.post("/pci/v1/sessions", data=raw, headers=headers,
-                                    content_type=content_type)
+        response = self.client.post(
+            "/pci/v1/sessions", data=raw, headers=headers, content_type=content_type
+        )
         return Reply(response.status_code, conforms(response, "post", "/pci/v1/sessions"))
 
     def get(self, session_id: str) -> Reply:
         response = self.client.get(f"/pci/v1/sessions/{quote(session_id, safe='')}")
-        return Reply(response.status_code,
-                     conforms(response, "get", "/pci/v1/sessions/{session_id}"))
+        return Reply(
+            response.status_code, conforms(response, "get", "/pci/v1/sessions/{session_id}")
+        )
 
     def by_clid(self, clid: str | None) -> Reply:
         query = {"clid": clid} if clid is not None else {}
@@ -122,8 +137,9 @@ class Api:
 
     def cancel(self, session_id: str) -> Reply:
         response = self.client.post(f"/pci/v1/sessions/{quote(session_id, safe='')}/cancel")
-        return Reply(response.status_code,
-                     conforms(response, "post", "/pci/v1/sessions/{session_id}/cancel"))
+        return Reply(
+            response.status_code, conforms(response, "post", "/pci/v1/sessions/{session_id}/cancel")
+        )
 
     def count(self, table: str) -> int:
         with self.bridge.ledger.db.connect() as conn:
@@ -131,7 +147,8 @@ class Api:
 
     def token(self, behaviour: str = "success") -> str:
         return self.bridge.gateway.mint_token(  # type: ignore[attr-defined]
-            brand="visa", last4="4242", exp_month=12, exp_year=2030, behaviour=behaviour)
+            brand="visa", last4="4242", exp_month=12, exp_year=2030, behaviour=behaviour
+        )
 
 
 @pytest.fixture
@@ -141,8 +158,9 @@ def make_api(tmp_path: Path, clock: Clock) -> Iterator[Callable[..., Api]]:
 
     def build(state: Any = None, **config: Any) -> Api:
         settings = BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3", **config)
-        app = keyed_bridge_app(settings, clock=clock,
-                                state=state if state is not None else MemoryState())
+        app = keyed_bridge_app(
+            settings, clock=clock, state=state if state is not None else MemoryState()
+        )
         bridges.append(app.extensions["pci_bridge"])
         return Api(app)
 
@@ -200,7 +218,8 @@ def test_create_answers_201_with_every_documented_field(api: Api, clock: Clock) 
     assert body["result"] is None
     assert datetime.fromisoformat(body["created_at"]) == clock.now
     assert datetime.fromisoformat(body["expires_at"]) == clock.now + timedelta(
-        seconds=api.bridge.config.session_ttl)
+        seconds=api.bridge.config.session_ttl
+    )
 
 
 def test_get_returns_the_same_object(api: Api) -> None:
@@ -274,15 +293,18 @@ def test_unknown_id_containing_a_slash_answers_json_404(api: Api) -> None:
     assert api.cancel("ps_1/2").status_code == 404
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/pci/v1/sessions/"),
-    ("POST", "/pci/v1/sessions//cancel"),
-    ("GET", "/pci/v1/sessions/ps_1%2F2/cancel"),
-    ("DELETE", "/pci/v1/sessions"),
-    ("PUT", "/pci/v1/sessions/ps_1"),
-    ("GET", "/pci/v1/sessions/ps_1/cancel"),
-    ("GET", "/pci/v1/session"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/pci/v1/sessions/"),
+        ("POST", "/pci/v1/sessions//cancel"),
+        ("GET", "/pci/v1/sessions/ps_1%2F2/cancel"),
+        ("DELETE", "/pci/v1/sessions"),
+        ("PUT", "/pci/v1/sessions/ps_1"),
+        ("GET", "/pci/v1/sessions/ps_1/cancel"),
+        ("GET", "/pci/v1/session"),
+    ],
+)
 def test_routing_errors_under_the_api_answer_json(api: Api, method: str, path: str) -> None:
     """A client of a JSON API gets JSON errors, even for a URL or method it got wrong."""
     response = api.client.open(path, method=method)
@@ -380,11 +402,9 @@ INVALID = [
     pytest.param({**GOOD, "amout": "42.50"}, "amout", id="unknown-field"),
     pytest.param({**GOOD, "caller_clid": "07700900123"}, "caller_clid", id="clid-national"),
     pytest.param({**GOOD, "caller_clid": "+0447700900"}, "caller_clid", id="clid-leading-0"),
-    pytest.param({**GOOD, "caller_clid": "+4477009001231234"}, "caller_clid",
-                 id="clid-too-long"),
+    pytest.param({**GOOD, "caller_clid": "+4477009001231234"}, "caller_clid", id="clid-too-long"),
     pytest.param({**GOOD, "caller_clid": "+44 7700 900123"}, "caller_clid", id="clid-spaces"),
-    pytest.param({**GOOD, "caller_clid": "sip:alice@example.com"}, "caller_clid",
-                 id="clid-sip"),
+    pytest.param({**GOOD, "caller_clid": "sip:alice@example.com"}, "caller_clid", id="clid-sip"),
     pytest.param({**GOOD, "caller_clid": 447700900123}, "caller_clid", id="clid-number"),
     pytest.param({**GOOD, "caller_clid": False}, "caller_clid", id="clid-false"),
     pytest.param({**GOOD, "caller_clid": 0}, "caller_clid", id="clid-zero"),
@@ -414,13 +434,16 @@ def test_invalid_request_is_400_naming_the_field(api: Api, body: Any, field: str
     assert api.count("pci_sessions") == 0
 
 
-@pytest.mark.parametrize(("raw", "content_type"), [
-    ("amount=42.50&currency=GBP&reference=ACC-1001", "application/x-www-form-urlencoded"),
-    ('{"amount": "42.50", ', "application/json"),
-    (b"\xff\xfe\x00", "application/json"),
-    (json.dumps(GOOD), "text/plain"),
-    ("", "application/json"),
-])
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        ("amount=42.50&currency=GBP&reference=ACC-1001", "application/x-www-form-urlencoded"),
+        ('{"amount": "42.50", ', "application/json"),
+        (b"\xff\xfe\x00", "application/json"),
+        (json.dumps(GOOD), "text/plain"),
+        ("", "application/json"),
+    ],
+)
 def test_non_json_body_is_400(api: Api, raw: Any, content_type: str) -> None:
     response = api.create(raw=raw, content_type=content_type)
     assert response.status_code == 400
@@ -433,8 +456,14 @@ def test_unknown_field_message_lists_the_allowed_ones(api: Api) -> None:
 
 
 def test_valid_optional_fields_are_accepted(api: Api) -> None:
-    response = api.create(description="d" * 200, reference="R" * 64, save_card=True,
-                          currency="gbp", amount="1000000", max_cards=3)
+    response = api.create(
+        description="d" * 200,
+        reference="R" * 64,
+        save_card=True,
+        currency="gbp",
+        amount="1000000",
+        max_cards=3,
+    )
     assert response.status_code == 201
     assert response.json_body["currency"] == "GBP"
     assert response.json_body["amount"] == "1000000.00"
@@ -444,15 +473,15 @@ def test_valid_optional_fields_are_accepted(api: Api) -> None:
 # --- CLID rules, on memory and Redis -------------------------------------------------------
 
 
-def test_caller_clid_is_presented_when_free(make_api: Callable[..., Api], live_state: Any
-                                            ) -> None:
+def test_caller_clid_is_presented_when_free(make_api: Callable[..., Api], live_state: Any) -> None:
     api = make_api(live_state)
     assert api.create(caller_clid=CALLER).json_body["clid"] == CALLER
     assert api.create(caller_clid=OTHER_CALLER).json_body["clid"] == OTHER_CALLER
 
 
-def test_second_live_session_of_a_caller_gets_a_pool_clid(make_api: Callable[..., Api],
-                                                          live_state: Any) -> None:
+def test_second_live_session_of_a_caller_gets_a_pool_clid(
+    make_api: Callable[..., Api], live_state: Any
+) -> None:
     api = make_api(live_state)
     clids = [api.create(caller_clid=CALLER).json_body["clid"] for _ in range(4)]
     assert clids[0] == CALLER
@@ -460,10 +489,12 @@ def test_second_live_session_of_a_caller_gets_a_pool_clid(make_api: Callable[...
     assert set(clids[1:]) <= set(DEFAULT_POOL)
 
 
-@pytest.mark.parametrize("withheld", ["anonymous", "Anonymous", "", None, "restricted",
-                                      "+266696687"])
-def test_withheld_caller_gets_a_pool_clid(make_api: Callable[..., Api], live_state: Any,
-                                          withheld: str | None) -> None:
+@pytest.mark.parametrize(
+    "withheld", ["anonymous", "Anonymous", "", None, "restricted", "+266696687"]
+)
+def test_withheld_caller_gets_a_pool_clid(
+    make_api: Callable[..., Api], live_state: Any, withheld: str | None
+) -> None:
     api = make_api(live_state)
     fields = {"caller_clid": withheld} if withheld is not None else {}
     first = api.create(**fields).json_body["clid"]
@@ -472,8 +503,9 @@ def test_withheld_caller_gets_a_pool_clid(make_api: Callable[..., Api], live_sta
     assert first != second
 
 
-def test_exhausted_pool_is_409_until_a_session_ends(make_api: Callable[..., Api],
-                                                    live_state: Any, clock: Clock) -> None:
+def test_exhausted_pool_is_409_until_a_session_ends(
+    make_api: Callable[..., Api], live_state: Any, clock: Clock
+) -> None:
     api = make_api(live_state, clid_pool=(POOL_ONE,))
     first = api.create(caller_clid="anonymous").json_body
     assert first["clid"] == POOL_ONE
@@ -495,9 +527,9 @@ def test_exhausted_pool_is_409_until_a_session_ends(make_api: Callable[..., Api]
     assert api.by_clid(POOL_ONE).json_body["session_id"] == again.json_body["session_id"]
 
 
-def test_caller_clid_is_free_again_after_the_session_ends(make_api: Callable[..., Api],
-                                                          live_state: Any, clock: Clock
-                                                          ) -> None:
+def test_caller_clid_is_free_again_after_the_session_ends(
+    make_api: Callable[..., Api], live_state: Any, clock: Clock
+) -> None:
     api = make_api(live_state)
     first = api.create(caller_clid=CALLER).json_body
     api.cancel(first["session_id"])
@@ -505,8 +537,9 @@ def test_caller_clid_is_free_again_after_the_session_ends(make_api: Callable[...
     assert api.create(caller_clid=CALLER).json_body["clid"] == CALLER
 
 
-def test_idempotent_replay_takes_no_second_clid(make_api: Callable[..., Api], live_state: Any
-                                                ) -> None:
+def test_idempotent_replay_takes_no_second_clid(
+    make_api: Callable[..., Api], live_state: Any
+) -> None:
     api = make_api(live_state, clid_pool=(POOL_ONE,))
     first = api.create(key="k1", caller_clid="anonymous").json_body
     for _ in range(3):
@@ -515,8 +548,9 @@ def test_idempotent_replay_takes_no_second_clid(make_api: Callable[..., Api], li
     assert api.create(key="k2", caller_clid="anonymous").json_body["clid"] == POOL_ONE
 
 
-def test_live_clids_survive_a_restart(make_api: Callable[..., Api], make_state: Any,
-                                      live_state: Any, clock: Clock) -> None:
+def test_live_clids_survive_a_restart(
+    make_api: Callable[..., Api], make_state: Any, live_state: Any, clock: Clock
+) -> None:
     """After a restart, a session created before it is still live: its CLID must not be
     handed to a new session (or the caller transferred for the first would pay the second)."""
     first = make_api(live_state).create(caller_clid=CALLER).json_body
@@ -548,8 +582,9 @@ def test_expiry_is_seen_through_the_clid_read_too(api: Api, clock: Clock) -> Non
     assert api.by_clid(CALLER).json_body["state"] == "expired"
 
 
-def test_expired_session_frees_its_clid(make_api: Callable[..., Api], live_state: Any,
-                                        clock: Clock) -> None:
+def test_expired_session_frees_its_clid(
+    make_api: Callable[..., Api], live_state: Any, clock: Clock
+) -> None:
     """An expired session is not live: its pool CLID is free for the next session, even if
     nobody read the old session in between."""
     api = make_api(live_state, clid_pool=(POOL_ONE,))
@@ -574,8 +609,7 @@ def test_stored_card_is_charged_at_once(api: Api) -> None:
     assert result["outcome"] == "success"
     assert len(result["confirmation_code"]) == 6
     assert set(result["confirmation_code"]) <= set(CODE_ALPHABET)
-    assert result["card"] == {"brand": "visa", "last4": "4242", "exp_month": 12,
-                              "exp_year": 2030}
+    assert result["card"] == {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}
     assert result["gateway"]["name"] == "simulated"
     assert result["gateway"]["reference"]
     assert result["amount"] == "42.50" and result["currency"] == "GBP"
@@ -662,14 +696,18 @@ def type_lists(node: Any, path: str = "") -> list[str]:
 def test_openapi_3_0_document_has_no_type_lists() -> None:
     """OpenAPI 3.0 schemas take one `type` and `nullable: true`; `type: [x, "null"]` is 3.1."""
     if DOC["openapi"].startswith("3.0"):
-        assert not type_lists(DOC["components"]), \
+        assert not type_lists(DOC["components"]), (
             f"openapi {DOC['openapi']} with 3.1-style type lists at {type_lists(DOC)}"
+        )
 
 
 def test_document_is_valid_openapi() -> None:
     validator = pytest.importorskip("openapi_spec_validator")
-    spec = (validator.OpenAPIV30SpecValidator if DOC["openapi"].startswith("3.0")
-            else validator.OpenAPIV31SpecValidator)
+    spec = (
+        validator.OpenAPIV30SpecValidator
+        if DOC["openapi"].startswith("3.0")
+        else validator.OpenAPIV31SpecValidator
+    )
     errors = [f"{list(e.absolute_path)}: {e.message[:160]}" for e in spec(DOC).iter_errors()]
     assert not errors, f"docs/pci-bridge-openapi.json (openapi {DOC['openapi']}): {errors}"
 
@@ -682,27 +720,41 @@ def test_document_schemas_are_valid_json_schema() -> None:
 
 def test_document_operations_and_request_schema() -> None:
     operations = {(method, path) for path, item in DOC["paths"].items() for method in item}
-    assert operations == {("post", "/pci/v1/sessions"), ("get", "/pci/v1/sessions"),
-                          ("get", "/pci/v1/sessions/{session_id}"),
-                          ("post", "/pci/v1/sessions/{session_id}/cancel"),
-                          ("get", "/pci/v1/openapi.json")}
+    assert operations == {
+        ("post", "/pci/v1/sessions"),
+        ("get", "/pci/v1/sessions"),
+        ("get", "/pci/v1/sessions/{session_id}"),
+        ("post", "/pci/v1/sessions/{session_id}/cancel"),
+        ("get", "/pci/v1/openapi.json"),
+    }
     assert DOC["security"] == [{"bearerAuth": []}]
     assert DOC["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http", "scheme": "bearer", "description": ANY}
-    for (method, path) in operations:
+        "type": "http",
+        "scheme": "bearer",
+        "description": ANY,
+    }
+    for method, path in operations:
         responses = DOC["paths"][path][method]["responses"]
         if path.endswith("/openapi.json"):
             assert DOC["paths"][path][method]["security"] == [], "the document is public"
         else:
             assert "401" in responses, f"{method} {path}: 401 not documented"
     new = DOC["components"]["schemas"]["NewSession"]
-    assert {"amount", "currency", "reference", "description", "caller_clid", "card_token",
-            "save_card"} <= set(new["properties"])
+    assert {
+        "amount",
+        "currency",
+        "reference",
+        "description",
+        "caller_clid",
+        "card_token",
+        "save_card",
+    } <= set(new["properties"])
     assert set(new["required"]) == {"amount", "currency", "reference"}
     assert SCHEMAS["NewSession"].is_valid(GOOD)
     assert not SCHEMAS["NewSession"].is_valid({**GOOD, "amout": "1"})
-    brands = DOC["components"]["schemas"]["Session"]["properties"]["result"]["properties"][
-        "card"]["properties"]["brand"]["enum"]
+    brands = DOC["components"]["schemas"]["Session"]["properties"]["result"]["properties"]["card"][
+        "properties"
+    ]["brand"]["enum"]
     assert set(brands) == BRANDS == set(BRAND_NAMES)
 
 
@@ -722,40 +774,79 @@ ALL_BRANDS = tuple(BRAND_NAMES)
 
 # (prefix, brand) for every row of the card table, at both ends of each range.
 PREFIXES = [
-    ("4", "visa"), ("49", "visa"),
-    ("51", "mastercard"), ("55", "mastercard"), ("2221", "mastercard"),
-    ("2500", "mastercard"), ("2720", "mastercard"),
-    ("34", "amex"), ("37", "amex"),
-    ("6011", "discover"), ("644", "discover"), ("649", "discover"), ("65", "discover"),
-    ("300", "diners"), ("305", "diners"), ("36", "diners"), ("38", "diners"), ("39", "diners"),
-    ("3528", "jcb"), ("3589", "jcb"),
+    ("4", "visa"),
+    ("49", "visa"),
+    ("51", "mastercard"),
+    ("55", "mastercard"),
+    ("2221", "mastercard"),
+    ("2500", "mastercard"),
+    ("2720", "mastercard"),
+    ("34", "amex"),
+    ("37", "amex"),
+    ("6011", "discover"),
+    ("644", "discover"),
+    ("649", "discover"),
+    ("65", "discover"),
+    ("300", "diners"),
+    ("305", "diners"),
+    ("36", "diners"),
+    ("38", "diners"),
+    ("39", "diners"),
+    ("3528", "jcb"),
+    ("3589", "jcb"),
     ("62", "unionpay"),
-    ("50", "maestro"), ("56", "maestro"), ("58", "maestro"),
-    ("6", "maestro"), ("6010", "maestro"), ("643", "maestro"), ("6759", "maestro"),
-    ("63", "maestro"), ("67", "maestro"),
+    ("50", "maestro"),
+    ("56", "maestro"),
+    ("58", "maestro"),
+    ("6", "maestro"),
+    ("6010", "maestro"),
+    ("643", "maestro"),
+    ("6759", "maestro"),
+    ("63", "maestro"),
+    ("67", "maestro"),
 ]
 NO_BRAND = ["2220", "2721", "306", "35", "3527", "3590", "1", "7", "8", "9", "0", "33"]
 LENGTHS = {
-    "visa": (13, 16, 19), "mastercard": (16,), "amex": (15,), "discover": (16, 19),
-    "diners": (14, 16, 19), "jcb": (16, 17, 18, 19), "unionpay": (16, 17, 18, 19),
+    "visa": (13, 16, 19),
+    "mastercard": (16,),
+    "amex": (15,),
+    "discover": (16, 19),
+    "diners": (14, 16, 19),
+    "jcb": (16, 17, 18, 19),
+    "unionpay": (16, 17, 18, 19),
     "maestro": tuple(range(12, 20)),
 }
-PREFIX_OF = {"visa": "4", "mastercard": "51", "amex": "34", "discover": "6011",
-             "diners": "36", "jcb": "3530", "unionpay": "62", "maestro": "6759"}
+PREFIX_OF = {
+    "visa": "4",
+    "mastercard": "51",
+    "amex": "34",
+    "discover": "6011",
+    "diners": "36",
+    "jcb": "3530",
+    "unionpay": "62",
+    "maestro": "6759",
+}
 
 
-@pytest.mark.parametrize(("number", "valid"), [
-    ("4242424242424242", True), ("4242424242424241", False), ("79927398713", True),
-    ("79927398710", False), ("0", True), ("", False), ("4242 4242 4242 4242", False),
-    ("424242424242424a", False),
-])
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [
+        ("4242424242424242", True),
+        ("4242424242424241", False),
+        ("79927398713", True),
+        ("79927398710", False),
+        ("0", True),
+        ("", False),
+        ("4242 4242 4242 4242", False),
+        ("424242424242424a", False),
+    ],
+)
 def test_luhn(number: str, valid: bool) -> None:
     assert luhn_valid(number) is valid
 
 
 def test_test_cards_pass_luhn_and_have_their_brands() -> None:
-    expected = {"4": "visa", "5": "mastercard", "2": "mastercard", "3": "amex",
-                "6": "discover"}
+    expected = {"4": "visa", "5": "mastercard", "2": "mastercard", "3": "amex", "6": "discover"}
     for number in TEST_CARDS:
         assert luhn_valid(number), number
         brand = brand_of(number)
@@ -805,31 +896,37 @@ def test_security_code_length(brand: str, code: int) -> None:
         assert str(code) in problem.value.spoken
 
 
-@pytest.mark.parametrize(("entry", "today", "expected"), [
-    ("1126", date(2026, 11, 20), (11, 2026)),  # this month: valid
-    ("1126", date(2026, 11, 30), (11, 2026)),  # through the last day of the month
-    ("0127", date(2026, 11, 20), (1, 2027)),
-    ("1226", date(2026, 11, 1), (12, 2026)),
-    ("1146", date(2026, 11, 20), (11, 2046)),  # exactly 20 years ahead
-    ("0227", date(2027, 2, 28), (2, 2027)),
-])
+@pytest.mark.parametrize(
+    ("entry", "today", "expected"),
+    [
+        ("1126", date(2026, 11, 20), (11, 2026)),  # this month: valid
+        ("1126", date(2026, 11, 30), (11, 2026)),  # through the last day of the month
+        ("0127", date(2026, 11, 20), (1, 2027)),
+        ("1226", date(2026, 11, 1), (12, 2026)),
+        ("1146", date(2026, 11, 20), (11, 2046)),  # exactly 20 years ahead
+        ("0227", date(2027, 2, 28), (2, 2027)),
+    ],
+)
 def test_valid_expiry(entry: str, today: date, expected: tuple[int, int]) -> None:
     assert check_expiry(entry, today) == expected
 
 
-@pytest.mark.parametrize(("entry", "today", "reason"), [
-    ("1026", date(2026, 11, 20), "expired"),  # last month
-    ("1126", date(2026, 12, 1), "expired"),  # the day after its month
-    ("1225", date(2026, 1, 1), "expired"),
-    ("0026", date(2026, 11, 20), "invalid_expiry"),
-    ("1326", date(2026, 11, 20), "invalid_expiry"),
-    ("1246", date(2026, 11, 20), "invalid_expiry"),  # more than 20 years ahead
-    ("0150", date(2026, 11, 20), "invalid_expiry"),
-    ("126", date(2026, 11, 20), "invalid_expiry"),
-    ("12026", date(2026, 11, 20), "invalid_expiry"),
-    ("12a6", date(2026, 11, 20), "invalid_expiry"),
-    ("", date(2026, 11, 20), "invalid_expiry"),
-])
+@pytest.mark.parametrize(
+    ("entry", "today", "reason"),
+    [
+        ("1026", date(2026, 11, 20), "expired"),  # last month
+        ("1126", date(2026, 12, 1), "expired"),  # the day after its month
+        ("1225", date(2026, 1, 1), "expired"),
+        ("0026", date(2026, 11, 20), "invalid_expiry"),
+        ("1326", date(2026, 11, 20), "invalid_expiry"),
+        ("1246", date(2026, 11, 20), "invalid_expiry"),  # more than 20 years ahead
+        ("0150", date(2026, 11, 20), "invalid_expiry"),
+        ("126", date(2026, 11, 20), "invalid_expiry"),
+        ("12026", date(2026, 11, 20), "invalid_expiry"),
+        ("12a6", date(2026, 11, 20), "invalid_expiry"),
+        ("", date(2026, 11, 20), "invalid_expiry"),
+    ],
+)
 def test_invalid_expiry(entry: str, today: date, reason: str) -> None:
     with pytest.raises(CardProblem) as problem:
         check_expiry(entry, today)
@@ -847,8 +944,12 @@ def test_discover_rejected_unless_accepted() -> None:
 
 def test_default_accepted_brands() -> None:
     assert set(DEFAULT_ACCEPTED) == {"visa", "mastercard", "amex"}
-    for number, brand in [("4242424242424242", "visa"), ("5555555555554444", "mastercard"),
-                          ("2223003122003222", "mastercard"), ("378282246310005", "amex")]:
+    for number, brand in [
+        ("4242424242424242", "visa"),
+        ("5555555555554444", "mastercard"),
+        ("2223003122003222", "mastercard"),
+        ("378282246310005", "amex"),
+    ]:
         assert check_number(number, DEFAULT_ACCEPTED).name == brand
     for brand in ("diners", "jcb", "unionpay", "maestro"):
         with pytest.raises(CardProblem) as problem:

@@ -25,8 +25,13 @@ from tests.test_pci_api import conforms
 
 
 def fuzz(max_examples: int) -> settings:
-    return settings(max_examples=max_examples, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
 
 POOL = ("+442079460100", "+442079460101", "+442079460102")
 
@@ -37,8 +42,9 @@ def make_app(tmp_path: Path, clock: Clock) -> Iterator[Callable[..., Any]]:
 
     def build(state: Any = None) -> Any:
         config = BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3", clid_pool=POOL)
-        app = keyed_bridge_app(config, clock=clock,
-                                state=state if state is not None else MemoryState())
+        app = keyed_bridge_app(
+            config, clock=clock, state=state if state is not None else MemoryState()
+        )
         bridges.append(app.extensions["pci_bridge"])
         return app
 
@@ -56,14 +62,19 @@ def test_schemathesis_finds_no_server_error(make_app: Callable[..., Any]) -> Non
 
     app = make_app()
     schema = schemathesis.openapi.from_wsgi("/pci/v1/openapi.json", app)
-    selected = [checks.not_a_server_error, checks.status_code_conformance,
-                checks.content_type_conformance, checks.response_schema_conformance]
+    selected = [
+        checks.not_a_server_error,
+        checks.status_code_conformance,
+        checks.content_type_conformance,
+        checks.response_schema_conformance,
+    ]
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 4
     for operation in operations:
         definition = operation.definition.raw
         only_path = "requestBody" not in definition and all(
-            p["in"] == "path" for p in definition.get("parameters", []))
+            p["in"] == "path" for p in definition.get("parameters", [])
+        )
         # negative data for a path-only operation cannot be generated (a path is text)
         modes = [m for m in schemathesis.GenerationMode if m.is_positive or not only_path]
         for mode in modes:
@@ -74,8 +85,7 @@ def test_schemathesis_finds_no_server_error(make_app: Callable[..., Any]) -> Non
                 response = case.call()
                 case.validate_response(response, checks=selected)
                 if 400 <= response.status_code < 500:
-                    assert "error" in response.json(), (case.as_curl_command(),
-                                                        response.text)
+                    assert "error" in response.json(), (case.as_curl_command(), response.text)
 
             run()
 
@@ -84,36 +94,83 @@ def test_schemathesis_finds_no_server_error(make_app: Callable[..., Any]) -> Non
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=3),
-    max_leaves=6)
-amounts = st.sampled_from(["42.50", "42.5", "0.01", "1000000", "1000000.01", "0", "-1", "1e3",
-                           "1E+2", "NaN", "sNaN", "Infinity", "-0", "0.001", "1_000", " 7 ",
-                           "１２", "4.2e-1", "9" * 60]) | st.decimals().map(str) | \
-    st.text(max_size=12) | json_values
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+amounts = (
+    st.sampled_from(
+        [
+            "42.50",
+            "42.5",
+            "0.01",
+            "1000000",
+            "1000000.01",
+            "0",
+            "-1",
+            "1e3",
+            "1E+2",
+            "NaN",
+            "sNaN",
+            "Infinity",
+            "-0",
+            "0.001",
+            "1_000",
+            " 7 ",
+            "１２",
+            "4.2e-1",
+            "9" * 60,
+        ]
+    )
+    | st.decimals().map(str)
+    | st.text(max_size=12)
+    | json_values
+)
 currencies = st.sampled_from(["GBP", "gbp", "EUR", "USD", "XYZ", ""]) | json_values
-clids = st.sampled_from(["+447700900123", "+447700900456", "anonymous", "", "unknown",
-                         POOL[0], " +447700900123 "]) | \
-    st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True) | st.text(max_size=20)
-tokens = st.sampled_from(["<success>", "<insufficient_funds>", "<processing_error>"]) | \
-    st.text(max_size=70) | json_values
-wild = st.fixed_dictionaries({}, optional={
-    "amount": amounts, "currency": currencies, "reference": st.text(max_size=70) | json_values,
-    "description": st.text(max_size=210) | json_values, "caller_clid": clids | json_values,
-    "card_token": tokens, "save_card": st.booleans() | json_values,
-    "max_cards": st.integers(min_value=-1, max_value=5) | json_values,
-})
-valid = st.fixed_dictionaries({
-    "amount": st.sampled_from(["42.50", "0.01", "1000000", "7"]),
-    "currency": st.sampled_from(["GBP", "EUR", "usd"]),
-    "reference": st.text(min_size=1, max_size=64).filter(str.strip),
-}, optional={
-    "caller_clid": st.sampled_from(["+447700900123", "+447700900456", "anonymous", "", POOL[0]]),
-    "description": st.text(max_size=200), "save_card": st.booleans(),
-    "max_cards": st.integers(min_value=1, max_value=3),
-    "card_token": st.sampled_from(["<success>", "<insufficient_funds>", "<processing_error>",
-                                   "tok_unknown"]),
-})
+clids = (
+    st.sampled_from(
+        ["+447700900123", "+447700900456", "anonymous", "", "unknown", POOL[0], " +447700900123 "]
+    )
+    | st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True)
+    | st.text(max_size=20)
+)
+tokens = (
+    st.sampled_from(["<success>", "<insufficient_funds>", "<processing_error>"])
+    | st.text(max_size=70)
+    | json_values
+)
+wild = st.fixed_dictionaries(
+    {},
+    optional={
+        "amount": amounts,
+        "currency": currencies,
+        "reference": st.text(max_size=70) | json_values,
+        "description": st.text(max_size=210) | json_values,
+        "caller_clid": clids | json_values,
+        "card_token": tokens,
+        "save_card": st.booleans() | json_values,
+        "max_cards": st.integers(min_value=-1, max_value=5) | json_values,
+    },
+)
+valid = st.fixed_dictionaries(
+    {
+        "amount": st.sampled_from(["42.50", "0.01", "1000000", "7"]),
+        "currency": st.sampled_from(["GBP", "EUR", "usd"]),
+        "reference": st.text(min_size=1, max_size=64).filter(str.strip),
+    },
+    optional={
+        "caller_clid": st.sampled_from(
+            ["+447700900123", "+447700900456", "anonymous", "", POOL[0]]
+        ),
+        "description": st.text(max_size=200),
+        "save_card": st.booleans(),
+        "max_cards": st.integers(min_value=1, max_value=3),
+        "card_token": st.sampled_from(
+            ["<success>", "<insufficient_funds>", "<processing_error>", "tok_unknown"]
+        ),
+    },
+)
 extra = st.dictionaries(st.text(max_size=10), json_values, max_size=2)
 
 
@@ -123,23 +180,35 @@ def merged(*parts: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[
 
 # mostly valid (sessions get made, charged, cancelled, expired), valid with some fields wild,
 # wild fields with unknown ones, any JSON at all, and bytes
-bodies = st.one_of(valid, valid, valid, merged(valid, wild), merged(wild, extra), json_values,
-                   st.binary(max_size=40))
-content_types = st.sampled_from(["application/json"] * 5 + [
-    "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", ""])
-header_text = st.text(st.characters(min_codepoint=32, max_codepoint=255,
-                                    exclude_characters="\x7f"), max_size=300)
+bodies = st.one_of(
+    valid,
+    valid,
+    valid,
+    merged(valid, wild),
+    merged(wild, extra),
+    json_values,
+    st.binary(max_size=40),
+)
+content_types = st.sampled_from(
+    ["application/json"] * 5
+    + ["application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", ""]
+)
+header_text = st.text(
+    st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"), max_size=300
+)
 keys = st.none() | st.sampled_from(["k1", "k2", "k3", "", " "]) | header_text
 # Ids that route to the operation: no `/` and not empty (routing errors, which answer HTML,
 # are covered by test_pci_api.py::test_routing_errors_under_the_api_answer_json).
 ids = st.integers(min_value=0, max_value=50) | st.text(
-    st.characters(exclude_characters="/", exclude_categories=("Cs",)), min_size=1, max_size=40)
+    st.characters(exclude_characters="/", exclude_categories=("Cs",)), min_size=1, max_size=40
+)
 
 create = st.tuples(st.just("create"), bodies, content_types, keys)
 read = st.tuples(st.sampled_from(["get", "cancel"]), ids)
 by_clid = st.tuples(st.just("by_clid"), st.none() | clids)
-advance = st.tuples(st.just("advance"), st.integers(min_value=0, max_value=120)
-                    | st.sampled_from([900, 901, 2701]))
+advance = st.tuples(
+    st.just("advance"), st.integers(min_value=0, max_value=120) | st.sampled_from([900, 901, 2701])
+)
 steps = st.lists(create | read | by_clid | advance, min_size=1, max_size=6)
 
 
@@ -151,9 +220,12 @@ class Fuzzer:
         self.bridge: Bridge = app.extensions["pci_bridge"]
         self.clock = clock
         self.ids: list[str] = []
-        self.tokens = {b: self.bridge.gateway.mint_token(  # type: ignore[attr-defined]
-            brand="mastercard", last4="4444", exp_month=1, exp_year=2031, behaviour=b)
-            for b in ("success", "insufficient_funds", "processing_error")}
+        self.tokens = {
+            b: self.bridge.gateway.mint_token(  # type: ignore[attr-defined]
+                brand="mastercard", last4="4444", exp_month=1, exp_year=2031, behaviour=b
+            )
+            for b in ("success", "insufficient_funds", "processing_error")
+        }
 
     def check(self, response: Any, method: str, template: str) -> Any:
         assert response.status_code < 500, (method, template, response.get_data()[:300])
@@ -171,8 +243,9 @@ class Fuzzer:
                 body = {**body, "card_token": self.tokens.get(name, body["card_token"])}
             data = body if isinstance(body, bytes) else json.dumps(body)
             headers = {"Idempotency-Key": key} if key is not None else {}
-            response = self.client.post("/pci/v1/sessions", data=data, headers=headers,
-                                        content_type=content_type)
+            response = self.client.post(
+                "/pci/v1/sessions", data=data, headers=headers, content_type=content_type
+            )
             answer = self.check(response, "post", "/pci/v1/sessions")
             if response.status_code in (200, 201):
                 self.ids.append(answer["session_id"])
@@ -188,14 +261,17 @@ class Fuzzer:
             if kind == "get":
                 self.check(self.client.get(path), "get", "/pci/v1/sessions/{session_id}")
             else:
-                self.check(self.client.post(path + "/cancel"), "post",
-                         "/pci/v1/sessions/{session_id}/cancel")
+                self.check(
+                    self.client.post(path + "/cancel"),
+                    "post",
+                    "/pci/v1/sessions/{session_id}/cancel",
+                )
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
-def test_random_requests_get_documented_answers(make_app: Callable[..., Any], clock: Clock,
-                                                request: pytest.FixtureRequest,
-                                                kind: str) -> None:
+def test_random_requests_get_documented_answers(
+    make_app: Callable[..., Any], clock: Clock, request: pytest.FixtureRequest, kind: str
+) -> None:
     state: Any = MemoryState()
     if kind == "redis":
         state = RedisState.from_url(request.getfixturevalue("redis_url"))

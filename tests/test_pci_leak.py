@@ -98,8 +98,9 @@ class Payment:
     heard: tuple[str, ...] = ()  # what the caller must hear on the payment leg, in order
 
 
-def card_payment(name: str, card: Card, state: str, outcome: str,
-                 decline_code: str | None = None) -> Payment:
+def card_payment(
+    name: str, card: Card, state: str, outcome: str, decline_code: str | None = None
+) -> Payment:
     keys = [card.number + "#", card.expiry, card.code, "1"]
     heard = ["expiry", "security code", f"ending {' '.join(card.number[-4:])}, press 1"]
     if outcome == "declined":
@@ -107,8 +108,17 @@ def card_payment(name: str, card: Card, state: str, outcome: str,
         heard += ["declined", "To try another card"]
     else:
         heard.append("successful" if outcome == "success" else "could not process")
-    return Payment(name, keys, state, outcome, (card.number,), (card.expiry,), (card.code,),
-                   decline_code, heard=tuple(heard))
+    return Payment(
+        name,
+        keys,
+        state,
+        outcome,
+        (card.number,),
+        (card.expiry,),
+        (card.code,),
+        decline_code,
+        heard=tuple(heard),
+    )
 
 
 # The contract's test-card table, each with its own expiry and code.
@@ -118,61 +128,120 @@ TABLE = [
     ("mastercard-2", Card("2223003122003222", "1033", "519"), "completed", "success", None),
     ("amex", Card("378282246310005", "1134", "8461"), "completed", "success", None),
     ("discover", Card("6011111111111117", "1235", "628"), "completed", "success", None),
-    ("generic", Card("4000000000000002", "0136", "374"), "failed", "declined",
-     "generic_decline"),
-    ("funds", Card("4000000000009995", "0237", "953"), "failed", "declined",
-     "insufficient_funds"),
+    ("generic", Card("4000000000000002", "0136", "374"), "failed", "declined", "generic_decline"),
+    ("funds", Card("4000000000009995", "0237", "953"), "failed", "declined", "insufficient_funds"),
     ("lost", Card("4000000000009987", "0338", "481"), "failed", "declined", "lost_card"),
     ("stolen", Card("4000000000009979", "0439", "592"), "failed", "declined", "stolen_card"),
     ("expired", Card("4000000000000069", "0540", "706"), "failed", "declined", "expired_card"),
     ("cvc", Card("4000000000000127", "0641", "839"), "failed", "declined", "incorrect_cvc"),
-    ("error", Card("4000000000000119", "0742", "165"), "failed", "gateway_error",
-     "processing_error"),
+    (
+        "error",
+        Card("4000000000000119", "0742", "165"),
+        "failed",
+        "gateway_error",
+        "processing_error",
+    ),
 ]
 
-PAYMENTS = [card_payment(name, card, state, outcome, code)
-            for name, card, state, outcome, code in TABLE] + [
+PAYMENTS = [
+    card_payment(name, card, state, outcome, code) for name, card, state, outcome, code in TABLE
+] + [
     # Luhn-invalid, then a brand not accepted (UnionPay), then an accepted American Express;
     # expiry with month 13, then expired (April 2019); a code of the wrong length; then right.
-    Payment("re-entry",
-            ["4242424242424241#", "6200000000000005#", "371449635398431#",
-             "1399", "0419", "0843", "593", "2864", "1"],
-            "completed", "success",
-            ("4242424242424241", "6200000000000005", "371449635398431"),
-            ("1399", "0419", "0843"), ("593", "2864"),
-            heard=("That card number is not valid.", "Sorry, we do not accept UnionPay cards.",
-                   "That expiry date is not valid.", "That card has expired.",
-                   "The security code is 4 digits.", "American Express ending 8 4 3 1")),
+    Payment(
+        "re-entry",
+        [
+            "4242424242424241#",
+            "6200000000000005#",
+            "371449635398431#",
+            "1399",
+            "0419",
+            "0843",
+            "593",
+            "2864",
+            "1",
+        ],
+        "completed",
+        "success",
+        ("4242424242424241", "6200000000000005", "371449635398431"),
+        ("1399", "0419", "0843"),
+        ("593", "2864"),
+        heard=(
+            "That card number is not valid.",
+            "Sorry, we do not accept UnionPay cards.",
+            "That expiry date is not valid.",
+            "That card has expired.",
+            "The security code is 4 digits.",
+            "American Express ending 8 4 3 1",
+        ),
+    ),
     # Declined, another card, success.
-    Payment("another-card",
-            ["4000000000000002#", "0944", "318", "1", "1",
-             "2223003122003222#", "1045", "427", "1"],
-            "completed", "success", ("4000000000000002", "2223003122003222"),
-            ("0944", "1045"), ("318", "427"),
-            heard=("declined", "To try another card, press 1.", "Mastercard ending 3 2 2 2")),
+    Payment(
+        "another-card",
+        ["4000000000000002#", "0944", "318", "1", "1", "2223003122003222#", "1045", "427", "1"],
+        "completed",
+        "success",
+        ("4000000000000002", "2223003122003222"),
+        ("0944", "1045"),
+        ("318", "427"),
+        heard=("declined", "To try another card, press 1.", "Mastercard ending 3 2 2 2"),
+    ),
     # `*` at the security code prompt.
-    Payment("cancel", ["5555555555554444#", "0346", "*"], "cancelled", "cancelled",
-            ("5555555555554444",), ("0346",), heard=("security code", "cancelled")),
+    Payment(
+        "cancel",
+        ["5555555555554444#", "0346", "*"],
+        "cancelled",
+        "cancelled",
+        ("5555555555554444",),
+        ("0346",),
+        heard=("security code", "cancelled"),
+    ),
     # The caller hangs up at the security code prompt (number and expiry are sealed by then).
-    Payment("hang-up", ["4242424242424242#", "1146"], "abandoned", "abandoned",
-            ("4242424242424242",), ("1146",), hangup=True, heard=("security code",)),
+    Payment(
+        "hang-up",
+        ["4242424242424242#", "1146"],
+        "abandoned",
+        "abandoned",
+        ("4242424242424242",),
+        ("1146",),
+        hangup=True,
+        heard=("security code",),
+    ),
     # Three numbers that fail the Luhn check.
-    Payment("too-many", ["4242424242424241#", "5555555555554441#", "378282246310004#"],
-            "failed", "too_many_attempts",
-            ("4242424242424241", "5555555555554441", "378282246310004"),
-            heard=("That card number is not valid.", "That card number is not valid.",
-                   "That card number is not valid.", "could not take your card details")),
+    Payment(
+        "too-many",
+        ["4242424242424241#", "5555555555554441#", "378282246310004#"],
+        "failed",
+        "too_many_attempts",
+        ("4242424242424241", "5555555555554441", "378282246310004"),
+        heard=(
+            "That card number is not valid.",
+            "That card number is not valid.",
+            "That card number is not valid.",
+            "could not take your card details",
+        ),
+    ),
 ]
 
 # The control: the same kinds of calls with other values (none shares a search string above).
 CONTROL = [
-    card_payment("control-visa", Card("4000056655665556", "0532", "274"), "completed",
-                 "success"),
-    card_payment("control-decline", Card("4000000000009995", "0733", "962"), "failed",
-                 "declined", "insufficient_funds"),
-    Payment("control-re-entry", ["4111111111111112#", "4111111111111111#", "1498", "0634",
-                                 "583", "1"], "completed", "success",
-            ("4111111111111112", "4111111111111111"), ("1498", "0634"), ("583",)),
+    card_payment("control-visa", Card("4000056655665556", "0532", "274"), "completed", "success"),
+    card_payment(
+        "control-decline",
+        Card("4000000000009995", "0733", "962"),
+        "failed",
+        "declined",
+        "insufficient_funds",
+    ),
+    Payment(
+        "control-re-entry",
+        ["4111111111111112#", "4111111111111111#", "1498", "0634", "583", "1"],
+        "completed",
+        "success",
+        ("4111111111111112", "4111111111111111"),
+        ("1498", "0634"),
+        ("583",),
+    ),
 ]
 
 
@@ -216,16 +285,27 @@ def secrets_of(payments: list[Payment]) -> list[Secret]:
         for expiry in p.keyed_expiries:
             slashed = f"{expiry[:2]}/{expiry[2:]}"
             sealed = f"{expiry[:2]}20{expiry[2:]}"  # the form the leg seals: MMYYYY
-            out.append(Secret(f"expiry {slashed} ({p.name})", slashed,
-                              re.compile(rf"(?<!\d){re.escape(slashed)}(?!\d)")))
+            out.append(
+                Secret(
+                    f"expiry {slashed} ({p.name})",
+                    slashed,
+                    re.compile(rf"(?<!\d){re.escape(slashed)}(?!\d)"),
+                )
+            )
             for form in (expiry, sealed):
-                out += [Secret(f"expiry {form} ({p.name})", form, token_pattern(form)),
-                        Secret(f"expiry {form} spoken ({p.name})", " ".join(form),
-                               spoken_pattern(form))]
+                out += [
+                    Secret(f"expiry {form} ({p.name})", form, token_pattern(form)),
+                    Secret(
+                        f"expiry {form} spoken ({p.name})", " ".join(form), spoken_pattern(form)
+                    ),
+                ]
         for code in p.keyed_codes:
-            out += [Secret(f"security code {code} ({p.name})", code, token_pattern(code)),
-                    Secret(f"security code {code} spoken ({p.name})", " ".join(code),
-                           spoken_pattern(code))]
+            out += [
+                Secret(f"security code {code} ({p.name})", code, token_pattern(code)),
+                Secret(
+                    f"security code {code} spoken ({p.name})", " ".join(code), spoken_pattern(code)
+                ),
+            ]
     return out
 
 
@@ -247,7 +327,7 @@ def findings(corpus: dict[str, list[str]], secrets: list[Secret]) -> list[str]:
                 if match is None:
                     continue
                 start, end = match.span()
-            around = haystack[max(0, start - 80):end + 80]
+            around = haystack[max(0, start - 80) : end + 80]
             found.append(f"{secret.what} in {place}: ...{around!r}...")
     return found
 
@@ -277,8 +357,16 @@ def captured_logs() -> Iterator[Capture]:
     at DEBUG (werkzeug, urllib3, redis, sqlalchemy, the engine and the bridge included)."""
     handler = Capture()
     root = logging.getLogger()
-    names = ["werkzeug", "urllib3", "ivr", "pci_bridge", "applets", "redis", "requests",
-             *logging.root.manager.loggerDict]
+    names = [
+        "werkzeug",
+        "urllib3",
+        "ivr",
+        "pci_bridge",
+        "applets",
+        "redis",
+        "requests",
+        *logging.root.manager.loggerDict,
+    ]
     loggers = [logging.getLogger(n) for n in dict.fromkeys(names)]
     saved = [(lg, lg.level) for lg in loggers] + [(root, root.level)]
     detached = [lg for lg in loggers if not lg.propagate]
@@ -297,8 +385,14 @@ def captured_logs() -> Iterator[Capture]:
             lg.setLevel(level)
 
 
-READ = {"string": ("get",), "hash": ("hgetall",), "list": ("lrange", 0, -1),
-        "set": ("smembers",), "zset": ("zrange", 0, -1, "withscores"), "stream": ("xrange",)}
+READ = {
+    "string": ("get",),
+    "hash": ("hgetall",),
+    "list": ("lrange", 0, -1),
+    "set": ("smembers",),
+    "zset": ("zrange", 0, -1, "withscores"),
+    "stream": ("xrange",),
+}
 
 
 def dump_redis(client: redis.Redis) -> list[str]:
@@ -393,15 +487,24 @@ def redis_db(redis_url: str, db: int) -> str:
     return redis_url.rsplit("/", 1)[0] + f"/{db}"
 
 
-def pay(payments: list[Payment], *, store_url: str, database_url: str, ledger_url: str,
-        redis_client: redis.Redis) -> Run:
+def pay(
+    payments: list[Payment],
+    *,
+    store_url: str,
+    database_url: str,
+    ledger_url: str,
+    redis_client: redis.Redis,
+) -> Run:
     """Make every payment through one in-process system; collect Redis, records, results."""
     run = Run()
     snapshots: list[str] = []
-    settings = Settings(callplans=ROOT / "callplans", store_url=store_url,
-                        database_url=database_url, watch_plans=False,
-                        pci={"state_url": store_url, "database_url": ledger_url,
-                             "accepted_brands": ACCEPTED})
+    settings = Settings(
+        callplans=ROOT / "callplans",
+        store_url=store_url,
+        database_url=database_url,
+        watch_plans=False,
+        pci={"state_url": store_url, "database_url": ledger_url, "accepted_brands": ACCEPTED},
+    )
     with requests.Session() as http:
         phone = LocalPhone(settings, http=http, start=START)
         system = phone.system
@@ -444,8 +547,7 @@ def check_payments(run: Run) -> None:
         view = run.sessions[payment.name]
         assert view["state"] == payment.state, (payment.name, view)
         result = view["result"]
-        assert result is not None and result["outcome"] == payment.outcome, (payment.name,
-                                                                             result)
+        assert result is not None and result["outcome"] == payment.outcome, (payment.name, result)
         if payment.decline_code:
             assert result["gateway"]["decline_code"] == payment.decline_code, result
         if payment.outcome == "success":
@@ -473,17 +575,28 @@ def redis_client(redis_url: str) -> Iterator[tuple[str, redis.Redis]]:
     client.close()
 
 
-def run_everything(payments: list[Payment], backend: str, tmp_path: Path,
-                   redis_client: tuple[str, redis.Redis], captured: Capture,
-                   capfd: pytest.CaptureFixture[str], request: pytest.FixtureRequest) -> Run:
+def run_everything(
+    payments: list[Payment],
+    backend: str,
+    tmp_path: Path,
+    redis_client: tuple[str, redis.Redis],
+    captured: Capture,
+    capfd: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> Run:
     store_url, client = redis_client
     if backend == "sqlite":
         database_url = f"sqlite:///{tmp_path}/calls.sqlite3"
         ledger_url = f"sqlite:///{tmp_path}/pci-ledger.sqlite3"
     else:
         database_url = ledger_url = request.getfixturevalue("postgres_url")
-    run = pay(payments, store_url=store_url, database_url=database_url, ledger_url=ledger_url,
-              redis_client=client)
+    run = pay(
+        payments,
+        store_url=store_url,
+        database_url=database_url,
+        ledger_url=ledger_url,
+        redis_client=client,
+    )
     if backend == "sqlite":
         run.corpus["SQLite files (raw bytes)"] = sqlite_bytes(tmp_path)
         assert len(run.corpus["SQLite files (raw bytes)"]) >= 2
@@ -501,11 +614,14 @@ def run_everything(payments: list[Payment], backend: str, tmp_path: Path,
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_no_card_data_anywhere_after_every_test_card(
-        backend: str, tmp_path: Path, redis_client: tuple[str, redis.Redis],
-        captured_logs: Capture, capfd: pytest.CaptureFixture[str],
-        request: pytest.FixtureRequest) -> None:
-    run = run_everything(PAYMENTS, backend, tmp_path, redis_client, captured_logs, capfd,
-                         request)
+    backend: str,
+    tmp_path: Path,
+    redis_client: tuple[str, redis.Redis],
+    captured_logs: Capture,
+    capfd: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    run = run_everything(PAYMENTS, backend, tmp_path, redis_client, captured_logs, capfd, request)
     check_payments(run)
 
     # Each place was really captured and searched: what may be there is there.
@@ -533,13 +649,16 @@ def test_no_card_data_anywhere_after_every_test_card(
 
 
 def test_search_strings_match_nothing_innocent(
-        tmp_path: Path, redis_client: tuple[str, redis.Redis], captured_logs: Capture,
-        capfd: pytest.CaptureFixture[str], request: pytest.FixtureRequest) -> None:
+    tmp_path: Path,
+    redis_client: tuple[str, redis.Redis],
+    captured_logs: Capture,
+    capfd: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
     """The control: calls keyed with other cards leave nothing that the leak test's search
     strings would match (timestamps, ids, amounts, durations, ports...), while the control's
     own values, planted in each place, are found: the search is neither noisy nor blind."""
-    run = run_everything(CONTROL, "sqlite", tmp_path, redis_client, captured_logs, capfd,
-                         request)
+    run = run_everything(CONTROL, "sqlite", tmp_path, redis_client, captured_logs, capfd, request)
     check_payments(run)
     assert findings(run.corpus, secrets_of(PAYMENTS)) == []
 
@@ -570,8 +689,11 @@ def restore_root() -> Iterator[None]:
         root.setLevel(level)
 
 
-@pytest.mark.parametrize("install", [logs.install, redaction.install_logging],
-                         ids=["ivr.adapters.logs.install", "install_logging"])
+@pytest.mark.parametrize(
+    "install",
+    [logs.install, redaction.install_logging],
+    ids=["ivr.adapters.logs.install", "install_logging"],
+)
 def test_installed_handlers_redact_card_numbers(install: Any, restore_root: None) -> None:
     install("DEBUG")
     (handler,) = logging.getLogger().handlers
@@ -587,8 +709,12 @@ def test_installed_handlers_redact_card_numbers(install: Any, restore_root: None
         log.exception("failed for %s", "ps_1")
     log.debug("not a card: 4242424242424241 (Luhn fails), order 1234567890")
     text = stream.getvalue()
-    for number in ("4242424242424242", "5555 5555 5555 4444", "3782-822463-10005",
-                   "4000000000000002"):
+    for number in (
+        "4242424242424242",
+        "5555 5555 5555 4444",
+        "3782-822463-10005",
+        "4000000000000002",
+    ):
         assert number not in text, text
     assert text.count("[REDACTED]") == 5, text  # the exception's message and its traceback
     assert "keyed [REDACTED] then hash" in text

@@ -19,8 +19,7 @@ NEW = {"amount": "42.50", "currency": "GBP", "reference": "A1", "caller_clid": "
 
 
 def app_for(tmp_path: Path, **config: Any) -> tuple[Any, FlaskClient, Any]:
-    app = keyed_bridge_app(BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3",
-                                         **config))
+    app = keyed_bridge_app(BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3", **config))
     return app, app.test_client(), app.extensions["pci_bridge"]
 
 
@@ -48,8 +47,11 @@ def test_a_cancel_during_the_charge_waits_and_never_hides_a_payment(tmp_path: Pa
         return charge(**kwargs)
 
     bridge.gateway.charge = charge_and_tell  # the sessions hold this same gateway
-    charging = threading.Thread(target=lambda: heard.append(
-        app.test_client().post(confirm, data=form).get_data(as_text=True)))
+    charging = threading.Thread(
+        target=lambda: heard.append(
+            app.test_client().post(confirm, data=form).get_data(as_text=True)
+        )
+    )
     charging.start()
     assert with_gateway.wait(5)  # the gateway is answering now
     cancel = app.test_client().post(f"/pci/v1/sessions/{session['session_id']}/cancel")
@@ -105,8 +107,7 @@ def test_hanging_up_after_a_charge_is_never_reported_abandoned(tmp_path: Path) -
     sid = session["session_id"]
     key_in_card(client, session)
     # The gateway charged (e.g. a worker died right after), but no result was recorded.
-    bridge.gateway.charge(key=f"{sid}:1", amount=Decimal("42.50"), currency="GBP",
-                          card=_card())
+    bridge.gateway.charge(key=f"{sid}:1", amount=Decimal("42.50"), currency="GBP", card=_card())
     client.post("/pci/voice/status", data={"CallSid": SID, "CallStatus": "completed"})
     final = client.get(f"/pci/v1/sessions/{sid}").get_json()
     assert final["state"] == "completed" and final["result"]["outcome"] == "success"
@@ -114,7 +115,8 @@ def test_hanging_up_after_a_charge_is_never_reported_abandoned(tmp_path: Path) -
 
 
 def test_a_stored_card_charge_without_an_answer_fails_and_cannot_be_cancelled(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     app, client, bridge = app_for(tmp_path)
     token = bridge.gateway.mint_token(brand="visa", last4="4242", exp_month=12, exp_year=2030)
     bridge.gateway.__class__ = NeverAnswers
@@ -129,5 +131,4 @@ def test_a_stored_card_charge_without_an_answer_fails_and_cannot_be_cancelled(
 def _card() -> Any:
     from pci_bridge.gateway import Card
 
-    return Card(number="4242424242424242", exp_month=12, exp_year=2030, code="123",
-                brand="visa")
+    return Card(number="4242424242424242", exp_month=12, exp_year=2030, code="123", brand="visa")

@@ -52,8 +52,7 @@ class Wire:
         self.deliver_status = deliver_status
         self.posts: list[tuple[str, dict[str, str]]] = []
 
-    def post(self, url: str, params: dict[str, str], headers: dict[str, str]
-             ) -> tuple[int, str]:
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
         self.posts.append((url, dict(params)))
         if not self.deliver_status and url.endswith(STATUS):
             return 204, ""
@@ -76,8 +75,10 @@ def apps() -> Iterator[list[Flask]]:
 
 
 def create(app: Flask, caller: str) -> dict[str, Any]:
-    response = app.test_client().post("/pci/v1/sessions", json={
-        "amount": "42.50", "currency": "GBP", "reference": "ACC-0001", "caller_clid": caller})
+    response = app.test_client().post(
+        "/pci/v1/sessions",
+        json={"amount": "42.50", "currency": "GBP", "reference": "ACC-0001", "caller_clid": caller},
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
@@ -88,12 +89,14 @@ def read(app: Flask, session_id: str) -> dict[str, Any]:
     return response.get_json()
 
 
-def dial(app: Flask, session: dict[str, Any], keys: list[str], *,
-         deliver_status: bool = True) -> tuple[CallResult, Wire]:
+def dial(
+    app: Flask, session: dict[str, Any], keys: list[str], *, deliver_status: bool = True
+) -> tuple[CallResult, Wire]:
     """The engine's transfer: a call to the transfer number presenting the session's CLID."""
     wire = Wire(app, deliver_status=deliver_status)
-    simulator = TwilioSimulator(wire, voice_url="/pci/voice", status_url=STATUS,
-                                clock=SimClock(START))
+    simulator = TwilioSimulator(
+        wire, voice_url="/pci/voice", status_url=STATUS, clock=SimClock(START)
+    )
     result = simulator.call(session["transfer_number"], session["clid"], KeySource(keys))
     return result, wire
 
@@ -102,8 +105,12 @@ def charges(db_url: str) -> list[tuple[str, str]]:
     db = sqlalchemy.create_engine(db_url)
     try:
         with db.connect() as conn:
-            return [tuple(r) for r in conn.execute(sqlalchemy.text(
-                "SELECT idempotency_key, result FROM pci_gateway_charges"))]
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    sqlalchemy.text("SELECT idempotency_key, result FROM pci_gateway_charges")
+                )
+            ]
     finally:
         db.dispose()
 
@@ -126,8 +133,9 @@ def gather_action(twiml: str) -> str:
 # --- in process ------------------------------------------------------------------------------
 
 
-def test_results_survive_a_restart_and_nothing_is_charged_twice(tmp_path: Path,
-                                                               apps: list[Flask]) -> None:
+def test_results_survive_a_restart_and_nothing_is_charged_twice(
+    tmp_path: Path, apps: list[Flask]
+) -> None:
     db_url = f"sqlite:///{tmp_path}/ledger.sqlite3"
     clock = Clock(START)
     old = bridge_app(db_url, clock)
@@ -141,8 +149,7 @@ def test_results_survive_a_restart_and_nothing_is_charged_twice(tmp_path: Path,
     assert before["result"]["confirmation_code"] == spoken_code(result)
 
     unfinished = create(old, "+447700900002")
-    result, unfinished_wire = dial(old, unfinished, ["4242424242424242#"],
-                                   deliver_status=False)
+    result, unfinished_wire = dial(old, unfinished, ["4242424242424242#"], deliver_status=False)
     assert result.ended_by == "caller"  # gone at the expiry prompt; the callback never came
     assert any("expiry" in text for text in result.heard())
     assert read(old, unfinished["session_id"])["state"] == "in_progress"
@@ -188,8 +195,7 @@ def test_results_survive_a_restart_and_nothing_is_charged_twice(tmp_path: Path,
     assert read(new, unfinished["session_id"]) == gone
 
 
-def test_a_live_session_keeps_its_clid_across_a_restart(tmp_path: Path,
-                                                        apps: list[Flask]) -> None:
+def test_a_live_session_keeps_its_clid_across_a_restart(tmp_path: Path, apps: list[Flask]) -> None:
     """Two live sessions never share a presented CLID, restart or not: a session created before
     the restart and not yet used still owns its CLID afterwards."""
     db_url = f"sqlite:///{tmp_path}/ledger.sqlite3"
@@ -207,11 +213,13 @@ def test_a_live_session_keeps_its_clid_across_a_restart(tmp_path: Path,
 
     second = create(new, "+447700900004")  # the same number calls again while it is live
     assert second["clid"] != waiting["clid"], (
-        "after a restart a new session was handed the CLID of a live session")
+        "after a restart a new session was handed the CLID of a live session"
+    )
 
 
-def test_a_live_session_can_still_be_paid_after_a_restart(tmp_path: Path,
-                                                         apps: list[Flask]) -> None:
+def test_a_live_session_can_still_be_paid_after_a_restart(
+    tmp_path: Path, apps: list[Flask]
+) -> None:
     """The engine transfers the caller after the bridge restarted: the leg presented with the
     session's CLID finds it (it is live until expires_at) and takes the payment."""
     db_url = f"sqlite:///{tmp_path}/ledger.sqlite3"
@@ -246,7 +254,8 @@ class DiesAfterCharging:
 
 
 def test_a_charge_taken_just_before_a_crash_is_not_reported_abandoned(
-        tmp_path: Path, apps: list[Flask]) -> None:
+    tmp_path: Path, apps: list[Flask]
+) -> None:
     """The gateway charged the card, then the process died before recording it. After the
     restart the session must not read abandoned (the plan would tell the caller no payment was
     taken and pass them to an agent who takes it again): the gateway's answer for the session's
@@ -270,7 +279,8 @@ def test_a_charge_taken_just_before_a_crash_is_not_reported_abandoned(
     view = read(new, session["session_id"])
     assert len(charges(db_url)) == 1
     assert (view["state"], (view["result"] or {}).get("outcome")) == ("completed", "success"), (
-        f"the card was charged ({charges(db_url)[0][1]}) but the session reads {view}")
+        f"the card was charged ({charges(db_url)[0][1]}) but the session reads {view}"
+    )
 
 
 # --- a real process killed with SIGKILL ------------------------------------------------------
@@ -289,8 +299,10 @@ class Server:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [str(binary), "serve", "--port", str(self.port), "--config", str(self.config)],
-                stdout=out, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "PCI_API_KEYS": PCI_KEY})
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "PCI_API_KEYS": PCI_KEY},
+            )
         deadline = time.monotonic() + 15
         while True:
             try:
@@ -313,8 +325,9 @@ def test_a_killed_bridge_process_keeps_its_results(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path}/ledger.sqlite3"
     config = tmp_path / "bridge.yaml"
     ttl = 3  # seconds: the unused session expires soon after the restart
-    config.write_text(yaml.safe_dump({"pci": {"database_url": db_url, "session_ttl": ttl}}),
-                      encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump({"pci": {"database_url": db_url, "session_ttl": ttl}}), encoding="utf-8"
+    )
     server = Server(config, free_port(), tmp_path / "bridge.log")
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {PCI_KEY}"
@@ -324,9 +337,16 @@ def test_a_killed_bridge_process_keeps_its_results(tmp_path: Path) -> None:
         transport = HttpTransport(server.url)
 
         def new_session(caller: str) -> dict[str, Any]:
-            response = http.post(server.url + "/pci/v1/sessions", json={
-                "amount": "42.50", "currency": "GBP", "reference": "ACC-0001",
-                "caller_clid": caller}, timeout=5)
+            response = http.post(
+                server.url + "/pci/v1/sessions",
+                json={
+                    "amount": "42.50",
+                    "currency": "GBP",
+                    "reference": "ACC-0001",
+                    "caller_clid": caller,
+                },
+                timeout=5,
+            )
             assert response.status_code == 201, response.text
             return response.json()
 
@@ -344,14 +364,21 @@ def test_a_killed_bridge_process_keeps_its_results(tmp_path: Path) -> None:
 
         # The second caller keys the card number, and the process is killed at the expiry.
         unfinished = new_session("+447700900012")
-        form = {"CallSid": "CA" + "2" * 32, "AccountSid": "AC" + "0" * 32,
-                "From": unfinished["clid"], "To": unfinished["transfer_number"],
-                "CallStatus": "ringing", "Direction": "inbound"}
+        form = {
+            "CallSid": "CA" + "2" * 32,
+            "AccountSid": "AC" + "0" * 32,
+            "From": unfinished["clid"],
+            "To": unfinished["transfer_number"],
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+        }
         answer = http.post(server.url + "/pci/voice", data=form, timeout=5).text
         action = gather_action(answer)
-        answer = http.post(server.url + action, data={**form, "CallStatus": "in-progress",
-                                                      "Digits": "4242424242424242"},
-                           timeout=5).text
+        answer = http.post(
+            server.url + action,
+            data={**form, "CallStatus": "in-progress", "Digits": "4242424242424242"},
+            timeout=5,
+        ).text
         assert "expiry" in answer
         expiry_turn = gather_action(answer)
         unused = new_session("+447700900013")
@@ -365,11 +392,13 @@ def test_a_killed_bridge_process_keeps_its_results(tmp_path: Path) -> None:
         assert gone["state"] == "abandoned" and gone["result"]["outcome"] == "abandoned", gone
 
         # Twilio goes on with the killed process's call: the next turn, then the status.
-        answer = http.post(server.url + expiry_turn, data={
-            **form, "CallStatus": "in-progress", "Digits": "0831"}, timeout=5).text
+        answer = http.post(
+            server.url + expiry_turn,
+            data={**form, "CallStatus": "in-progress", "Digits": "0831"},
+            timeout=5,
+        ).text
         assert ElementTree.fromstring(answer).tag == "Response"
-        status = http.post(server.url + STATUS, data={**form, "CallStatus": "completed"},
-                           timeout=5)
+        status = http.post(server.url + STATUS, data={**form, "CallStatus": "completed"}, timeout=5)
         assert status.status_code == 204
         assert get(unfinished["session_id"]) == gone
 

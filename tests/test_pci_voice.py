@@ -69,8 +69,14 @@ class RecordingTransport(FlaskTransport):
     may deliver chosen requests twice (as Twilio may: right after, or at the same moment from
     another thread), and calls `after` after each request."""
 
-    def __init__(self, app: Flask, *, repeat: Callable[[str, dict[str, str]], bool] | None = None,
-                 concurrent: bool = False, after: Callable[[Exchange], None] | None = None):
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        repeat: Callable[[str, dict[str, str]], bool] | None = None,
+        concurrent: bool = False,
+        after: Callable[[Exchange], None] | None = None,
+    ):
         super().__init__(app)
         self.app = app
         self.repeat = repeat
@@ -78,17 +84,14 @@ class RecordingTransport(FlaskTransport):
         self.after = after
         self.exchanges: list[Exchange] = []
 
-    def _send(self, url: str, params: dict[str, str], headers: dict[str, str]
-              ) -> tuple[int, str]:
+    def _send(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
         response = self.app.test_client().post(url, data=params, headers=headers)
         return response.status_code, response.get_data(as_text=True)
 
-    def post(self, url: str, params: dict[str, str], headers: dict[str, str]
-             ) -> tuple[int, str]:
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
         repeated = self.repeat is not None and self.repeat(url, params)
         duplicate: list[tuple[int, str]] = []
-        other = threading.Thread(target=lambda: duplicate.append(
-            self._send(url, params, headers)))
+        other = threading.Thread(target=lambda: duplicate.append(self._send(url, params, headers)))
         if repeated and self.concurrent:
             other.start()
         status, body = super().post(url, params, headers)
@@ -96,8 +99,9 @@ class RecordingTransport(FlaskTransport):
             other.join(timeout=20)
         elif repeated:
             duplicate.append(self._send(url, params, headers))
-        exchange = Exchange(url, dict(params), dict(headers), status, body,
-                            duplicate[0] if duplicate else None)
+        exchange = Exchange(
+            url, dict(params), dict(headers), status, body, duplicate[0] if duplicate else None
+        )
         for answer_status, answer in [(status, body), *duplicate]:
             if exchange.is_twiml:
                 assert answer_status == 200, f"{url} answered {answer_status}: {answer}"
@@ -126,9 +130,14 @@ class Doc:
 def prompt_kind(text: str) -> str:
     """Tell prompts apart by the words the contract guarantees."""
     lowered = text.lower()
-    for words, kind in (("another card", "another"), ("card number", "number"),
-                        ("expiry", "expiry"), ("security code", "code"),
-                        ("postcode", "postcode"), ("press 1", "confirm")):
+    for words, kind in (
+        ("another card", "another"),
+        ("card number", "number"),
+        ("expiry", "expiry"),
+        ("security code", "code"),
+        ("postcode", "postcode"),
+        ("press 1", "confirm"),
+    ):
         if words in lowered:
             return kind
     raise AssertionError(f"a prompt of no known kind: {text!r}")
@@ -205,10 +214,16 @@ class PciHarness:
     def bridge(self) -> Bridge:
         return self.app.extensions["pci_bridge"]
 
-    def create(self, amount: str = "42.50", currency: str = "GBP", caller: str = CALLER,
-               **extra: Any) -> dict[str, Any]:
-        body = {"amount": amount, "currency": currency, "reference": "ACC-1001",
-                "caller_clid": caller, **extra}
+    def create(
+        self, amount: str = "42.50", currency: str = "GBP", caller: str = CALLER, **extra: Any
+    ) -> dict[str, Any]:
+        body = {
+            "amount": amount,
+            "currency": currency,
+            "reference": "ACC-1001",
+            "caller_clid": caller,
+            **extra,
+        }
         response = self.app.test_client().post("/pci/v1/sessions", json=body)
         assert response.status_code == 201, response.get_json()
         view = response.get_json()
@@ -220,16 +235,33 @@ class PciHarness:
         assert response.status_code == 200, response.get_json()
         return response.get_json()
 
-    def pay(self, session: dict[str, Any], entries: list[str], *, caller: str | None = None,
-            hangup_after: int | None = None, auth_token: str | None = None,
-            keys: KeySource | None = None, transport: RecordingTransport | None = None,
-            on_before_end: Callable[[str], None] | None = None) -> PaidCall:
+    def pay(
+        self,
+        session: dict[str, Any],
+        entries: list[str],
+        *,
+        caller: str | None = None,
+        hangup_after: int | None = None,
+        auth_token: str | None = None,
+        keys: KeySource | None = None,
+        transport: RecordingTransport | None = None,
+        on_before_end: Callable[[str], None] | None = None,
+    ) -> PaidCall:
         transport = transport or RecordingTransport(self.app)
-        sim = TwilioSimulator(transport, voice_url=VOICE_URL, status_url=STATUS_URL,
-                              auth_token=auth_token, on_before_end=on_before_end)
+        sim = TwilioSimulator(
+            transport,
+            voice_url=VOICE_URL,
+            status_url=STATUS_URL,
+            auth_token=auth_token,
+            on_before_end=on_before_end,
+        )
         keys = keys or KeySource(entries)
-        result = sim.call(session["transfer_number"], session["clid"] if caller is None
-                          else caller, keys, hangup_after=hangup_after)
+        result = sim.call(
+            session["transfer_number"],
+            session["clid"] if caller is None else caller,
+            keys,
+            hangup_after=hangup_after,
+        )
         return PaidCall(result, transport, keys)
 
     def charges(self) -> int:
@@ -269,8 +301,9 @@ def pci(tmp_path: Path, clock: Clock) -> Iterator[Callable[..., PciHarness]]:
 
     def build(*, state: Any = None, **config: Any) -> PciHarness:
         db = tmp_path / f"pci{next(counter)}.sqlite3"
-        app = keyed_bridge_app(BridgeConfig(database_url=f"sqlite:///{db}", **config),
-                                clock=clock, state=state)
+        app = keyed_bridge_app(
+            BridgeConfig(database_url=f"sqlite:///{db}", **config), clock=clock, state=state
+        )
         harness = PciHarness(app, clock)
         made.append(harness)
         return harness
@@ -285,14 +318,17 @@ def card(number: str = VISA, code: str = "123", expiry: str = EXPIRY) -> list[st
     return [number + "#", expiry, code, "1"]
 
 
-def assert_success(view: dict[str, Any], brand: str, number: str, *, attempts: int = 1
-                   ) -> None:
+def assert_success(view: dict[str, Any], brand: str, number: str, *, attempts: int = 1) -> None:
     assert view["state"] == "completed", view
     result = view["result"]
     assert result["outcome"] == "success"
     assert re.fullmatch(r"[A-Z0-9]{4,}", result["confirmation_code"] or "")
-    assert result["card"] == {"brand": brand, "last4": number[-4:], "exp_month": 12,
-                              "exp_year": 2030}
+    assert result["card"] == {
+        "brand": brand,
+        "last4": number[-4:],
+        "exp_month": 12,
+        "exp_year": 2030,
+    }
     assert result["gateway"]["name"] == "simulated"
     assert result["gateway"]["reference"]
     assert result["gateway"]["decline_code"] is None
@@ -320,10 +356,16 @@ DECLINED_CARDS = [
 ]
 
 
-@pytest.mark.parametrize(("number", "brand", "code"), SUCCESS_CARDS,
-                         ids=[c[1] + "-" + c[0][-4:] for c in SUCCESS_CARDS])
-def test_success_cards(pci: Callable[..., PciHarness], number: str, brand: str, code: str,
-                       caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("number", "brand", "code"), SUCCESS_CARDS, ids=[c[1] + "-" + c[0][-4:] for c in SUCCESS_CARDS]
+)
+def test_success_cards(
+    pci: Callable[..., PciHarness],
+    number: str,
+    brand: str,
+    code: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     harness = pci()
     session = harness.create()
@@ -336,8 +378,9 @@ def test_success_cards(pci: Callable[..., PciHarness], number: str, brand: str, 
     assert_success(view, brand, number)
     assert harness.charges() == 1
     code_spoken = " ".join(view["result"]["confirmation_code"])
-    assert any(code_spoken in line or view["result"]["confirmation_code"] in line
-               for line in call.heard), call.said
+    assert any(
+        code_spoken in line or view["result"]["confirmation_code"] in line for line in call.heard
+    ), call.said
     assert "successful" in call.said.lower()
     harness.assert_no_card_data(session["session_id"], number)
     # card digits travel only in POST bodies: never in a URL, never in a log line
@@ -345,8 +388,9 @@ def test_success_cards(pci: Callable[..., PciHarness], number: str, brand: str, 
         assert number not in exchange.url and EXPIRY not in exchange.url
     assert not any(number in r.getMessage() for r in caplog.records)
     # the API finds the finished session by its CLID too
-    by_clid = harness.app.test_client().get("/pci/v1/sessions",
-                                            query_string={"clid": CALLER}).get_json()
+    by_clid = (
+        harness.app.test_client().get("/pci/v1/sessions", query_string={"clid": CALLER}).get_json()
+    )
     assert by_clid["session_id"] == session["session_id"]
     assert by_clid["result"] == view["result"]
 
@@ -373,10 +417,12 @@ def test_visa_security_code_is_three_digits(pci: Callable[..., PciHarness]) -> N
     assert "3 digit" in (code_doc.prompt or "")
 
 
-@pytest.mark.parametrize(("number", "decline_code", "words"), DECLINED_CARDS,
-                         ids=[c[1] for c in DECLINED_CARDS])
-def test_declined_cards(pci: Callable[..., PciHarness], number: str, decline_code: str,
-                        words: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("number", "decline_code", "words"), DECLINED_CARDS, ids=[c[1] for c in DECLINED_CARDS]
+)
+def test_declined_cards(
+    pci: Callable[..., PciHarness], number: str, decline_code: str, words: tuple[str, ...]
+) -> None:
     harness = pci()
     session = harness.create()
     call = harness.pay(session, [*card(number), "2"])  # declined; 2: no other card
@@ -416,8 +462,7 @@ def test_gateway_error(pci: Callable[..., PciHarness]) -> None:
     harness.assert_no_card_data(session["session_id"], "4000000000000119")
 
 
-def test_discover_is_a_card_type_not_accepted_by_default(pci: Callable[..., PciHarness]
-                                                         ) -> None:
+def test_discover_is_a_card_type_not_accepted_by_default(pci: Callable[..., PciHarness]) -> None:
     harness = pci()
     session = harness.create()
     call = harness.pay(session, ["6011111111111117#", *card()])
@@ -439,7 +484,8 @@ def test_discover_accepted_when_configured(pci: Callable[..., PciHarness]) -> No
 
 
 def test_any_other_luhn_valid_card_of_an_accepted_brand_succeeds(
-        pci: Callable[..., PciHarness]) -> None:
+    pci: Callable[..., PciHarness],
+) -> None:
     harness = pci()
     session = harness.create()
     harness.pay(session, card("4111111111111111"))
@@ -496,22 +542,36 @@ def test_amount_spoken_in_its_currency(pci: Callable[..., PciHarness]) -> None:
 # --- re-prompts with the reason, and the attempt budget --------------------------------------
 
 
-@pytest.mark.parametrize(("entries", "stage", "reason"), [
-    (["4242424242424241#", *card()], "number", "not valid"),
-    (["4242#", *card()], "number", "not valid"),
-    (["6011111111111117#", *card()], "number", "accept"),
-    (["-", *card()], "number", "did not hear"),
-    ([VISA + "#", "1025", EXPIRY, "123", "1"], "expiry", "expired"),
-    ([VISA + "#", "1326", EXPIRY, "123", "1"], "expiry", "not valid"),
-    ([VISA + "#", "0026", EXPIRY, "123", "1"], "expiry", "not valid"),
-    ([VISA + "#", "1250", EXPIRY, "123", "1"], "expiry", "not valid"),  # > 20 years ahead
-    ([VISA + "#", EXPIRY, "12", "123", "1"], "code", "3 digits"),
-    ([VISA + "#", EXPIRY, "123", "5", "1"], "confirm", "press 1"),
-], ids=["luhn", "too-short", "brand", "no-input", "expired", "month-13", "month-00",
-        "too-far", "code-length", "confirm-key"])
-def test_bad_entry_is_reprompted_with_the_reason(pci: Callable[..., PciHarness],
-                                                 entries: list[str], stage: str,
-                                                 reason: str) -> None:
+@pytest.mark.parametrize(
+    ("entries", "stage", "reason"),
+    [
+        (["4242424242424241#", *card()], "number", "not valid"),
+        (["4242#", *card()], "number", "not valid"),
+        (["6011111111111117#", *card()], "number", "accept"),
+        (["-", *card()], "number", "did not hear"),
+        ([VISA + "#", "1025", EXPIRY, "123", "1"], "expiry", "expired"),
+        ([VISA + "#", "1326", EXPIRY, "123", "1"], "expiry", "not valid"),
+        ([VISA + "#", "0026", EXPIRY, "123", "1"], "expiry", "not valid"),
+        ([VISA + "#", "1250", EXPIRY, "123", "1"], "expiry", "not valid"),  # > 20 years ahead
+        ([VISA + "#", EXPIRY, "12", "123", "1"], "code", "3 digits"),
+        ([VISA + "#", EXPIRY, "123", "5", "1"], "confirm", "press 1"),
+    ],
+    ids=[
+        "luhn",
+        "too-short",
+        "brand",
+        "no-input",
+        "expired",
+        "month-13",
+        "month-00",
+        "too-far",
+        "code-length",
+        "confirm-key",
+    ],
+)
+def test_bad_entry_is_reprompted_with_the_reason(
+    pci: Callable[..., PciHarness], entries: list[str], stage: str, reason: str
+) -> None:
     harness = pci()
     session = harness.create()
     call = harness.pay(session, entries)
@@ -524,16 +584,21 @@ def test_bad_entry_is_reprompted_with_the_reason(pci: Callable[..., PciHarness],
     assert harness.charges() == 1
 
 
-@pytest.mark.parametrize(("prefix", "bad"), [
-    ([], "4242424242424241#"),
-    ([], "6011111111111117#"),
-    ([VISA + "#"], "1025"),
-    ([VISA + "#"], "1326"),
-    ([VISA + "#", EXPIRY], "12"),
-    ([VISA + "#", EXPIRY, "123"], "5"),
-], ids=["luhn", "brand", "expired", "month", "code-length", "confirm-key"])
+@pytest.mark.parametrize(
+    ("prefix", "bad"),
+    [
+        ([], "4242424242424241#"),
+        ([], "6011111111111117#"),
+        ([VISA + "#"], "1025"),
+        ([VISA + "#"], "1326"),
+        ([VISA + "#", EXPIRY], "12"),
+        ([VISA + "#", EXPIRY, "123"], "5"),
+    ],
+    ids=["luhn", "brand", "expired", "month", "code-length", "confirm-key"],
+)
 def test_three_bad_entries_for_one_field_end_the_session(
-        pci: Callable[..., PciHarness], prefix: list[str], bad: str) -> None:
+    pci: Callable[..., PciHarness], prefix: list[str], bad: str
+) -> None:
     harness = pci()
     session = harness.create()
     call = harness.pay(session, [*prefix, bad, bad, bad, "1"])
@@ -552,8 +617,7 @@ def test_attempt_budget_is_per_field_and_configurable(pci: Callable[..., PciHarn
     harness = pci(max_attempts=2)
     session = harness.create()
     # one bad entry in each field stays within a budget of two per field
-    call = harness.pay(session, ["4242424242424241#", VISA + "#", "1025", EXPIRY, "12", "123",
-                                 "1"])
+    call = harness.pay(session, ["4242424242424241#", VISA + "#", "1025", EXPIRY, "12", "123", "1"])
     assert_success(harness.view(session["session_id"]), "visa", VISA)
     assert call.keys.entries == []
 
@@ -562,21 +626,26 @@ def test_attempt_budget_is_per_field_and_configurable(pci: Callable[..., PciHarn
     assert harness.view(session["session_id"])["result"]["outcome"] == "too_many_attempts"
 
 
-@pytest.mark.parametrize(("when", "expiry", "valid"), [
-    (datetime(2026, 11, 30, 23, 30, tzinfo=UTC), "1126", True),  # the last day of its month
-    (datetime(2026, 12, 1, 0, 30, tzinfo=UTC), "1126", False),
-    # 23:30 UTC on 31 July is 00:30 on 1 August in London: a 07/26 card has expired there
-    (datetime(2026, 7, 31, 23, 30, tzinfo=UTC), "0726", False),
-    (datetime(2026, 7, 31, 22, 30, tzinfo=UTC), "0726", True),
-], ids=["last-day", "next-month", "merchant-timezone", "before-midnight-bst"])
+@pytest.mark.parametrize(
+    ("when", "expiry", "valid"),
+    [
+        (datetime(2026, 11, 30, 23, 30, tzinfo=UTC), "1126", True),  # the last day of its month
+        (datetime(2026, 12, 1, 0, 30, tzinfo=UTC), "1126", False),
+        # 23:30 UTC on 31 July is 00:30 on 1 August in London: a 07/26 card has expired there
+        (datetime(2026, 7, 31, 23, 30, tzinfo=UTC), "0726", False),
+        (datetime(2026, 7, 31, 22, 30, tzinfo=UTC), "0726", True),
+    ],
+    ids=["last-day", "next-month", "merchant-timezone", "before-midnight-bst"],
+)
 def test_expiry_valid_through_its_month_in_the_merchant_timezone(
-        pci: Callable[..., PciHarness], clock: Clock, when: datetime, expiry: str,
-        valid: bool) -> None:
+    pci: Callable[..., PciHarness], clock: Clock, when: datetime, expiry: str, valid: bool
+) -> None:
     clock.set(when)
     harness = pci()
     session = harness.create()
-    call = harness.pay(session, [VISA + "#", expiry, "123", "1"] if valid
-                       else [VISA + "#", expiry, "-"])
+    call = harness.pay(
+        session, [VISA + "#", expiry, "123", "1"] if valid else [VISA + "#", expiry, "-"]
+    )
     if valid:
         assert harness.view(session["session_id"])["state"] == "completed"
     else:
@@ -587,14 +656,18 @@ def test_expiry_valid_through_its_month_in_the_merchant_timezone(
 # --- cancelling --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("entries", [
-    ["*"],
-    ["4242*"],
-    [VISA + "#", "*"],
-    [VISA + "#", EXPIRY, "*"],
-    [VISA + "#", EXPIRY, "123", "*"],
-    [VISA + "#", EXPIRY, "123", "2"],
-], ids=["at-number", "within-number", "at-expiry", "at-code", "at-confirm", "confirm-2"])
+@pytest.mark.parametrize(
+    "entries",
+    [
+        ["*"],
+        ["4242*"],
+        [VISA + "#", "*"],
+        [VISA + "#", EXPIRY, "*"],
+        [VISA + "#", EXPIRY, "123", "*"],
+        [VISA + "#", EXPIRY, "123", "2"],
+    ],
+    ids=["at-number", "within-number", "at-expiry", "at-code", "at-confirm", "confirm-2"],
+)
 def test_star_cancels_at_any_prompt(pci: Callable[..., PciHarness], entries: list[str]) -> None:
     harness = pci()
     session = harness.create()
@@ -645,8 +718,9 @@ def test_session_cancelled_over_the_api_during_the_leg(pci: Callable[..., PciHar
 
 
 @pytest.mark.parametrize("hangup_after", [0, 1, 2, 3])
-def test_caller_hanging_up_abandons_the_session(pci: Callable[..., PciHarness],
-                                                hangup_after: int) -> None:
+def test_caller_hanging_up_abandons_the_session(
+    pci: Callable[..., PciHarness], hangup_after: int
+) -> None:
     harness = pci()
     session = harness.create()
     session_id = session["session_id"]
@@ -677,20 +751,32 @@ def test_decline_then_a_good_card(pci: Callable[..., PciHarness]) -> None:
     call = harness.pay(session, [*card("4000000000009995"), "1", *card()])
 
     call.assert_hung_up_by_bridge()
-    assert call.prompts == ["number", "expiry", "code", "confirm", "another",
-                            "number", "expiry", "code", "confirm"]
+    assert call.prompts == [
+        "number",
+        "expiry",
+        "code",
+        "confirm",
+        "another",
+        "number",
+        "expiry",
+        "code",
+        "confirm",
+    ]
     another = next(d for d in call.docs if d.kind == "another")
     assert any("declined" in line and "insufficient funds" in line for line in another.leads)
     view = harness.view(session["session_id"])
     assert_success(view, "visa", VISA, attempts=2)
     assert harness.charges() == 2
     assert [a["outcome"] for a in harness.bridge.ledger.attempts(session["session_id"])] == [
-        "declined", "success"]
+        "declined",
+        "success",
+    ]
 
 
 @pytest.mark.parametrize("max_cards", [3, 2])
-def test_declines_up_to_max_cards_end_the_session_declined(pci: Callable[..., PciHarness],
-                                                           max_cards: int) -> None:
+def test_declines_up_to_max_cards_end_the_session_declined(
+    pci: Callable[..., PciHarness], max_cards: int
+) -> None:
     harness = pci() if max_cards == 3 else pci(max_cards=max_cards)
     session = harness.create()
     entries: list[str] = []
@@ -736,16 +822,16 @@ def test_confirm_delivered_twice_charges_once(pci: Callable[..., PciHarness]) ->
     assert harness.charges() == 1
 
     # and once more, long after the call ended: the same answer, nothing charged again
-    replay = harness.app.test_client().post(confirm.url, data=confirm.params,
-                                            headers=confirm.headers)
+    replay = harness.app.test_client().post(
+        confirm.url, data=confirm.params, headers=confirm.headers
+    )
     assert replay.status_code == 200
     assert replay.get_data(as_text=True) == confirm.body
     assert harness.charges() == 1
     assert harness.view(session["session_id"]) == view
 
 
-def test_incoming_delivered_twice_does_not_restart_the_leg(pci: Callable[..., PciHarness]
-                                                           ) -> None:
+def test_incoming_delivered_twice_does_not_restart_the_leg(pci: Callable[..., PciHarness]) -> None:
     harness = pci()
     session = harness.create()
     transport = RecordingTransport(harness.app, repeat=lambda url, _: url == VOICE_URL)
@@ -801,18 +887,26 @@ class RaceState(MemoryState):
 
 
 def test_incoming_delivered_twice_at_once_gets_the_same_twiml(
-        pci: Callable[..., PciHarness]) -> None:
+    pci: Callable[..., PciHarness],
+) -> None:
     """Twilio retries a slow webhook: the repeat may arrive while the first is still running."""
     harness = pci(state=RaceState())
     session = harness.create()
-    params = {"CallSid": "CA" + "7" * 32, "AccountSid": "AC" + "0" * 32,
-              "From": session["clid"], "To": session["transfer_number"],
-              "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+    params = {
+        "CallSid": "CA" + "7" * 32,
+        "AccountSid": "AC" + "0" * 32,
+        "From": session["clid"],
+        "To": session["transfer_number"],
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+    }
     answers: list[str] = []
 
     def deliver() -> None:
-        answers.append(harness.app.test_client().post(VOICE_URL, data=params)
-                       .get_data(as_text=True))
+        answers.append(
+            harness.app.test_client().post(VOICE_URL, data=params).get_data(as_text=True)
+        )
 
     threads = [threading.Thread(target=deliver) for _ in range(2)]
     for thread in threads:
@@ -832,8 +926,10 @@ def test_confirm_delivered_twice_at_once_charges_once(pci: Callable[..., PciHarn
     harness = pci(gateway_latency=0.2)  # the second delivery arrives while the charge runs
     session = harness.create()
     transport = RecordingTransport(
-        harness.app, concurrent=True,
-        repeat=lambda url, params: "/turn/" in url and params.get("Digits") == "1")
+        harness.app,
+        concurrent=True,
+        repeat=lambda url, params: "/turn/" in url and params.get("Digits") == "1",
+    )
     call = harness.pay(session, card(), transport=transport)
 
     confirm = call.turn("confirm")
@@ -851,17 +947,27 @@ class UnreachableGateway:
     def __init__(self) -> None:
         self.calls = 0
 
-    def charge(self, *, key: str, amount: Decimal, currency: str, card: Card | None = None,
-               token: str | None = None, save_card: bool = False) -> ChargeResult:
+    def charge(
+        self,
+        *,
+        key: str,
+        amount: Decimal,
+        currency: str,
+        card: Card | None = None,
+        token: str | None = None,
+        save_card: bool = False,
+    ) -> ChargeResult:
         self.calls += 1
         raise ConnectionError("gateway unreachable")
 
 
 def test_gateway_failure_apologises_hangs_up_and_is_a_gateway_error(
-        tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
     gateway = UnreachableGateway()
-    app = keyed_bridge_app(BridgeConfig(database_url=f"sqlite:///{tmp_path}/gw.sqlite3"),
-                            clock=clock, gateway=gateway)
+    app = keyed_bridge_app(
+        BridgeConfig(database_url=f"sqlite:///{tmp_path}/gw.sqlite3"), clock=clock, gateway=gateway
+    )
     harness = PciHarness(app, clock)
     try:
         session = harness.create()
@@ -870,8 +976,7 @@ def test_gateway_failure_apologises_hangs_up_and_is_a_gateway_error(
         call.assert_hung_up_by_bridge()
         assert gateway.calls == 1
         assert "sorry" in " ".join(call.last.leads).lower()
-        assert not any(VISA in r.getMessage() or VISA in (r.exc_text or "")
-                       for r in caplog.records)
+        assert not any(VISA in r.getMessage() or VISA in (r.exc_text or "") for r in caplog.records)
         harness.assert_no_card_data(session["session_id"], VISA)
         view = harness.view(session["session_id"])
         # the bridge hung up, not the caller: not "abandoned" (contract: caller hung up)
@@ -891,8 +996,7 @@ def test_expired_session_takes_no_leg(pci: Callable[..., PciHarness], clock: Clo
     assert harness.view(session["session_id"])["state"] == "expired"
 
 
-def test_next_session_for_the_same_caller_gets_its_own_leg(pci: Callable[..., PciHarness]
-                                                          ) -> None:
+def test_next_session_for_the_same_caller_gets_its_own_leg(pci: Callable[..., PciHarness]) -> None:
     harness = pci()
     first = harness.create()
     harness.pay(first, [*card("4000000000000002"), "2"])
@@ -909,8 +1013,9 @@ def test_next_session_for_the_same_caller_gets_its_own_leg(pci: Callable[..., Pc
 
 
 @pytest.mark.parametrize("caller", ["+447700900999", ""], ids=["unknown", "withheld"])
-def test_unknown_clid_hears_an_apology_and_is_hung_up(pci: Callable[..., PciHarness],
-                                                      caller: str) -> None:
+def test_unknown_clid_hears_an_apology_and_is_hung_up(
+    pci: Callable[..., PciHarness], caller: str
+) -> None:
     harness = pci()
     session = harness.create()
     call = harness.pay(session, card(), caller=caller)
@@ -922,8 +1027,7 @@ def test_unknown_clid_hears_an_apology_and_is_hung_up(pci: Callable[..., PciHarn
     assert harness.view(session["session_id"])["state"] == "created"
 
 
-def test_second_leg_for_a_session_in_progress_is_refused(pci: Callable[..., PciHarness]
-                                                         ) -> None:
+def test_second_leg_for_a_session_in_progress_is_refused(pci: Callable[..., PciHarness]) -> None:
     harness = pci()
     session = harness.create()
     entries = card()
@@ -958,8 +1062,9 @@ def test_a_finished_session_takes_no_second_leg(pci: Callable[..., PciHarness]) 
 
 def test_turn_for_an_unknown_session_hangs_up(pci: Callable[..., PciHarness]) -> None:
     harness = pci()
-    response = harness.app.test_client().post("/pci/voice/turn/ps_unknown/1",
-                                              data={"CallSid": "CA" + "1" * 32, "Digits": "1"})
+    response = harness.app.test_client().post(
+        "/pci/voice/turn/ps_unknown/1", data={"CallSid": "CA" + "1" * 32, "Digits": "1"}
+    )
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     assert_valid_twiml(body)
@@ -973,13 +1078,19 @@ def test_signed_requests_only(pci: Callable[..., PciHarness]) -> None:
     harness = pci(auth_token="secret")
     session = harness.create()
     client = harness.app.test_client()
-    params = {"CallSid": "CA" + "1" * 32, "From": session["clid"],
-              "To": session["transfer_number"], "CallStatus": "ringing"}
+    params = {
+        "CallSid": "CA" + "1" * 32,
+        "From": session["clid"],
+        "To": session["transfer_number"],
+        "CallStatus": "ringing",
+    }
     for path in (VOICE_URL, f"/pci/voice/turn/{session['session_id']}/1", STATUS_URL):
         assert client.post(path, data=params).status_code == 403, path
         forged = RequestValidator("wrong").compute_signature("http://localhost" + path, params)
-        assert client.post(path, data=params,
-                           headers={"X-Twilio-Signature": forged}).status_code == 403, path
+        assert (
+            client.post(path, data=params, headers={"X-Twilio-Signature": forged}).status_code
+            == 403
+        ), path
     assert harness.view(session["session_id"])["state"] == "created"
 
     call = harness.pay(session, card(), auth_token="secret")
@@ -1007,7 +1118,8 @@ def redis_state(redis_url: str) -> Iterator[RedisState]:
 
 
 def test_redis_card_record_is_sealed_short_lived_and_deleted(
-        pci: Callable[..., PciHarness], redis_state: RedisState) -> None:
+    pci: Callable[..., PciHarness], redis_state: RedisState
+) -> None:
     harness = pci(state=redis_state)
     ttl_limit = harness.bridge.config.card_data_ttl
     session = harness.create()
@@ -1017,8 +1129,9 @@ def test_redis_card_record_is_sealed_short_lived_and_deleted(
     def snapshot(exchange: Exchange) -> None:
         record = redis_state.get(key)
         if record is not None:
-            seen.append((exchange.params.get("Digits", ""), record,
-                         int(redis_state.client.ttl(key))))
+            seen.append(
+                (exchange.params.get("Digits", ""), record, int(redis_state.client.ttl(key)))
+            )
 
     transport = RecordingTransport(harness.app, after=snapshot)
     call = harness.pay(session, card(), transport=transport)
@@ -1044,8 +1157,9 @@ def test_redis_card_record_is_sealed_short_lived_and_deleted(
         assert VISA.encode() not in (redis_state.client.get(name) or b""), name
 
 
-def test_redis_hangup_deletes_the_card_record(pci: Callable[..., PciHarness],
-                                              redis_state: RedisState) -> None:
+def test_redis_hangup_deletes_the_card_record(
+    pci: Callable[..., PciHarness], redis_state: RedisState
+) -> None:
     harness = pci(state=redis_state)
     session = harness.create()
     harness.pay(session, card(), hangup_after=2)

@@ -49,16 +49,24 @@ def recorder(db_url: str) -> Iterator[SqlRecorder]:
     rec.close()
 
 
-def make_record(sid: str = "CA" + "1" * 32, started: str = "2026-11-20T10:00:00+00:00",
-                **changes: object) -> CallRecord:
+def make_record(
+    sid: str = "CA" + "1" * 32, started: str = "2026-11-20T10:00:00+00:00", **changes: object
+) -> CallRecord:
     record = CallRecord(
-        call_sid=sid, plan_id="pay_by_card", plan_version="3f9a2b7c1d4e",
-        clid="+447700900123", ddi="+442071230001", started_at=started,
-        ended_at="2026-11-20T10:03:12+00:00", outcome="PaymentTaken", end_status="completed",
+        call_sid=sid,
+        plan_id="pay_by_card",
+        plan_version="3f9a2b7c1d4e",
+        clid="+447700900123",
+        ddi="+442071230001",
+        started_at=started,
+        ended_at="2026-11-20T10:03:12+00:00",
+        outcome="PaymentTaken",
+        end_status="completed",
         path=(
             PathStep("welcome", "next", "2026-11-20T10:00:01+00:00", "main_menu"),
-            PathStep("to_payments", "goto_plan:pay_by_card", "2026-11-20T10:00:09+00:00",
-                     "main_menu"),
+            PathStep(
+                "to_payments", "goto_plan:pay_by_card", "2026-11-20T10:00:09+00:00", "main_menu"
+            ),
             PathStep("find_account", "status_404", "2026-11-20T10:00:10+00:00", "pay_by_card"),
             PathStep("goodbye", "end", "2026-11-20T10:03:12+00:00", "pay_by_card"),
         ),
@@ -77,14 +85,12 @@ def test_fields_round_trip(recorder: SqlRecorder) -> None:
     assert recorder.recent() == [record]
     found = recorder.find(record.call_sid)
     assert found is not None
-    assert [s.plan for s in found.path] == ["main_menu", "main_menu", "pay_by_card",
-                                            "pay_by_card"]
+    assert [s.plan for s in found.path] == ["main_menu", "main_menu", "pay_by_card", "pay_by_card"]
     assert found.missing == ("AccountName", "Balance")
 
 
 def test_withheld_caller_and_empty_path_round_trip(recorder: SqlRecorder) -> None:
-    record = make_record(clid="", path=(), missing=(), outcome="Abandoned",
-                         end_status="no-answer")
+    record = make_record(clid="", path=(), missing=(), outcome="Abandoned", end_status="no-answer")
     recorder.record(record)
     assert recorder.find(record.call_sid) == record
 
@@ -118,9 +124,13 @@ def test_find_an_unknown_call(recorder: SqlRecorder) -> None:
 
 
 def test_recent_newest_first_with_limit(recorder: SqlRecorder) -> None:
-    starts = ["2026-11-20T10:00:00+00:00", "2026-11-20T09:00:00+00:00",
-              "2026-11-21T08:00:00+00:00", "2026-11-20T10:00:00.250000+00:00",
-              "2026-11-19T23:59:59+00:00"]
+    starts = [
+        "2026-11-20T10:00:00+00:00",
+        "2026-11-20T09:00:00+00:00",
+        "2026-11-21T08:00:00+00:00",
+        "2026-11-20T10:00:00.250000+00:00",
+        "2026-11-19T23:59:59+00:00",
+    ]
     for i, start in enumerate(starts):
         recorder.record(make_record(f"CA{i:032d}", start))
     newest = sorted(starts, reverse=True)
@@ -144,8 +154,7 @@ def test_records_survive_a_restart(db_url: str) -> None:
         second.close()
 
 
-def test_relative_sqlite_folder_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                           ) -> None:
+def test_relative_sqlite_folder_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     recorder = SqlRecorder("sqlite:///a/b/calls.sqlite3")
     try:
@@ -211,8 +220,12 @@ def test_simulated_call_from_a_sip_address_writes_its_record(db_url: str) -> Non
 
 def test_ivr_calls_lists_the_call(db_url: str, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"callplans": str(ROOT / "callplans"), "database": db_url,
-                                      "store": "memory://"}), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(
+            {"callplans": str(ROOT / "callplans"), "database": db_url, "store": "memory://"}
+        ),
+        encoding="utf-8",
+    )
     settings = Settings.load(config)
     phone = LocalPhone(settings, start=OPEN)
     try:
@@ -225,8 +238,15 @@ def test_ivr_calls_lists_the_call(db_url: str, tmp_path: Path) -> None:
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1
     assert lines[0].startswith("2026-11-18T10:00")
-    for part in (CALLER, MAIN_MENU, "main_menu", "Delivered",
-                 "opening_hours(open) → welcome(next)", "agent(", "goodbye(end)"):
+    for part in (
+        CALLER,
+        MAIN_MENU,
+        "main_menu",
+        "Delivered",
+        "opening_hours(open) → welcome(next)",
+        "agent(",
+        "goodbye(end)",
+    ):
         assert part in lines[0], (part, lines[0])
 
     result = ivr("calls", "--config", str(config), "--json", "--limit", "5")

@@ -32,9 +32,13 @@ def app(tmp_path: Path, service_keys_env: None) -> Iterator[Flask]:
     folder = tmp_path / "plans"
     folder.mkdir()
     (folder / "route_transfer.yaml").write_text((PLANS / "route_transfer.yaml").read_text())
-    settings = Settings(callplans=folder, demo_billing=True, watch_plans=False,
-                        database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
-                        pci={"database_url": f"sqlite:///{tmp_path}/pci.sqlite3"})
+    settings = Settings(
+        callplans=folder,
+        demo_billing=True,
+        watch_plans=False,
+        database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
+        pci={"database_url": f"sqlite:///{tmp_path}/pci.sqlite3"},
+    )
     app = create_app(settings, private=True)
     yield app
     app.extensions["ivr"].bridge.close()
@@ -53,20 +57,26 @@ def pci(key: str = PCI_KEY) -> dict[str, str]:
 # --- sizes -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("path", "limit", "headers"), [
-    ("/voice", WEBHOOK_MAX_BYTES, {}),
-    ("/voice/status", WEBHOOK_MAX_BYTES, {}),
-    ("/pci/voice", WEBHOOK_MAX_BYTES, {}),
-    ("/pci/v1/sessions", API_MAX_BYTES, pci()),
-    ("/demo/billing/accounts/A1001/payments", API_MAX_BYTES, pci(BILLING_KEY)),
-])
-def test_bodies_over_the_routes_limit_are_413(client: FlaskClient, path: str, limit: int,
-                                              headers: dict[str, str]) -> None:
-    over = client.post(path, data=b"x" * (limit + 1), headers={
-        **headers, "Content-Type": "application/x-www-form-urlencoded"})
+@pytest.mark.parametrize(
+    ("path", "limit", "headers"),
+    [
+        ("/voice", WEBHOOK_MAX_BYTES, {}),
+        ("/voice/status", WEBHOOK_MAX_BYTES, {}),
+        ("/pci/voice", WEBHOOK_MAX_BYTES, {}),
+        ("/pci/v1/sessions", API_MAX_BYTES, pci()),
+        ("/demo/billing/accounts/A1001/payments", API_MAX_BYTES, pci(BILLING_KEY)),
+    ],
+)
+def test_bodies_over_the_routes_limit_are_413(
+    client: FlaskClient, path: str, limit: int, headers: dict[str, str]
+) -> None:
+    over = client.post(
+        path,
+        data=b"x" * (limit + 1),
+        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert over.status_code == 413, path
-    within = client.post(path, data={"CallSid": SID, "Pad": "x" * (limit // 2)},
-                         headers=headers)
+    within = client.post(path, data={"CallSid": SID, "Pad": "x" * (limit // 2)}, headers=headers)
     assert within.status_code != 413, path
 
 
@@ -78,17 +88,22 @@ def test_a_large_unsigned_body_is_refused_over_http_before_it_is_read(app: Flask
     thread.start()
     try:
         with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as conn:
-            conn.sendall(b"POST /voice HTTP/1.1\r\nHost: ivr\r\n"
-                         b"Content-Type: application/x-www-form-urlencoded\r\n"
-                         b"Content-Length: 104857600\r\n\r\nCallSid=1")
+            conn.sendall(
+                b"POST /voice HTTP/1.1\r\nHost: ivr\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n"
+                b"Content-Length: 104857600\r\n\r\nCallSid=1"
+            )
             assert conn.recv(64).startswith(b"HTTP/1.1 413")
 
         def chunks() -> Iterator[bytes]:
             yield b"CallSid=" + b"1" * 1024
 
-        chunked = requests.post(f"http://127.0.0.1:{server.server_port}/voice",
-                                data=chunks(), timeout=10, headers={
-                                    "Content-Type": "application/x-www-form-urlencoded"})
+        chunked = requests.post(
+            f"http://127.0.0.1:{server.server_port}/voice",
+            data=chunks(),
+            timeout=10,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert chunked.status_code == 411
     finally:
         server.shutdown()
@@ -100,45 +115,77 @@ def test_a_large_unsigned_body_is_refused_over_http_before_it_is_read(app: Flask
 @pytest.mark.parametrize("depth", [9, 50, 2000])
 def test_nested_json_is_a_400_naming_the_body(client: FlaskClient, depth: int) -> None:
     nested = "[" * depth + "]" * depth
-    text = ('{"amount": "42.50", "currency": "GBP", "reference": "A1", "description": '
-            + nested + "}")
-    answer = client.post("/pci/v1/sessions", data=text, headers={
-        **pci(), "Content-Type": "application/json"})
+    text = (
+        '{"amount": "42.50", "currency": "GBP", "reference": "A1", "description": ' + nested + "}"
+    )
+    answer = client.post(
+        "/pci/v1/sessions", data=text, headers={**pci(), "Content-Type": "application/json"}
+    )
     assert answer.status_code == 400
-    assert answer.get_json() == {"error": "body: JSON nested more than 8 levels deep",
-                                 "field": "body"}
-    billing = client.post("/demo/billing/accounts/A1001/verify", data=text, headers={
-        **pci(BILLING_KEY), "Content-Type": "application/json"})
+    assert answer.get_json() == {
+        "error": "body: JSON nested more than 8 levels deep",
+        "field": "body",
+    }
+    billing = client.post(
+        "/demo/billing/accounts/A1001/verify",
+        data=text,
+        headers={**pci(BILLING_KEY), "Content-Type": "application/json"},
+    )
     assert billing.status_code == 400
     assert "nested more than 8 levels" in billing.get_json()["error"]
 
 
-@pytest.mark.parametrize("amount", ["1e6000000", "1E3", "10000000.00", "0", "-5", "NaN",
-                                    "Infinity", "1.234", " 5", "5,00", 5.5, True, None])
-def test_billing_amounts_are_plain_bounded_decimals(client: FlaskClient,
-                                                    amount: object) -> None:
-    answer = client.post("/demo/billing/accounts/A1001/payments", headers=pci(BILLING_KEY),
-                         json={"amount": amount, "reference": "X"})
+@pytest.mark.parametrize(
+    "amount",
+    [
+        "1e6000000",
+        "1E3",
+        "10000000.00",
+        "0",
+        "-5",
+        "NaN",
+        "Infinity",
+        "1.234",
+        " 5",
+        "5,00",
+        5.5,
+        True,
+        None,
+    ],
+)
+def test_billing_amounts_are_plain_bounded_decimals(client: FlaskClient, amount: object) -> None:
+    answer = client.post(
+        "/demo/billing/accounts/A1001/payments",
+        headers=pci(BILLING_KEY),
+        json={"amount": amount, "reference": "X"},
+    )
     assert answer.status_code == 400, amount
     assert answer.get_json()["field"] == "amount"
 
 
 def test_a_plain_amount_is_taken(client: FlaskClient) -> None:
-    answer = client.post("/demo/billing/accounts/A1001/payments", headers=pci(BILLING_KEY),
-                         json={"amount": "30.00", "confirmation_code": "ZLP4RX"})
+    answer = client.post(
+        "/demo/billing/accounts/A1001/payments",
+        headers=pci(BILLING_KEY),
+        json={"amount": "30.00", "confirmation_code": "ZLP4RX"},
+    )
     assert answer.status_code == 201, answer.get_json()
 
 
 # --- Twilio fields ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sid", ["CA%00", "CA1", "CA" + "g" * 32, "", "CA" + "1" * 33,
-                                 "CA" + "1" * 31 + "%", "../../etc"])
+@pytest.mark.parametrize(
+    "sid",
+    ["CA%00", "CA1", "CA" + "g" * 32, "", "CA" + "1" * 33, "CA" + "1" * 31 + "%", "../../etc"],
+)
 def test_a_call_sid_twilio_cannot_have_sent_is_refused_with_a_log_line(
-        client: FlaskClient, app: Flask, caplog: pytest.LogCaptureFixture, sid: str) -> None:
+    client: FlaskClient, app: Flask, caplog: pytest.LogCaptureFixture, sid: str
+) -> None:
     with caplog.at_level(logging.WARNING):
-        answer = client.post("/voice", data={"CallSid": sid, "From": "+447700900123",
-                                             "To": TRANSFER})
+        answer = client.post(
+            "/voice", data={"CallSid": sid, "From": "+447700900123", "To": TRANSFER}
+        )
     assert answer.status_code == 200 and "<Hangup" in answer.get_data(as_text=True)
     assert any("is not a Twilio call SID" in r.getMessage() for r in caplog.records)
     assert app.extensions["ivr"].engine.session(sid) is None
@@ -149,19 +196,25 @@ def test_a_call_sid_twilio_cannot_have_sent_is_refused_with_a_log_line(
 
 
 def test_a_huge_dial_duration_is_taken_as_zero_not_an_apology(
-        client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
-    first = client.post("/voice", data={"CallSid": SID, "From": "+447700900123",
-                                        "To": TRANSFER}).get_data(as_text=True)
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = client.post(
+        "/voice", data={"CallSid": SID, "From": "+447700900123", "To": TRANSFER}
+    ).get_data(as_text=True)
     assert "For one number press 1" in first
     dialled = client.post("/voice/turn/1/keys", data={"CallSid": SID, "Digits": "1"})
     assert "<Dial" in dialled.get_data(as_text=True)
     with caplog.at_level(logging.WARNING):
-        after = client.post("/voice/turn/2/dial", data={
-            "CallSid": SID, "DialCallStatus": "completed", "DialCallDuration": "9" * 5000})
+        after = client.post(
+            "/voice/turn/2/dial",
+            data={"CallSid": SID, "DialCallStatus": "completed", "DialCallDuration": "9" * 5000},
+        )
     text = after.get_data(as_text=True)
     assert after.status_code == 200 and APOLOGY not in text
-    assert any("DialCallDuration '99999" in r.getMessage() and "taken as 0" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "DialCallDuration '99999" in r.getMessage() and "taken as 0" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 # --- redaction -------------------------------------------------------------------------------

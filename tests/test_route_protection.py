@@ -69,21 +69,25 @@ PROTECTION = {
 WRONG = {
     "missing": {},
     "wrong key": {"Authorization": "Bearer not-a-key-of-this-server-000"},
-    "Basic scheme": {"Authorization": "Basic " + base64.b64encode(
-        f"user:{PCI_KEY}".encode()).decode()},
+    "Basic scheme": {
+        "Authorization": "Basic " + base64.b64encode(f"user:{PCI_KEY}".encode()).decode()
+    },
     "key of the other service": {"Authorization": f"Bearer {BILLING_KEY}"},
     "bearer with no key": {"Authorization": "Bearer "},
 }
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_keys_env: None
-        ) -> Iterator[Flask]:
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_keys_env: None) -> Iterator[Flask]:
     monkeypatch.setenv("PCI_WEBHOOK_SECRET", WEBHOOK_SECRET)
-    settings = Settings(callplans=ROOT / "callplans", demo_billing=True,
-                        auth_token=TWILIO_TOKEN, public_url=PUBLIC_URL,
-                        database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
-                        pci={"database_url": f"sqlite:///{tmp_path}/pci.sqlite3"})
+    settings = Settings(
+        callplans=ROOT / "callplans",
+        demo_billing=True,
+        auth_token=TWILIO_TOKEN,
+        public_url=PUBLIC_URL,
+        database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
+        pci={"database_url": f"sqlite:///{tmp_path}/pci.sqlite3"},
+    )
     app = create_app(settings)
     yield app
     app.extensions["ivr"].bridge.close()
@@ -91,9 +95,11 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_keys_env: None
 
 def sample_path(rule: Rule) -> str:
     """A concrete path for `rule`: each variable replaced by a plausible value."""
+
     def value(match: re.Match[str]) -> str:
         converter, name = match.group(1) or "", match.group(2)
         return "1" if converter.startswith("int") else f"x{name}"
+
     return re.sub(r"<(?:(\w+):)?(\w+)>", value, rule.rule)
 
 
@@ -106,21 +112,30 @@ def requests_for(app: Flask) -> list[tuple[str, str, str]]:
 
 
 def signed(path: str, form: dict[str, str]) -> dict[str, str]:
-    return {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(
-        PUBLIC_URL + path, form)}
+    return {
+        "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(
+            PUBLIC_URL + path, form
+        )
+    }
 
 
 def test_every_route_has_a_decided_protection(app: Flask) -> None:
     undecided = sorted({endpoint for endpoint, _, _ in requests_for(app)} - set(PROTECTION))
-    assert not undecided, (f"routes without a protection decision: {undecided}; add each to "
-                           f"PROTECTION in {Path(__file__).name} (and protect it)")
+    assert not undecided, (
+        f"routes without a protection decision: {undecided}; add each to "
+        f"PROTECTION in {Path(__file__).name} (and protect it)"
+    )
     assert not any(rule.endpoint == "static" for rule in app.url_map.iter_rules())
 
 
 def test_every_route_refuses_what_its_protection_refuses(app: Flask) -> None:
     client = app.test_client()
-    form = {"CallSid": "CA" + "1" * 32, "From": "+447700900123", "To": "+442071230001",
-            "CallStatus": "ringing"}
+    form = {
+        "CallSid": "CA" + "1" * 32,
+        "From": "+447700900123",
+        "To": "+442071230001",
+        "CallStatus": "ringing",
+    }
     checked = 0
     for endpoint, method, path in requests_for(app):
         kind = PROTECTION[endpoint]
@@ -128,8 +143,12 @@ def test_every_route_refuses_what_its_protection_refuses(app: Flask) -> None:
         if kind == TWILIO:
             unsigned = client.open(path, method=method, data=form)
             assert unsigned.status_code == 403, where
-            forged = client.open(path, method=method, data=form,
-                                 headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"})
+            forged = client.open(
+                path,
+                method=method,
+                data=form,
+                headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"},
+            )
             assert forged.status_code == 403, where
             good = client.open(path, method=method, data=form, headers=signed(path, form))
             assert good.status_code in (200, 204), f"{where}: {good.status_code}"
@@ -142,19 +161,33 @@ def test_every_route_refuses_what_its_protection_refuses(app: Flask) -> None:
                 assert answer.headers["WWW-Authenticate"].startswith("Bearer"), where
                 assert set(answer.get_json()) == {"error"}, where
             key = PCI_KEY if kind == PCI else BILLING_KEY
-            good = client.open(path, method=method, json={},
-                               headers={"Authorization": f"Bearer {key}"})
+            good = client.open(
+                path, method=method, json={}, headers={"Authorization": f"Bearer {key}"}
+            )
             assert good.status_code not in (401, 403), f"{where}: {good.status_code}"
         elif kind == RESULT_SIGNATURE:
             body = json.dumps({"event": "payment.ended", "result": None}).encode()
-            for headers in ({}, {"Authorization": f"Bearer {BILLING_KEY}"},
-                            {"X-PCI-Signature": sign("not-the-secret", body)}):
-                answer = client.open(path, method=method, data=body, headers={
-                    **headers, "Content-Type": "application/json"})
+            for headers in (
+                {},
+                {"Authorization": f"Bearer {BILLING_KEY}"},
+                {"X-PCI-Signature": sign("not-the-secret", body)},
+            ):
+                answer = client.open(
+                    path,
+                    method=method,
+                    data=body,
+                    headers={**headers, "Content-Type": "application/json"},
+                )
                 assert answer.status_code == 401, where
-            good = client.open(path, method=method, data=body, headers={
-                "X-PCI-Signature": sign(WEBHOOK_SECRET, body),
-                "Content-Type": "application/json"})
+            good = client.open(
+                path,
+                method=method,
+                data=body,
+                headers={
+                    "X-PCI-Signature": sign(WEBHOOK_SECRET, body),
+                    "Content-Type": "application/json",
+                },
+            )
             assert good.status_code == 200, f"{where}: {good.status_code}"
         else:
             answer = client.open(path, method=method)
@@ -163,8 +196,16 @@ def test_every_route_refuses_what_its_protection_refuses(app: Flask) -> None:
     assert checked == len(PROTECTION)
 
 
-@pytest.mark.parametrize("path", ["/pci/v1", "/pci/v1/", "/pci/v1/nothing-here",
-                                  "/pci/v1/sessions/x/refund", "/pci/v1//sessions"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/pci/v1",
+        "/pci/v1/",
+        "/pci/v1/nothing-here",
+        "/pci/v1/sessions/x/refund",
+        "/pci/v1//sessions",
+    ],
+)
 def test_unknown_paths_under_the_api_are_401_not_404(app: Flask, path: str) -> None:
     """No route enumeration without a key; with one, the usual JSON 404."""
     client = app.test_client()
@@ -174,8 +215,13 @@ def test_unknown_paths_under_the_api_are_401_not_404(app: Flask, path: str) -> N
 
 
 def test_the_bridge_alone_guards_the_same_routes(tmp_path: Path) -> None:
-    app = create_bridge_app(BridgeConfig(database_url=f"sqlite:///{tmp_path}/pci.sqlite3",
-                                         api_keys=(PCI_KEY,), auth_token=TWILIO_TOKEN))
+    app = create_bridge_app(
+        BridgeConfig(
+            database_url=f"sqlite:///{tmp_path}/pci.sqlite3",
+            api_keys=(PCI_KEY,),
+            auth_token=TWILIO_TOKEN,
+        )
+    )
     try:
         client = app.test_client()
         endpoints = {endpoint for endpoint, _, _ in requests_for(app)}
@@ -193,8 +239,11 @@ def test_a_bridge_with_no_keys_refuses_every_api_call(tmp_path: Path) -> None:
     try:
         client = app.test_client()
         for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer x" * 3}):
-            answer = client.post("/pci/v1/sessions", json={
-                "amount": "1.00", "currency": "GBP", "reference": "A1"}, headers=headers)
+            answer = client.post(
+                "/pci/v1/sessions",
+                json={"amount": "1.00", "currency": "GBP", "reference": "A1"},
+                headers=headers,
+            )
             assert answer.status_code == 401
         assert client.get("/pci/v1/openapi.json").status_code == 200
     finally:
@@ -206,17 +255,21 @@ def test_a_bridge_with_no_keys_refuses_every_api_call(tmp_path: Path) -> None:
 
 def test_keys_are_parsed_from_a_comma_separated_list() -> None:
     assert parse_keys(" key-one-0123456789 , key-two-0123456789,,", "PCI_API_KEYS") == (
-        "key-one-0123456789", "key-two-0123456789")
-    assert parse_keys(["key-one-0123456789", "key-one-0123456789"], "x") == (
-        "key-one-0123456789",)
+        "key-one-0123456789",
+        "key-two-0123456789",
+    )
+    assert parse_keys(["key-one-0123456789", "key-one-0123456789"], "x") == ("key-one-0123456789",)
     assert parse_keys(None, "x") == () == parse_keys("", "x")
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ("short", "PCI_API_KEYS: key 1 has 5 characters; a key needs 16 to 256"),
-    ("good-key-0123456789,bad key with spaces", "PCI_API_KEYS: key 2 has a space"),
-    ("x" * 257, "PCI_API_KEYS: key 1 has 257 characters"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("short", "PCI_API_KEYS: key 1 has 5 characters; a key needs 16 to 256"),
+        ("good-key-0123456789,bad key with spaces", "PCI_API_KEYS: key 2 has a space"),
+        ("x" * 257, "PCI_API_KEYS: key 1 has 257 characters"),
+    ],
+)
 def test_unusable_keys_are_refused_without_showing_them(raw: str, message: str) -> None:
     with pytest.raises(KeyProblem) as caught:
         parse_keys(raw, "PCI_API_KEYS")
@@ -224,11 +277,21 @@ def test_unusable_keys_are_refused_without_showing_them(raw: str, message: str) 
     assert "spaces" not in str(caught.value) and "short" not in str(caught.value)
 
 
-@pytest.mark.parametrize(("header", "key"), [
-    ("Bearer abc", "abc"), ("bearer abc", "abc"), ("  Bearer   abc  ", "abc"),
-    (None, None), ("", None), ("Basic abc", None), ("Bearer", None), ("Bearer a b", None),
-    ("Token abc", None), ("Bearer " + "k" * 300, None),
-])
+@pytest.mark.parametrize(
+    ("header", "key"),
+    [
+        ("Bearer abc", "abc"),
+        ("bearer abc", "abc"),
+        ("  Bearer   abc  ", "abc"),
+        (None, None),
+        ("", None),
+        ("Basic abc", None),
+        ("Bearer", None),
+        ("Bearer a b", None),
+        ("Token abc", None),
+        ("Bearer " + "k" * 300, None),
+    ],
+)
 def test_the_presented_key(header: str | None, key: str | None) -> None:
     assert presented_key(header) == key
 
@@ -248,25 +311,38 @@ def settings_for(**values: Any) -> Settings:
 
 
 def test_configured_keys_are_used_and_handed_to_the_plans() -> None:
-    keys = service_keys(settings_for(demo_billing=True), private=False, environ={
-        "PCI_API_KEYS": "new-key-0123456789,old-key-0123456789", "BILLING_TOKEN": "billing",
-        "PCI_WEBHOOK_SECRET": "hook"})
+    keys = service_keys(
+        settings_for(demo_billing=True),
+        private=False,
+        environ={
+            "PCI_API_KEYS": "new-key-0123456789,old-key-0123456789",
+            "BILLING_TOKEN": "billing",
+            "PCI_WEBHOOK_SECRET": "hook",
+        },
+    )
     assert keys.pci_api_keys == ("new-key-0123456789", "old-key-0123456789")
-    assert keys.plan_secrets == {"PCI_API_KEY": "new-key-0123456789",
-                                 "BILLING_TOKEN": "billing"}
+    assert keys.plan_secrets == {"PCI_API_KEY": "new-key-0123456789", "BILLING_TOKEN": "billing"}
     assert keys.generated == () and keys.webhook_secret == "hook"
 
 
 def test_the_plans_key_may_be_another_bridges() -> None:
-    keys = service_keys(settings_for(), private=False, environ={
-        "PCI_API_KEYS": "local-key-0123456789", "PCI_API_KEY": "remote-key-0123456789"})
+    keys = service_keys(
+        settings_for(),
+        private=False,
+        environ={"PCI_API_KEYS": "local-key-0123456789", "PCI_API_KEY": "remote-key-0123456789"},
+    )
     assert keys.plan_secrets["PCI_API_KEY"] == "remote-key-0123456789"
 
 
 def test_keys_from_the_config_files_secrets() -> None:
-    keys = service_keys(settings_for(demo_billing=True, secrets={
-        "PCI_API_KEYS": "file-key-0123456789", "BILLING_TOKEN": "file-token"}),
-        private=False, environ={})
+    keys = service_keys(
+        settings_for(
+            demo_billing=True,
+            secrets={"PCI_API_KEYS": "file-key-0123456789", "BILLING_TOKEN": "file-token"},
+        ),
+        private=False,
+        environ={},
+    )
     assert keys.pci_api_keys == ("file-key-0123456789",)
     assert keys.billing_token == "file-token"
 
@@ -276,10 +352,15 @@ def test_with_no_keys_an_embedded_process_makes_its_own() -> None:
     two = service_keys(settings_for(demo_billing=True), private=False, environ={})
     assert len(one.pci_api_keys) == 1 and len(one.pci_api_keys[0]) >= 32
     assert one.pci_api_keys != two.pci_api_keys and one.billing_token != two.billing_token
-    assert one.plan_secrets == {"PCI_API_KEY": one.pci_api_keys[0],
-                                "BILLING_TOKEN": one.billing_token}
-    assert [name for name, _ in one.generated] == ["PCI_API_KEYS", "BILLING_TOKEN",
-                                                   "PCI_WEBHOOK_SECRET"]
+    assert one.plan_secrets == {
+        "PCI_API_KEY": one.pci_api_keys[0],
+        "BILLING_TOKEN": one.billing_token,
+    }
+    assert [name for name, _ in one.generated] == [
+        "PCI_API_KEYS",
+        "BILLING_TOKEN",
+        "PCI_WEBHOOK_SECRET",
+    ]
     assert one.webhook_secret and one.webhook_secret != two.webhook_secret
 
 
@@ -290,13 +371,17 @@ def test_demo_billing_is_off_in_code_and_needs_no_token_then() -> None:
     assert Settings.load(ROOT / "config.yaml").demo_billing is True  # the shipped config
 
 
-@pytest.mark.parametrize(("environ", "missing"), [
-    ({}, "PCI_API_KEYS"),
-    ({"PCI_API_KEYS": "key-0123456789abcdef"}, "BILLING_TOKEN"),
-    ({"PCI_API_KEY": "remote-key-0123456789", "BILLING_TOKEN": "t"}, "PCI_API_KEYS"),
-])
+@pytest.mark.parametrize(
+    ("environ", "missing"),
+    [
+        ({}, "PCI_API_KEYS"),
+        ({"PCI_API_KEYS": "key-0123456789abcdef"}, "BILLING_TOKEN"),
+        ({"PCI_API_KEY": "remote-key-0123456789", "BILLING_TOKEN": "t"}, "PCI_API_KEYS"),
+    ],
+)
 def test_a_serving_process_with_shared_state_refuses_without_keys(
-        environ: dict[str, str], missing: str) -> None:
+    environ: dict[str, str], missing: str
+) -> None:
     settings = settings_for(demo_billing=True, store_url="redis://:secret@127.0.0.1:6379/0")
     with pytest.raises(SettingsError) as caught:
         service_keys(settings, private=False, environ=environ)

@@ -40,8 +40,13 @@ def test_say_play_prompts_and_voice(make_engine, call):
         Say("Goodbye.", *AMY),
         Hangup(),
     ]
-    assert d.path == [("hello", "next"), ("chime", "next"), ("parts", "next"),
-                      ("american", "next"), ("goodbye", "end")]
+    assert d.path == [
+        ("hello", "next"),
+        ("chime", "next"),
+        ("parts", "next"),
+        ("american", "next"),
+        ("goodbye", "end"),
+    ]
     assert d.session.missing == []
 
 
@@ -55,25 +60,39 @@ def test_loop_repeats_a_single_text(make_engine, call):
 def test_loop_repeats_a_prompts_list_as_a_whole(make_engine, call):
     d = call(make_engine("input_say_loop.yaml"), plan_id="input_say_loop")
     heard = performed(d.last.actions)[3:]
-    assert heard == [Say("First."), Pause(1), Say("Second."),
-                     Say("First."), Pause(1), Say("Second."),
-                     Say("Goodbye."), Hangup()]
+    assert heard == [
+        Say("First."),
+        Pause(1),
+        Say("Second."),
+        Say("First."),
+        Pause(1),
+        Say("Second."),
+        Say("Goodbye."),
+        Hangup(),
+    ]
 
 
 def test_for_each_speaks_once_per_item_with_item_and_index(make_engine, call):
     d = call(make_engine("input_for_each.yaml"), plan_id="input_for_each")
     actions = list(d.last.actions)
     assert actions[:4] == [
-        Say("Bill 1, reference A 1, £42.50.", *AMY), Pause(1),
-        Say("Bill 2, reference B 2, £100.", *AMY), Pause(1),
+        Say("Bill 1, reference A 1, £42.50.", *AMY),
+        Pause(1),
+        Say("Bill 2, reference B 2, £100.", *AMY),
+        Pause(1),
     ]
 
 
 def test_empty_or_missing_list_says_nothing_and_continues(make_engine, call):
     d = call(make_engine("input_for_each.yaml"), plan_id="input_for_each")
     assert not any("Never spoken" in text for text in d.heard)
-    assert d.path == [("list_bills", "next"), ("list_none", "next"), ("list_missing", "next"),
-                      ("missing_value", "next"), ("goodbye", "end")]
+    assert d.path == [
+        ("list_bills", "next"),
+        ("list_none", "next"),
+        ("list_missing", "next"),
+        ("missing_value", "next"),
+        ("goodbye", "end"),
+    ]
     assert "Statements" in d.session.missing
     assert "NoBills" not in d.session.missing  # present, just empty
 
@@ -94,20 +113,20 @@ def test_missing_data_source_renders_empty_and_is_recorded(make_engine, call):
 
 def test_set_values_are_visible_from_the_next_applet(make_engine, call):
     d = call(make_engine("input_set_data.yaml"), plan_id="input_set_data")
-    assert d.heard[0] == ("A new, B old, C new-old, count 5, flag true, off false, "
-                          "price 1.50, fresh [].")
-    assert d.path == [("first", "next"), ("second", "next"), ("report", "next"),
-                      ("goodbye", "end")]
+    assert d.heard[0] == (
+        "A new, B old, C new-old, count 5, flag true, off false, price 1.50, fresh []."
+    )
+    assert d.path == [("first", "next"), ("second", "next"), ("report", "next"), ("goodbye", "end")]
 
 
 def test_set_values_are_not_visible_inside_the_same_applet(make_engine, call):
     d = call(make_engine("input_set_data.yaml"), plan_id="input_set_data")
     data = d.data
     assert data["A"] == "new"
-    assert data["B"] == "old"        # $(A) as it was on entry
-    assert data["C"] == "new-old"    # the next applet sees both
+    assert data["B"] == "old"  # $(A) as it was on entry
+    assert data["C"] == "new-old"  # the next applet sees both
     assert data["Fresh"] == "zed"
-    assert data["SeesFresh"] == ""   # Fresh did not exist yet inside `second`
+    assert data["SeesFresh"] == ""  # Fresh did not exist yet inside `second`
     assert "Fresh" in d.session.missing
 
 

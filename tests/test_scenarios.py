@@ -40,8 +40,9 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for plan in sorted(PLANS.glob("sim_*.yaml")):
         shutil.copy(plan, plans / plan.name)
     file = tmp_path / "config.yaml"
-    file.write_text(f"database: sqlite:///{tmp_path}/x.sqlite3\ndemo_billing: true\n",
-                    encoding="utf-8")
+    file.write_text(
+        f"database: sqlite:///{tmp_path}/x.sqlite3\ndemo_billing: true\n", encoding="utf-8"
+    )
     monkeypatch.chdir(tmp_path)
     return file
 
@@ -49,7 +50,8 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def ivr_test(config: Path, *args: str | Path) -> Result:
     result = CliRunner().invoke(main, ["test", *map(str, args), "--config", str(config)])
     assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"ivr test crashed: {result.exception!r}\n{result.output}")
+        f"ivr test crashed: {result.exception!r}\n{result.output}"
+    )
     return result
 
 
@@ -86,13 +88,18 @@ def test_the_shipped_callplans_pass_and_their_coverage_adds_up(config: Path) -> 
     assert not any(line.lstrip().startswith(("FAIL", "ERROR")) for line in out(result))
     lines = out(result)
     assert "coverage" in lines
-    pattern = re.compile(r"  (\w+): applets (\d+)/(\d+) \((\d+)%\), outcomes (\d+)/(\d+) "
-                         r"\((\d+)%\)")
+    pattern = re.compile(
+        r"  (\w+): applets (\d+)/(\d+) \((\d+)%\), outcomes (\d+)/(\d+) "
+        r"\((\d+)%\)"
+    )
     rows = [m for m in map(pattern.fullmatch, lines) if m]
     assert rows, lines
     for row in rows:
-        plan = next(p for p in CALLPLANS.rglob("*.yaml")  # the top-level key, not a goto_plan
-                    if re.search(rf"^plan: {row[1]}$", p.read_text(encoding="utf-8"), re.M))
+        plan = next(
+            p
+            for p in CALLPLANS.rglob("*.yaml")  # the top-level key, not a goto_plan
+            if re.search(rf"^plan: {row[1]}$", p.read_text(encoding="utf-8"), re.M)
+        )
         applets = yaml.safe_load(plan.read_text(encoding="utf-8"))["applets"]
         seen, total, percent = int(row[2]), int(row[3]), int(row[4])
         assert total == len(applets)
@@ -116,27 +123,42 @@ def test_wrong_expectations_fail_with_a_readable_diff(config: Path) -> None:
     lines = out(result)
     assert lines[0] == str(file)
     assert [line.split(" (")[0] for line in lines if line.startswith("  FAIL")] == [
-        "  FAIL wrong path", "  FAIL wrong outcome", "  FAIL phrase not heard",
-        "  FAIL wrong data"]
+        "  FAIL wrong path",
+        "  FAIL wrong outcome",
+        "  FAIL phrase not heard",
+        "  FAIL wrong data",
+    ]
     text = "\n".join(lines)
-    assert "\n".join([
-        "       path differs:",
-        "       --- expected path",
-        "       +++ actual path",
-    ]) in text
-    assert "\n".join([
-        "        welcome",
-        "        menu",
-        "       -agent",
-        "       -goodbye",
-        "       +ask_account",
-        "       +read_back",
-    ]) in text
+    assert (
+        "\n".join(
+            [
+                "       path differs:",
+                "       --- expected path",
+                "       +++ actual path",
+            ]
+        )
+        in text
+    )
+    assert (
+        "\n".join(
+            [
+                "        welcome",
+                "        menu",
+                "       -agent",
+                "       -goodbye",
+                "       +ask_account",
+                "       +read_back",
+            ]
+        )
+        in text
+    )
     assert "       outcome: expected 'AccountGiven', got 'Delivered'" in lines
     assert "       not heard (in order): 'Please hold'" in lines
     heard_at = lines.index("       not heard (in order): 'Please hold'")
-    assert lines[heard_at + 1:heard_at + 3] == ["         heard:",
-                                                "           Welcome to the test line."]
+    assert lines[heard_at + 1 : heard_at + 3] == [
+        "         heard:",
+        "           Welcome to the test line.",
+    ]
     assert "       data Account: expected '4321', got '1234'" in lines
     assert not any("data Choice" in line for line in lines)
     assert lines[-1] == "0 passed, 4 failed"
@@ -154,12 +176,14 @@ def test_a_failing_file_fails_the_whole_run(config: Path) -> None:
 MALFORMED_FILES = {
     "unknown_file_key.yaml": ": unknown key 'caler' (did you mean 'caller'?)",
     "unknown_scenario_key.yaml": ": scenarios[0]: unknown key 'expct' (did you mean 'expect'?)",
-    "unknown_expect_key.yaml":
-        ": scenarios[0].expect: unknown key 'outcom' (did you mean 'outcome'?)",
+    "unknown_expect_key.yaml": (
+        ": scenarios[0].expect: unknown key 'outcom' (did you mean 'outcome'?)"
+    ),
     "unknown_service_key.yaml": ": scenarios[0].services[0]: unknown key 'stauts'",
     "service_without_url.yaml": ": services[0]: a service answer needs url:",
-    "bad_service_error.yaml":
-        ": scenarios[0].services[0]: error must be timeout or refused, found 'explode'",
+    "bad_service_error.yaml": (
+        ": scenarios[0].services[0]: error must be timeout or refused, found 'explode'"
+    ),
     "bad_start_time.yaml": ": scenarios[0]: start_time 'next tuesday' is not an ISO date-time",
     "no_number.yaml": ": scenarios[0]: give number:",
     "no_scenarios_list.yaml": ": expected a map with a scenarios: list",
@@ -178,8 +202,7 @@ MALFORMED_TYPES = {
 
 
 def test_every_malformed_fixture_is_listed() -> None:
-    assert {p.name for p in MALFORMED.glob("*.yaml")} == set(MALFORMED_FILES) | set(
-        MALFORMED_TYPES)
+    assert {p.name for p in MALFORMED.glob("*.yaml")} == set(MALFORMED_FILES) | set(MALFORMED_TYPES)
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED_FILES))
@@ -197,7 +220,8 @@ def test_a_value_of_the_wrong_type_names_the_file_and_key(config: Path, name: st
     file = MALFORMED / name
     result = CliRunner().invoke(main, ["test", str(file), "--config", str(config)])
     assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"ivr test crashed on {name}: {result.exception!r}")
+        f"ivr test crashed on {name}: {result.exception!r}"
+    )
     assert result.exit_code == 1
     error = result.stdout.splitlines()[0]
     assert error.startswith(f"ERROR {file}: scenarios[0]"), error
@@ -205,8 +229,9 @@ def test_a_value_of_the_wrong_type_names_the_file_and_key(config: Path, name: st
 
 
 def test_malformed_files_are_reported_and_the_others_still_run(config: Path) -> None:
-    result = ivr_test(config, SCENARIOS / "sim_menu.yaml", MALFORMED / "unknown_file_key.yaml",
-                      "--no-coverage")
+    result = ivr_test(
+        config, SCENARIOS / "sim_menu.yaml", MALFORMED / "unknown_file_key.yaml", "--no-coverage"
+    )
     assert result.exit_code == 1
     assert out(result)[-1] == "4 passed, 1 failed"
     assert sum(line.startswith("ERROR ") for line in out(result)) == 1
@@ -268,7 +293,9 @@ def test_k_selects_scenarios_by_name(config: Path, select: str) -> None:
     result = ivr_test(config, SCENARIOS / "sim_menu.yaml", "-k", select, "--no-coverage")
     assert result.exit_code == 0
     assert [line.split(" (")[0] for line in out(result)[1:-1]] == [
-        "  PASS an agent answers", "  PASS the agent line is busy"]
+        "  PASS an agent answers",
+        "  PASS the agent line is busy",
+    ]
     assert out(result)[-1] == "2 passed, 0 failed"
 
 
@@ -289,12 +316,21 @@ def test_no_scenario_files(config: Path, tmp_path: Path) -> None:
 
 
 def test_ivr_phone_runs_the_shipped_plans(ivr_phone, tmp_path: Path) -> None:  # noqa: F811
-    phone: LocalPhone = ivr_phone(callplans=CALLPLANS, dial={"+442071230200": "busy"},
-                                  start=datetime(2026, 11, 18, 10, 0, tzinfo=UTC))
+    phone: LocalPhone = ivr_phone(
+        callplans=CALLPLANS,
+        dial={"+442071230200": "busy"},
+        start=datetime(2026, 11, 18, 10, 0, tzinfo=UTC),
+    )
     call = phone.call("+442071230100", CALLER, ["0"])
     assert call.outcome == "Delivered"
-    assert [a for a, _ in call.path] == ["opening_hours", "welcome", "list_services",
-                                        "main_menu", "agent", "goodbye"]
+    assert [a for a, _ in call.path] == [
+        "opening_hours",
+        "welcome",
+        "list_services",
+        "main_menu",
+        "agent",
+        "goodbye",
+    ]
     assert "Welcome to EXAMPLE TELECOM." in call.heard()
     assert call.data is not None and call.data["MenuChoice"] == "0"
     busy = [e for e in call.result.events if e.kind == "dial_result"]
@@ -305,8 +341,10 @@ def test_ivr_phone_runs_the_shipped_plans(ivr_phone, tmp_path: Path) -> None:  #
 
 
 def test_ivr_phone_with_canned_services(ivr_phone, config: Path) -> None:  # noqa: F811
-    phone: LocalPhone = ivr_phone(callplans=config.parent / "callplans", services=[
-        {"url": "http://127.0.0.1:9/api/whoami", "json": {"name": "Grace"}}])
+    phone: LocalPhone = ivr_phone(
+        callplans=config.parent / "callplans",
+        services=[{"url": "http://127.0.0.1:9/api/whoami", "json": {"name": "Grace"}}],
+    )
     call = phone.call("+441000000901", CALLER)
     assert call.outcome == "Greeted", call.heard()
     assert call.heard() == ["Hello Grace. Goodbye."]

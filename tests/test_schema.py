@@ -21,8 +21,11 @@ from ivr.tools.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 CALLPLANS = ROOT / "tests" / "callplans"
 # Plan files only: callplans/tests/ holds scenario files for `ivr test`, not plans.
-EXAMPLES = sorted(p for p in (ROOT / "callplans").rglob("*.yaml")
-                  if "tests" not in p.relative_to(ROOT / "callplans").parts)
+EXAMPLES = sorted(
+    p
+    for p in (ROOT / "callplans").rglob("*.yaml")
+    if "tests" not in p.relative_to(ROOT / "callplans").parts
+)
 WARN = sorted((CALLPLANS / "warn").glob("*.yaml"))
 
 
@@ -56,7 +59,8 @@ def test_checked_in_schema_matches_the_generated_one() -> None:
     checked_in = json.loads((ROOT / "docs" / "callplan.schema.json").read_text(encoding="utf-8"))
     assert checked_in == plan_schema(), (
         "docs/callplan.schema.json is stale: regenerate it with "
-        "`ivr schema > docs/callplan.schema.json`")
+        "`ivr schema > docs/callplan.schema.json`"
+    )
 
 
 def test_cli_schema_prints_the_generated_schema() -> None:
@@ -72,12 +76,15 @@ def test_schema_lists_every_applet_type() -> None:
     assert schema["$defs"]["applet"]["properties"]["type"]["enum"] == sorted(REGISTRY)
     for name in REGISTRY:
         assert schema["$defs"][name]["properties"]["type"] == {
-            "const": name, "description": REGISTRY[name].doc}
+            "const": name,
+            "description": REGISTRY[name].doc,
+        }
 
 
 @pytest.mark.parametrize("plan", EXAMPLES + WARN, ids=lambda p: p.stem)
-def test_plans_the_loader_accepts_pass_the_schema(plan: Path,
-                                                  validator: Draft202012Validator) -> None:
+def test_plans_the_loader_accepts_pass_the_schema(
+    plan: Path, validator: Draft202012Validator
+) -> None:
     load_file(plan)  # the loader accepts it (raises PlanError otherwise)
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(read(plan))]
     assert errors == []
@@ -118,7 +125,8 @@ TYPE_ERRORS = {
 def test_type_errors_fail_the_schema_too(name: str, validator: Draft202012Validator) -> None:
     where, words = TYPE_ERRORS[name]
     plan = CALLPLANS / "bad" / f"{name}.yaml"
-    errors = [(tuple(e.absolute_path), e.message)
-              for e in all_errors(validator.iter_errors(read(plan)))]
+    errors = [
+        (tuple(e.absolute_path), e.message) for e in all_errors(validator.iter_errors(read(plan)))
+    ]
     assert errors, f"the schema accepts {plan.name}, which the loader refuses"
     assert any(path == where and words in message for path, message in errors), errors

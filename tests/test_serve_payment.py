@@ -31,12 +31,18 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "demo_billing: true\n"
         f"self_url: {base}\n"
         f"data: {{BillingUrl: '{base}/demo/billing', PciUrl: '{base}/pci/v1'}}\n"
-        f"pci: {{database_url: 'sqlite:///{tmp_path}/pci.sqlite3'}}\n")
+        f"pci: {{database_url: 'sqlite:///{tmp_path}/pci.sqlite3'}}\n"
+    )
     log = (tmp_path / "serve.log").open("w")
     env = {k: v for k, v in os.environ.items() if k not in CLI_ENVIRONMENT}
     env["BILLING_TOKEN"] = BILLING_KEY  # so the test can read billing; the bridge makes its own
-    proc = subprocess.Popen([str(IVR), "serve", "--port", str(port), "--config", str(config)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env=env)
+    proc = subprocess.Popen(
+        [str(IVR), "serve", "--port", str(port), "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -61,8 +67,21 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 def test_a_payment_against_a_running_server(server: tuple[str, Path]) -> None:
     base, config = server
     keys = "11# 1 2 4242424242424242# 1230 123 1 2"
-    result = CliRunner().invoke(main, ["call", "+442071230001", "--from", "+447700900123",
-                                       "--url", base, "--config", str(config), "--keys", keys])
+    result = CliRunner().invoke(
+        main,
+        [
+            "call",
+            "+442071230001",
+            "--from",
+            "+447700900123",
+            "--url",
+            base,
+            "--config",
+            str(config),
+            "--keys",
+            keys,
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "dials +442079460001 presenting +447700900123" in out  # the bridge's number

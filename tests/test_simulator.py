@@ -65,8 +65,9 @@ class FakeTwiml:
             query = request.query_string.decode()
             full = "/" + path + (f"?{query}" if query else "")
             form = request.form.to_dict(flat=True)
-            self.hits.append(Hit(request.method, full, request.url, form,
-                                 dict(request.headers.items())))
+            self.hits.append(
+                Hit(request.method, full, request.url, form, dict(request.headers.items()))
+            )
             reply = self.routes.get(full, self.routes.get("/" + path))
             if reply is None:
                 if path.endswith("status"):
@@ -100,9 +101,15 @@ class Run:
         return [h.path for h in self.hits]
 
 
-def simulate(routes: dict[str, Reply], keys: list[str] | None = None, *,
-             caller: str = CALLER, to: str = NUMBER, hangup_after: int | None = None,
-             **options: Any) -> Run:
+def simulate(
+    routes: dict[str, Reply],
+    keys: list[str] | None = None,
+    *,
+    caller: str = CALLER,
+    to: str = NUMBER,
+    hangup_after: int | None = None,
+    **options: Any,
+) -> Run:
     """Place one call against the fake app; keys are one entry per prompt ('-' = silence)."""
     fake = FakeTwiml(routes)
     clock = SimClock(START)
@@ -115,43 +122,71 @@ def simulate(routes: dict[str, Reply], keys: list[str] | None = None, *,
 
 
 def test_verbs_run_in_order_and_the_end_of_the_document_hangs_up() -> None:
-    run = simulate({"/voice": doc("<Say>One.</Say>", '<Pause length="2"/>',
-                                  "<Play>https://example.com/chime.mp3</Play>",
-                                  "<Say>Two.</Say>")})
+    run = simulate(
+        {
+            "/voice": doc(
+                "<Say>One.</Say>",
+                '<Pause length="2"/>',
+                "<Play>https://example.com/chime.mp3</Play>",
+                "<Say>Two.</Say>",
+            )
+        }
+    )
     events = [(e.kind, e.text) for e in run.result.events]
     assert events[1:-1] == [
-        ("say", "One."), ("pause", "2s"), ("play", "https://example.com/chime.mp3"),
-        ("say", "Two."), ("hangup", "end of TwiML: the call is hung up")]
+        ("say", "One."),
+        ("pause", "2s"),
+        ("play", "https://example.com/chime.mp3"),
+        ("say", "Two."),
+        ("hangup", "end of TwiML: the call is hung up"),
+    ]
     assert run.kinds()[0] == "leg_start" and run.kinds()[-1] == "leg_end"
     assert run.result.ended_by == "twiml"
     assert run.paths() == ["/voice", "/voice/status"]
 
 
 def test_verbs_after_hangup_are_not_run() -> None:
-    run = simulate({"/voice": doc("<Say>Before.</Say>", "<Hangup/>", "<Say>After.</Say>",
-                                  "<Redirect>/never</Redirect>")})
+    run = simulate(
+        {
+            "/voice": doc(
+                "<Say>Before.</Say>",
+                "<Hangup/>",
+                "<Say>After.</Say>",
+                "<Redirect>/never</Redirect>",
+            )
+        }
+    )
     assert run.result.heard() == ["Before."]
     assert "hangup" in run.kinds()
     assert run.paths() == ["/voice", "/voice/status"]
 
 
 def test_say_text_is_heard_with_its_voice_and_language() -> None:
-    run = simulate({"/voice": doc('<Say voice="Polly.Amy" language="en-GB">  Hello\n  there. '
-                                  "</Say>")})
+    run = simulate(
+        {"/voice": doc('<Say voice="Polly.Amy" language="en-GB">  Hello\n  there. </Say>')}
+    )
     say = next(e for e in run.result.events if e.kind == "say")
     assert (say.text, say.data["voice"], say.data["language"]) == (
-        "Hello there.", "Polly.Amy", "en-GB")
+        "Hello there.",
+        "Polly.Amy",
+        "en-GB",
+    )
 
 
 # --- Gather ------------------------------------------------------------------------------------
 
 
 def test_gather_plays_its_nested_prompt_and_posts_the_digits_to_action() -> None:
-    run = simulate({
-        "/voice": doc('<Gather action="/keys" numDigits="1"><Say>Press 1.</Say></Gather>',
-                      "<Say>Not heard after digits.</Say>"),
-        "/keys": doc("<Say>Thanks.</Say>"),
-    }, ["1"])
+    run = simulate(
+        {
+            "/voice": doc(
+                '<Gather action="/keys" numDigits="1"><Say>Press 1.</Say></Gather>',
+                "<Say>Not heard after digits.</Say>",
+            ),
+            "/keys": doc("<Say>Thanks.</Say>"),
+        },
+        ["1"],
+    )
     assert run.result.heard() == ["Press 1.", "Thanks."]
     assert run.paths() == ["/voice", "/keys", "/voice/status"]
     (keys,) = run.fake.to("/keys")
@@ -163,38 +198,54 @@ def test_gather_plays_its_nested_prompt_and_posts_the_digits_to_action() -> None
 
 
 def test_num_digits_stops_collection_and_extra_keys_are_discarded() -> None:
-    run = simulate({
-        "/voice": doc('<Gather action="/first" numDigits="3"/>'),
-        "/first": doc('<Gather action="/second" numDigits="2"/>'),
-        "/second": doc("<Hangup/>"),
-    }, ["12345", "67"])
+    run = simulate(
+        {
+            "/voice": doc('<Gather action="/first" numDigits="3"/>'),
+            "/first": doc('<Gather action="/second" numDigits="2"/>'),
+            "/second": doc("<Hangup/>"),
+        },
+        ["12345", "67"],
+    )
     assert run.fake.to("/first")[0].form["Digits"] == "123"
     assert run.fake.to("/first")[0].form["FinishedOnKey"] == ""
     # the discarded 4 and 5 are not carried over to the next prompt
     assert run.fake.to("/second")[0].form["Digits"] == "67"
 
 
-@pytest.mark.parametrize(("attributes", "entry", "digits", "finished"), [
-    ("", "42#", "42", "#"),
-    ("", "42#99", "42", "#"),
-    ('finishOnKey="*"', "12*34", "12", "*"),
-    ('finishOnKey="*"', "12#", "12#", ""),
-    ('numDigits="3"', "123#", "123", ""),
-    ('finishOnKey=""', "12#3", "12#3", ""),
-])
+@pytest.mark.parametrize(
+    ("attributes", "entry", "digits", "finished"),
+    [
+        ("", "42#", "42", "#"),
+        ("", "42#99", "42", "#"),
+        ('finishOnKey="*"', "12*34", "12", "*"),
+        ('finishOnKey="*"', "12#", "12#", ""),
+        ('numDigits="3"', "123#", "123", ""),
+        ('finishOnKey=""', "12#3", "12#3", ""),
+    ],
+)
 def test_finish_on_key_ends_collection_and_is_not_part_of_digits(
-        attributes: str, entry: str, digits: str, finished: str) -> None:
-    run = simulate({"/voice": doc(f'<Gather action="/keys" {attributes}/>'),
-                    "/keys": doc("<Hangup/>")}, [entry])
+    attributes: str, entry: str, digits: str, finished: str
+) -> None:
+    run = simulate(
+        {"/voice": doc(f'<Gather action="/keys" {attributes}/>'), "/keys": doc("<Hangup/>")},
+        [entry],
+    )
     (keys,) = run.fake.to("/keys")
     assert (keys.form["Digits"], keys.form["FinishedOnKey"]) == (digits, finished)
 
 
 def test_no_input_continues_with_the_next_verb() -> None:
-    run = simulate({"/voice": doc('<Gather action="/keys" timeout="7"><Say>Press a key.</Say>'
-                                  "</Gather>", "<Say>We did not hear anything.</Say>",
-                                  "<Redirect>/again</Redirect>"),
-                    "/again": doc("<Say>Again.</Say>")}, ["-"])
+    run = simulate(
+        {
+            "/voice": doc(
+                '<Gather action="/keys" timeout="7"><Say>Press a key.</Say></Gather>',
+                "<Say>We did not hear anything.</Say>",
+                "<Redirect>/again</Redirect>",
+            ),
+            "/again": doc("<Say>Again.</Say>"),
+        },
+        ["-"],
+    )
     assert run.result.heard() == ["Press a key.", "We did not hear anything.", "Again."]
     assert run.fake.to("/keys") == []
     assert "no_input" in run.kinds()
@@ -207,41 +258,68 @@ def test_the_finish_key_alone_is_no_input() -> None:
 
 
 def test_action_on_empty_result_requests_action_with_empty_digits() -> None:
-    run = simulate({"/voice": doc('<Gather action="/keys" actionOnEmptyResult="true"/>',
-                                  "<Say>Not reached.</Say>"),
-                    "/keys": doc("<Say>Empty.</Say>")}, ["-"])
+    run = simulate(
+        {
+            "/voice": doc(
+                '<Gather action="/keys" actionOnEmptyResult="true"/>', "<Say>Not reached.</Say>"
+            ),
+            "/keys": doc("<Say>Empty.</Say>"),
+        },
+        ["-"],
+    )
     (keys,) = run.fake.to("/keys")
     assert keys.form["Digits"] == ""
     assert run.result.heard() == ["Empty."]
 
 
 def test_gather_action_defaults_to_the_current_document_url() -> None:
-    answers = iter([doc('<Gather numDigits="1"><Say>Press.</Say></Gather>'),
-                    doc("<Say>Back again.</Say>")])
-    run = simulate({"/menu?step=1": lambda form: next(answers),
-                    "/voice": doc("<Redirect>/menu?step=1</Redirect>")}, ["5"])
+    answers = iter(
+        [doc('<Gather numDigits="1"><Say>Press.</Say></Gather>'), doc("<Say>Back again.</Say>")]
+    )
+    run = simulate(
+        {
+            "/menu?step=1": lambda form: next(answers),
+            "/voice": doc("<Redirect>/menu?step=1</Redirect>"),
+        },
+        ["5"],
+    )
     assert run.paths() == ["/voice", "/menu?step=1", "/menu?step=1", "/voice/status"]
     assert run.hits[2].form["Digits"] == "5"
     assert run.result.heard() == ["Press.", "Back again."]
 
 
 def test_relative_urls_resolve_against_the_current_url() -> None:
-    run = simulate({
-        "/voice": doc("<Redirect>/app/start</Redirect>"),
-        "/app/start": doc("<Redirect>next?a=1</Redirect>"),
-        "/app/next": doc('<Gather action="keys" numDigits="1"/>'),
-        "/app/keys": doc('<Gather action="../top" numDigits="1"/>'),
-        "/top": doc('<Redirect>http://localhost/app/full</Redirect>'),
-        "/app/full": doc("<Hangup/>"),
-    }, ["1", "2"])
-    assert run.paths() == ["/voice", "/app/start", "/app/next?a=1", "/app/keys", "/top",
-                           "/app/full", "/voice/status"]
+    run = simulate(
+        {
+            "/voice": doc("<Redirect>/app/start</Redirect>"),
+            "/app/start": doc("<Redirect>next?a=1</Redirect>"),
+            "/app/next": doc('<Gather action="keys" numDigits="1"/>'),
+            "/app/keys": doc('<Gather action="../top" numDigits="1"/>'),
+            "/top": doc("<Redirect>http://localhost/app/full</Redirect>"),
+            "/app/full": doc("<Hangup/>"),
+        },
+        ["1", "2"],
+    )
+    assert run.paths() == [
+        "/voice",
+        "/app/start",
+        "/app/next?a=1",
+        "/app/keys",
+        "/top",
+        "/app/full",
+        "/voice/status",
+    ]
 
 
 def test_redirect_posts_and_runs_the_new_document() -> None:
-    run = simulate({"/voice": doc("<Say>First.</Say>", "<Redirect>/next</Redirect>",
-                                  "<Say>Not reached.</Say>"),
-                    "/next": doc("<Say>Second.</Say>")})
+    run = simulate(
+        {
+            "/voice": doc(
+                "<Say>First.</Say>", "<Redirect>/next</Redirect>", "<Say>Not reached.</Say>"
+            ),
+            "/next": doc("<Say>Second.</Say>"),
+        }
+    )
     (hit,) = run.fake.to("/next")
     assert hit.method == "POST"
     assert hit.form["CallStatus"] == "in-progress"
@@ -256,18 +334,31 @@ PCI_CLID = "+15550001234"
 
 def test_dial_to_our_own_number_is_a_child_call_then_the_action_gets_its_result() -> None:
     directory = {PCI: Destination(url="/child/voice", status_url="/child/status")}
-    run = simulate({
-        "/voice": doc("<Say>Transferring.</Say>",
-                      f'<Dial action="/after" callerId="{PCI_CLID}" timeout="20">'
-                      f"<Number>{PCI}</Number></Dial>",
-                      "<Say>Not reached.</Say>"),
-        "/child/voice": doc("<Say>Secure payment line.</Say>",
-                            '<Gather action="/child/card" numDigits="4"/>'),
-        "/child/card": doc("<Say>Payment taken.</Say>", "<Hangup/>"),
-        "/after": doc("<Say>Back in the plan.</Say>"),
-    }, ["4242"], directory=directory)
-    assert run.paths() == ["/voice", "/child/voice", "/child/card", "/child/status", "/after",
-                           "/voice/status"]
+    run = simulate(
+        {
+            "/voice": doc(
+                "<Say>Transferring.</Say>",
+                f'<Dial action="/after" callerId="{PCI_CLID}" timeout="20">'
+                f"<Number>{PCI}</Number></Dial>",
+                "<Say>Not reached.</Say>",
+            ),
+            "/child/voice": doc(
+                "<Say>Secure payment line.</Say>", '<Gather action="/child/card" numDigits="4"/>'
+            ),
+            "/child/card": doc("<Say>Payment taken.</Say>", "<Hangup/>"),
+            "/after": doc("<Say>Back in the plan.</Say>"),
+        },
+        ["4242"],
+        directory=directory,
+    )
+    assert run.paths() == [
+        "/voice",
+        "/child/voice",
+        "/child/card",
+        "/child/status",
+        "/after",
+        "/voice/status",
+    ]
     parent_sid = run.result.call_sid
     child = run.fake.to("/child/voice")[0].form
     assert child["CallSid"] != parent_sid
@@ -287,14 +378,20 @@ def test_dial_to_our_own_number_is_a_child_call_then_the_action_gets_its_result(
     assert run.result.heard(leg=0) == ["Transferring.", "Back in the plan."]
 
 
-@pytest.mark.parametrize(("answer", "seconds"), [("busy", None), ("no-answer", 20),
-                                                  ("failed", None)])
-def test_dial_to_an_outside_number_that_does_not_answer(answer: str, seconds: int | None
-                                                        ) -> None:
+@pytest.mark.parametrize(
+    ("answer", "seconds"), [("busy", None), ("no-answer", 20), ("failed", None)]
+)
+def test_dial_to_an_outside_number_that_does_not_answer(answer: str, seconds: int | None) -> None:
     directory = {"+442071230200": Destination(answer=answer)}
-    run = simulate({"/voice": doc('<Dial action="/after" timeout="20">'
-                                  "<Number>+442071230200</Number></Dial>"),
-                    "/after": doc("<Hangup/>")}, directory=directory)
+    run = simulate(
+        {
+            "/voice": doc(
+                '<Dial action="/after" timeout="20"><Number>+442071230200</Number></Dial>'
+            ),
+            "/after": doc("<Hangup/>"),
+        },
+        directory=directory,
+    )
     after = run.fake.to("/after")[0].form
     assert after["DialCallStatus"] == answer
     assert after["DialCallDuration"] == "0"
@@ -303,14 +400,20 @@ def test_dial_to_an_outside_number_that_does_not_answer(answer: str, seconds: in
         assert run.result.duration == seconds
 
 
-@pytest.mark.parametrize(("directory", "talk"), [
-    ({"+442071230200": Destination(talk_seconds=42)}, "42"),
-    ({}, "60"),  # a number the directory does not know answers and talks for a minute
-])
-def test_dial_to_an_outside_number_that_answers(directory: dict[str, Destination], talk: str
-                                                ) -> None:
-    run = simulate({"/voice": doc('<Dial action="/after">+442071230200</Dial>'),
-                    "/after": doc("<Hangup/>")}, directory=directory)
+@pytest.mark.parametrize(
+    ("directory", "talk"),
+    [
+        ({"+442071230200": Destination(talk_seconds=42)}, "42"),
+        ({}, "60"),  # a number the directory does not know answers and talks for a minute
+    ],
+)
+def test_dial_to_an_outside_number_that_answers(
+    directory: dict[str, Destination], talk: str
+) -> None:
+    run = simulate(
+        {"/voice": doc('<Dial action="/after">+442071230200</Dial>'), "/after": doc("<Hangup/>")},
+        directory=directory,
+    )
     after = run.fake.to("/after")[0].form
     assert (after["DialCallStatus"], after["DialCallDuration"]) == ("completed", talk)
     assert run.result.duration == int(talk)
@@ -318,17 +421,27 @@ def test_dial_to_an_outside_number_that_answers(directory: dict[str, Destination
 
 def test_dial_without_action_continues_with_the_next_verb() -> None:
     directory = {"+442071230200": Destination(answer="busy")}
-    run = simulate({"/voice": doc("<Dial><Number>+442071230200</Number></Dial>",
-                                  "<Say>After the dial.</Say>")}, directory=directory)
+    run = simulate(
+        {
+            "/voice": doc(
+                "<Dial><Number>+442071230200</Number></Dial>", "<Say>After the dial.</Say>"
+            )
+        },
+        directory=directory,
+    )
     assert run.result.heard() == ["After the dial."]
     assert run.paths() == ["/voice", "/voice/status"]
 
 
 @pytest.mark.parametrize("queue_result", ["bridged", "queue-full"])
 def test_enqueue_with_action_sends_the_queue_result(queue_result: str) -> None:
-    run = simulate({"/voice": doc('<Enqueue action="/queue">support</Enqueue>',
-                                  "<Say>Not reached.</Say>"),
-                    "/queue": doc("<Say>Left the queue.</Say>")}, queue_result=queue_result)
+    run = simulate(
+        {
+            "/voice": doc('<Enqueue action="/queue">support</Enqueue>', "<Say>Not reached.</Say>"),
+            "/queue": doc("<Say>Left the queue.</Say>"),
+        },
+        queue_result=queue_result,
+    )
     (hit,) = run.fake.to("/queue")
     assert hit.form["QueueResult"] == queue_result
     assert run.result.heard() == ["Left the queue."]
@@ -339,8 +452,7 @@ def test_enqueue_with_action_sends_the_queue_result(queue_result: str) -> None:
 
 
 def test_the_status_callback_comes_when_the_call_ends() -> None:
-    run = simulate({"/voice": doc('<Pause length="4"/>', "<Hangup/>")},
-                   status_url="/hooks/status")
+    run = simulate({"/voice": doc('<Pause length="4"/>', "<Hangup/>")}, status_url="/hooks/status")
     assert run.paths() == ["/voice", "/hooks/status"]
     status = run.hits[-1].form
     assert status["CallStatus"] == "completed"
@@ -350,14 +462,19 @@ def test_the_status_callback_comes_when_the_call_ends() -> None:
 
 def test_every_request_carries_the_call_parameters() -> None:
     directory = {PCI: Destination(url="/child/voice", status_url="/child/status")}
-    run = simulate({
-        "/voice": doc('<Gather action="/keys" numDigits="1"/>'),
-        "/keys": doc(f'<Dial action="/after" callerId="{PCI_CLID}">{PCI}</Dial>'),
-        "/child/voice": doc("<Say>Child.</Say>"),
-        "/after": doc('<Enqueue action="/queue">q</Enqueue>'),
-        "/queue": doc("<Redirect>/end</Redirect>"),
-        "/end": doc("<Hangup/>"),
-    }, ["1"], directory=directory, account_sid="AC" + "1" * 32)
+    run = simulate(
+        {
+            "/voice": doc('<Gather action="/keys" numDigits="1"/>'),
+            "/keys": doc(f'<Dial action="/after" callerId="{PCI_CLID}">{PCI}</Dial>'),
+            "/child/voice": doc("<Say>Child.</Say>"),
+            "/after": doc('<Enqueue action="/queue">q</Enqueue>'),
+            "/queue": doc("<Redirect>/end</Redirect>"),
+            "/end": doc("<Hangup/>"),
+        },
+        ["1"],
+        directory=directory,
+        account_sid="AC" + "1" * 32,
+    )
     assert len(run.hits) == 8
     for hit in run.hits:
         assert hit.method == "POST"
@@ -385,13 +502,19 @@ TOKEN = "12345"
 @pytest.mark.parametrize("sign_base", [None, "https://ivr.example.com"])
 def test_requests_are_signed_for_the_url_requested(sign_base: str | None) -> None:
     directory = {PCI: Destination(url="/child/voice?leg=pci", status_url="/child/status")}
-    run = simulate({
-        "/voice": doc("<Redirect>/menu?x=1&amp;y=two%20words</Redirect>"),
-        "/menu?x=1&y=two%20words": doc('<Gather action="/keys?turn=2" numDigits="1"/>'),
-        "/keys?turn=2": doc(f'<Dial action="/after">{PCI}</Dial>'),
-        "/child/voice?leg=pci": doc("<Say>Child.</Say>"),
-        "/after": doc("<Hangup/>"),
-    }, ["1"], directory=directory, auth_token=TOKEN, sign_base=sign_base)
+    run = simulate(
+        {
+            "/voice": doc("<Redirect>/menu?x=1&amp;y=two%20words</Redirect>"),
+            "/menu?x=1&y=two%20words": doc('<Gather action="/keys?turn=2" numDigits="1"/>'),
+            "/keys?turn=2": doc(f'<Dial action="/after">{PCI}</Dial>'),
+            "/child/voice?leg=pci": doc("<Say>Child.</Say>"),
+            "/after": doc("<Hangup/>"),
+        },
+        ["1"],
+        directory=directory,
+        auth_token=TOKEN,
+        sign_base=sign_base,
+    )
     validator = RequestValidator(TOKEN)
     assert len(run.hits) == 7
     for hit in run.hits:
@@ -411,9 +534,16 @@ def test_requests_are_not_signed_without_an_auth_token() -> None:
 
 def test_time_is_simulated_and_nothing_waits() -> None:
     started = time.perf_counter()
-    run = simulate({"/voice": doc('<Pause length="600"/>',
-                                  '<Gather action="/keys" timeout="60"/>',
-                                  '<Pause length="3"/>')}, ["-"])
+    run = simulate(
+        {
+            "/voice": doc(
+                '<Pause length="600"/>',
+                '<Gather action="/keys" timeout="60"/>',
+                '<Pause length="3"/>',
+            )
+        },
+        ["-"],
+    )
     assert time.perf_counter() - started < 2
     assert run.result.duration == 663
     assert run.clock() == START.replace(minute=11, second=3)
@@ -421,8 +551,9 @@ def test_time_is_simulated_and_nothing_waits() -> None:
 
 
 def test_the_gather_timeout_runs_after_the_last_key() -> None:
-    run = simulate({"/voice": doc('<Gather action="/keys" timeout="9"/>'),
-                    "/keys": doc("<Hangup/>")}, ["12"])
+    run = simulate(
+        {"/voice": doc('<Gather action="/keys" timeout="9"/>'), "/keys": doc("<Hangup/>")}, ["12"]
+    )
     assert run.fake.to("/keys")[0].form["Digits"] == "12"
     assert run.result.duration >= 9
 
@@ -431,9 +562,10 @@ def test_the_gather_timeout_runs_after_the_last_key() -> None:
 
 
 def looping_menu() -> dict[str, Reply]:
-    return {"/voice": doc('<Gather action="/voice/keys" numDigits="1"><Say>Choose.</Say>'
-                          "</Gather>"),
-            "/voice/keys": doc('<Gather numDigits="1"><Say>Choose again.</Say></Gather>')}
+    return {
+        "/voice": doc('<Gather action="/voice/keys" numDigits="1"><Say>Choose.</Say></Gather>'),
+        "/voice/keys": doc('<Gather numDigits="1"><Say>Choose again.</Say></Gather>'),
+    }
 
 
 @pytest.mark.parametrize("after", [0, 1, 2])
@@ -458,9 +590,14 @@ def test_the_caller_hangs_up_when_the_keys_run_out() -> None:
 
 def test_the_caller_hanging_up_on_a_child_leg_ends_both_legs() -> None:
     directory = {PCI: Destination(url="/child/voice", status_url="/child/status")}
-    run = simulate({"/voice": doc(f'<Dial action="/after">{PCI}</Dial>'),
-                    "/child/voice": doc('<Gather numDigits="4"><Say>Card.</Say></Gather>')},
-                   [], directory=directory)
+    run = simulate(
+        {
+            "/voice": doc(f'<Dial action="/after">{PCI}</Dial>'),
+            "/child/voice": doc('<Gather numDigits="4"><Say>Card.</Say></Gather>'),
+        },
+        [],
+        directory=directory,
+    )
     assert run.result.ended_by == "caller"
     assert run.paths()[-2:] == ["/child/status", "/voice/status"]
 
@@ -468,16 +605,19 @@ def test_the_caller_hanging_up_on_a_child_leg_ends_both_legs() -> None:
 # --- application errors ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reply", [
-    (500, "Internal Server Error"),
-    (404, "not found"),
-    (200, "hello, this is not XML"),
-    (200, ""),
-    (200, "<html><body>Hi</body></html>"),
-], ids=["500", "404", "not-xml", "empty", "not-twiml"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (500, "Internal Server Error"),
+        (404, "not found"),
+        (200, "hello, this is not XML"),
+        (200, ""),
+        (200, "<html><body>Hi</body></html>"),
+    ],
+    ids=["500", "404", "not-xml", "empty", "not-twiml"],
+)
 def test_a_bad_answer_is_an_application_error(reply: tuple[int, str]) -> None:
-    run = simulate({"/voice": doc('<Gather action="/keys" numDigits="1"/>'), "/keys": reply},
-                   ["1"])
+    run = simulate({"/voice": doc('<Gather action="/keys" numDigits="1"/>'), "/keys": reply}, ["1"])
     errors = [e for e in run.result.events if e.kind == "error"]
     assert len(errors) == 1
     assert errors[0].text.startswith("application error")
@@ -496,8 +636,13 @@ def test_an_application_error_ends_the_call_as_an_error() -> None:
 def test_dial_time_limit_ends_a_long_transfer() -> None:
     """`<Dial timeLimit>` is the longest the dialled leg may last: Twilio hangs it up then."""
     directory = {"+442071230200": Destination(talk_seconds=3600)}
-    run = simulate({"/voice": doc('<Dial action="/after" timeLimit="600">+442071230200</Dial>'),
-                    "/after": doc("<Hangup/>")}, directory=directory)
+    run = simulate(
+        {
+            "/voice": doc('<Dial action="/after" timeLimit="600">+442071230200</Dial>'),
+            "/after": doc("<Hangup/>"),
+        },
+        directory=directory,
+    )
     after = run.fake.to("/after")[0].form
     assert (after["DialCallStatus"], after["DialCallDuration"]) == ("completed", "600")
 
@@ -511,8 +656,9 @@ def documents(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
     post = FlaskTransport.post
 
-    def capture(self: FlaskTransport, url: str, params: dict[str, str],
-                headers: dict[str, str]) -> tuple[int, str]:
+    def capture(
+        self: FlaskTransport, url: str, params: dict[str, str], headers: dict[str, str]
+    ) -> tuple[int, str]:
         status, body = post(self, url, params, headers)
         if body.strip():
             seen.append((url, body))
@@ -554,10 +700,16 @@ class Script:
 EXAMPLE_CALLS = [
     Script(MENU, ["1", "42*50#", "1", "0112", "1", "12#"], outcome="PaymentTaken"),
     Script(MENU, ["0"], dial={"+442071230200": "no-answer"}, outcome="Delivered"),
-    Script(MENU, ["0"], dial={"+442071230200": "busy", "+442071230201": "busy"},
-           outcome="Delivered"),
-    Script(MENU, ["0"], dial={"+442071230200": "busy", "+442071230201": "failed"},
-           queue_result="queue-full", outcome="AgentsBusy"),
+    Script(
+        MENU, ["0"], dial={"+442071230200": "busy", "+442071230201": "busy"}, outcome="Delivered"
+    ),
+    Script(
+        MENU,
+        ["0"],
+        dial={"+442071230200": "busy", "+442071230201": "failed"},
+        queue_result="queue-full",
+        outcome="AgentsBusy",
+    ),
     Script(MENU, ["*", "5", "7", "9"], outcome="Delivered"),
     Script(MENU, ["-", "-", "-"], outcome="NoInput"),
     Script(MENU, [], start=SUNDAY, outcome="OutOfHours"),
@@ -566,8 +718,9 @@ EXAMPLE_CALLS = [
     Script(LOOKUP, [], outcome="BalanceHeard"),
     Script(LOOKUP, ["12345678#", "2", "87654321#", "1"], caller="", outcome="NothingDue"),
     Script(LOOKUP, ["1#", "-", "-"], caller="anonymous", outcome="NotIdentified"),
-    Script(PAY, ["42*50#", "1", "0112", "2", "7#"], dial={"+442071230999": "busy"},
-           outcome="Delivered"),
+    Script(
+        PAY, ["42*50#", "1", "0112", "2", "7#"], dial={"+442071230999": "busy"}, outcome="Delivered"
+    ),
     Script(PAY, ["0", "99999#", "0"], outcome="Delivered"),
     Script("+449999000000", [], outcome="NotInService"),  # recorded from its status callback
 ]
@@ -575,8 +728,13 @@ EXAMPLE_CALLS = [
 
 def billing_by_clid(server: LoopbackServer) -> None:
     """Known callers are found by CLID; a withheld one (empty phone=) is not."""
-    account = {"id": "12345678", "balance": "42.50", "due_date": "2026-11-01",
-               "status": "active", "bills": [{"amount": "42.50"}]}
+    account = {
+        "id": "12345678",
+        "balance": "42.50",
+        "due_date": "2026-11-01",
+        "status": "active",
+        "bills": [{"amount": "42.50"}],
+    }
 
     def accounts(seen: Seen) -> tuple[int, dict[str, str], str]:
         if "phone=&" in seen.path + "&" or "phone=" not in seen.path:
@@ -592,13 +750,15 @@ def example_settings(tmp_path: Path, http_server: LoopbackServer) -> Settings:
     plans = tmp_path / "callplans"
     plans.mkdir()
     for path in sorted(EXAMPLES.glob("*.yaml")):
-        text = path.read_text(encoding="utf-8").replace("http://127.0.0.1:8080",
-                                                        http_server.url)
+        text = path.read_text(encoding="utf-8").replace("http://127.0.0.1:8080", http_server.url)
         (plans / path.name).write_text(text, encoding="utf-8")
     demo_services(http_server)
     billing_by_clid(http_server)
-    return Settings(callplans=plans, database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
-                    secrets={"BILLING_TOKEN": "t"})
+    return Settings(
+        callplans=plans,
+        database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
+        secrets={"BILLING_TOKEN": "t"},
+    )
 
 
 def place(settings: Settings, script: Script) -> CallReport:
@@ -606,14 +766,16 @@ def place(settings: Settings, script: Script) -> CallReport:
     phone = LocalPhone(replace(settings, directory=directory), start=script.start)
     phone.simulator.queue_result = script.queue_result
     try:
-        return phone.call(script.number, script.caller, list(script.keys),
-                          hangup_after=script.hangup_after)
+        return phone.call(
+            script.number, script.caller, list(script.keys), hangup_after=script.hangup_after
+        )
     finally:
         phone.system.recorder.close()
 
 
 def test_every_document_of_the_example_plans_validates(
-        example_settings: Settings, documents: list[tuple[str, str]]) -> None:
+    example_settings: Settings, documents: list[tuple[str, str]]
+) -> None:
     outcomes = []
     for script in EXAMPLE_CALLS:
         report = place(example_settings, script)
@@ -622,16 +784,28 @@ def test_every_document_of_the_example_plans_validates(
     assert outcomes == [s.outcome for s in EXAMPLE_CALLS]
     assert len(documents) > 50
     verbs = assert_all_valid(documents)
-    assert verbs >= {"Say", "Play", "Pause", "Gather", "Redirect", "Dial", "Number", "Enqueue",
-                     "Hangup"}
+    assert verbs >= {
+        "Say",
+        "Play",
+        "Pause",
+        "Gather",
+        "Redirect",
+        "Dial",
+        "Number",
+        "Enqueue",
+        "Hangup",
+    }
 
 
 def test_every_document_of_the_shipped_scenarios_validates(
-        tmp_path: Path, documents: list[tuple[str, str]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, documents: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BILLING_TOKEN", "t")
-    settings = Settings(callplans=ROOT / "callplans", demo_billing=True,
-                        database_url=f"sqlite:///{tmp_path}/calls.sqlite3")
+    settings = Settings(
+        callplans=ROOT / "callplans",
+        demo_billing=True,
+        database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
+    )
     report: list[str] = []
     assert run_files([ROOT / "callplans"], settings, show_coverage=False, echo=report.append)
     assert report[-1].endswith(" passed, 0 failed")
@@ -639,8 +813,7 @@ def test_every_document_of_the_shipped_scenarios_validates(
     assert_all_valid(documents)
 
 
-def test_the_simulator_rejects_what_the_schema_rejects(
-        documents: list[tuple[str, str]]) -> None:
+def test_the_simulator_rejects_what_the_schema_rejects(documents: list[tuple[str, str]]) -> None:
     """The capture sees the fake app too, and the validator catches a verb Twilio lacks."""
     simulate({"/voice": doc("<Speak>Hi</Speak>")})
     with pytest.raises(AssertionError, match="does not validate"):

@@ -28,14 +28,18 @@ def test_a_message_is_sent_as_twilio_documents(http_server: LoopbackServer) -> N
     assert sender.send("+447700900123", "Your payment was taken.") == "SM123"
     [request] = seen
     assert dict(parse_qsl(request.body.decode())) == {
-        "To": "+447700900123", "From": "+442071230555", "Body": "Your payment was taken."}
+        "To": "+447700900123",
+        "From": "+442071230555",
+        "Body": "Your payment was taken.",
+    }
     expected = base64.b64encode(f"{ACCOUNT}:token-123".encode()).decode()
     assert request.headers["Authorization"] == f"Basic {expected}"
 
 
 @pytest.mark.parametrize("status", [400, 401, 500])
-def test_a_refused_message_is_logged_not_raised(http_server: LoopbackServer, status: int,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_a_refused_message_is_logged_not_raised(
+    http_server: LoopbackServer, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
     http_server.route("POST", PATH, status=status, body={"message": "nope"})
     sender = SmsSender(ACCOUNT, "token-123", "+442071230555", http_server.url)
     with caplog.at_level(logging.ERROR):
@@ -45,8 +49,9 @@ def test_a_refused_message_is_logged_not_raised(http_server: LoopbackServer, sta
     assert "+44…123" in caplog.text
 
 
-def test_an_unreachable_api_is_logged_not_raised(refused_url: str,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unreachable_api_is_logged_not_raised(
+    refused_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     sender = SmsSender(ACCOUNT, "token-123", "+442071230555", refused_url)
     with caplog.at_level(logging.ERROR):
         assert sender.send("+447700900123", "hi") is None

@@ -78,8 +78,12 @@ def test_get_put_delete_round_trip(store: Any) -> None:
 
 
 def test_values_are_json_text(store: Any) -> None:
-    value = {"data": {"Amount": "42.50", "Name": "Zoë £ €"}, "history": [["a", "next"]],
-             "turn": 3, "ended_at": None}
+    value = {
+        "data": {"Amount": "42.50", "Name": "Zoë £ €"},
+        "history": [["a", "next"]],
+        "turn": 3,
+        "ended_at": None,
+    }
     store.put(SID, json.dumps(value), 60)
     text = store.get(SID)
     assert isinstance(text, str)
@@ -201,10 +205,13 @@ class Holder:
         self.thread.join()
 
 
-@pytest.mark.parametrize("holder, waiter", [("lock", "lock"), ("session", "session"),
-                                            ("lock", "session"), ("session", "lock")])
-def test_lock_is_exclusive_and_a_second_acquirer_waits(store: Any, holder: str,
-                                                       waiter: str) -> None:
+@pytest.mark.parametrize(
+    "holder, waiter",
+    [("lock", "lock"), ("session", "session"), ("lock", "session"), ("session", "lock")],
+)
+def test_lock_is_exclusive_and_a_second_acquirer_waits(
+    store: Any, holder: str, waiter: str
+) -> None:
     holding = Holder(store, SID, holder)
     released = holding.released
     threading.Timer(0.1, holding.release.set).start()  # lets go while the waiter waits
@@ -284,8 +291,9 @@ def test_redis_session_write_has_its_ttl(redis_store: RedisStore) -> None:
     assert 110 < redis_store.client.ttl(f"ivr:call:{SID}") <= 120
 
 
-def test_redis_turn_that_outlived_its_lock_does_not_overwrite(redis_url: str,
-                                                              redis_store: RedisStore) -> None:
+def test_redis_turn_that_outlived_its_lock_does_not_overwrite(
+    redis_url: str, redis_store: RedisStore
+) -> None:
     """A turn slower than lock_ttl lost the call to the next turn: its write must not land."""
     slow = RedisStore.from_url(redis_url, lock_ttl=0.1)
     try:
@@ -331,8 +339,9 @@ def test_lock_serializes_read_modify_write(store: Any, how: str) -> None:
 
 
 @LOCKS
-def test_redis_lock_is_shared_by_separate_clients(redis_url: str, redis_store: RedisStore,
-                                                  how: str) -> None:
+def test_redis_lock_is_shared_by_separate_clients(
+    redis_url: str, redis_store: RedisStore, how: str
+) -> None:
     other = RedisStore.from_url(redis_url)  # another worker process's connection
     try:
         holding = Holder(redis_store, SID, how)
@@ -353,17 +362,22 @@ def test_redis_lock_is_shared_by_separate_clients(redis_url: str, redis_store: R
 # --- Redis down ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("operation", [
-    lambda s: s.get(SID),
-    lambda s: s.put(SID, "{}", 60),
-    lambda s: s.delete(SID),
-    lambda s: s.put_plan("v1", "plan: x\n", 60),
-    lambda s: s.get_plan("v1"),
-    lambda s: s.lock(SID, timeout=0.1).__enter__(),
-    lambda s: s.session(SID, 0.1).__enter__(),
-], ids=["get", "put", "delete", "put_plan", "get_plan", "lock", "session"])
-def test_redis_outage_raises_store_error(down_store: RedisStore,
-                                         operation: Callable[[Any], Any]) -> None:
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda s: s.get(SID),
+        lambda s: s.put(SID, "{}", 60),
+        lambda s: s.delete(SID),
+        lambda s: s.put_plan("v1", "plan: x\n", 60),
+        lambda s: s.get_plan("v1"),
+        lambda s: s.lock(SID, timeout=0.1).__enter__(),
+        lambda s: s.session(SID, 0.1).__enter__(),
+    ],
+    ids=["get", "put", "delete", "put_plan", "get_plan", "lock", "session"],
+)
+def test_redis_outage_raises_store_error(
+    down_store: RedisStore, operation: Callable[[Any], Any]
+) -> None:
     with pytest.raises(StoreError, match="Redis") as info:
         operation(down_store)
     assert not isinstance(info.value, LockTimeout)
@@ -399,14 +413,17 @@ def pay_call(engine: Engine, sid: str = SID) -> tuple[CallDriver, CallRecord | N
     return call, call.record()
 
 
-def test_a_call_runs_identically_on_memory_and_redis(make_engine: Callable[..., Engine],
-                                                     redis_store: RedisStore) -> None:
+def test_a_call_runs_identically_on_memory_and_redis(
+    make_engine: Callable[..., Engine], redis_store: RedisStore
+) -> None:
     on_memory, memory_record = pay_call(make_engine(CALL_PLAN, store=MemoryStore()))
     on_redis, redis_record = pay_call(make_engine(CALL_PLAN, store=redis_store))
 
     assert [spoken(t.actions) for t in on_redis.turns] == [
-        ["Welcome to the store test line.",
-         "Press 1 to make a payment, or 2 to hear your balance."],
+        [
+            "Welcome to the store test line.",
+            "Press 1 to make a payment, or 2 to hear your balance.",
+        ],
         ["That is not an option.", "Press 1 to make a payment, or 2 to hear your balance."],
         ["Enter the amount in pounds, then press hash."],
         ["You will pay £42.50. Goodbye."],
@@ -418,11 +435,16 @@ def test_a_call_runs_identically_on_memory_and_redis(make_engine: Callable[..., 
     assert redis_record == memory_record
     assert redis_record.outcome == "AmountTaken"
     assert [(s.applet, s.outcome) for s in redis_record.path] == [
-        ("welcome", "next"), ("main", "1"), ("amount", "next"), ("thanks", "end")]
+        ("welcome", "next"),
+        ("main", "1"),
+        ("amount", "next"),
+        ("thanks", "end"),
+    ]
 
 
-def test_the_session_is_removed_when_the_call_ends(make_engine: Callable[..., Engine],
-                                                   store: Any) -> None:
+def test_the_session_is_removed_when_the_call_ends(
+    make_engine: Callable[..., Engine], store: Any
+) -> None:
     engine = make_engine(CALL_PLAN, store=store)
     call = CallDriver(engine, SID, called="+442071230901")
     call.press("2")
@@ -441,8 +463,9 @@ def test_the_session_is_removed_when_the_call_ends(make_engine: Callable[..., En
     assert len(engine.recorder.records) == 1  # type: ignore[attr-defined]
 
 
-def test_a_caller_hanging_up_mid_call_removes_the_session(make_engine: Callable[..., Engine],
-                                                          store: Any) -> None:
+def test_a_caller_hanging_up_mid_call_removes_the_session(
+    make_engine: Callable[..., Engine], store: Any
+) -> None:
     engine = make_engine(CALL_PLAN, store=store)
     call = CallDriver(engine, SID, called="+442071230901")
     call.press("1")
@@ -454,8 +477,9 @@ def test_a_caller_hanging_up_mid_call_removes_the_session(make_engine: Callable[
     assert not {k for k in raw_keys(store) if not k.startswith("ivr:plan:")}
 
 
-def test_a_session_in_redis_has_a_ttl(make_engine: Callable[..., Engine],
-                                      redis_store: RedisStore) -> None:
+def test_a_session_in_redis_has_a_ttl(
+    make_engine: Callable[..., Engine], redis_store: RedisStore
+) -> None:
     engine = make_engine(CALL_PLAN, store=redis_store, session_ttl=3600, ended_ttl=120)
     client = redis_store.client
     call = CallDriver(engine, SID, called="+442071230901")
@@ -470,8 +494,9 @@ def test_a_session_in_redis_has_a_ttl(make_engine: Callable[..., Engine],
     assert all(client.ttl(k) > 0 for k in client.keys("*"))  # nothing lives forever
 
 
-def test_every_key_the_engine_writes_is_templated_json(make_engine: Callable[..., Engine],
-                                                       redis_store: RedisStore) -> None:
+def test_every_key_the_engine_writes_is_templated_json(
+    make_engine: Callable[..., Engine], redis_store: RedisStore
+) -> None:
     engine = make_engine(CALL_PLAN, store=redis_store)
     call = CallDriver(engine, SID, called="+442071230901")
     call.press("1")
@@ -485,8 +510,9 @@ def test_every_key_the_engine_writes_is_templated_json(make_engine: Callable[...
     assert load_file(PLANS / CALL_PLAN)[0].version == version
 
 
-def test_the_plan_source_stays_published_while_calls_start(make_engine: Callable[..., Engine]
-                                                           ) -> None:
+def test_the_plan_source_stays_published_while_calls_start(
+    make_engine: Callable[..., Engine],
+) -> None:
     """Other workers find a pinned version in the store: start_call must keep it there."""
     clock = Monotonic()
     store = MemoryStore(clock=clock)
@@ -498,11 +524,13 @@ def test_the_plan_source_stays_published_while_calls_start(make_engine: Callable
     second = CallDriver(engine, OTHER, called="+442071230901")
     assert second.session.plan_version == version
     assert store.get_plan(version) is not None, (
-        "a new call started on a plan version whose source is no longer in the store")
+        "a new call started on a plan version whose source is no longer in the store"
+    )
 
 
-def test_engine_raises_store_error_when_redis_is_down(make_engine: Callable[..., Engine],
-                                                      down_store: RedisStore) -> None:
+def test_engine_raises_store_error_when_redis_is_down(
+    make_engine: Callable[..., Engine], down_store: RedisStore
+) -> None:
     engine = make_engine(CALL_PLAN, store=down_store)
     with pytest.raises(StoreError, match="Redis"):
         engine.start_call(SID, caller="+447700900123", called="+442071230901")

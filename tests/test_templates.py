@@ -32,8 +32,9 @@ DATA: dict[str, Any] = {
 }
 
 
-def render(text: str, data: dict[str, Any] | None = None, fmt: Formatting = GBP,
-           **kwargs: Any) -> tuple[str, list[str]]:
+def render(
+    text: str, data: dict[str, Any] | None = None, fmt: Formatting = GBP, **kwargs: Any
+) -> tuple[str, list[str]]:
     scope = Scope(DATA if data is None else data, fmt, **kwargs)
     return Template.parse(text).render(scope), scope.missing
 
@@ -45,15 +46,18 @@ def fmt(name: str, value: Any, formatting: Formatting = GBP) -> str:
 # --- formatters ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "spoken"), [
-    ("42.50", "£42.50"),
-    ("42.5", "£42.50"),
-    (Decimal("42.5"), "£42.50"),
-    ("100", "£100"),
-    ("100.00", "£100"),
-    (100, "£100"),
-    ("0.05", "£0.05"),
-])
+@pytest.mark.parametrize(
+    ("value", "spoken"),
+    [
+        ("42.50", "£42.50"),
+        ("42.5", "£42.50"),
+        (Decimal("42.5"), "£42.50"),
+        ("100", "£100"),
+        ("100.00", "£100"),
+        (100, "£100"),
+        ("0.05", "£0.05"),
+    ],
+)
 def test_currency(value, spoken):
     assert fmt("currency", value) == spoken
 
@@ -72,28 +76,31 @@ def test_currency_of_nothing_is_empty():
     assert fmt("currency", "") == ""
 
 
-@pytest.mark.parametrize(("value", "today", "spoken"), [
-    ("2024-11-15", date(2024, 1, 1), "Friday 15 November"),           # the spec's example
-    ("2026-11-27", TODAY, "Friday 27 November"),
-    ("2026-11-27T09:30:00+00:00", TODAY, "Friday 27 November"),
-    (date(2026, 11, 27), TODAY, "Friday 27 November"),
-    ("2032-01-05", date(2031, 12, 1), "Monday 5 January 2032"),
-    # The spec's "Monday 5 January 2027": 5 January 2027 is a Tuesday.
-    ("2027-01-05", TODAY, "Tuesday 5 January 2027"),
-    ("2025-03-01", TODAY, "Saturday 1 March 2025"),                  # other years too
-])
+@pytest.mark.parametrize(
+    ("value", "today", "spoken"),
+    [
+        ("2024-11-15", date(2024, 1, 1), "Friday 15 November"),  # the spec's example
+        ("2026-11-27", TODAY, "Friday 27 November"),
+        ("2026-11-27T09:30:00+00:00", TODAY, "Friday 27 November"),
+        (date(2026, 11, 27), TODAY, "Friday 27 November"),
+        ("2032-01-05", date(2031, 12, 1), "Monday 5 January 2032"),
+        # The spec's "Monday 5 January 2027": 5 January 2027 is a Tuesday.
+        ("2027-01-05", TODAY, "Tuesday 5 January 2027"),
+        ("2025-03-01", TODAY, "Saturday 1 March 2025"),  # other years too
+    ],
+)
 def test_date(value, today, spoken):
     assert fmt("date", value, Formatting("GBP", today)) == spoken
 
 
-@pytest.mark.parametrize(("value", "spoken"), [("1234", "1 2 3 4"), (1234, "1 2 3 4"),
-                                               ("12 34", "1 2 3 4"), ("", "")])
+@pytest.mark.parametrize(
+    ("value", "spoken"), [("1234", "1 2 3 4"), (1234, "1 2 3 4"), ("12 34", "1 2 3 4"), ("", "")]
+)
 def test_digits(value, spoken):
     assert fmt("digits", value) == spoken
 
 
-@pytest.mark.parametrize(("value", "n"), [([1, 2, 3], "3"), ([], "0"), (None, "0"),
-                                          ("", "0")])
+@pytest.mark.parametrize(("value", "n"), [([1, 2, 3], "3"), ([], "0"), (None, "0"), ("", "0")])
 def test_count(value, n):
     assert fmt("count", value) == n
 
@@ -124,9 +131,10 @@ def test_last4():
     assert fmt("last4", None) == ""
 
 
-@pytest.mark.parametrize(("value", "minor"), [("42.50", "4250"), ("42.5", "4250"),
-                                              ("100", "10000"), ("0.05", "5"),
-                                              (Decimal("1.5"), "150")])
+@pytest.mark.parametrize(
+    ("value", "minor"),
+    [("42.50", "4250"), ("42.5", "4250"), ("100", "10000"), ("0.05", "5"), (Decimal("1.5"), "150")],
+)
 def test_minor_units(value, minor):
     assert fmt("minor_units", value) == minor
 
@@ -138,8 +146,19 @@ def test_remove_leading_plus():
 
 
 def test_every_formatter_in_the_spec_exists():
-    spec = {"currency", "digits", "date", "count", "urlencode", "json", "lower", "upper",
-            "last4", "minor_units", "remove_leading_plus"}
+    spec = {
+        "currency",
+        "digits",
+        "date",
+        "count",
+        "urlencode",
+        "json",
+        "lower",
+        "upper",
+        "last4",
+        "minor_units",
+        "remove_leading_plus",
+    }
     assert spec <= set(FORMATTERS)
 
 
@@ -148,8 +167,7 @@ def test_every_formatter_in_the_spec_exists():
 
 def test_plain_text_and_values():
     assert render("Hello $(Name).")[0] == "Hello Ada Lovelace."
-    assert render("$(Count) $(Price) $(Flag) [$(Nothing)] [$(Empty)]")[0] == \
-        "5 1.50 true [] []"
+    assert render("$(Count) $(Price) $(Flag) [$(Nothing)] [$(Empty)]")[0] == "5 1.50 true [] []"
 
 
 def test_formatter_in_a_placeholder():
@@ -180,18 +198,21 @@ def test_list_and_object_values_render_as_json():
     assert json.loads(render("$(Account.owner)")[0]) == {"phone": "+447700900123"}
 
 
-@pytest.mark.parametrize(("text", "noted"), [
-    ("$(Missing)", "Missing"),
-    ("$(Missing.field)", "Missing.field"),
-    ("$(Missing[0].field)", "Missing[0].field"),
-    ("$(Account.nope)", "Account.nope"),
-    ("$(Account.status.deeper)", "Account.status.deeper"),
-    ("$(Bills[9].amount)", "Bills[9].amount"),
-    ("$(Bills.amount)", "Bills.amount"),
-    ("$(Bills[0].nope)", "Bills[0].nope"),
-    ("$(Name[0])", "Name[0]"),
-    ("$(Missing:currency)", "Missing"),
-])
+@pytest.mark.parametrize(
+    ("text", "noted"),
+    [
+        ("$(Missing)", "Missing"),
+        ("$(Missing.field)", "Missing.field"),
+        ("$(Missing[0].field)", "Missing[0].field"),
+        ("$(Account.nope)", "Account.nope"),
+        ("$(Account.status.deeper)", "Account.status.deeper"),
+        ("$(Bills[9].amount)", "Bills[9].amount"),
+        ("$(Bills.amount)", "Bills.amount"),
+        ("$(Bills[0].nope)", "Bills[0].nope"),
+        ("$(Name[0])", "Name[0]"),
+        ("$(Missing:currency)", "Missing"),
+    ],
+)
 def test_paths_into_missing_things_render_empty_and_are_noted(text, noted):
     out, missing = render(f"[{text}]")
     assert out == "[]"

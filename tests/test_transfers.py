@@ -26,14 +26,16 @@ def test_number_announce_then_dial(make_engine: Any, call: Any) -> None:
     assert not c.ended
     *lead, dial = c.last.actions
     assert lead == [Say("Connecting you to an agent.")]
-    assert dial == Dial(number="+442071230200", caller_id=DDI, timeout=25, time_limit=3600,
-                        record=False)
+    assert dial == Dial(
+        number="+442071230200", caller_id=DDI, timeout=25, time_limit=3600, record=False
+    )
     assert c.session.waiting == "dial"
 
 
 @pytest.mark.parametrize("status", ["completed", "answered"])
-def test_number_answered_goes_to_next_and_is_delivered(make_engine: Any, call: Any,
-                                                       status: str) -> None:
+def test_number_answered_goes_to_next_and_is_delivered(
+    make_engine: Any, call: Any, status: str
+) -> None:
     c = start_transfer(make_engine, call, "1")
     c.dial(status)
     assert c.ended
@@ -120,8 +122,13 @@ def test_pci_dial_is_unrecorded_with_the_session_clid(make_engine: Any, call: An
     c = start_pci(make_engine, call)
     assert c.last.actions == (
         Say("Transferring you to our secure payment line."),
-        Dial(number="+442071230999", caller_id="+15550001234", timeout=20, time_limit=600,
-             record=False),
+        Dial(
+            number="+442071230999",
+            caller_id="+15550001234",
+            timeout=20,
+            time_limit=600,
+            record=False,
+        ),
     )
 
 
@@ -175,5 +182,6 @@ def test_pci_leg_keeps_nothing_but_its_status(make_engine: Any, call: Any) -> No
     after = c.data
     assert {k: v for k, v in after.items() if k not in before} == {"PciLegStatus": "completed"}
     assert {k: after[k] for k in before if k != "InteractionOutcome"} == {
-        k: v for k, v in before.items() if k != "InteractionOutcome"}
+        k: v for k, v in before.items() if k != "InteractionOutcome"
+    }
     assert "4111111111111111" not in c.engine.store.get(c.call_sid)

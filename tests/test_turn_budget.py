@@ -50,35 +50,45 @@ def plan(url: str) -> Any:
 
 
 def test_three_slow_connectors_end_the_turn_within_the_budget(
-        hanging: LoopbackServer, call: Callable[..., CallDriver]) -> None:
-    engine = Engine(Catalog([plan(hanging.url)]), MemoryStore(), recorder=MemoryRecorder(),
-                    turn_budget=3.0)
+    hanging: LoopbackServer, call: Callable[..., CallDriver]
+) -> None:
+    engine = Engine(
+        Catalog([plan(hanging.url)]), MemoryStore(), recorder=MemoryRecorder(), turn_budget=3.0
+    )
     started = time.monotonic()
     driver = call(engine, plan_id="budget_three_slow")
     elapsed = time.monotonic() - started
     assert elapsed < 3.0 + 0.5, f"the turn took {elapsed:.2f} s"
     # the first connector had the whole 3 s cut from its 10; nothing left for the others
-    assert driver.path == [("first", "failure"), ("second", "failure"),
-                           ("third", "failure"), ("failed", "end")]
+    assert driver.path == [
+        ("first", "failure"),
+        ("second", "failure"),
+        ("third", "failure"),
+        ("failed", "end"),
+    ]
     assert hanging.count("GET", "/slow/1") == 1
     assert hanging.count("GET", "/slow/2") == 0 and hanging.count("GET", "/slow/3") == 0
-    assert driver.heard == ["Sorry, not called: 0.0s left of the turn's budget for "
-                            f"{hanging.url}/slow/3."]
+    assert driver.heard == [
+        f"Sorry, not called: 0.0s left of the turn's budget for {hanging.url}/slow/3."
+    ]
 
 
 def test_a_webhook_never_takes_longer_than_the_budget(
-        hanging: LoopbackServer, tmp_path: Path) -> None:
+    hanging: LoopbackServer, tmp_path: Path
+) -> None:
     """Over the web app with the production budget (12 s): the answer to Twilio comes in time,
     and it is TwiML that ends the call properly, not an application error."""
     store = MemoryStore()
     catalog = Catalog([plan(hanging.url)], numbers={"+441000000777": "budget_three_slow"})
     engine = Engine(catalog, store, recorder=MemoryRecorder())
     settings = Settings(callplans=tmp_path, pci={"enabled": False})
-    app: Flask = create_app(settings, system=System(settings, catalog, store,
-                                                    engine.recorder, engine))
+    app: Flask = create_app(
+        settings, system=System(settings, catalog, store, engine.recorder, engine)
+    )
     started = time.monotonic()
-    answer = app.test_client().post("/voice", data={
-        "CallSid": SID, "From": "+447700900123", "To": "+441000000777"})
+    answer = app.test_client().post(
+        "/voice", data={"CallSid": SID, "From": "+447700900123", "To": "+441000000777"}
+    )
     elapsed = time.monotonic() - started
     assert TURN_BUDGET == 12.0
     assert elapsed < TURN_BUDGET + 0.5 < 15, f"the webhook took {elapsed:.2f} s"
@@ -87,11 +97,17 @@ def test_a_webhook_never_takes_longer_than_the_budget(
 
 
 def test_a_fast_service_leaves_time_for_the_next(
-        http_server: LoopbackServer, call: Callable[..., CallDriver]) -> None:
+    http_server: LoopbackServer, call: Callable[..., CallDriver]
+) -> None:
     for n in (1, 2, 3):
         http_server.route("GET", f"/slow/{n}", body={"ok": True}, delay=0.2)
-    engine = Engine(Catalog([plan(http_server.url)]), MemoryStore(),
-                    recorder=MemoryRecorder(), turn_budget=3.0)
+    engine = Engine(
+        Catalog([plan(http_server.url)]), MemoryStore(), recorder=MemoryRecorder(), turn_budget=3.0
+    )
     driver = call(engine, plan_id="budget_three_slow")
-    assert driver.path == [("first", "next"), ("second", "next"), ("third", "next"),
-                           ("done", "end")]
+    assert driver.path == [
+        ("first", "next"),
+        ("second", "next"),
+        ("third", "next"),
+        ("done", "end"),
+    ]

@@ -94,13 +94,13 @@ def test_gather_turn_exact(make_engine: Any, call: Any) -> None:
     turn = first_turn(make_engine, call, "route_rules_no_fallback")
     assert turn.turn == 1
     assert render(turn, URLS) == (
-        f'{HEAD}<Response>'
+        f"{HEAD}<Response>"
         f'<Gather action="{KEYS_1}" actionOnEmptyResult="true" finishOnKey="#" input="dtmf" '
         'method="POST" timeout="5">'
         '<Say language="en-GB" voice="Polly.Amy">Enter anything.</Say>'
-        '</Gather>'
+        "</Gather>"
         f'<Redirect method="POST">{KEYS_1}</Redirect>'
-        '</Response>'
+        "</Response>"
     )
     validate(turn)
 
@@ -108,13 +108,13 @@ def test_gather_turn_exact(make_engine: Any, call: Any) -> None:
 def test_menu_gather_turn_exact(make_engine: Any, call: Any) -> None:
     turn = first_turn(make_engine, call, "route_version")
     assert render(turn, URLS) == (
-        f'{HEAD}<Response>'
+        f"{HEAD}<Response>"
         f'<Gather action="{KEYS_1}" actionOnEmptyResult="true" finishOnKey="" input="dtmf" '
         'method="POST" numDigits="1" timeout="5">'
-        '<Say>Version test. Press 1.</Say>'
-        '</Gather>'
+        "<Say>Version test. Press 1.</Say>"
+        "</Gather>"
         f'<Redirect method="POST">{KEYS_1}</Redirect>'
-        '</Response>'
+        "</Response>"
     )
 
 
@@ -132,12 +132,12 @@ def test_gather_redirects_to_its_own_action(make_engine: Any, call: Any) -> None
 def test_dial_turn_exact(make_engine: Any, call: Any) -> None:
     turn = first_turn(make_engine, call, "route_pci")
     assert render(turn, URLS) == (
-        f'{HEAD}<Response>'
-        '<Say>Transferring you to our secure payment line.</Say>'
+        f"{HEAD}<Response>"
+        "<Say>Transferring you to our secure payment line.</Say>"
         '<Dial action="https://ivr.example.com/voice/dial?call=CA1&amp;turn=1" '
         'callerId="+15550001234" method="POST" record="do-not-record" timeLimit="600" '
         'timeout="20"><Number>+442071230999</Number></Dial>'
-        '</Response>'
+        "</Response>"
     )
     validate(turn)
 
@@ -146,21 +146,28 @@ def test_enqueue_and_hangup_turns(make_engine: Any, call: Any) -> None:
     c = call(make_engine("route_transfer.yaml"), plan_id="route_transfer")
     c.press("3")
     assert render(c.last, URLS) == (
-        f'{HEAD}<Response><Say>Please hold for the next agent.</Say>'
+        f"{HEAD}<Response><Say>Please hold for the next agent.</Say>"
         '<Enqueue action="https://ivr.example.com/voice/queue?call=CA1&amp;turn=2" '
         'method="POST">support</Enqueue></Response>'
     )
     c.queue("bridged")
     assert render(c.last, URLS) == (
-        f'{HEAD}<Response><Say>Thank you for calling.</Say><Hangup /></Response>')
+        f"{HEAD}<Response><Say>Thank you for calling.</Say><Hangup /></Response>"
+    )
 
 
 def test_every_verb_renders_valid() -> None:
-    turn = Turn("CA1", 7, (
-        Say("Hello & welcome <friend>", "Polly.Amy", "en-GB", loop=2), Play("https://x/a.mp3"),
-        Play("https://x/b.mp3", loop=3), Pause(2),
-        Gather((Say("Press 1"), Play("https://x/c.mp3"), Pause(1)), 4, "#", 7),
-    ))
+    turn = Turn(
+        "CA1",
+        7,
+        (
+            Say("Hello & welcome <friend>", "Polly.Amy", "en-GB", loop=2),
+            Play("https://x/a.mp3"),
+            Play("https://x/b.mp3", loop=3),
+            Pause(2),
+            Gather((Say("Press 1"), Play("https://x/c.mp3"), Pause(1)), 4, "#", 7),
+        ),
+    )
     root = validate(turn)
     assert root.find("Say").text == "Hello & welcome <friend>"
     assert root.find("Gather").get("numDigits") == "4"
@@ -218,14 +225,21 @@ class Clock:
         return self.now
 
 
-def run_scripts(plans: Iterable[Any], scripts: list[Script],
-                http: Any = None) -> tuple[list[Turn], Callable[[], Engine]]:
+def run_scripts(
+    plans: Iterable[Any], scripts: list[Script], http: Any = None
+) -> tuple[list[Turn], Callable[[], Engine]]:
     clock = Clock()
     catalog = Catalog(plans)
     kwargs = {"http": http} if http is not None else {}
     secrets = {"BILLING_TOKEN": "t", "PCI_API_KEY": "k"}
-    engine = Engine(catalog, MemoryStore(), clock=clock, secrets=secrets.get,
-                    recorder=MemoryRecorder(), **kwargs)
+    engine = Engine(
+        catalog,
+        MemoryStore(),
+        clock=clock,
+        secrets=secrets.get,
+        recorder=MemoryRecorder(),
+        **kwargs,
+    )
     turns: list[Turn] = []
     for i, script in enumerate(scripts):
         clock.now = script.when or datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -245,17 +259,34 @@ def verbs(turns: Iterable[Turn]) -> set[type]:
 
 def demo_services(server: LoopbackServer) -> None:
     """The billing and PCI services the example plans call, on a real loopback server."""
-    account = {"id": "12345678", "balance": "42.50", "due_date": "2026-11-01",
-               "status": "active", "bills": [{"amount": "42.50"}]}
+    account = {
+        "id": "12345678",
+        "balance": "42.50",
+        "due_date": "2026-11-01",
+        "status": "active",
+        "bills": [{"amount": "42.50"}],
+    }
     server.route("GET", "/demo/billing/accounts", body={"account": account})
-    server.route("POST", "/demo/billing/accounts/lookup", headers={
-        "Content-Type": "application/xml"}, body=(
-        "<account><id>87654321</id><balance>0</balance><due_date>2026-12-01</due_date>"
-        "<status>active</status></account>"))
-    server.route("POST", "/pci/v1/sessions", status=201, body={
-        "session_id": "ps_1", "transfer_number": "+442071230999", "clid": "+15550001234"})
-    server.route("GET", "/pci/v1/sessions/ps_1", body={
-        "result": {"outcome": "SUCCESS", "confirmation_code": "AB12CD"}})
+    server.route(
+        "POST",
+        "/demo/billing/accounts/lookup",
+        headers={"Content-Type": "application/xml"},
+        body=(
+            "<account><id>87654321</id><balance>0</balance><due_date>2026-12-01</due_date>"
+            "<status>active</status></account>"
+        ),
+    )
+    server.route(
+        "POST",
+        "/pci/v1/sessions",
+        status=201,
+        body={"session_id": "ps_1", "transfer_number": "+442071230999", "clid": "+15550001234"},
+    )
+    server.route(
+        "GET",
+        "/pci/v1/sessions/ps_1",
+        body={"result": {"outcome": "SUCCESS", "confirmation_code": "AB12CD"}},
+    )
 
 
 def example_plans(base_url: str) -> list[Any]:
@@ -270,16 +301,26 @@ PAY = ["4250", "1", "0112", "1", "12"]  # amount (no star: 4250.00 is over the m
 
 EXAMPLE_SCRIPTS = [
     Script("menu-pay", {"called": "+442071230100"}, ["1", "42*50", "1", "0112", "1", "12"]),
-    Script("menu-pay-pci-busy", {"called": "+442071230100"},
-           ["1", "42*50", "1", "0112", "2", "7"], dials=["busy", "no-answer", "busy"],
-           queues=["queue-full"]),
+    Script(
+        "menu-pay-pci-busy",
+        {"called": "+442071230100"},
+        ["1", "42*50", "1", "0112", "2", "7"],
+        dials=["busy", "no-answer", "busy"],
+        queues=["queue-full"],
+    ),
     Script("menu-agent", {"called": "+442071230100"}, ["0"], dials=["no-answer", "completed"]),
-    Script("menu-agent-queue", {"called": "+442071230100"}, ["0"], dials=["busy", "busy"],
-           queues=["bridged"]),
+    Script(
+        "menu-agent-queue",
+        {"called": "+442071230100"},
+        ["0"],
+        dials=["busy", "busy"],
+        queues=["bridged"],
+    ),
     Script("menu-repeat-invalid", {"called": "+442071230100"}, ["*", "5", "7", "9"]),
     Script("menu-silent", {"called": "+442071230100"}),
-    Script("menu-closed", {"called": "+442071230100"},
-           when=datetime(2026, 11, 22, 10, 0, tzinfo=UTC)),
+    Script(
+        "menu-closed", {"called": "+442071230100"}, when=datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    ),
     Script("menu-hangup-in-transfer", {"called": "+442071230100"}, ["0"], hangup_at_dial=True),
     Script("lookup-by-clid", {"called": "+442071230101"}),
     Script("lookup-silent", {"called": "+442071230101", "caller": "anonymous"}),
@@ -301,12 +342,17 @@ def test_example_plans_emit_valid_twiml(http_server: LoopbackServer) -> None:
     assert len(outcomes) == len(EXAMPLE_SCRIPTS)
     # "menu-hangup-in-transfer" is Delivered too: the transfer's action, arriving after the
     # status callback, tells that the agent answered.
-    assert set(outcomes) == {"PaymentTaken", "AgentsBusy", "Delivered", "NoInput", "OutOfHours",
-                             "BalanceHeard"}
+    assert set(outcomes) == {
+        "PaymentTaken",
+        "AgentsBusy",
+        "Delivered",
+        "NoInput",
+        "OutOfHours",
+        "BalanceHeard",
+    }
 
 
-def test_example_account_lookup_by_number_emits_valid_twiml(
-        http_server: LoopbackServer) -> None:
+def test_example_account_lookup_by_number_emits_valid_twiml(http_server: LoopbackServer) -> None:
     demo_services(http_server)
     http_server.route("GET", "/demo/billing/accounts", status=404, body={"error": "none"})
     plans = example_plans(http_server.url)
@@ -318,15 +364,30 @@ def test_example_account_lookup_by_number_emits_valid_twiml(
     turns, _ = run_scripts(plans, scripts)
     for turn in turns:
         validate(turn)
-    assert any("nothing to pay" in " ".join(
-        a.text for a in t.actions if isinstance(a, Say)) for t in turns)
+    assert any(
+        "nothing to pay" in " ".join(a.text for a in t.actions if isinstance(a, Say)) for t in turns
+    )
 
 
-ROUTE_PLANS = sorted(p for p in PLANS.glob("route_*.yaml")
-                     # route_ping/route_pong loop forever (see test_engine_rules)
-                     if p.stem not in ("route_ping", "route_pong"))
-GENERIC_KEYS = [[], ["1"], ["2"], ["3"], ["4"], ["5"], ["9"], ["999"], ["42"], ["1", "1"],
-                ["2", "", "1"]]
+ROUTE_PLANS = sorted(
+    p
+    for p in PLANS.glob("route_*.yaml")
+    # route_ping/route_pong loop forever (see test_engine_rules)
+    if p.stem not in ("route_ping", "route_pong")
+)
+GENERIC_KEYS = [
+    [],
+    ["1"],
+    ["2"],
+    ["3"],
+    ["4"],
+    ["5"],
+    ["9"],
+    ["999"],
+    ["42"],
+    ["1", "1"],
+    ["2", "", "1"],
+]
 GENERIC_DIALS = [["completed"], ["busy", "no-answer"], ["failed", "failed"]]
 
 
@@ -334,13 +395,22 @@ def test_route_plans_emit_valid_twiml() -> None:
     plans = [load_file(p)[0] for p in ROUTE_PLANS]
     assert len(plans) >= 12
     scripts = [
-        Script(f"{plan.id}-{i}-{j}", {"plan_id": plan.id}, keys, dials=dials,
-               queues=["queue-full"] if j else ["bridged"])
-        for plan in plans for i, keys in enumerate(GENERIC_KEYS)
+        Script(
+            f"{plan.id}-{i}-{j}",
+            {"plan_id": plan.id},
+            keys,
+            dials=dials,
+            queues=["queue-full"] if j else ["bridged"],
+        )
+        for plan in plans
+        for i, keys in enumerate(GENERIC_KEYS)
         for j, dials in enumerate(GENERIC_DIALS)
     ]
-    scripts.append(Script("time-closed", {"plan_id": "route_time"},
-                          when=datetime(2026, 11, 22, 10, 0, tzinfo=UTC)))
+    scripts.append(
+        Script(
+            "time-closed", {"plan_id": "route_time"}, when=datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+        )
+    )
     turns, _ = run_scripts(plans, scripts)
     for turn in turns:
         validate(turn)

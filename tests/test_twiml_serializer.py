@@ -8,17 +8,26 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from ivr.adapters.twiml import to_xml
 
-text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from(
-    list("&<>\"'\n\t\r£€")), max_size=40)
+text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"))
+    | st.sampled_from(list("&<>\"'\n\t\r£€")),
+    max_size=40,
+)
 
 
 @given(say=text, url=text, finish=st.sampled_from(["", "#", "*"]), digits=st.integers(1, 20))
 def test_same_text_as_the_twilio_library(say: str, url: str, finish: str, digits: int) -> None:
     response = VoiceResponse()
     response.say(say, voice="Polly.Amy", language="en-GB")
-    gather = response.gather(input="dtmf", action=url, method="POST", timeout=5,
-                             finish_on_key=finish, action_on_empty_result=True,
-                             num_digits=digits)
+    gather = response.gather(
+        input="dtmf",
+        action=url,
+        method="POST",
+        timeout=5,
+        finish_on_key=finish,
+        action_on_empty_result=True,
+        num_digits=digits,
+    )
     gather.say(say)
     gather.pause(length=1)
     response.redirect(url, method="POST")

@@ -47,8 +47,13 @@ GOODBYE = "Thank you for calling. Goodbye."
 # Twilio's published example (twilio-voice.md, "Signature").
 EXAMPLE_TOKEN = "12345"
 EXAMPLE_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
-EXAMPLE_PARAMS = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234",
-                  "From": "+14158675309", "To": "+18005551212"}
+EXAMPLE_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+14158675309",
+    "Digits": "1234",
+    "From": "+14158675309",
+    "To": "+18005551212",
+}
 EXAMPLE_SIGNATURE = "RSOYDt4T1cUTdK1PDd93/VVr8B8="
 
 
@@ -59,12 +64,26 @@ def sid(n: int) -> str:
     return f"CA{n:032d}"
 
 
-def params(call_sid: str, *, to: str = CALL_NUMBER, status: str = "in-progress",
-           caller: str = CALLER, **extra: str) -> dict[str, str]:
+def params(
+    call_sid: str,
+    *,
+    to: str = CALL_NUMBER,
+    status: str = "in-progress",
+    caller: str = CALLER,
+    **extra: str,
+) -> dict[str, str]:
     """The form parameters Twilio posts to every voice webhook, plus `extra`."""
-    out = {"CallSid": call_sid, "AccountSid": ACCOUNT, "From": caller, "To": to,
-           "Caller": caller, "Called": to, "CallStatus": status, "Direction": "inbound",
-           "ApiVersion": "2010-04-01"}
+    out = {
+        "CallSid": call_sid,
+        "AccountSid": ACCOUNT,
+        "From": caller,
+        "To": to,
+        "Caller": caller,
+        "Called": to,
+        "CallStatus": status,
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+    }
     out.update(extra)
     return out
 
@@ -116,8 +135,9 @@ def stored_calls(store: Any) -> list[str]:
 def rows(database: Path, call_sid: str) -> list[tuple[str, str, str]]:
     """(call_sid, outcome, end_status) of the call records written for `call_sid`."""
     with closing(sqlite3.connect(database)) as db:
-        return db.execute("SELECT call_sid, outcome, end_status FROM call_records "
-                          "WHERE call_sid = ?", (call_sid,)).fetchall()
+        return db.execute(
+            "SELECT call_sid, outcome, end_status FROM call_records WHERE call_sid = ?", (call_sid,)
+        ).fetchall()
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -149,8 +169,14 @@ class Web:
     def system(self) -> Any:
         return self.app.extensions["ivr"]
 
-    def post(self, path: str, form: dict[str, str], *, signed_url: str | None = None,
-             headers: dict[str, str] | None = None) -> TestResponse:
+    def post(
+        self,
+        path: str,
+        form: dict[str, str],
+        *,
+        signed_url: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> TestResponse:
         """POST a webhook as Twilio does (signed for `signed_url` when given)."""
         sent = dict(headers or {})
         if signed_url is not None:
@@ -159,19 +185,26 @@ class Web:
 
 
 @pytest.fixture
-def make_web(tmp_path: Path, plans_dir: Path, clock: Clock, service: LoopbackServer
-             ) -> Iterator[Callable[..., Web]]:
+def make_web(
+    tmp_path: Path, plans_dir: Path, clock: Clock, service: LoopbackServer
+) -> Iterator[Callable[..., Web]]:
     """Build the app from settings; recorders and HTTP sessions are closed afterwards."""
     built: list[tuple[Web, requests.Session]] = []
 
     def build(*, store: Any = None, **overrides: Any) -> Web:
         database = tmp_path / "calls.sqlite3"
-        settings = Settings(callplans=plans_dir, database_url=f"sqlite:///{database}",
-                            secrets={"SERVICE_URL": service.url}, watch_plans=False,
-                            account_sid=ACCOUNT, **overrides)
+        settings = Settings(
+            callplans=plans_dir,
+            database_url=f"sqlite:///{database}",
+            secrets={"SERVICE_URL": service.url},
+            watch_plans=False,
+            account_sid=ACCOUNT,
+            **overrides,
+        )
         http = requests.Session()
-        app = create_app(settings, clock=clock, store=store if store is not None
-                         else MemoryStore(), http=http)
+        app = create_app(
+            settings, clock=clock, store=store if store is not None else MemoryStore(), http=http
+        )
         web = Web(app, app.test_client(), database)
         built.append((web, http))
         return web
@@ -202,23 +235,27 @@ def test_twilio_published_example_is_valid() -> None:
     app = Flask(__name__)
     path = "/myapp.php?foo=1&bar=2"
     headers = {"X-Twilio-Signature": EXAMPLE_SIGNATURE}
-    with app.test_request_context(path, base_url="https://mycompany.com", method="POST",
-                                  data=EXAMPLE_PARAMS, headers=headers):
+    with app.test_request_context(
+        path, base_url="https://mycompany.com", method="POST", data=EXAMPLE_PARAMS, headers=headers
+    ):
         assert request.url == EXAMPLE_URL
         assert is_valid(request, EXAMPLE_TOKEN, None)
         assert not is_valid(request, "54321", None)
     # Behind a proxy the request arrives on an internal URL; the public base is configured.
-    with app.test_request_context(path, base_url="http://10.0.0.7:8080", method="POST",
-                                  data=EXAMPLE_PARAMS, headers=headers):
+    with app.test_request_context(
+        path, base_url="http://10.0.0.7:8080", method="POST", data=EXAMPLE_PARAMS, headers=headers
+    ):
         assert not is_valid(request, EXAMPLE_TOKEN, None)
         assert is_valid(request, EXAMPLE_TOKEN, "https://mycompany.com")
         assert is_valid(request, EXAMPLE_TOKEN, "https://mycompany.com/")
     changed = {**EXAMPLE_PARAMS, "Digits": "1235"}
-    with app.test_request_context(path, base_url="https://mycompany.com", method="POST",
-                                  data=changed, headers=headers):
+    with app.test_request_context(
+        path, base_url="https://mycompany.com", method="POST", data=changed, headers=headers
+    ):
         assert not is_valid(request, EXAMPLE_TOKEN, None)
-    with app.test_request_context(path, base_url="https://mycompany.com", method="POST",
-                                  data=EXAMPLE_PARAMS):
+    with app.test_request_context(
+        path, base_url="https://mycompany.com", method="POST", data=EXAMPLE_PARAMS
+    ):
         assert not is_valid(request, EXAMPLE_TOKEN, None)
 
 
@@ -229,11 +266,22 @@ def test_signed_request_passes(make_web: Callable[..., Web]) -> None:
     assert said(root) == [MENU]
 
 
-@pytest.mark.parametrize("case", ["missing header", "changed parameter", "added parameter",
-                                  "other URL", "added query", "dropped query", "other token",
-                                  "empty header"])
-def test_bad_signature_is_refused(make_web: Callable[..., Web], service: LoopbackServer,
-                                  case: str) -> None:
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing header",
+        "changed parameter",
+        "added parameter",
+        "other URL",
+        "added query",
+        "dropped query",
+        "other token",
+        "empty header",
+    ],
+)
+def test_bad_signature_is_refused(
+    make_web: Callable[..., Web], service: LoopbackServer, case: str
+) -> None:
     web = make_web(auth_token=TOKEN)
     form = params(sid(2), status="ringing")
     path, url, headers = "/voice", f"{INTERNAL}/voice", sign(f"{INTERNAL}/voice", form)
@@ -280,13 +328,18 @@ def test_no_token_means_no_check(web: Web) -> None:
 
 
 @pytest.mark.parametrize("public_url", [None, PUBLIC])
-def test_simulated_call_with_signatures_completes(tmp_path: Path, plans_dir: Path,
-                                                  service: LoopbackServer,
-                                                  public_url: str | None) -> None:
+def test_simulated_call_with_signatures_completes(
+    tmp_path: Path, plans_dir: Path, service: LoopbackServer, public_url: str | None
+) -> None:
     """The simulator signs like Twilio (for the public URL when one is configured)."""
-    settings = Settings(callplans=plans_dir, database_url=f"sqlite:///{tmp_path}/sim.sqlite3",
-                        secrets={"SERVICE_URL": service.url}, auth_token=TOKEN,
-                        public_url=public_url, watch_plans=False)
+    settings = Settings(
+        callplans=plans_dir,
+        database_url=f"sqlite:///{tmp_path}/sim.sqlite3",
+        secrets={"SERVICE_URL": service.url},
+        auth_token=TOKEN,
+        public_url=public_url,
+        watch_plans=False,
+    )
     with requests.Session() as http:
         phone = LocalPhone(settings, http=http)
         try:
@@ -297,8 +350,7 @@ def test_simulated_call_with_signatures_completes(tmp_path: Path, plans_dir: Pat
     assert errors == []
     assert report.heard() == [MENU, "Connecting you to an agent.", GOODBYE]
     assert report.outcome == "Done"
-    assert report.path == [("lookup", "next"), ("menu", "1"), ("agent", "next"),
-                           ("goodbye", "end")]
+    assert report.path == [("lookup", "next"), ("menu", "1"), ("agent", "next"), ("goodbye", "end")]
 
 
 def test_public_url_is_the_signed_url(make_web: Callable[..., Web]) -> None:
@@ -325,18 +377,17 @@ def test_trusted_proxy_headers_give_the_signed_url(make_web: Callable[..., Web])
     assert refused.status_code == 403
     root = twiml(web.post("/voice", form, signed_url=f"{PUBLIC}/voice", headers=FORWARDED))
     assert said(root) == [MENU]
-    with_port = twiml(web.post("/voice", form, signed_url=f"{PUBLIC}:443/voice",
-                               headers=FORWARDED))
+    with_port = twiml(web.post("/voice", form, signed_url=f"{PUBLIC}:443/voice", headers=FORWARDED))
     assert said(with_port) == [MENU]  # Twilio may sign with or without the default port
 
 
-def test_trusted_prefix_is_kept_in_signature_and_turn_urls(make_web: Callable[..., Web]
-                                                           ) -> None:
+def test_trusted_prefix_is_kept_in_signature_and_turn_urls(make_web: Callable[..., Web]) -> None:
     web = make_web(auth_token=TOKEN, trust_proxy=True)
     form = params(sid(8), status="ringing")
     headers = {**FORWARDED, "X-Forwarded-Prefix": "/ivr"}
-    assert web.post("/voice", form, signed_url=f"{PUBLIC}/voice",
-                    headers=headers).status_code == 403
+    assert (
+        web.post("/voice", form, signed_url=f"{PUBLIC}/voice", headers=headers).status_code == 403
+    )
     root = twiml(web.post("/voice", form, signed_url=f"{PUBLIC}/ivr/voice", headers=headers))
     assert gather_action(root) == "/ivr/voice/turn/1/keys"
 
@@ -346,8 +397,7 @@ def test_turn_urls_stay_under_a_public_base_with_a_path(make_web: Callable[..., 
     `/voice/...` would drop the path of a public base such as https://host/ivr."""
     base = f"{PUBLIC}/ivr"
     web = make_web(auth_token=TOKEN, public_url=base)
-    root = twiml(web.post("/voice", params(sid(9), status="ringing"),
-                          signed_url=f"{base}/voice"))
+    root = twiml(web.post("/voice", params(sid(9), status="ringing"), signed_url=f"{base}/voice"))
     twilio_requests = urljoin(f"{base}/voice", gather_action(root))
     assert twilio_requests == f"{base}/voice/turn/1/keys"
 
@@ -364,8 +414,9 @@ def test_proxy_headers_are_ignored_unless_trusted(make_web: Callable[..., Web]) 
 # --- repeated webhooks ---------------------------------------------------------------------
 
 
-def test_repeated_incoming_call_is_answered_once(make_web: Callable[..., Web], store: Any,
-                                                 service: LoopbackServer) -> None:
+def test_repeated_incoming_call_is_answered_once(
+    make_web: Callable[..., Web], store: Any, service: LoopbackServer
+) -> None:
     web = make_web(store=store)
     form = params(sid(10), status="ringing")
     first = web.post("/voice", form)
@@ -381,8 +432,9 @@ def test_repeated_incoming_call_is_answered_once(make_web: Callable[..., Web], s
     assert service.count("POST", "/lookup") == 1
 
 
-def test_repeated_key_press_is_answered_once(make_web: Callable[..., Web], store: Any,
-                                             service: LoopbackServer) -> None:
+def test_repeated_key_press_is_answered_once(
+    make_web: Callable[..., Web], store: Any, service: LoopbackServer
+) -> None:
     web = make_web(store=store)
     turn = gather_action(twiml(web.post("/voice", params(sid(11), status="ringing"))))
     assert turn == "/voice/turn/1/keys"
@@ -402,14 +454,14 @@ def test_repeated_key_press_is_answered_once(make_web: Callable[..., Web], store
     assert service.count("POST", "/lookup") == 1
 
 
-def test_repeated_dial_action_is_answered_once(make_web: Callable[..., Web],
-                                               store: Any) -> None:
+def test_repeated_dial_action_is_answered_once(make_web: Callable[..., Web], store: Any) -> None:
     web = make_web(store=store)
     turn = gather_action(twiml(web.post("/voice", params(sid(12), status="ringing"))))
     dial = dial_action(twiml(web.post(turn, params(sid(12), Digits="1"))))
     assert dial == "/voice/turn/2/dial"
-    form = params(sid(12), DialCallStatus="completed", DialCallSid="CA" + "d" * 32,
-                  DialCallDuration="42")
+    form = params(
+        sid(12), DialCallStatus="completed", DialCallSid="CA" + "d" * 32, DialCallDuration="42"
+    )
     first = web.post(dial, form)
     history = web.system.engine.session(sid(12)).history
     second = web.post(dial, form)
@@ -419,14 +471,19 @@ def test_repeated_dial_action_is_answered_once(make_web: Callable[..., Web],
     assert second.get_data() == first.get_data()
     twiml(second)
     assert web.system.engine.session(sid(12)).history == history
-    assert [step[:2] for step in history] == [["lookup", "next"], ["menu", "1"],
-                                              ["agent", "next"], ["goodbye", "end"]]
+    assert [step[:2] for step in history] == [
+        ["lookup", "next"],
+        ["menu", "1"],
+        ["agent", "next"],
+        ["goodbye", "end"],
+    ]
     assert rows(web.database, sid(12)) == [(sid(12), "Done", "completed")]
 
 
 @pytest.mark.parametrize("when", ["mid-call", "after the plan hung up"])
-def test_repeated_status_callback_writes_one_record(make_web: Callable[..., Web], store: Any,
-                                                    when: str) -> None:
+def test_repeated_status_callback_writes_one_record(
+    make_web: Callable[..., Web], store: Any, when: str
+) -> None:
     web = make_web(store=store)
     turn = gather_action(twiml(web.post("/voice", params(sid(13), status="ringing"))))
     if when != "mid-call":
@@ -465,10 +522,10 @@ def test_applet_error_goes_to_the_plan_fallback(web: Web) -> None:
 
 
 @pytest.mark.parametrize("number, fallback", [(CALL_NUMBER, AGENT_LINE), (PLAIN_NUMBER, None)])
-def test_engine_failure_is_an_apology(web: Web, monkeypatch: pytest.MonkeyPatch, number: str,
-                                      fallback: str | None) -> None:
-    turn = gather_action(twiml(web.post("/voice", params(sid(22), to=number,
-                                                         status="ringing"))))
+def test_engine_failure_is_an_apology(
+    web: Web, monkeypatch: pytest.MonkeyPatch, number: str, fallback: str | None
+) -> None:
+    turn = gather_action(twiml(web.post("/voice", params(sid(22), to=number, status="ringing"))))
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("engine bug")
@@ -481,13 +538,16 @@ def test_engine_failure_is_an_apology(web: Web, monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.mark.parametrize("number, fallback", [(CALL_NUMBER, AGENT_LINE), (PLAIN_NUMBER, None)])
-def test_store_down_is_an_apology(make_web: Callable[..., Web], closed_redis: RedisStore,
-                                  number: str, fallback: str | None) -> None:
+def test_store_down_is_an_apology(
+    make_web: Callable[..., Web], closed_redis: RedisStore, number: str, fallback: str | None
+) -> None:
     web = make_web(store=closed_redis)
     returns = []
-    for path, extra in [("/voice", {"CallStatus": "ringing"}),
-                        ("/voice/turn/1/keys", {"Digits": "1"}),
-                        ("/voice/turn/2/dial", {"DialCallStatus": "completed"})]:
+    for path, extra in [
+        ("/voice", {"CallStatus": "ringing"}),
+        ("/voice/turn/1/keys", {"Digits": "1"}),
+        ("/voice/turn/2/dial", {"DialCallStatus": "completed"}),
+    ]:
         root = twiml(web.post(path, params(sid(23), to=number, **extra)))
         assert said(root) and "Sorry" in said(root)[0], path
         assert dialled(root) == ([fallback] if fallback else []), path
@@ -500,12 +560,15 @@ def test_store_down_is_an_apology(make_web: Callable[..., Web], closed_redis: Re
         assert verbs(twiml(back)) == ["Hangup"]
 
 
-@pytest.mark.parametrize("path, extra", [
-    ("/voice/turn/1/keys", {"Digits": "1"}),
-    ("/voice/turn/3/keys", {"Digits": ""}),
-    ("/voice/turn/2/dial", {"DialCallStatus": "completed", "DialCallDuration": "10"}),
-    ("/voice/turn/2/queue", {"QueueResult": "bridged"}),
-])
+@pytest.mark.parametrize(
+    "path, extra",
+    [
+        ("/voice/turn/1/keys", {"Digits": "1"}),
+        ("/voice/turn/3/keys", {"Digits": ""}),
+        ("/voice/turn/2/dial", {"DialCallStatus": "completed", "DialCallDuration": "10"}),
+        ("/voice/turn/2/queue", {"QueueResult": "bridged"}),
+    ],
+)
 def test_webhook_for_unknown_call_is_twiml(web: Web, path: str, extra: dict[str, str]) -> None:
     root = twiml(web.post(path, params(sid(24), **extra)))
     assert verbs(root)[-1] == "Hangup"
@@ -516,16 +579,14 @@ def test_status_for_unknown_call_is_204_and_recorded(web: Web) -> None:
     """A call whose session is gone (expired, or a store that lost its data) is still on
     record; a repeated callback does not record it twice."""
     for _ in range(2):
-        response = web.post("/voice/status", params(sid(25), status="completed",
-                                                    CallDuration="3"))
+        response = web.post("/voice/status", params(sid(25), status="completed", CallDuration="3"))
         assert response.status_code == 204
     assert rows(web.database, sid(25)) == [(sid(25), "SessionLost", "completed")]
     web.post("/voice/status", params(sid(27), to="+449999000000", status="completed"))
     assert rows(web.database, sid(27)) == [(sid(27), "NotInService", "completed")]
 
 
-def test_a_turn_for_a_lost_session_reaches_the_emergency_line(
-        make_web: Callable[..., Web]) -> None:
+def test_a_turn_for_a_lost_session_reaches_the_emergency_line(make_web: Callable[..., Web]) -> None:
     web = make_web(emergency_number=EMERGENCY)
     root = twiml(web.post("/voice/turn/3/keys", params(sid(28), to=PLAIN_NUMBER, Digits="1")))
     assert said(root) and "Transferring you to an agent" in said(root)[0]
@@ -543,7 +604,8 @@ EMERGENCY = "+442071230911"
 
 
 def test_store_down_reaches_the_emergency_number_whatever_the_fallback(
-        make_web: Callable[..., Web], closed_redis: RedisStore) -> None:
+    make_web: Callable[..., Web], closed_redis: RedisStore
+) -> None:
     """The plain plan's fallback is a hang-up: with `emergency_number` configured the caller
     still reaches an agent when no session can be had; a transfer fallback keeps its line."""
     web = make_web(store=closed_redis, emergency_number=EMERGENCY)
@@ -554,12 +616,13 @@ def test_store_down_reaches_the_emergency_number_whatever_the_fallback(
 
 
 def test_store_down_status_callback_still_records_the_call(
-        make_web: Callable[..., Web], closed_redis: RedisStore,
-        caplog: pytest.LogCaptureFixture) -> None:
+    make_web: Callable[..., Web], closed_redis: RedisStore, caplog: pytest.LogCaptureFixture
+) -> None:
     web = make_web(store=closed_redis)
     with caplog.at_level(logging.ERROR):
-        response = web.post("/voice/status", params(sid(41), to=PLAIN_NUMBER,
-                                                    status="completed", CallDuration="42"))
+        response = web.post(
+            "/voice/status", params(sid(41), to=PLAIN_NUMBER, status="completed", CallDuration="42")
+        )
     assert response.status_code == 204
     assert rows(web.database, sid(41)) == [(sid(41), "SessionLost", "completed")]
     record = web.system.recorder.find(sid(41))

@@ -31,9 +31,15 @@ def test_yaml_11_booleans_stay_text(word: str) -> None:
     assert value(word) == word
 
 
-@pytest.mark.parametrize(("word", "expected"), [
-    ("true", True), ("false", False), ("True", True), ("FALSE", False),
-])
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("true", True),
+        ("false", False),
+        ("True", True),
+        ("FALSE", False),
+    ],
+)
 def test_true_and_false_are_booleans(word: str, expected: bool) -> None:
     assert value(word) is expected
 
@@ -49,10 +55,16 @@ def test_dates_stay_text(word: str) -> None:
     assert result == word and not isinstance(result, date)
 
 
-@pytest.mark.parametrize(("word", "expected"), [
-    ("42.50", Decimal("42.50")), ("0.1", Decimal("0.1")), (".5", Decimal("0.5")),
-    ("-3.25", Decimal("-3.25")), ("1.5e3", Decimal("1.5e3")),
-])
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("42.50", Decimal("42.50")),
+        ("0.1", Decimal("0.1")),
+        (".5", Decimal("0.5")),
+        ("-3.25", Decimal("-3.25")),
+        ("1.5e3", Decimal("1.5e3")),
+    ],
+)
 def test_decimals_become_decimal_not_float(word: str, expected: Decimal) -> None:
     result = value(word)
     assert type(result) is Decimal
@@ -130,13 +142,15 @@ def test_map_or_list_as_key_is_an_error() -> None:
     data, report = read("? [a, b]\n: 1\nc: 2\n")
     assert data == {"c": 2}
     assert [d.format() for d in report.diagnostics] == [
-        "plan.yaml:1:3: error: ?: mapping keys must be plain names, not lists or maps"]
+        "plan.yaml:1:3: error: ?: mapping keys must be plain names, not lists or maps"
+    ]
 
 
 def test_merge_keys_are_refused() -> None:
     data, report = read("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n")
     assert [d.format() for d in report.errors] == [
-        "plan.yaml:3:3: error: other: merge keys (<<) are not supported in call plans"]
+        "plan.yaml:3:3: error: other: merge keys (<<) are not supported in call plans"
+    ]
     assert "<<" not in data["other"]
 
 
@@ -153,8 +167,10 @@ def test_duplicate_key_names_both_lines() -> None:
     data, report = read("plan: a\nstart: one\napplets: {}\nstart: two\n")
     [error] = report.errors
     assert (error.line, error.col, error.path) == (4, 1, ("start",))
-    assert error.message == ("duplicate key 'start' (first defined on line 2); "
-                             "YAML would silently keep only the last one")
+    assert error.message == (
+        "duplicate key 'start' (first defined on line 2); "
+        "YAML would silently keep only the last one"
+    )
     assert data["start"] == "one"  # the later one is not silently taken
 
 
@@ -162,14 +178,17 @@ def test_menu_key_written_two_ways_is_a_duplicate() -> None:
     _, report = read('options:\n  1: pay\n  "1": agent\n')
     assert [d.format() for d in report.diagnostics] == [
         "plan.yaml:3:3: error: options.1: duplicate key '1' (first defined on line 2); "
-        "YAML would silently keep only the last one"]
+        "YAML would silently keep only the last one"
+    ]
 
 
 def test_duplicates_found_in_lists_and_flow_maps() -> None:
     text = "rules:\n  - {op: equals, op: in}\n  - a: 1\n    b: 2\n    a: 3\n"
     _, report = read(text)
     assert sorted((d.line, d.col, d.path) for d in report.errors) == [
-        (2, 18, ("rules", 0, "op")), (5, 5, ("rules", 1, "a"))]
+        (2, 18, ("rules", 0, "op")),
+        (5, 5, ("rules", 1, "a")),
+    ]
     assert "first defined on line 3" in report.errors[-1].message
 
 
@@ -214,17 +233,23 @@ def test_diagnostics_resolve_paths_to_positions() -> None:
     report.error(("applets", "welcome", "missing", "deeper"), "nearest parent")
     report.warning(("applets", "welcome"), "applet", key=True)
     assert [(d.severity, d.line, d.col) for d in report.diagnostics] == [
-        ("error", 5, 12), ("error", 5, 5), ("error", 4, 5), ("warning", 3, 3)]
-    assert report.diagnostics[0].format() == (
-        "plan.yaml:5:12: error: applets.welcome.say: value")
+        ("error", 5, 12),
+        ("error", 5, 5),
+        ("error", 4, 5),
+        ("warning", 3, 3),
+    ]
+    assert report.diagnostics[0].format() == ("plan.yaml:5:12: error: applets.welcome.say: value")
 
 
-@pytest.mark.parametrize(("text", "line", "col", "problem"), [
-    ('a: "open\n', 1, 4, "found unexpected end of stream"),  # where the quote started
-    ("a:\n  b: 1\n c: 2\n", 3, 2, ""),
-    ("a: [1, 2\n", 1, 4, ""),
-    ("a: b: c\n", 1, 5, "mapping values are not allowed"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "col", "problem"),
+    [
+        ('a: "open\n', 1, 4, "found unexpected end of stream"),  # where the quote started
+        ("a:\n  b: 1\n c: 2\n", 3, 2, ""),
+        ("a: [1, 2\n", 1, 4, ""),
+        ("a: b: c\n", 1, 5, "mapping values are not allowed"),
+    ],
+)
 def test_syntax_errors_have_a_position(text: str, line: int, col: int, problem: str) -> None:
     data, report = read(text)
     assert data is None
@@ -237,14 +262,14 @@ def test_syntax_errors_have_a_position(text: str, line: int, col: int, problem: 
 def test_aliases_may_not_repeat_a_large_text_many_times() -> None:
     """A few aliases of one long string are as costly as many small ones: text counts too."""
     big = "word " * 100_000  # 500 kB
-    text = f"a: &s \"{big}\"\n" + "".join(f"b{i}: *s\n" for i in range(3))
+    text = f'a: &s "{big}"\n' + "".join(f"b{i}: *s\n" for i in range(3))
     report = Report("big.yaml")
     assert read_yaml(text, report) is None
     [error] = report.errors
     assert "repeat more than 1,000,000 characters of text" in error.message
     assert error.path == ("b2",)  # b0 and b1 repeat exactly the 1,000,000 allowed
     ok = Report("ok.yaml")
-    assert read_yaml(f"a: &s \"{big}\"\nb: *s\n", ok) is not None and not ok.errors
+    assert read_yaml(f'a: &s "{big}"\nb: *s\n', ok) is not None and not ok.errors
 
 
 def test_aliases_within_the_budgets_load() -> None:

@@ -93,8 +93,7 @@ def payment_result() -> tuple[Response, int]:
     secret = current_app.extensions["demo_billing_webhook_secret"]
     raw = request.get_data(cache=True)
     if not secret or not signature_valid(secret, raw, request.headers.get(SIGNATURE_HEADER)):
-        return jsonify({"error": f"401 Unauthorized: a valid {SIGNATURE_HEADER} is "
-                                 "required"}), 401
+        return jsonify({"error": f"401 Unauthorized: a valid {SIGNATURE_HEADER} is required"}), 401
     event = _body()
     result = event.get("result") or {}
     if event.get("event") != "payment.ended" or result.get("outcome") != "success":
@@ -102,9 +101,16 @@ def payment_result() -> tuple[Response, int]:
     # The plans give the bridge ACCOUNT or ACCOUNT/BILL as the reference.
     account_id, _, bill_id = str(event.get("reference", "")).partition("/")
     account = billing().by_number(account_id)
-    payment = billing().pay(account, {
-        "amount": result.get("amount"), "confirmation_code": result.get("confirmation_code"),
-        "pci_session_id": event.get("session_id"), "bill_id": bill_id or None}, today())
+    payment = billing().pay(
+        account,
+        {
+            "amount": result.get("amount"),
+            "confirmation_code": result.get("confirmation_code"),
+            "pci_session_id": event.get("session_id"),
+            "bill_id": bill_id or None,
+        },
+        today(),
+    )
     return jsonify({"payment": payment}), 200
 
 
@@ -113,9 +119,14 @@ def payment_status(code: str) -> Response:
     return jsonify({"payment": billing().payment_status(code)})
 
 
-def register(app: Flask, service: Billing | None = None, *, token: str,
-             clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-             webhook_secret: str | None = None) -> Billing:
+def register(
+    app: Flask,
+    service: Billing | None = None,
+    *,
+    token: str,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    webhook_secret: str | None = None,
+) -> Billing:
     """Mount the service on `app`. Every path under /demo/billing needs
     `Authorization: Bearer TOKEN` (401 otherwise), except the payment-result webhook, which
     needs the bridge's X-PCI-Signature made with `webhook_secret` (off without one)."""
@@ -123,8 +134,9 @@ def register(app: Flask, service: Billing | None = None, *, token: str,
     app.extensions["demo_billing"] = service
     app.extensions["demo_billing_clock"] = clock
     app.extensions["demo_billing_webhook_secret"] = webhook_secret
-    BearerGuard(prefix=PREFIX, realm="demo-billing", keys=lambda: (token,),
-                public=frozenset({RESULTS})).install(app)
+    BearerGuard(
+        prefix=PREFIX, realm="demo-billing", keys=lambda: (token,), public=frozenset({RESULTS})
+    ).install(app)
     limit_bodies(app, PREFIX, API_MAX_BYTES)
     app.register_blueprint(bp)
     return service

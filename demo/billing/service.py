@@ -43,8 +43,11 @@ class Billing:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         store = BillingStore(database_url)
         store.seed(raw["accounts"])
-        return cls(store, promise_window_days=int(raw.get("promise_window_days", 14)),
-                   minimum_promise=Decimal(str(raw.get("minimum_promise", "5.00"))))
+        return cls(
+            store,
+            promise_window_days=int(raw.get("promise_window_days", 14)),
+            minimum_promise=Decimal(str(raw.get("minimum_promise", "5.00"))),
+        )
 
     def close(self) -> None:
         self.store.close()
@@ -87,17 +90,27 @@ class Billing:
         return bool(digits) and digits in (postcode, dob_digits)
 
     def summary(self, account: dict[str, Any], today: date) -> dict[str, Any]:
-        bills = [self._bill_view(b, today) for b in account.get("bills", [])
-                 if b["status"] in OPEN]
+        bills = [self._bill_view(b, today) for b in account.get("bills", []) if b["status"] in OPEN]
         bills.sort(key=lambda b: b["due_date"])
         total = sum((Decimal(b["amount"]) for b in bills), Decimal("0"))
         card = account.get("card")
         return {
-            "id": account["id"], "number": account["number"], "name": account["name"],
-            "bills": bills, "open_count": len(bills), "total_due": f"{total:.2f}",
-            "card": ({"token": card["token"], "brand": card["brand"], "last4": card["last4"],
-                      "label": BRAND_LABELS.get(card["brand"], card["brand"])}
-                     if card else None),
+            "id": account["id"],
+            "number": account["number"],
+            "name": account["name"],
+            "bills": bills,
+            "open_count": len(bills),
+            "total_due": f"{total:.2f}",
+            "card": (
+                {
+                    "token": card["token"],
+                    "brand": card["brand"],
+                    "last4": card["last4"],
+                    "label": BRAND_LABELS.get(card["brand"], card["brand"]),
+                }
+                if card
+                else None
+            ),
         }
 
     def bill_at(self, account: dict[str, Any], position: int, today: date) -> dict[str, Any]:
@@ -110,20 +123,25 @@ class Billing:
         status = bill["status"]
         if status == "open" and date.fromisoformat(bill["due_date"]) < today:
             status = "overdue"
-        return {"id": bill["id"], "period": bill["period"], "due_date": bill["due_date"],
-                "status": status, "amount": f"{Decimal(str(bill['amount'])):.2f}"}
+        return {
+            "id": bill["id"],
+            "period": bill["period"],
+            "due_date": bill["due_date"],
+            "status": status,
+            "amount": f"{Decimal(str(bill['amount'])):.2f}",
+        }
 
     # -- changes --------------------------------------------------------------------------
 
-    def pay(self, account: dict[str, Any], body: dict[str, Any], today: date
-            ) -> dict[str, Any]:
+    def pay(self, account: dict[str, Any], body: dict[str, Any], today: date) -> dict[str, Any]:
         amount = _amount(body.get("amount"))
         code = str(body.get("confirmation_code") or "")
         if not code:
             raise BillingError(400, "confirmation_code is required", "confirmation_code")
         if len(code) > 64:
-            raise BillingError(400, "confirmation_code is at most 64 characters",
-                               "confirmation_code")
+            raise BillingError(
+                400, "confirmation_code is at most 64 characters", "confirmation_code"
+            )
         # One payment per bridge session (the outcome webhook and the plan's own post tell of
         # the same one, in either order), else per confirmation code.
         key = str(body.get("pci_session_id") or "")[:64] or code
@@ -144,11 +162,17 @@ class Billing:
                 elif remaining > 0:
                     bill["amount"] = f"{due - remaining:.2f}"
                     remaining = Decimal("0")
-            return {"id": "PAY-" + secrets.token_hex(4).upper(), "account": doc["id"],
-                    "amount": f"{amount:.2f}", "bill_id": bill_id,
-                    "plan_id": body.get("plan_id") or None,
-                    "confirmation_code": code, "date": today.isoformat(),
-                    "pci_session_id": body.get("pci_session_id"), "status": "posted"}
+            return {
+                "id": "PAY-" + secrets.token_hex(4).upper(),
+                "account": doc["id"],
+                "amount": f"{amount:.2f}",
+                "bill_id": bill_id,
+                "plan_id": body.get("plan_id") or None,
+                "confirmation_code": code,
+                "date": today.isoformat(),
+                "pci_session_id": body.get("pci_session_id"),
+                "status": "posted",
+            }
 
         try:
             return self.store.change(account["id"], apply, lambda p: ("payment", key, p))
@@ -157,8 +181,7 @@ class Billing:
             assert found is not None
             return found
 
-    def promise(self, account: dict[str, Any], body: dict[str, Any], today: date
-                ) -> dict[str, Any]:
+    def promise(self, account: dict[str, Any], body: dict[str, Any], today: date) -> dict[str, Any]:
         amount = _amount(body.get("amount"))
         try:
             when = date.fromisoformat(str(body.get("date")))
@@ -166,18 +189,23 @@ class Billing:
             raise BillingError(400, "date must be YYYY-MM-DD", "date") from None
         total = Decimal(self.summary(account, today)["total_due"])
         if not today < when <= today + timedelta(days=self.promise_window_days):
-            raise BillingError(422, f"the date must be within {self.promise_window_days} days",
-                               "date")
+            raise BillingError(
+                422, f"the date must be within {self.promise_window_days} days", "date"
+            )
         if amount < min(self.minimum_promise, total) or amount > total:
-            raise BillingError(422, f"the amount must be between {self.minimum_promise} and "
-                               f"{total}", "amount")
-        promise = {"id": "PTP-" + secrets.token_hex(4).upper(), "account": account["id"],
-                   "date": when.isoformat(), "amount": f"{amount:.2f}"}
+            raise BillingError(
+                422, f"the amount must be between {self.minimum_promise} and {total}", "amount"
+            )
+        promise = {
+            "id": "PTP-" + secrets.token_hex(4).upper(),
+            "account": account["id"],
+            "date": when.isoformat(),
+            "amount": f"{amount:.2f}",
+        }
         self.store.add("promise", promise["id"], account["id"], promise)
         return promise
 
-    def plan(self, account: dict[str, Any], body: dict[str, Any], today: date
-             ) -> dict[str, Any]:
+    def plan(self, account: dict[str, Any], body: dict[str, Any], today: date) -> dict[str, Any]:
         months = body.get("months")
         if str(months) not in ("1", "2", "3"):
             raise BillingError(400, "months must be 1, 2 or 3", "months")
@@ -188,11 +216,18 @@ class Billing:
         share = (total / count).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
         amounts = [share] * count
         amounts[0] += total - share * count  # the first instalment takes the pennies
-        schedule = [{"n": i + 1, "date": _add_months(today, i).isoformat(),
-                     "amount": f"{a:.2f}"} for i, a in enumerate(amounts)]
-        plan = {"id": "PLAN-" + secrets.token_hex(4).upper(), "account": account["id"],
-                "months": count, "total": f"{total:.2f}", "schedule": schedule,
-                "first_amount": schedule[0]["amount"]}
+        schedule = [
+            {"n": i + 1, "date": _add_months(today, i).isoformat(), "amount": f"{a:.2f}"}
+            for i, a in enumerate(amounts)
+        ]
+        plan = {
+            "id": "PLAN-" + secrets.token_hex(4).upper(),
+            "account": account["id"],
+            "months": count,
+            "total": f"{total:.2f}",
+            "schedule": schedule,
+            "first_amount": schedule[0]["amount"],
+        }
         self.store.add("plan", plan["id"], account["id"], plan)
         return plan
 
@@ -209,8 +244,11 @@ AMOUNT = re.compile(r"[0-9]{1,7}(?:\.[0-9]{1,2})?")  # up to 9,999,999.99; no ex
 def _amount(value: Any) -> Decimal:
     text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
     if not AMOUNT.fullmatch(text):
-        raise BillingError(400, "amount must be a decimal string like \"42.50\" (at most "
-                                "9999999.99, at most 2 decimals)", "amount")
+        raise BillingError(
+            400,
+            'amount must be a decimal string like "42.50" (at most 9999999.99, at most 2 decimals)',
+            "amount",
+        )
     amount = Decimal(text)
     if amount <= 0:
         raise BillingError(400, "amount must be positive with at most 2 decimals", "amount")

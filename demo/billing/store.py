@@ -37,14 +37,16 @@ from foundation.migrations import Schema, upgrade
 metadata = MetaData()
 
 accounts = Table(
-    "demo_billing_accounts", metadata,
+    "demo_billing_accounts",
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("doc", Text, nullable=False),
 )
 
 records = Table(
-    "demo_billing_records", metadata,
+    "demo_billing_records",
+    metadata,
     Column("n", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(16), nullable=False),  # payment | promise | plan
     Column("key", String(64), nullable=False),
@@ -65,8 +67,7 @@ class Conflict(Exception):
 
 def open_db(url: str) -> Engine:
     if url == MEMORY:
-        return create_engine(url, poolclass=StaticPool,
-                             connect_args={"check_same_thread": False})
+        return create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     return open_engine(url, connect_args={"timeout": 15} if url.startswith("sqlite") else {})
 
 
@@ -83,8 +84,9 @@ class BillingStore:
         for doc in docs:
             try:
                 with self.db.begin() as conn:
-                    conn.execute(insert(accounts).values(id=doc["id"], version=1,
-                                                         doc=json.dumps(doc)))
+                    conn.execute(
+                        insert(accounts).values(id=doc["id"], version=1, doc=json.dumps(doc))
+                    )
             except IntegrityError:
                 pass
 
@@ -93,9 +95,13 @@ class BillingStore:
             rows = conn.execute(select(accounts.c.doc).order_by(accounts.c.id))
             return [json.loads(r.doc) for r in rows]
 
-    def change(self, account_id: str, fn: Callable[[dict[str, Any]], Any],
-               record: Callable[[Any], tuple[str, str, dict[str, Any]] | None] = lambda _: None,
-               tries: int = 20) -> Any:
+    def change(
+        self,
+        account_id: str,
+        fn: Callable[[dict[str, Any]], Any],
+        record: Callable[[Any], tuple[str, str, dict[str, Any]] | None] = lambda _: None,
+        tries: int = 20,
+    ) -> Any:
         """Apply `fn` to the account's document and save it, with the record `record` makes
         of `fn`'s result, in one transaction; retried when another process won the race."""
         for _ in range(tries):
@@ -109,15 +115,20 @@ class BillingStore:
             try:
                 with self.db.begin() as conn:
                     saved = conn.execute(
-                        update(accounts).where(accounts.c.id == account_id)
+                        update(accounts)
+                        .where(accounts.c.id == account_id)
                         .where(accounts.c.version == row.version)
-                        .values(version=row.version + 1, doc=json.dumps(doc)))
+                        .values(version=row.version + 1, doc=json.dumps(doc))
+                    )
                     if saved.rowcount != 1:
                         raise Conflict(account_id)
                     if made is not None:
                         kind, key, value = made
-                        conn.execute(insert(records).values(
-                            kind=kind, key=key, account=account_id, doc=json.dumps(value)))
+                        conn.execute(
+                            insert(records).values(
+                                kind=kind, key=key, account=account_id, doc=json.dumps(value)
+                            )
+                        )
                 return result
             except Conflict:
                 continue
@@ -127,20 +138,25 @@ class BillingStore:
         """Keep a record; False when one with that key is there already."""
         try:
             with self.db.begin() as conn:
-                conn.execute(insert(records).values(kind=kind, key=key, account=account_id,
-                                                    doc=json.dumps(doc)))
+                conn.execute(
+                    insert(records).values(
+                        kind=kind, key=key, account=account_id, doc=json.dumps(doc)
+                    )
+                )
             return True
         except IntegrityError:
             return False
 
     def find(self, kind: str, key: str) -> dict[str, Any] | None:
         with self.db.connect() as conn:
-            row = conn.execute(select(records.c.doc).where(records.c.kind == kind)
-                               .where(records.c.key == key)).first()
+            row = conn.execute(
+                select(records.c.doc).where(records.c.kind == kind).where(records.c.key == key)
+            ).first()
         return json.loads(row.doc) if row else None
 
     def all(self, kind: str) -> list[dict[str, Any]]:
         with self.db.connect() as conn:
-            rows = conn.execute(select(records.c.doc).where(records.c.kind == kind)
-                                .order_by(records.c.n))
+            rows = conn.execute(
+                select(records.c.doc).where(records.c.kind == kind).order_by(records.c.n)
+            )
             return [json.loads(r.doc) for r in rows]

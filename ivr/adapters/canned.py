@@ -31,8 +31,10 @@ SERVICE_ANSWER: dict[str, Any] = {
     },
     "required": ["url"],
     "additionalProperties": False,
-    "x-messages": {"required": "a service answer needs url:",
-                   "type": "a service answer should be a map, found {value!r}"},
+    "x-messages": {
+        "required": "a service answer needs url:",
+        "type": "a service answer should be a map, found {value!r}",
+    },
 }
 _ANSWER = validator(SERVICE_ANSWER)
 
@@ -63,15 +65,25 @@ class CannedAnswer:
         else:
             body = str(raw.get("body", "")).encode()
         error = raw.get("error")
-        return cls(str(raw.get("method", "GET")).upper(), str(raw["url"]),
-                   int(raw.get("status", 200)), body, headers, error, raw.get("times"))
+        return cls(
+            str(raw.get("method", "GET")).upper(),
+            str(raw["url"]),
+            int(raw.get("status", 200)),
+            body,
+            headers,
+            error,
+            raw.get("times"),
+        )
 
     def matches(self, method: str, url: str) -> bool:
         if self.method != method or (self.times is not None and self.used >= self.times):
             return False
         want, got = urlsplit(self.url), urlsplit(url)
         if (want.scheme, want.netloc, want.path.rstrip("/")) != (
-                got.scheme, got.netloc, got.path.rstrip("/")):
+            got.scheme,
+            got.netloc,
+            got.path.rstrip("/"),
+        ):
             return False
         return not want.query or want.query == got.query
 
@@ -86,8 +98,11 @@ class CannedAdapter(BaseAdapter):
         self.unanswered: list[str] = []
         self.fallback: tuple[str, BaseAdapter] | None = None  # (URL prefix, adapter)
 
-    def send(self, request: requests.PreparedRequest,  # type: ignore[override]
-             **kwargs: Any) -> requests.Response:
+    def send(  # type: ignore[override]
+        self,
+        request: requests.PreparedRequest,
+        **kwargs: Any,
+    ) -> requests.Response:
         method, url = request.method or "GET", request.url or ""
         self.requests.append((method, url))
         for answer in self.answers:
@@ -102,7 +117,8 @@ class CannedAdapter(BaseAdapter):
             return self.fallback[1].send(request, **kwargs)  # the app's own services
         self.unanswered.append(f"{method} {url.split('?')[0]}")
         raise requests.ConnectionError(
-            f"Connection refused: no canned answer for {method} {url.split('?')[0]}")
+            f"Connection refused: no canned answer for {method} {url.split('?')[0]}"
+        )
 
     def close(self) -> None:
         pass

@@ -27,16 +27,23 @@ class WsgiAdapter(BaseAdapter):
         self.app = app
         self.base = base.rstrip("/")
 
-    def send(self, request: requests.PreparedRequest,  # type: ignore[override]
-             **kwargs: Any) -> requests.Response:
+    def send(  # type: ignore[override]
+        self,
+        request: requests.PreparedRequest,
+        **kwargs: Any,
+    ) -> requests.Response:
         url = request.url or ""
-        path = url[len(self.base):] or "/"
+        path = url[len(self.base) :] or "/"
         body = request.body.encode() if isinstance(request.body, str) else request.body
         timeout = _seconds(kwargs.get("timeout"))
 
         def call() -> Any:
-            return Client(self.app).open(path, method=request.method or "GET",
-                                         headers=dict(request.headers), data=body or b"")
+            return Client(self.app).open(
+                path,
+                method=request.method or "GET",
+                headers=dict(request.headers),
+                data=body or b"",
+            )
 
         if timeout is None:
             result = call()

@@ -53,10 +53,15 @@ class SqlRecorder:
 
     def record(self, record: CallRecord) -> None:
         row = {
-            "call_sid": record.call_sid, "plan_id": record.plan_id,
-            "plan_version": record.plan_version, "clid": record.clid, "ddi": record.ddi,
-            "started_at": record.started_at, "ended_at": record.ended_at,
-            "outcome": record.outcome, "end_status": record.end_status,
+            "call_sid": record.call_sid,
+            "plan_id": record.plan_id,
+            "plan_version": record.plan_version,
+            "clid": record.clid,
+            "ddi": record.ddi,
+            "started_at": record.started_at,
+            "ended_at": record.ended_at,
+            "outcome": record.outcome,
+            "end_status": record.end_status,
             "path": json.dumps([[s.applet, s.outcome, s.at, s.plan] for s in record.path]),
             "missing": json.dumps(list(record.missing)),
         }
@@ -65,8 +70,11 @@ class SqlRecorder:
                 conn.execute(insert(call_records).values(**row))
         except IntegrityError:  # recorded again (a transfer's late action): the newer wins
             with self.db.begin() as conn:
-                conn.execute(update(call_records).where(
-                    call_records.c.call_sid == record.call_sid).values(**row))
+                conn.execute(
+                    update(call_records)
+                    .where(call_records.c.call_sid == record.call_sid)
+                    .values(**row)
+                )
 
     def recent(self, limit: int = 20) -> list[CallRecord]:
         query = select(call_records).order_by(call_records.c.started_at.desc()).limit(limit)
@@ -85,9 +93,15 @@ class SqlRecorder:
 
 def _from_row(row: Any) -> CallRecord:
     return CallRecord(
-        call_sid=row["call_sid"], plan_id=row["plan_id"], plan_version=row["plan_version"],
-        clid=row["clid"], ddi=row["ddi"], started_at=row["started_at"],
-        ended_at=row["ended_at"], outcome=row["outcome"], end_status=row["end_status"],
+        call_sid=row["call_sid"],
+        plan_id=row["plan_id"],
+        plan_version=row["plan_version"],
+        clid=row["clid"],
+        ddi=row["ddi"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        outcome=row["outcome"],
+        end_status=row["end_status"],
         path=tuple(PathStep(*step) for step in json.loads(row["path"])),
         missing=tuple(json.loads(row["missing"])),
     )

@@ -31,14 +31,19 @@ class SmsSender:
         url = f"{self.api_url.rstrip('/')}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         http = self.http or requests
         try:
-            answer = http.post(url, data={"To": to, "From": self.from_number, "Body": body},
-                               auth=(self.account_sid, self.auth_token), timeout=SEND_TIMEOUT)
+            answer = http.post(
+                url,
+                data={"To": to, "From": self.from_number, "Body": body},
+                auth=(self.account_sid, self.auth_token),
+                timeout=SEND_TIMEOUT,
+            )
         except requests.RequestException as exc:
             log.error("text message to %s not sent: %s", _masked(to), type(exc).__name__)
             return None
         if answer.status_code not in (200, 201):
-            log.error("text message to %s not sent: Twilio answered %d", _masked(to),
-                      answer.status_code)
+            log.error(
+                "text message to %s not sent: Twilio answered %d", _masked(to), answer.status_code
+            )
             return None
         try:
             sid = answer.json().get("sid")
@@ -60,5 +65,7 @@ def receipt(merchant: str, payment: dict[str, Any]) -> str:
 
     result = payment.get("result") or {}
     amount = currency(payment["amount"], Formatting(payment["currency"]))
-    return (f"{merchant}: your payment of {amount} was taken. Confirmation code "
-            f"{result.get('confirmation_code')}. Please do not pay again.")
+    return (
+        f"{merchant}: your payment of {amount} was taken. Confirmation code "
+        f"{result.get('confirmation_code')}. Please do not pay again."
+    )

@@ -48,9 +48,14 @@ def render(turn: Turn, urls: TurnUrls) -> str:
             _speech(response, action)
         elif isinstance(action, Gather):
             url = urls.keys(turn.turn)
-            attrs: dict = {"input": "dtmf", "action": url, "method": "POST",
-                           "timeout": action.timeout, "finish_on_key": action.finish_on_key,
-                           "action_on_empty_result": True}
+            attrs: dict = {
+                "input": "dtmf",
+                "action": url,
+                "method": "POST",
+                "timeout": action.timeout,
+                "finish_on_key": action.finish_on_key,
+                "action_on_empty_result": True,
+            }
             if action.num_digits:
                 attrs["num_digits"] = action.num_digits
             gather = response.gather(**attrs)
@@ -58,8 +63,11 @@ def render(turn: Turn, urls: TurnUrls) -> str:
                 _speech(gather, prompt)
             response.redirect(url, method="POST")
         elif isinstance(action, Dial):
-            dial_attrs: dict = {"action": urls.dial(turn.turn), "method": "POST",
-                                "timeout": action.timeout}
+            dial_attrs: dict = {
+                "action": urls.dial(turn.turn),
+                "method": "POST",
+                "timeout": action.timeout,
+            }
             if action.caller_id:
                 dial_attrs["caller_id"] = action.caller_id
             if action.time_limit:
@@ -83,8 +91,17 @@ def render(turn: Turn, urls: TurnUrls) -> str:
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 _TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-_ATTR = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;",
-                       "\r": "&#13;", "\t": "&#09;"})
+_ATTR = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "\n": "&#10;",
+        "\r": "&#13;",
+        "\t": "&#09;",
+    }
+)
 
 
 def to_xml(response: VoiceResponse) -> str:
@@ -94,10 +111,8 @@ def to_xml(response: VoiceResponse) -> str:
 
 
 def _element(el: ElementTree.Element) -> str:
-    attrs = "".join(f' {k}="{_ILLEGAL.sub("", v).translate(_ATTR)}"'
-                    for k, v in el.attrib.items())
-    inner = _ILLEGAL.sub("", el.text or "").translate(_TEXT) + "".join(
-        _element(c) for c in el)
+    attrs = "".join(f' {k}="{_ILLEGAL.sub("", v).translate(_ATTR)}"' for k, v in el.attrib.items())
+    inner = _ILLEGAL.sub("", el.text or "").translate(_TEXT) + "".join(_element(c) for c in el)
     tail = _ILLEGAL.sub("", el.tail or "").translate(_TEXT)
     if not inner:
         return f"<{el.tag}{attrs} />{tail}"

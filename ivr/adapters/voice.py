@@ -124,8 +124,12 @@ def seconds(name: str) -> int:
     value = request.form.get(name, "0")
     if SECONDS.fullmatch(value):
         return int(value)
-    log.warning("[%s] %s %r is not a number of seconds; taken as 0",
-                request.form.get("CallSid", "")[:40], name, value[:20])
+    log.warning(
+        "[%s] %s %r is not a number of seconds; taken as 0",
+        request.form.get("CallSid", "")[:40],
+        name,
+        value[:20],
+    )
     return 0
 
 
@@ -171,9 +175,20 @@ def _emergency(sid: str) -> Response:
     except Exception:
         log.exception("[%s] fallback transfer unavailable", sid)
     if number:
-        turn = Turn(sid, 0, (Say(APOLOGY.replace(" Please call back later. Goodbye.",
-                                                 " Transferring you to an agent.")),
-                             Dial(number), Hangup()), ended=True)
+        turn = Turn(
+            sid,
+            0,
+            (
+                Say(
+                    APOLOGY.replace(
+                        " Please call back later. Goodbye.", " Transferring you to an agent."
+                    )
+                ),
+                Dial(number),
+                Hangup(),
+            ),
+            ended=True,
+        )
         return twiml(render(turn, _OrphanUrls()))
     return _say_and_hang_up(APOLOGY)
 
@@ -188,29 +203,39 @@ class _OrphanUrls:
 @bp.post("")
 def incoming() -> Response:
     form = request.form
-    return _guarded(lambda: system().engine.start_call(
-        call_sid(), caller=form.get("From", ""), called=form.get("To", "")))
+    return _guarded(
+        lambda: system().engine.start_call(
+            call_sid(), caller=form.get("From", ""), called=form.get("To", "")
+        )
+    )
 
 
 @bp.post("/turn/<int:turn>/keys")
 def keys(turn: int) -> Response:
     form = request.form
-    return _guarded(lambda: system().engine.keys(
-        call_sid(), turn, form.get("Digits", ""), form.get("FinishedOnKey", "")))
+    return _guarded(
+        lambda: system().engine.keys(
+            call_sid(), turn, form.get("Digits", ""), form.get("FinishedOnKey", "")
+        )
+    )
 
 
 @bp.post("/turn/<int:turn>/dial")
 def dial(turn: int) -> Response:
     form = request.form
-    return _guarded(lambda: system().engine.dial_ended(
-        call_sid(), turn, form.get("DialCallStatus", "failed"), seconds("DialCallDuration")))
+    return _guarded(
+        lambda: system().engine.dial_ended(
+            call_sid(), turn, form.get("DialCallStatus", "failed"), seconds("DialCallDuration")
+        )
+    )
 
 
 @bp.post("/turn/<int:turn>/queue")
 def queue(turn: int) -> Response:
     form = request.form
-    return _guarded(lambda: system().engine.queue_left(
-        call_sid(), turn, form.get("QueueResult", "error")))
+    return _guarded(
+        lambda: system().engine.queue_left(call_sid(), turn, form.get("QueueResult", "error"))
+    )
 
 
 @bp.post("/orphan")
@@ -233,13 +258,21 @@ def status() -> Response:
     if call_status in FINAL_STATUSES:
         try:
             if system().engine.end_call(sid, call_status) is None and (
-                    system().engine.session(sid) is None):
-                log.warning("[%s] status callback for a call whose session is gone; "
-                            "recording the call from the callback", sid)
+                system().engine.session(sid) is None
+            ):
+                log.warning(
+                    "[%s] status callback for a call whose session is gone; "
+                    "recording the call from the callback",
+                    sid,
+                )
                 _record_from_callback(sid, call_status)
         except Exception as exc:
-            log.error("[%s] status callback: the call's session is unavailable (%s); "
-                      "recording the call from the callback", sid, type(exc).__name__)
+            log.error(
+                "[%s] status callback: the call's session is unavailable (%s); "
+                "recording the call from the callback",
+                sid,
+                type(exc).__name__,
+            )
             _record_from_callback(sid, call_status)
     return Response("", status=204)
 
@@ -257,12 +290,25 @@ def _record_from_callback(sid: str, call_status: str) -> None:
         started = ended - timedelta(seconds=seconds("CallDuration"))
         caller = form.get("From", "")
         paid = system().paid_by(caller, started - timedelta(seconds=5))
-        recorder.record(CallRecord(
-            call_sid=sid, plan_id=compiled.id if compiled else "", plan_version="",
-            clid=caller, ddi=form.get("To", ""),
-            started_at=started.isoformat(), ended_at=ended.isoformat(),
-            outcome=(CHARGED_NOT_CONFIRMED if paid else SESSION_LOST if compiled
-                     else NOT_IN_SERVICE_OUTCOME), end_status=call_status))
+        recorder.record(
+            CallRecord(
+                call_sid=sid,
+                plan_id=compiled.id if compiled else "",
+                plan_version="",
+                clid=caller,
+                ddi=form.get("To", ""),
+                started_at=started.isoformat(),
+                ended_at=ended.isoformat(),
+                outcome=(
+                    CHARGED_NOT_CONFIRMED
+                    if paid
+                    else SESSION_LOST
+                    if compiled
+                    else NOT_IN_SERVICE_OUTCOME
+                ),
+                end_status=call_status,
+            )
+        )
     except Exception:
         log.exception("[%s] the call could not be recorded from its status callback", sid)
         return
@@ -274,8 +320,12 @@ def send_receipts(sid: str, caller: str, paid: list[dict]) -> None:
     """Text the caller what they paid, when the call could not tell them for sure."""
     sms = system().sms
     if sms is None:
-        log.warning("[%s] %d payment(s) not confirmed to the caller and no text message sent "
-                    "(set sms_from to send receipts)", sid, len(paid))
+        log.warning(
+            "[%s] %d payment(s) not confirmed to the caller and no text message sent "
+            "(set sms_from to send receipts)",
+            sid,
+            len(paid),
+        )
         return
     merchant = system().merchant_name
     for payment in paid:

@@ -37,8 +37,9 @@ def is_shared(url: str | None) -> bool:
     return (url or "").startswith(SHARED_STATE_SCHEMES)
 
 
-def service_keys(settings: Settings, *, private: bool,
-                 environ: Mapping[str, str] | None = None) -> ServiceKeys:
+def service_keys(
+    settings: Settings, *, private: bool, environ: Mapping[str, str] | None = None
+) -> ServiceKeys:
     """Decide the keys for `settings`. Raises SettingsError when a serving process with shared
     state has a service mounted and no key for it, or a configured key is unusable."""
     env = os.environ if environ is None else environ
@@ -48,8 +49,9 @@ def service_keys(settings: Settings, *, private: bool,
     pci_keys: tuple[str, ...] = ()
     if settings.pci_enabled:
         try:
-            pci_keys = (parse_keys(resolve(env, secrets, "PCI_API_KEYS"), "PCI_API_KEYS")
-                        or parse_keys(settings.pci.get("api_keys"), "pci.api_keys"))
+            pci_keys = parse_keys(
+                resolve(env, secrets, "PCI_API_KEYS"), "PCI_API_KEYS"
+            ) or parse_keys(settings.pci.get("api_keys"), "pci.api_keys")
         except KeyProblem as exc:
             raise SettingsError(str(exc)) from None
         if not pci_keys:
@@ -62,8 +64,9 @@ def service_keys(settings: Settings, *, private: bool,
     if settings.demo_billing:
         billing = resolve(env, secrets, "BILLING_TOKEN")
         if billing is None:
-            _refuse_when_shared(private, settings.store_url, "the demo billing service",
-                                "BILLING_TOKEN")
+            _refuse_when_shared(
+                private, settings.store_url, "the demo billing service", "BILLING_TOKEN"
+            )
             billing = new_key()
             generated.append(("BILLING_TOKEN", "the demo billing service"))
         plan_secrets["BILLING_TOKEN"] = billing
@@ -72,12 +75,18 @@ def service_keys(settings: Settings, *, private: bool,
         webhook = resolve(env, secrets, "PCI_WEBHOOK_SECRET")
         if webhook is None:
             state_url = settings.pci.get("state_url") or settings.store_url
-            _refuse_when_shared(private, state_url, "the payment-result webhook",
-                                "PCI_WEBHOOK_SECRET")
+            _refuse_when_shared(
+                private, state_url, "the payment-result webhook", "PCI_WEBHOOK_SECRET"
+            )
             webhook = new_key()
             generated.append(("PCI_WEBHOOK_SECRET", "the payment-result webhook"))
-    return ServiceKeys(pci_api_keys=pci_keys, billing_token=billing, webhook_secret=webhook,
-                       plan_secrets=plan_secrets, generated=tuple(generated))
+    return ServiceKeys(
+        pci_api_keys=pci_keys,
+        billing_token=billing,
+        webhook_secret=webhook,
+        plan_secrets=plan_secrets,
+        generated=tuple(generated),
+    )
 
 
 def _refuse_when_shared(private: bool, state_url: str | None, service: str, name: str) -> None:
@@ -86,11 +95,16 @@ def _refuse_when_shared(private: bool, state_url: str | None, service: str, name
     raise SettingsError(
         f"{name} is not set: {service} shares its state in {str(state_url).split('@')[-1]} "
         f"with other processes, so each needs the same key. Set {name} in the environment "
-        f"(or secrets: in the config file), for example from `{HOW_TO_MAKE_ONE}`")
+        f"(or secrets: in the config file), for example from `{HOW_TO_MAKE_ONE}`"
+    )
 
 
 def log_generated(keys: ServiceKeys) -> None:
     """Say once which keys the process made for itself (never the keys)."""
     for name, service in keys.generated:
-        log.info("%s is not set: %s accepts a random key this process made for its own "
-                 "plans; nothing outside the process can call it", name, service)
+        log.info(
+            "%s is not set: %s accepts a random key this process made for its own "
+            "plans; nothing outside the process can call it",
+            name,
+            service,
+        )

@@ -101,11 +101,15 @@ class Settings:
             try:
                 values["max_plan_bytes"] = int(os.environ["IVR_MAX_PLAN_BYTES"])
             except ValueError:
-                raise SettingsError("IVR_MAX_PLAN_BYTES should be a number of bytes, found "
-                                    f"{os.environ['IVR_MAX_PLAN_BYTES']!r}") from None
+                raise SettingsError(
+                    "IVR_MAX_PLAN_BYTES should be a number of bytes, found "
+                    f"{os.environ['IVR_MAX_PLAN_BYTES']!r}"
+                ) from None
         if os.environ.get("IVR_PCI_DATABASE_URL"):
-            values["pci"] = {**values.get("pci", {}),
-                             "database_url": os.environ["IVR_PCI_DATABASE_URL"]}
+            values["pci"] = {
+                **values.get("pci", {}),
+                "database_url": os.environ["IVR_PCI_DATABASE_URL"],
+            }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "callplans" in values:
             plans = Path(values["callplans"])
@@ -124,18 +128,36 @@ _MAP = {"type": ["object", "null"]}
 SETTINGS_SCHEMA = {
     "type": "object",
     "properties": {
-        "callplans": _TEXT, "store": _TEXT, "database": _TEXT, "public_url": _TEXT,
-        "trust_proxy": _FLAG, "numbers": _MAP, "secrets": _MAP, "session_ttl": _COUNT,
-        "log_level": _TEXT, "watch_plans": _FLAG, "account_sid": _TEXT, "data": _MAP,
-        "self_url": _TEXT, "pci": _MAP, "demo_billing": _FLAG, "max_plan_bytes": _COUNT,
-        "emergency_number": _TEXT, "demo_billing_database": _TEXT, "sms_from": _TEXT,
+        "callplans": _TEXT,
+        "store": _TEXT,
+        "database": _TEXT,
+        "public_url": _TEXT,
+        "trust_proxy": _FLAG,
+        "numbers": _MAP,
+        "secrets": _MAP,
+        "session_ttl": _COUNT,
+        "log_level": _TEXT,
+        "watch_plans": _FLAG,
+        "account_sid": _TEXT,
+        "data": _MAP,
+        "self_url": _TEXT,
+        "pci": _MAP,
+        "demo_billing": _FLAG,
+        "max_plan_bytes": _COUNT,
+        "emergency_number": _TEXT,
+        "demo_billing_database": _TEXT,
+        "sms_from": _TEXT,
         "twilio_api_url": _TEXT,
         "directory": {
             "type": ["object", "null"],
             "additionalProperties": {
                 "type": "object",
-                "properties": {"url": _TEXT, "status_url": _TEXT, "answer": _TEXT,
-                               "talk_seconds": _COUNT},
+                "properties": {
+                    "url": _TEXT,
+                    "status_url": _TEXT,
+                    "answer": _TEXT,
+                    "talk_seconds": _COUNT,
+                },
                 "additionalProperties": False,
                 "x-messages": {"type": "should be a map, found {value!r}"},
             },
@@ -155,8 +177,9 @@ def _check(raw: dict[str, Any], file: str) -> dict[str, Any]:
         raise SettingsError(str(exc)) from None
     out = {_RENAMED.get(k, k): v for k, v in raw.items() if v is not None}
     if "directory" in out:
-        out["directory"] = {str(number): Destination(**entry)
-                            for number, entry in out["directory"].items()}
+        out["directory"] = {
+            str(number): Destination(**entry) for number, entry in out["directory"].items()
+        }
     for key in ("numbers", "secrets"):
         if key in out:
             out[key] = {str(k): str(v) for k, v in out[key].items()}

@@ -41,8 +41,11 @@ class System:
         if result.get("outcome") != "success" or not caller:
             return
         if self.sms is None:
-            log.warning("payment %s completed after the call stopped waiting; no text message "
-                        "sent (set sms_from to send receipts)", view["session_id"])
+            log.warning(
+                "payment %s completed after the call stopped waiting; no text message "
+                "sent (set sms_from to send receipts)",
+                view["session_id"],
+            )
             return
         self.sms.send(caller, receipt(self.bridge.config.merchant_name, view))
 
@@ -57,6 +60,7 @@ class System:
             return []
         result: list[dict[str, Any]] = self.bridge.sessions.paid_by(caller, since)
         return result
+
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -74,14 +78,14 @@ class System:
                 level = logging.ERROR if diagnostic.severity == "error" else logging.WARNING
                 log.log(level, "%s", diagnostic.format())
             for file in result.refused:
-                log.error("plan %s refused; the version already loaded (if any) keeps serving",
-                          file)
+                log.error(
+                    "plan %s refused; the version already loaded (if any) keeps serving", file
+                )
             self.last_load = result
             return result
 
 
-def with_bridge_numbers(directory: dict[str, Destination], numbers: Any
-                        ) -> dict[str, Destination]:
+def with_bridge_numbers(directory: dict[str, Destination], numbers: Any) -> dict[str, Destination]:
     """`directory` plus the PCI bridge's numbers, answered by its voice URL."""
     out = dict(directory)
     for number in numbers:
@@ -113,13 +117,25 @@ def build_system(
     catalog = Catalog(numbers=settings.numbers, max_plan_bytes=settings.max_plan_bytes)
     store = store if store is not None else open_store(settings.store_url)
     recorder = recorder if recorder is not None else SqlRecorder(settings.database_url)
-    engine = Engine(catalog, store, http=http, clock=clock,
-                    secrets=env_secrets({**settings.secrets, **keys.plan_secrets}),
-                    recorder=recorder, session_ttl=settings.session_ttl, data=settings.data)
+    engine = Engine(
+        catalog,
+        store,
+        http=http,
+        clock=clock,
+        secrets=env_secrets({**settings.secrets, **keys.plan_secrets}),
+        recorder=recorder,
+        session_ttl=settings.session_ttl,
+        data=settings.data,
+    )
     system = System(settings, catalog, store, recorder, engine, keys=keys)
     if settings.sms_from and settings.auth_token:
-        system.sms = SmsSender(settings.account_sid, settings.auth_token, settings.sms_from,
-                               settings.twilio_api_url, engine.http)
+        system.sms = SmsSender(
+            settings.account_sid,
+            settings.auth_token,
+            settings.sms_from,
+            settings.twilio_api_url,
+            engine.http,
+        )
     if settings.pci_enabled:
         system.bridge = embedded_bridge(settings, clock, keys, engine.http)
         system.bridge.sessions.on_late_end = system.late_receipt
@@ -127,8 +143,9 @@ def build_system(
     return system
 
 
-def embedded_bridge(settings: Settings, clock: Callable[[], datetime], keys: ServiceKeys,
-                    http: requests.Session) -> Any:
+def embedded_bridge(
+    settings: Settings, clock: Callable[[], datetime], keys: ServiceKeys, http: requests.Session
+) -> Any:
     """The PCI bridge on the same app: its own database file and `pci:` keys in the same
     store; signature checks and public URL shared with the engine; payment results sent with
     the engine's HTTP session (so a service this app mounts is reached in-process)."""

@@ -32,20 +32,36 @@ def mount_demo_billing(app: Flask, system_: System, private: bool) -> None:
     token = system_.keys.billing_token
     assert token is not None, "service_keys gives a token whenever demo_billing is on"
     url = system_.settings.demo_billing_database or (
-        "sqlite://" if private else DEMO_BILLING_DATABASE)
-    billing = register(app, Billing.from_file(database_url=url), token=token,
-                       clock=system_.engine.clock, webhook_secret=system_.keys.webhook_secret)
+        "sqlite://" if private else DEMO_BILLING_DATABASE
+    )
+    billing = register(
+        app,
+        Billing.from_file(database_url=url),
+        token=token,
+        clock=system_.engine.clock,
+        webhook_secret=system_.keys.webhook_secret,
+    )
     gateway = getattr(system_.bridge, "gateway", None)
     if gateway is not None and hasattr(gateway, "ensure_token"):
         for account in billing.accounts:
             card = account.get("card")
             if card:
-                gateway.ensure_token(card["token"], brand=card["brand"], last4=card["last4"],
-                                     exp_month=card["exp_month"], exp_year=card["exp_year"])
+                gateway.ensure_token(
+                    card["token"],
+                    brand=card["brand"],
+                    last4=card["last4"],
+                    exp_month=card["exp_month"],
+                    exp_year=card["exp_year"],
+                )
 
 
-def create_app(settings: Settings | None = None, *, system: System | None = None,
-               private: bool = False, **wiring: Any) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    system: System | None = None,
+    private: bool = False,
+    **wiring: Any,
+) -> Flask:
     """Build the webhook app. `wiring` (clock, http, store, recorder) is passed to the system.
 
     `private`: the app serves simulated calls or plan tests in this process only (`ivr call`,
@@ -77,8 +93,14 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
         announce(settings, system_)
         # The plans reach the services this app mounts in-process: a worker never waits on
         # a worker over HTTP (simulated calls mount the whole self_url in LocalPhone).
-        services = [path for path, on in (("/pci/", system_.bridge is not None),
-                                          ("/demo/billing/", settings.demo_billing)) if on]
+        services = [
+            path
+            for path, on in (
+                ("/pci/", system_.bridge is not None),
+                ("/demo/billing/", settings.demo_billing),
+            )
+            if on
+        ]
         mount_services(system_.engine.http, app, settings.self_url, services)
 
     @app.before_request
@@ -102,10 +124,11 @@ def create_app(settings: Settings | None = None, *, system: System | None = None
 def announce(settings: Settings, system_: System) -> None:
     """What a serving process says once at start: demo services mounted, keys it made for
     itself, and unauthenticated webhooks."""
-    log.info("demo services mounted: %s", "/demo/billing" if settings.demo_billing
-             else "none")
+    log.info("demo services mounted: %s", "/demo/billing" if settings.demo_billing else "none")
     log_generated(system_.keys)
     if not settings.auth_token:
-        log.warning("TWILIO_AUTH_TOKEN is not set: the voice webhooks (/voice%s) accept "
-                    "requests without a Twilio signature; set it in production",
-                    ", /pci/voice" if system_.bridge is not None else "")
+        log.warning(
+            "TWILIO_AUTH_TOKEN is not set: the voice webhooks (/voice%s) accept "
+            "requests without a Twilio signature; set it in production",
+            ", /pci/voice" if system_.bridge is not None else "",
+        )

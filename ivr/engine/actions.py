@@ -70,8 +70,14 @@ class Wait:
 Action = Say | Play | Pause | Gather | Dial | Enqueue | Hangup | Wait
 
 _VERBS: dict[str, type] = {
-    "say": Say, "play": Play, "pause": Pause, "gather": Gather,
-    "dial": Dial, "enqueue": Enqueue, "hangup": Hangup, "wait": Wait,
+    "say": Say,
+    "play": Play,
+    "pause": Pause,
+    "gather": Gather,
+    "dial": Dial,
+    "enqueue": Enqueue,
+    "hangup": Hangup,
+    "wait": Wait,
 }
 _NAMES = {cls: name for name, cls in _VERBS.items()}
 
@@ -105,5 +111,9 @@ class Turn:
     def waits_for(self) -> str | None:
         """`keys`, `dial` or `queue` when the last action waits for an answer, else None."""
         last = self.actions[-1] if self.actions else None
-        return {Gather: "keys", Wait: "keys", Dial: "dial",  # type: ignore
-                Enqueue: "queue"}.get(type(last))
+        return {
+            Gather: "keys",
+            Wait: "keys",
+            Dial: "dial",  # type: ignore
+            Enqueue: "queue",
+        }.get(type(last))

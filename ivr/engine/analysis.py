@@ -34,8 +34,9 @@ def check_graph(
     for spec in specs:
         for outcome, target in spec.routes.items():
             if target not in ids:
-                report.error(origins[spec.id][outcome],
-                             f"no applet '{target}'{did_you_mean(target, ids)}")
+                report.error(
+                    origins[spec.id][outcome], f"no applet '{target}'{did_you_mean(target, ids)}"
+                )
     if report.errors:
         return
     by_id = {s.id: s for s in specs}
@@ -43,16 +44,26 @@ def check_graph(
     reachable = _reachable(by_id, roots)
     for applet_id in raw_applets:
         if applet_id not in reachable:
-            report.warning(("applets", applet_id),
-                           f"applet '{applet_id}' is unreachable from start", key=True)
+            report.warning(
+                ("applets", applet_id), f"applet '{applet_id}' is unreachable from start", key=True
+            )
     constants = set(data or {}) if data is not INVALID else set()
-    _check_sources(report, raw_applets, by_id, reachable, start, fallback,
-                   set(BUILTIN_SOURCES) | constants, entry_sources or {})
+    _check_sources(
+        report,
+        raw_applets,
+        by_id,
+        reachable,
+        start,
+        fallback,
+        set(BUILTIN_SOURCES) | constants,
+        entry_sources or {},
+    )
     check_turn_budget(report, by_id, roots)
 
 
-def check_turn_budget(report: Report, by_id: dict[str, AppletSpec], roots: list[str],
-                      budget: float = TURN_BUDGET) -> None:
+def check_turn_budget(
+    report: Report, by_id: dict[str, AppletSpec], roots: list[str], budget: float = TURN_BUDGET
+) -> None:
     """Warn where one turn (from a webhook to the next prompt) can take longer than the
     budget: the web calls on its worst path, timeouts (retries included) added up."""
     cls_of = {a: REGISTRY[spec.type] for a, spec in by_id.items()}
@@ -76,20 +87,26 @@ def check_turn_budget(report: Report, by_id: dict[str, AppletSpec], roots: list[
             continue
         reported.add(key)
         parts = " + ".join(
-            f"{a} {cls_of[a].worst_case_seconds(by_id[a].config):g} s" for a in chain)
-        report.warning(("applets", chain[0]),
-                       f"one turn can take {cost[start]:g} s ({parts}), over the "
-                       f"{budget:g} s turn budget (Twilio waits 15 s); lower the timeouts, "
-                       "or ask the caller something between these calls", key=True)
+            f"{a} {cls_of[a].worst_case_seconds(by_id[a].config):g} s" for a in chain
+        )
+        report.warning(
+            ("applets", chain[0]),
+            f"one turn can take {cost[start]:g} s ({parts}), over the "
+            f"{budget:g} s turn budget (Twilio waits 15 s); lower the timeouts, "
+            "or ask the caller something between these calls",
+            key=True,
+        )
 
 
-def _turn_costs(by_id: dict[str, AppletSpec], cls_of: dict[str, Any]
-                ) -> tuple[dict[str, float], dict[str, str]]:
+def _turn_costs(
+    by_id: dict[str, AppletSpec], cls_of: dict[str, Any]
+) -> tuple[dict[str, float], dict[str, str]]:
     """For each applet, the worst seconds from entering it to the end of the turn, and the
     next applet on that worst path. Iterative (plans may be long chains); a loop counts once."""
     cost: dict[str, float] = {}
     best: dict[str, str] = {}
     on_stack: set[str] = set()
+
     def onward(node: str) -> Iterator[str]:
         if cls_of[node].ends_turn:
             return iter(())
@@ -204,8 +221,7 @@ NEVER_SET = "is never set on any path into"
 def plan_sources(plan: Plan, entry_sources: Mapping[str, set[str]]) -> Available:
     """The may-be-set analysis of a loaded plan, entered also at `entry_sources` (goto_plan)."""
     initial = set(BUILTIN_SOURCES) | set(plan.data)
-    return available_sources(dict(plan.applets), plan.start, plan.fallback, initial,
-                             entry_sources)
+    return available_sources(dict(plan.applets), plan.start, plan.fallback, initial, entry_sources)
 
 
 def recheck_sources(report: Report, plan: Plan, entry_sources: Mapping[str, set[str]]) -> None:
@@ -215,18 +231,34 @@ def recheck_sources(report: Report, plan: Plan, entry_sources: Mapping[str, set[
     raw_applets = raw.get("applets") if isinstance(raw.get("applets"), dict) else None
     if raw_applets is None:
         return
-    report.diagnostics = [d for d in report.diagnostics
-                          if not (d.severity == "warning" and NEVER_SET in d.message)]
+    report.diagnostics = [
+        d for d in report.diagnostics if not (d.severity == "warning" and NEVER_SET in d.message)
+    ]
     by_id = dict(plan.applets)
     roots = [r for r in (plan.start, plan.fallback, *entry_sources) if r and r in by_id]
     initial = set(BUILTIN_SOURCES) | set(plan.data)
-    _check_sources(report, raw_applets, by_id, _reachable(by_id, roots), plan.start,
-                   plan.fallback, initial, entry_sources)
+    _check_sources(
+        report,
+        raw_applets,
+        by_id,
+        _reachable(by_id, roots),
+        plan.start,
+        plan.fallback,
+        initial,
+        entry_sources,
+    )
 
 
-def _check_sources(report: Report, raw_applets: dict[str, Any], by_id: dict[str, AppletSpec],
-                   reachable: set[str], start: str, fallback: str | None, initial: set[str],
-                   entry_sources: Mapping[str, set[str]]) -> None:
+def _check_sources(
+    report: Report,
+    raw_applets: dict[str, Any],
+    by_id: dict[str, AppletSpec],
+    reachable: set[str],
+    start: str,
+    fallback: str | None,
+    initial: set[str],
+    entry_sources: Mapping[str, set[str]],
+) -> None:
     into = available_sources(by_id, start, fallback, initial, entry_sources)
     everything = set(initial).union(*(sets_of(s) for s in by_id.values()))
     for applet_id, spec in by_id.items():
@@ -240,8 +272,11 @@ def _check_sources(report: Report, raw_applets: dict[str, Any], by_id: dict[str,
                 continue
             warned.add(ref.name)
             path = _find_use(raw_applets[applet_id], ref.name, ("applets", applet_id))
-            report.warning(path, f"$({ref.name}) {NEVER_SET} '{applet_id}'"
-                           f"{did_you_mean(ref.name, everything - {ref.name})}; it will be empty")
+            report.warning(
+                path,
+                f"$({ref.name}) {NEVER_SET} '{applet_id}'"
+                f"{did_you_mean(ref.name, everything - {ref.name})}; it will be empty",
+            )
 
 
 def _find_use(value: Any, name: str, path: Path) -> Path:

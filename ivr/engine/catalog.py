@@ -37,8 +37,11 @@ def plan_files(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            out.extend(p for p in sorted(path.rglob("*")) if p.is_file() and is_plan_file(p)
-                       and "tests" not in p.relative_to(path).parts[:-1])
+            out.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and is_plan_file(p) and "tests" not in p.relative_to(path).parts[:-1]
+            )
         else:
             out.append(path)
     return out
@@ -61,8 +64,12 @@ class LoadResult:
         return [d for d in self.diagnostics if d.severity == "warning"]
 
 
-def load_paths(paths: Iterable[str | Path], *, known: dict[str, Plan] | None = None,
-               max_bytes: int = MAX_PLAN_BYTES) -> LoadResult:
+def load_paths(
+    paths: Iterable[str | Path],
+    *,
+    known: dict[str, Plan] | None = None,
+    max_bytes: int = MAX_PLAN_BYTES,
+) -> LoadResult:
     """Load and cross-check plan files. `known` are plans loaded elsewhere (for goto_plan);
     a file over `max_bytes` is refused unread."""
     result = LoadResult()
@@ -95,8 +102,9 @@ def _cross_check(result: LoadResult, known: dict[str, Plan]) -> None:
         by_id[plan.id] = (plan, report)
         for i, number in enumerate(plan.numbers):
             if number in numbers and numbers[number] != plan.id:
-                report.error(("numbers", i), f"{number} is already answered by plan "
-                             f"'{numbers[number]}'")
+                report.error(
+                    ("numbers", i), f"{number} is already answered by plan '{numbers[number]}'"
+                )
                 bad.add(index)
             numbers[number] = plan.id
     everything = {**known, **{pid: p for pid, (p, _) in by_id.items()}}
@@ -105,12 +113,16 @@ def _cross_check(result: LoadResult, known: dict[str, Plan]) -> None:
             target = everything.get(plan_id)
             where = ("applets", spec.id)
             if target is None:
-                report.error(where + ("plan",), f"no plan '{plan_id}'"
-                             f"{did_you_mean(plan_id, everything)}")
+                report.error(
+                    where + ("plan",), f"no plan '{plan_id}'{did_you_mean(plan_id, everything)}"
+                )
                 bad.add(index)
             elif applet_id and applet_id not in target.applets:
-                report.error(where + ("applet",), f"plan '{target.id}' has no applet "
-                             f"'{applet_id}'{did_you_mean(applet_id, target.applets)}")
+                report.error(
+                    where + ("applet",),
+                    f"plan '{target.id}' has no applet "
+                    f"'{applet_id}'{did_you_mean(applet_id, target.applets)}",
+                )
                 bad.add(index)
     kept = []
     for index, (plan, report) in enumerate(result.plans):
@@ -154,8 +166,12 @@ def _carried_sources(result: LoadResult, known: dict[str, Plan]) -> None:
 class Catalog:
     """Compiled plans by id (current version), by version (pinned calls) and by number."""
 
-    def __init__(self, plans: Iterable[Plan] = (), numbers: dict[str, str] | None = None,
-                 max_plan_bytes: int = MAX_PLAN_BYTES):
+    def __init__(
+        self,
+        plans: Iterable[Plan] = (),
+        numbers: dict[str, str] | None = None,
+        max_plan_bytes: int = MAX_PLAN_BYTES,
+    ):
         self.max_plan_bytes = max_plan_bytes
         self._lock = threading.Lock()
         self._current: dict[str, CompiledPlan] = {}
@@ -166,8 +182,9 @@ class Catalog:
             self.add(plan)
 
     @classmethod
-    def from_paths(cls, paths: Iterable[str | Path], numbers: dict[str, str] | None = None
-                   ) -> tuple[Catalog, LoadResult]:
+    def from_paths(
+        cls, paths: Iterable[str | Path], numbers: dict[str, str] | None = None
+    ) -> tuple[Catalog, LoadResult]:
         catalog = cls(numbers=numbers)
         return catalog, catalog.load(paths)
 
@@ -197,8 +214,9 @@ class Catalog:
         try:
             return self._current[plan_id]
         except KeyError:
-            raise PlanNotFound(f"no plan '{plan_id}'"
-                               f"{did_you_mean(plan_id, self._current)}") from None
+            raise PlanNotFound(
+                f"no plan '{plan_id}'{did_you_mean(plan_id, self._current)}"
+            ) from None
 
     def version(self, plan_id: str, version: str) -> CompiledPlan | None:
         return self._versions.get((plan_id, version))

@@ -31,7 +31,6 @@ class CompiledPlan:
 def compile_plan(plan: Plan) -> CompiledPlan:
     info = PlanInfo(plan.id, plan.defaults.currency, plan.defaults.timezone)
     built = {
-        spec.id: REGISTRY[spec.type](spec.id, spec.config, info)
-        for spec in plan.applets.values()
+        spec.id: REGISTRY[spec.type](spec.id, spec.config, info) for spec in plan.applets.values()
     }
     return CompiledPlan(plan, built, PlanMachine(plan), info)

@@ -44,8 +44,9 @@ def plan_version(text: str) -> str:
 MAX_PLAN_BYTES = 4 * 1024 * 1024  # a 10,000-applet plan is about 1 MB
 
 
-def load_file(path: str | FsPath, *, display: str | None = None,
-              max_bytes: int = MAX_PLAN_BYTES) -> tuple[Plan, Report]:
+def load_file(
+    path: str | FsPath, *, display: str | None = None, max_bytes: int = MAX_PLAN_BYTES
+) -> tuple[Plan, Report]:
     """Load a plan file; raises PlanError (with all diagnostics) when it has errors. A file
     over `max_bytes` is refused before it is read."""
     fs = FsPath(path)
@@ -54,9 +55,12 @@ def load_file(path: str | FsPath, *, display: str | None = None,
         size = fs.stat().st_size
         if size > max_bytes:
             report = Report(name)
-            report.error((), f"the file is {size:,} bytes, over the limit of {max_bytes:,} for "
-                             "a call plan (max_plan_bytes in config.yaml, or "
-                             "IVR_MAX_PLAN_BYTES); split it with goto_plan")
+            report.error(
+                (),
+                f"the file is {size:,} bytes, over the limit of {max_bytes:,} for "
+                "a call plan (max_plan_bytes in config.yaml, or "
+                "IVR_MAX_PLAN_BYTES); split it with goto_plan",
+            )
             raise PlanError(report.diagnostics)
         text = fs.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -88,13 +92,17 @@ def build(text: str, report: Report) -> Plan | None:
     if raw is None and report.errors:
         return None  # a syntax error: nothing more can be read
     if not isinstance(raw, dict):
-        report.error((), f"a call plan is a map with plan:, start: and applets:, found "
-                     f"{found(raw)}")
+        report.error(
+            (), f"a call plan is a map with plan:, start: and applets:, found {found(raw)}"
+        )
         return None
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
-            report.error((key,), f"unknown top-level key '{key}'"
-                         f"{did_you_mean(key, TOP_LEVEL_KEYS)}", key=True)
+            report.error(
+                (key,),
+                f"unknown top-level key '{key}'{did_you_mean(key, TOP_LEVEL_KEYS)}",
+                key=True,
+            )
     for key in ("plan", "start", "applets"):
         if key not in raw:
             report.error((), f"missing required key '{key}'")
@@ -122,8 +130,12 @@ def build(text: str, report: Report) -> Plan | None:
     if specs is None:
         return None
     check_graph(
-        report, raw, specs, origins,
-        start=header.get("start"), fallback=header.get("fallback"),
+        report,
+        raw,
+        specs,
+        origins,
+        start=header.get("start"),
+        fallback=header.get("fallback"),
         data=header.get("data") if header.get("data") is not INVALID else {},
     )
     if report.errors:
@@ -164,8 +176,9 @@ def _constants(data: dict[str, Any]) -> dict[str, Any]:
     return {k: plain(v) for k, v in data.items()}
 
 
-def _applets(raw: Any, defaults: Defaults, check: Check,
-             origins: dict[str, dict[str, tuple]]) -> list[AppletSpec] | None:
+def _applets(
+    raw: Any, defaults: Defaults, check: Check, origins: dict[str, dict[str, tuple]]
+) -> list[AppletSpec] | None:
     report = check.report
     if raw is None:
         return [] if report.errors else None
@@ -189,18 +202,25 @@ def _applets(raw: Any, defaults: Defaults, check: Check,
         if cls is None:
             available = sorted(REGISTRY)
             shown = f"'{type_name}'" if isinstance(type_name, str) else found(type_name)
-            report.error(path + ("type",), f"unknown applet type {shown}"
-                         f"{did_you_mean(str(type_name), available)}; available: "
-                         f"{', '.join(available)}")
+            report.error(
+                path + ("type",),
+                f"unknown applet type {shown}"
+                f"{did_you_mean(str(type_name), available)}; available: "
+                f"{', '.join(available)}",
+            )
             continue
-        allowed = [k for k in COMMON_APPLET_KEYS
-                   if (k != "next" or cls.accepts_next) and (k != "on" or cls.accepts_on)]
+        allowed = [
+            k
+            for k in COMMON_APPLET_KEYS
+            if (k != "next" or cls.accepts_next) and (k != "on" or cls.accepts_on)
+        ]
         fields_only = {k: v for k, v in body.items() if k not in COMMON_APPLET_KEYS}
         for key in COMMON_APPLET_KEYS:
             if key in body and key not in allowed:
                 report.error(path + (key,), _no_routing_key(cls, key), key=True)
-        config = convert_struct(cls.Config, fields_only, path, check, inherited=inherited,
-                                extra_keys=tuple(allowed))
+        config = convert_struct(
+            cls.Config, fields_only, path, check, inherited=inherited, extra_keys=tuple(allowed)
+        )
         description = body.get("description")
         if description is not None and not isinstance(description, str):
             report.error(path + ("description",), f"expected text, found {found(description)}")
@@ -209,8 +229,9 @@ def _applets(raw: Any, defaults: Defaults, check: Check,
             routes, origin = _routes(cls, None, body, path, check, allowed)
             for outcome, target in routes.items():
                 if isinstance(target, str) and target not in raw:
-                    report.error(origin[outcome], f"no applet '{target}'"
-                                 f"{did_you_mean(target, raw)}")
+                    report.error(
+                        origin[outcome], f"no applet '{target}'{did_you_mean(target, raw)}"
+                    )
             continue
         routes, origin = _routes(cls, config, body, path, check, allowed)
         out.append(AppletSpec(applet_id, type_name, config, routes, description))
@@ -226,12 +247,13 @@ def _no_routing_key(cls: Any, key: str) -> str:
     return f"'{key}' is not allowed for {cls.type_name}"  # pragma: no cover
 
 
-def _routes(cls: Any, config: Any, body: dict[str, Any], path: tuple, check: Check,
-            allowed: list[str]) -> tuple[dict[str, str], dict[str, tuple]]:
+def _routes(
+    cls: Any, config: Any, body: dict[str, Any], path: tuple, check: Check, allowed: list[str]
+) -> tuple[dict[str, str], dict[str, tuple]]:
     report = check.report
     routes: dict[str, str] = {}
     origin: dict[str, tuple] = {}
-    for outcome, target, sub in (cls.extra_routes(config) if config is not None else ()):
+    for outcome, target, sub in cls.extra_routes(config) if config is not None else ():
         routes[outcome] = target
         origin[outcome] = path + sub
     if "next" in body and "next" in allowed:
@@ -243,32 +265,37 @@ def _routes(cls: Any, config: Any, body: dict[str, Any], path: tuple, check: Che
             origin["next"] = path + ("next",)
     if "on" in body and "on" in allowed:
         if not isinstance(body["on"], dict):
-            report.error(path + ("on",), f"expected a map of outcome → applet id, found "
-                         f"{found(body['on'])}")
+            report.error(
+                path + ("on",), f"expected a map of outcome → applet id, found {found(body['on'])}"
+            )
             return routes, origin
         valid = list(cls.outcome_names(config) if config is not None else cls.outcomes)
         if cls.outcome_hint:
             valid.append(cls.outcome_hint)
         for outcome, target in body["on"].items():
             where = path + ("on", outcome)
-            known = (cls.is_outcome(config, outcome) if config is not None else
-                     outcome in cls.outcomes or bool(cls.outcome_pattern and
-                                                     cls.outcome_pattern.fullmatch(outcome)))
-            if not known or (
-                outcome in origin and origin[outcome][len(path)] == "options"
-            ):
+            known = (
+                cls.is_outcome(config, outcome)
+                if config is not None
+                else outcome in cls.outcomes
+                or bool(cls.outcome_pattern and cls.outcome_pattern.fullmatch(outcome))
+            )
+            if not known or (outcome in origin and origin[outcome][len(path)] == "options"):
                 if outcome in origin and origin[outcome][len(path)] == "options":
-                    report.error(where, f"key '{outcome}' is routed in options; route it there",
-                                 key=True)
+                    report.error(
+                        where, f"key '{outcome}' is routed in options; route it there", key=True
+                    )
                     continue
                 names = [v for v in valid if v != "next" or "next" in allowed]
-                report.error(where, f"unknown outcome '{outcome}' for {cls.type_name}"
-                             f"{did_you_mean(outcome, names)}; outcomes: {', '.join(names)}",
-                             key=True)
+                report.error(
+                    where,
+                    f"unknown outcome '{outcome}' for {cls.type_name}"
+                    f"{did_you_mean(outcome, names)}; outcomes: {', '.join(names)}",
+                    key=True,
+                )
                 continue
             if outcome == "next" and "next" in routes:
-                report.error(where, "outcome 'next' is routed twice (next: and on: next)",
-                             key=True)
+                report.error(where, "outcome 'next' is routed twice (next: and on: next)", key=True)
                 continue
             if not isinstance(target, str):
                 report.error(where, f"expected an applet id, found {found(target)}")
@@ -280,4 +307,3 @@ def _routes(cls: Any, config: Any, body: dict[str, Any], path: tuple, check: Che
 
 def is_plan_file(path: FsPath) -> bool:
     return path.suffix in (".yaml", ".yml") and not path.name.startswith(".")
-

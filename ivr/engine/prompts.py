@@ -20,8 +20,11 @@ class PromptItem:
     pause: int | None = None
 
 
-_ITEM_KINDS = {"say": Text(), "play": Text(numbers=False), "pause": Integer(0, 60,
-                                                                             placeholders=False)}
+_ITEM_KINDS = {
+    "say": Text(),
+    "play": Text(numbers=False),
+    "pause": Integer(0, 60, placeholders=False),
+}
 
 
 class Prompts(FieldKind):
@@ -41,8 +44,11 @@ class Prompts(FieldKind):
             where = path + (i,)
             if not isinstance(item, dict) or len(item) != 1 or next(iter(item)) not in _ITEM_KINDS:
                 keys = list(item) if isinstance(item, dict) else None
-                check.error(where, "each prompt is one of {say: TEXT}, {play: URL} or "
-                            f"{{pause: SECONDS}}, found {keys if keys else found(item)}")
+                check.error(
+                    where,
+                    "each prompt is one of {say: TEXT}, {play: URL} or "
+                    f"{{pause: SECONDS}}, found {keys if keys else found(item)}",
+                )
                 bad = True
                 continue
             key, raw = next(iter(item.items()))
@@ -54,17 +60,34 @@ class Prompts(FieldKind):
         return INVALID if bad else tuple(items)
 
     def schema(self) -> dict[str, Any]:
-        item = {"oneOf": [
-            {"type": "object", "properties": {"say": {"type": ["string", "number"]}},
-             "required": ["say"], "additionalProperties": False},
-            {"type": "object", "properties": {"play": {"type": "string"}},
-             "required": ["play"], "additionalProperties": False},
-            {"type": "object", "properties": {"pause": {"type": "integer", "minimum": 0,
-                                                        "maximum": 60}},
-             "required": ["pause"], "additionalProperties": False},
-        ]}
-        return {"anyOf": [{"type": ["string", "number"]},
-                          {"type": "array", "items": item, "minItems": 1}]}
+        item = {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "properties": {"say": {"type": ["string", "number"]}},
+                    "required": ["say"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"play": {"type": "string"}},
+                    "required": ["play"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"pause": {"type": "integer", "minimum": 0, "maximum": 60}},
+                    "required": ["pause"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+        return {
+            "anyOf": [
+                {"type": ["string", "number"]},
+                {"type": "array", "items": item, "minItems": 1},
+            ]
+        }
 
 
 def render(

@@ -26,8 +26,11 @@ def _default(f: dataclasses.Field) -> str:
     return f"`{getattr(value, 'kind', value)}`"
 
 
-_LABELS = {"plan": "a plan id ([a-z][a-z0-9_]*)", "defaults": "a map (see below)",
-           "applets": "a map of applet id → applet (see Applets)"}
+_LABELS = {
+    "plan": "a plan id ([a-z][a-z0-9_]*)",
+    "defaults": "a map (see below)",
+    "applets": "a map of applet id → applet (see Applets)",
+}
 
 
 def _rows(cls: type, prefix: str = "") -> list[str]:
@@ -90,16 +93,21 @@ def reference() -> str:
             "",
             cls.doc,
             "",
-            "Outcomes: " + (", ".join(o if " " in o else f"`{o}`" for o in outcomes)
-                            if outcomes else "none (terminal)") + ".",
-            "Routing keys: " + (", ".join(routing) if routing else
-                                ("see the fields below" if outcomes else "none")) + ".",
+            "Outcomes: "
+            + (
+                ", ".join(o if " " in o else f"`{o}`" for o in outcomes)
+                if outcomes
+                else "none (terminal)"
+            )
+            + ".",
+            "Routing keys: "
+            + (", ".join(routing) if routing else ("see the fields below" if outcomes else "none"))
+            + ".",
             "",
             *TABLE_HEAD,
             *_rows(cls.Config),
             "",
         ]
-    out += ["## Formatters", "", "`$(Name:formatter)`:", "", "| formatter | result |",
-            "|---|---|"]
+    out += ["## Formatters", "", "`$(Name:formatter)`:", "", "| formatter | result |", "|---|---|"]
     out += [f"| `{name}` | {FORMATTER_DOCS[name]} |" for name in FORMATTERS]
     return "\n".join(out) + "\n"

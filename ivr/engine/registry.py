@@ -37,9 +37,11 @@ class Registry(Mapping[str, "type[Applet]"]):
         """Called by `Applet.__init_subclass__` for every class with a `type_name`."""
         known = self._types.get(cls.type_name)
         if known is not None and known.__qualname__ != cls.__qualname__:
-            raise EngineError(f"applet type '{cls.type_name}' is defined twice: by "
-                              f"{known.__module__}.{known.__qualname__} and "
-                              f"{cls.__module__}.{cls.__qualname__}")
+            raise EngineError(
+                f"applet type '{cls.type_name}' is defined twice: by "
+                f"{known.__module__}.{known.__qualname__} and "
+                f"{cls.__module__}.{cls.__qualname__}"
+            )
         self._types[cls.type_name] = cls
 
     def _load(self) -> dict[str, type[Applet]]:
@@ -50,9 +52,11 @@ class Registry(Mapping[str, "type[Applet]"]):
                 self._loaded = True
                 found = entry_points(group=self.group)
                 if not found:
-                    raise EngineError(f"no applet types installed (no '{self.group}' entry "
-                                      "points): install the project with "
-                                      "`pip install -e .` (./scripts/setup.sh does)")
+                    raise EngineError(
+                        f"no applet types installed (no '{self.group}' entry "
+                        "points): install the project with "
+                        "`pip install -e .` (./scripts/setup.sh does)"
+                    )
                 for point in found:
                     point.load()
         return self._types

@@ -19,13 +19,19 @@ def _routing(cls: Any) -> dict[str, Any]:
         "description": {"type": "string", "description": "what this applet is for"},
     }
     if cls.accepts_next:
-        props["next"] = {"type": "string", "pattern": f"^{ID_RE.pattern}$",
-                         "description": "applet for the outcome 'next'"}
+        props["next"] = {
+            "type": "string",
+            "pattern": f"^{ID_RE.pattern}$",
+            "description": "applet for the outcome 'next'",
+        }
     if cls.accepts_on:
         names = cls.on_names_schema()
-        props["on"] = {"type": "object", "propertyNames": names,
-                       "additionalProperties": {"type": "string"},
-                       "description": "outcome → applet id"}
+        props["on"] = {
+            "type": "object",
+            "propertyNames": names,
+            "additionalProperties": {"type": "string"},
+            "description": "outcome → applet id",
+        }
     return props
 
 
@@ -37,8 +43,10 @@ def plan_schema() -> dict[str, Any]:
     """The whole schema (draft 2020-12)."""
     types = sorted(REGISTRY)
     branches = [
-        {"if": {"properties": {"type": {"const": t}}, "required": ["type"]},
-         "then": {"$ref": f"#/$defs/{t}"}}
+        {
+            "if": {"properties": {"type": {"const": t}}, "required": ["type"]},
+            "then": {"$ref": f"#/$defs/{t}"},
+        }
         for t in types
     ]
     applet = {
@@ -52,8 +60,9 @@ def plan_schema() -> dict[str, Any]:
         name = yaml_name(f)
         props[name] = dict(f.metadata["kind"].schema(), description=f.metadata["doc"])
     props["plan"]["pattern"] = f"^{ID_RE.pattern}$"
-    props["defaults"] = dict(Struct(Defaults).schema(), description="values inherited by "
-                             "every applet that has the field")
+    props["defaults"] = dict(
+        Struct(Defaults).schema(), description="values inherited by every applet that has the field"
+    )
     props["applets"] = {
         "type": "object",
         "description": "applet id → applet",
@@ -68,6 +77,5 @@ def plan_schema() -> dict[str, Any]:
         "required": ["plan", "start", "applets"],
         "properties": props,
         "additionalProperties": False,
-        "$defs": {"applet": applet,
-                  **{t: applet_schema(REGISTRY[t]) for t in types}},
+        "$defs": {"applet": applet, **{t: applet_schema(REGISTRY[t]) for t in types}},
     }

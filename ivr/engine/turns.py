@@ -106,8 +106,9 @@ class Engine:
 
     # -- events ---------------------------------------------------------------------------
 
-    def start_call(self, call_sid: str, *, caller: str = "", called: str = "",
-                   plan_id: str | None = None) -> Turn:
+    def start_call(
+        self, call_sid: str, *, caller: str = "", called: str = "", plan_id: str | None = None
+    ) -> Turn:
         """A new call: pick the plan by `plan_id` or the dialled number, run to the first ask.
 
         Raises PlanNotFound when no plan answers the number (the web app says so politely).
@@ -117,21 +118,29 @@ class Engine:
             existing = _load(slot)
             if existing is not None:
                 return self._saved(existing)
-            compiled = (self.catalog.current(plan_id) if plan_id
-                        else self.catalog.for_number(called))
+            compiled = self.catalog.current(plan_id) if plan_id else self.catalog.for_number(called)
             if compiled is None:
                 raise PlanNotFound(f"no plan answers {called or 'this number'}")
             self._publish(compiled)
             now = self.clock()
             clid = presented_clid(caller)
-            session = Session(call_sid, compiled.id, compiled.version,
-                              started_at=now.isoformat(), caller=clid, called=called,
-                              applet=compiled.plan.start)
+            session = Session(
+                call_sid,
+                compiled.id,
+                compiled.version,
+                started_at=now.isoformat(),
+                caller=clid,
+                called=called,
+                applet=compiled.plan.start,
+            )
             plan = compiled.plan
             session.data = {
                 **plan.data,
                 **self.data,
-                "CLID": clid, "DDI": called, "CallSid": call_sid, "PlanId": plan.id,
+                "CLID": clid,
+                "DDI": called,
+                "CallSid": call_sid,
+                "PlanId": plan.id,
                 "InteractionStartTime": now.astimezone(UTC).isoformat(timespec="seconds"),
                 "Language": plan.defaults.language.source if plan.defaults.language else "",
                 "InteractionOutcome": "",
@@ -139,8 +148,7 @@ class Engine:
             }
             return self._run(slot, session, compiled, None, deadline)
 
-    def keys(self, call_sid: str, turn: int, digits: str | None,
-             finished_on_key: str = "") -> Turn:
+    def keys(self, call_sid: str, turn: int, digits: str | None, finished_on_key: str = "") -> Turn:
         """The caller answered a prompt (`digits` empty or None: no input)."""
         event: Event = Keys(digits, finished_on_key) if digits else NoInput()
         return self.handle(call_sid, turn, event)
@@ -158,18 +166,23 @@ class Engine:
         with self.store.session(call_sid, LOCK_WAIT) as slot:
             session = _load(slot)
             if session is None:
-                raise SessionLost(f"[{call_sid}] event for a call whose session is gone "
-                                  "(expired, or the store lost it)")
-            if (session.ended and session.awaiting_dial and turn == session.turn
-                    and isinstance(event, DialEnded)):
+                raise SessionLost(
+                    f"[{call_sid}] event for a call whose session is gone "
+                    "(expired, or the store lost it)"
+                )
+            if (
+                session.ended
+                and session.awaiting_dial
+                and turn == session.turn
+                and isinstance(event, DialEnded)
+            ):
                 return self._after_hang_up(slot, session, event, deadline)
             if session.ended or turn != session.turn or not _fits(session.waiting, event):
                 return self._saved(session)
             compiled = self._compiled(session.plan_id, session.plan_version)
             return self._run(slot, session, compiled, event, deadline)
 
-    def _after_hang_up(self, slot: Slot, s: Session, event: DialEnded, deadline: float
-                       ) -> Turn:
+    def _after_hang_up(self, slot: Slot, s: Session, event: DialEnded, deadline: float) -> Turn:
         """The dial action arrived after the status callback: finish the plan's work for a
         caller who is gone (so the record is the same whatever the order) and record again."""
         if s.history and s.history[-1][1] == "caller_hung_up":
@@ -192,8 +205,9 @@ class Engine:
                     session.ended_at = self.clock().isoformat()
                     session.response = [to_dict(Hangup())]
                     if session.applet:
-                        session.history.append([session.applet, "caller_hung_up",
-                                                session.ended_at, session.plan_id])
+                        session.history.append(
+                            [session.applet, "caller_hung_up", session.ended_at, session.plan_id]
+                        )
                     # A transfer's action may still come after this callback: it tells how
                     # the transfer went, and the record is then written again from it.
                     session.awaiting_dial = session.waiting == "dial"
@@ -214,8 +228,9 @@ class Engine:
 
     # -- the turn loop --------------------------------------------------------------------
 
-    def _run(self, slot: Slot, s: Session, compiled: CompiledPlan, event: Event | None,
-             deadline: float) -> Turn:
+    def _run(
+        self, slot: Slot, s: Session, compiled: CompiledPlan, event: Event | None, deadline: float
+    ) -> Turn:
         """Run applets until one asks or the call ends; web calls share the turn's budget
         (`deadline`, monotonic seconds, from the webhook's arrival)."""
         actions: list[Action] = []
@@ -229,8 +244,9 @@ class Engine:
             ctx.log.extra = {"call_sid": s.call_sid, "plan": s.plan_id, "applet": s.applet}
             applet = compiled.applets[s.applet]
             try:
-                decision: Decision = (applet.resume(ctx, event) if resume and event is not None
-                                      else applet.enter(ctx))
+                decision: Decision = (
+                    applet.resume(ctx, event) if resume and event is not None else applet.enter(ctx)
+                )
             except Exception:
                 ctx.log.exception("applet failed; routing to fallback")
                 self._step(s, "error")
@@ -270,11 +286,15 @@ class Engine:
                 if routed is None:
                     routed = compiled.plan.fallback
                     if routed is None or routed == s.applet:
-                        ctx.log.error("outcome '%s' is not routed and there is no fallback to "
-                                      "go to; apologising and hanging up", outcome)
+                        ctx.log.error(
+                            "outcome '%s' is not routed and there is no fallback to "
+                            "go to; apologising and hanging up",
+                            outcome,
+                        )
                         return self._finish(slot, s, compiled, actions, apology=True)
-                    ctx.log.warning("outcome '%s' is not routed; going to fallback '%s'",
-                                    outcome, routed)
+                    ctx.log.warning(
+                        "outcome '%s' is not routed; going to fallback '%s'", outcome, routed
+                    )
                 target = routed
             steps += 1
             if steps >= self.max_steps:
@@ -310,8 +330,16 @@ class Engine:
         self._save(slot, s)
         return Turn(s.call_sid, s.turn, tuple(actions), ended=False)
 
-    def _finish(self, slot: Slot, s: Session, compiled: CompiledPlan, actions: list[Action],
-                *, apology: bool = False, status: str | None = None) -> Turn:
+    def _finish(
+        self,
+        slot: Slot,
+        s: Session,
+        compiled: CompiledPlan,
+        actions: list[Action],
+        *,
+        apology: bool = False,
+        status: str | None = None,
+    ) -> Turn:
         if apology:
             actions = [*actions, self._say(compiled, self.apology)]
             if not s.data.get("InteractionOutcome"):
@@ -340,10 +368,16 @@ class Engine:
 
     def _context(self, s: Session, compiled: CompiledPlan, deadline: float) -> CallContext:
         return CallContext(
-            s.data, s.state, http=self.http, clock=self.clock, secrets=self.secrets,
+            s.data,
+            s.state,
+            http=self.http,
+            clock=self.clock,
+            secrets=self.secrets,
             log=CallLog(log, {"call_sid": s.call_sid, "plan": s.plan_id, "applet": s.applet}),
-            currency=compiled.info.currency, timezone=compiled.info.timezone,
-            missing=s.missing, deadline=deadline,
+            currency=compiled.info.currency,
+            timezone=compiled.info.timezone,
+            missing=s.missing,
+            deadline=deadline,
         )
 
     def _compiled(self, plan_id: str, version: str) -> CompiledPlan:
@@ -352,8 +386,9 @@ class Engine:
             return compiled
         source = self.store.get_plan(version)
         if source is None:
-            log.warning("plan %s version %s is gone; continuing on the current version",
-                        plan_id, version)
+            log.warning(
+                "plan %s version %s is gone; continuing on the current version", plan_id, version
+            )
             return self.catalog.current(plan_id)
         plan, _ = load_text(source, f"<{plan_id}@{version}>")
         return self.catalog.add(plan, current=False)
@@ -370,11 +405,17 @@ class Engine:
         if s.recorded:
             return None
         outcome = s.data.get("InteractionOutcome") or (
-            "Abandoned" if s.end_status not in (None, "completed") or s.waiting else "Completed")
+            "Abandoned" if s.end_status not in (None, "completed") or s.waiting else "Completed"
+        )
         record = CallRecord(
-            call_sid=s.call_sid, plan_id=s.plan_id, plan_version=s.plan_version,
-            clid=s.caller, ddi=s.called, started_at=s.started_at,
-            ended_at=s.ended_at or self.clock().isoformat(), outcome=str(outcome),
+            call_sid=s.call_sid,
+            plan_id=s.plan_id,
+            plan_version=s.plan_version,
+            clid=s.caller,
+            ddi=s.called,
+            started_at=s.started_at,
+            ended_at=s.ended_at or self.clock().isoformat(),
+            outcome=str(outcome),
             end_status=s.end_status or "completed",
             path=tuple(PathStep(a or "", o, t, p) for a, o, t, p in s.history),
             missing=tuple(dict.fromkeys(s.missing)),

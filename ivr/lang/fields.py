@@ -125,12 +125,11 @@ class Phone(Text):
     def convert(self, value: Any, path: Path, check: Check) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return check.error(
-                path, f"phone numbers must be quoted text such as \"+{value}\", found {value}"
+                path, f'phone numbers must be quoted text such as "+{value}", found {value}'
             )
         template = super().convert(value, path, check)
         if template is not INVALID and not template.is_constant and not self.placeholders:
-            return check.error(path, f"'{value}': write the number itself here, not a "
-                               "placeholder")
+            return check.error(path, f"'{value}': write the number itself here, not a placeholder")
         if template is not INVALID and template.is_constant and not E164_RE.fullmatch(value):
             return check.error(
                 path, f"'{value}' is not an E.164 number (expected + and 7 to 15 digits)"
@@ -151,8 +150,9 @@ class Name(FieldKind):
             return self.wrong(value, path, check)
         if not NAME_RE.fullmatch(value):
             return check.error(
-                path, f"'{value}' is not a data source name (letters, digits and _, "
-                "starting with a letter)"
+                path,
+                f"'{value}' is not a data source name (letters, digits and _, "
+                "starting with a letter)",
             )
         return value
 
@@ -205,8 +205,9 @@ class PlanRef(AppletRef):
 class Integer(FieldKind):
     """A whole number (or a placeholder that renders to one, when `placeholders`)."""
 
-    def __init__(self, minimum: int | None = None, maximum: int | None = None,
-                 *, placeholders: bool = True):
+    def __init__(
+        self, minimum: int | None = None, maximum: int | None = None, *, placeholders: bool = True
+    ):
         self.minimum, self.maximum, self.placeholders = minimum, maximum, placeholders
         bounds = []
         if minimum is not None:
@@ -369,8 +370,9 @@ class ListOf(FieldKind):
         if not isinstance(value, list):
             return self.wrong(value, path, check)
         if len(value) < self.min_items:
-            return check.error(path, f"expected at least {self.min_items} item(s), found "
-                               f"{len(value)}")
+            return check.error(
+                path, f"expected at least {self.min_items} item(s), found {len(value)}"
+            )
         items = [self.item.convert(v, path + (i,), check) for i, v in enumerate(value)]
         return INVALID if any(i is INVALID for i in items) else tuple(items)
 
@@ -489,8 +491,9 @@ class Struct(FieldKind):
 class OneOf(FieldKind):
     """A value that is one of several shapes, told apart by `pick` (returns the kind or None)."""
 
-    def __init__(self, label: str, pick: Callable[[Any], FieldKind | None],
-                 options: list[FieldKind]):
+    def __init__(
+        self, label: str, pick: Callable[[Any], FieldKind | None], options: list[FieldKind]
+    ):
         self.label = label
         self.pick = pick
         self.options = options
@@ -571,8 +574,9 @@ def convert_struct(
     return obj
 
 
-def struct_schema(cls: type, *, extra: dict[str, Any] | None = None,
-                  required_extra: tuple[str, ...] = ()) -> dict[str, Any]:
+def struct_schema(
+    cls: type, *, extra: dict[str, Any] | None = None, required_extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
     props: dict[str, Any] = {}
     required: list[str] = list(required_extra)
     for f in struct_fields(cls):

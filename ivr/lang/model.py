@@ -23,8 +23,14 @@ from ivr.lang.fields import (
 from ivr.lang.templates import Template
 
 BUILTIN_SOURCES = (
-    "CLID", "DDI", "CallSid", "PlanId", "InteractionStartTime", "Language",
-    "InteractionOutcome", "Today",
+    "CLID",
+    "DDI",
+    "CallSid",
+    "PlanId",
+    "InteractionStartTime",
+    "Language",
+    "InteractionOutcome",
+    "Today",
 )
 COMMON_APPLET_KEYS = ("type", "description", "next", "on")
 
@@ -33,22 +39,34 @@ COMMON_APPLET_KEYS = ("type", "description", "next", "on")
 class Defaults:
     """`defaults:` — inherited by every applet that has the field."""
 
-    voice: Template | None = field(default=None, metadata=spec(
-        Text(numbers=False), "text-to-speech voice, e.g. Polly.Amy"))
-    language: Template | None = field(default=None, metadata=spec(
-        Text(numbers=False), "speech language, e.g. en-GB; also the Language data source"))
-    timeout: int | Template | None = field(default=None, metadata=spec(
-        Integer(1, 60), "seconds to wait for a key press"))
-    retries: int | Template | None = field(default=None, metadata=spec(
-        Integer(0, 10), "re-prompts after a no-input or invalid input"))
-    finish_on_key: str | None = field(default=None, metadata=spec(
-        Key(allow_none=True), "key that ends a digit entry"))
-    ring_timeout: int | Template | None = field(default=None, metadata=spec(
-        Integer(5, 600), "seconds to ring a transfer destination"))
-    currency: str = field(default="GBP", metadata=spec(
-        Currency(), "ISO 4217 code for the currency formatter and amounts"))
-    timezone: str = field(default="UTC", metadata=spec(
-        Timezone(), "IANA time zone for dates, Today and time routing"))
+    voice: Template | None = field(
+        default=None, metadata=spec(Text(numbers=False), "text-to-speech voice, e.g. Polly.Amy")
+    )
+    language: Template | None = field(
+        default=None,
+        metadata=spec(
+            Text(numbers=False), "speech language, e.g. en-GB; also the Language data source"
+        ),
+    )
+    timeout: int | Template | None = field(
+        default=None, metadata=spec(Integer(1, 60), "seconds to wait for a key press")
+    )
+    retries: int | Template | None = field(
+        default=None, metadata=spec(Integer(0, 10), "re-prompts after a no-input or invalid input")
+    )
+    finish_on_key: str | None = field(
+        default=None, metadata=spec(Key(allow_none=True), "key that ends a digit entry")
+    )
+    ring_timeout: int | Template | None = field(
+        default=None, metadata=spec(Integer(5, 600), "seconds to ring a transfer destination")
+    )
+    currency: str = field(
+        default="GBP",
+        metadata=spec(Currency(), "ISO 4217 code for the currency formatter and amounts"),
+    )
+    timezone: str = field(
+        default="UTC", metadata=spec(Timezone(), "IANA time zone for dates, Today and time routing")
+    )
 
     def inherited(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -59,22 +77,37 @@ class PlanHeader:
     """The top-level keys of a plan file (used for checking and the JSON Schema)."""
 
     plan: str = field(metadata=spec(Name(), "plan id: [a-z][a-z0-9_]*, unique in callplans/"))
-    description: str | None = field(default=None, metadata=spec(
-        Text(), "what the plan is for"))
-    numbers: tuple[Template, ...] = field(default=(), metadata=spec(
-        ListOf(Phone(placeholders=False)), "E.164 numbers (DDIs) answered by this plan"))
+    description: str | None = field(default=None, metadata=spec(Text(), "what the plan is for"))
+    numbers: tuple[Template, ...] = field(
+        default=(),
+        metadata=spec(
+            ListOf(Phone(placeholders=False)), "E.164 numbers (DDIs) answered by this plan"
+        ),
+    )
     start: str = field(metadata=spec(AppletRef(), "id of the first applet"))
-    fallback: str | None = field(default=None, metadata=spec(
-        AppletRef(), "applet used for an unrouted outcome or an engine error"))
-    defaults: Defaults = field(default_factory=Defaults, metadata=spec(
-        # kind set below to avoid a forward reference
-        Text(), "values inherited by every applet that has the field"))
-    data: dict[str, Any] = field(default_factory=dict, metadata=spec(
-        MapOf(JsonValue(), Name()), "constant data sources available from the start"))
-    secrets: tuple[str, ...] = field(default=(), metadata=spec(
-        ListOf(Name()), "names #(NAME) may use; values come from the environment"))
-    applets: dict[str, Any] = field(default_factory=dict, metadata=spec(
-        MapOf(Text()), "applet id → applet"))
+    fallback: str | None = field(
+        default=None,
+        metadata=spec(AppletRef(), "applet used for an unrouted outcome or an engine error"),
+    )
+    defaults: Defaults = field(
+        default_factory=Defaults,
+        metadata=spec(
+            # kind set below to avoid a forward reference
+            Text(),
+            "values inherited by every applet that has the field",
+        ),
+    )
+    data: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=spec(MapOf(JsonValue(), Name()), "constant data sources available from the start"),
+    )
+    secrets: tuple[str, ...] = field(
+        default=(),
+        metadata=spec(ListOf(Name()), "names #(NAME) may use; values come from the environment"),
+    )
+    applets: dict[str, Any] = field(
+        default_factory=dict, metadata=spec(MapOf(Text()), "applet id → applet")
+    )
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,9 @@ def parse_ref(body: str) -> Ref:
         pos = step.end()
     formatter = formatter.strip()
     if formatter and formatter not in FORMATTERS:
-        raise TemplateError(f"unknown formatter '{formatter}' in '$({body})'"
-                            f"{did_you_mean(formatter, FORMATTERS)}")
+        raise TemplateError(
+            f"unknown formatter '{formatter}' in '$({body})'{did_you_mean(formatter, FORMATTERS)}"
+        )
     return Ref(match.group(0), tuple(steps), formatter or None)
 
 
@@ -85,7 +86,7 @@ class Template:
                 end = source.find(")", i + 2)
                 if end < 0:
                     raise TemplateError(
-                        f"unclosed placeholder '{source[i:i + 20]}': add ')' (write $$ for a "
+                        f"unclosed placeholder '{source[i : i + 20]}': add ')' (write $$ for a "
                         "literal $)"
                     )
                 body = source[i + 2 : end]
@@ -181,8 +182,9 @@ class Scope:
             base = self.data.get(ref.name, _MISSING)
         found = _MISSING if base is _MISSING else lookup(base, ref.path)
         if found is _MISSING:
-            self.missing.append(ref.name + "".join(
-                f"[{s}]" if isinstance(s, int) else f".{s}" for s in ref.path))
+            self.missing.append(
+                ref.name + "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in ref.path)
+            )
             return None
         return found
 

@@ -110,8 +110,11 @@ class _Builder:
             alias = path if alias is None else alias
             self.expanded += 1
             if self.expanded > ALIAS_BUDGET:
-                report.error(alias, f"aliases (*name) expand to more than {ALIAS_BUDGET:,} "
-                                    "values; write the values out, or use fewer aliases")
+                report.error(
+                    alias,
+                    f"aliases (*name) expand to more than {ALIAS_BUDGET:,} "
+                    "values; write the values out, or use fewer aliases",
+                )
                 raise _Refused
         else:
             self.seen.add(id(node))
@@ -119,29 +122,40 @@ class _Builder:
             if alias is not None:
                 self.expanded_text += len(node.value)
                 if self.expanded_text > ALIAS_TEXT_BUDGET:
-                    report.error(alias, f"aliases (*name) repeat more than "
-                                        f"{ALIAS_TEXT_BUDGET:,} characters of text; write the "
-                                        "values out, or use fewer aliases")
+                    report.error(
+                        alias,
+                        f"aliases (*name) repeat more than "
+                        f"{ALIAS_TEXT_BUDGET:,} characters of text; write the "
+                        "values out, or use fewer aliases",
+                    )
                     raise _Refused
             return _scalar(node)
         if depth >= MAX_DEPTH:
-            report.error_at(position, path[:4], f"nested more than {MAX_DEPTH} levels deep "
-                            "(lists and maps inside each other); a call plan needs far fewer")
+            report.error_at(
+                position,
+                path[:4],
+                f"nested more than {MAX_DEPTH} levels deep "
+                "(lists and maps inside each other); a call plan needs far fewer",
+            )
             raise _Refused
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, path + (i,), depth + 1, alias)
-                    for i, child in enumerate(node.value)]
+            return [
+                self.build(child, path + (i,), depth + 1, alias)
+                for i, child in enumerate(node.value)
+            ]
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth, alias)
         raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
-    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int, alias: Path | None
-                 ) -> dict[str, Any]:
+    def _mapping(
+        self, node: yaml.MappingNode, path: Path, depth: int, alias: Path | None
+    ) -> dict[str, Any]:
         report = self.report
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge" or (
-                    key_node.value == "<<" and not key_node.style):
+                key_node.value == "<<" and not key_node.style
+            ):
                 report.error(path, "merge keys (<<) are not supported in call plans")
                 continue
             if not isinstance(key_node, yaml.ScalarNode):

@@ -26,9 +26,14 @@ def main() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors and warnings.")
-@click.option("--max-plan-bytes", type=click.IntRange(min=1), default=MAX_PLAN_BYTES,
-              envvar="IVR_MAX_PLAN_BYTES", show_default=True,
-              help="Refuse plan files larger than this.")
+@click.option(
+    "--max-plan-bytes",
+    type=click.IntRange(min=1),
+    default=MAX_PLAN_BYTES,
+    envvar="IVR_MAX_PLAN_BYTES",
+    show_default=True,
+    help="Refuse plan files larger than this.",
+)
 def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, max_plan_bytes: int) -> None:
     """Validate call plans (files or folders; default: callplans/)."""
     targets = list(paths) or [Path("callplans")]
@@ -37,16 +42,19 @@ def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, max_plan_bytes:
         click.echo(diagnostic.format(), err=False)
     errors, warnings = len(result.errors), len(result.warnings)
     if not quiet:
-        click.echo(f"{len(result.plans)} plan(s) valid, {len(result.refused)} refused: "
-                   f"{errors} error(s), {warnings} warning(s)")
+        click.echo(
+            f"{len(result.plans)} plan(s) valid, {len(result.refused)} refused: "
+            f"{errors} error(s), {warnings} warning(s)"
+        )
     if errors or (strict and warnings):
         sys.exit(1)
 
 
 @main.command()
 @click.argument("plan", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
+)
 def graph(plan: Path, fmt: str) -> None:
     """Print a plan as a graph: applets as nodes, outcomes as labelled edges."""
     try:
@@ -60,22 +68,39 @@ def graph(plan: Path, fmt: str) -> None:
 
 @main.command()
 @click.argument("number")
-@click.option("--from", "caller", default="", help="Caller ID (empty or 'anonymous' for "
-              "withheld).")
-@click.option("--keys", "keys", multiple=True, metavar="ENTRY...",
-              help="Keys per prompt, separated by spaces or commas; '-' for no input.")
+@click.option("--from", "caller", default="", help="Caller ID (empty or 'anonymous' for withheld).")
+@click.option(
+    "--keys",
+    "keys",
+    multiple=True,
+    metavar="ENTRY...",
+    help="Keys per prompt, separated by spaces or commas; '-' for no input.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the call as JSON.")
 @click.option("--url", help="Call a running server instead of an in-process app.")
 @click.option("--hangup-after", type=int, help="Hang up after answering N prompts.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
 @click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
-@click.option("--verbose", "-v", is_flag=True, help="Show prompts' key settings and "
-              "missing data sources.")
-@click.option("--at", "at", help="Simulated start time, ISO 8601 (e.g. 2026-11-18T10:00:00Z); "
-              "in-process only.")
-def call(number: str, caller: str, keys: tuple[str, ...], as_json: bool, url: str | None,
-         hangup_after: int | None, config: str | None, callplans: str | None,
-         verbose: bool, at: str | None) -> None:
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Show prompts' key settings and missing data sources."
+)
+@click.option(
+    "--at",
+    "at",
+    help="Simulated start time, ISO 8601 (e.g. 2026-11-18T10:00:00Z); in-process only.",
+)
+def call(
+    number: str,
+    caller: str,
+    keys: tuple[str, ...],
+    as_json: bool,
+    url: str | None,
+    hangup_after: int | None,
+    config: str | None,
+    callplans: str | None,
+    verbose: bool,
+    at: str | None,
+) -> None:
     """Simulate a call to NUMBER, acting as Twilio against the webhooks."""
     from ivr.adapters.logs import install
     from ivr.tools.simulator.local import LocalPhone, RemotePhone
@@ -87,10 +112,13 @@ def call(number: str, caller: str, keys: tuple[str, ...], as_json: bool, url: st
     entries = [e for raw in keys for e in raw.replace(",", " ").split()]
     ask = None
     if sys.stdin.isatty() and not as_json:
+
         def ask(prompt: str) -> str | None:
-            answer = click.prompt("  keys (Enter: no input, h: hang up)", default="",
-                                  show_default=False)
+            answer = click.prompt(
+                "  keys (Enter: no input, h: hang up)", default="", show_default=False
+            )
             return None if answer.strip().lower() in ("h", "hangup", "q") else answer
+
     source = KeySource(entries, ask)
     start = None
     if at:
@@ -99,17 +127,21 @@ def call(number: str, caller: str, keys: tuple[str, ...], as_json: bool, url: st
         try:
             start = datetime.fromisoformat(at.replace("Z", "+00:00"))
         except ValueError:
-            raise click.BadParameter(f"'{at}' is not an ISO 8601 time",
-                                     param_hint="--at") from None
+            raise click.BadParameter(f"'{at}' is not an ISO 8601 time", param_hint="--at") from None
         start = start if start.tzinfo else start.replace(tzinfo=UTC)
     live = None
     if ask is not None:  # interactive: show each line as it happens, before the caller types
+
         def live(event: Any) -> None:
             line = event_line(event, "", verbose=verbose)
             if line is not None:
                 click.echo(line if event.kind != "leg_start" else f"Call: {event.text}")
-    phone = (RemotePhone(url, settings, on_event=live) if url
-             else LocalPhone(settings, start=start, on_event=live))
+
+    phone = (
+        RemotePhone(url, settings, on_event=live)
+        if url
+        else LocalPhone(settings, start=start, on_event=live)
+    )
     report = phone.call(number, caller, source, hangup_after=hangup_after)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, default=str))
@@ -142,8 +174,10 @@ def calls(limit: int, config: str | None, as_json: bool) -> None:
         click.echo("no calls recorded yet")
     for r in records:
         path = " → ".join(f"{s.applet}({s.outcome})" for s in r.path)
-        click.echo(f"{r.started_at[:19]}  {r.clid or 'withheld':<14} {r.ddi:<14} "
-                   f"{r.plan_id:<22} {r.outcome:<16} {path}")
+        click.echo(
+            f"{r.started_at[:19]}  {r.clid or 'withheld':<14} {r.ddi:<14} "
+            f"{r.plan_id:<22} {r.outcome:<16} {path}"
+        )
 
 
 def _record_dict(r: Any) -> dict[str, Any]:
@@ -183,16 +217,26 @@ def _settings(config: str | None, callplans: str | None) -> Any:
 @click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
 @click.option("-k", "select", help="Only scenarios whose name contains this text.")
 @click.option("--coverage/--no-coverage", default=True, show_default=True)
-def test_command(paths: tuple[Path, ...], config: str | None, callplans: str | None,
-                 select: str | None, coverage: bool) -> None:
+def test_command(
+    paths: tuple[Path, ...],
+    config: str | None,
+    callplans: str | None,
+    select: str | None,
+    coverage: bool,
+) -> None:
     """Run call plan scenario files (default: callplans/)."""
     from ivr.adapters.logs import install
     from ivr.tools.scenario_report import run_files
 
     install("ERROR")
     settings = _settings(config, callplans)
-    ok = run_files(list(paths) or [settings.callplans], settings, select=select,
-                   show_coverage=coverage, echo=click.echo)
+    ok = run_files(
+        list(paths) or [settings.callplans],
+        settings,
+        select=select,
+        show_coverage=coverage,
+        echo=click.echo,
+    )
     sys.exit(0 if ok else 1)
 
 

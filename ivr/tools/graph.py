@@ -36,8 +36,9 @@ def mermaid(plan: Plan) -> str:
         lines.append(f'    {source} -->|"{outcome}"| {target}')
     lines.append(f"    classDef start stroke-width:3px;\n    class {plan.start} start;")
     if plan.fallback:
-        lines.append(f"    classDef fallback stroke-dasharray:4;\n    class {plan.fallback} "
-                     "fallback;")
+        lines.append(
+            f"    classDef fallback stroke-dasharray:4;\n    class {plan.fallback} fallback;"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -19,22 +19,34 @@ from ivr.tools.scenarios import (
 )
 
 
-def run_files(paths: list[Path], settings: Settings, *, select: str | None = None,
-              show_coverage: bool = True, echo: Callable[[str], None] = print) -> bool:
+def run_files(
+    paths: list[Path],
+    settings: Settings,
+    *,
+    select: str | None = None,
+    show_coverage: bool = True,
+    echo: Callable[[str], None] = print,
+) -> bool:
     """Run scenario files; the default SQLite databases are swapped for throwaway ones so a
     test run leaves nothing behind (configured databases, e.g. PostgreSQL, are used as is)."""
     with tempfile.TemporaryDirectory(prefix="ivr-test-") as folder:
         if settings.database_url == DEFAULT_DATABASE:
             settings = replace(settings, database_url=f"sqlite:///{folder}/calls.sqlite3")
         if "database_url" not in settings.pci:
-            settings = replace(settings, pci={**settings.pci,
-                                              "database_url": f"sqlite:///{folder}/pci.sqlite3"})
-        return _run_files(paths, settings, select=select, show_coverage=show_coverage,
-                          echo=echo)
+            settings = replace(
+                settings, pci={**settings.pci, "database_url": f"sqlite:///{folder}/pci.sqlite3"}
+            )
+        return _run_files(paths, settings, select=select, show_coverage=show_coverage, echo=echo)
 
 
-def _run_files(paths: list[Path], settings: Settings, *, select: str | None,
-               show_coverage: bool, echo: Callable[[str], None]) -> bool:
+def _run_files(
+    paths: list[Path],
+    settings: Settings,
+    *,
+    select: str | None,
+    show_coverage: bool,
+    echo: Callable[[str], None],
+) -> bool:
     files = scenario_files(paths)
     results: list[Outcome] = []
     broken = 0
@@ -67,9 +79,11 @@ def _run_files(paths: list[Path], settings: Settings, *, select: str | None,
                 continue
             applets = cov.percent(cov.seen_applets, cov.applets)
             edges = cov.percent(cov.seen_edges, cov.edges)
-            echo(f"  {plan_id}: applets {len(cov.seen_applets & cov.applets)}/"
-                 f"{len(cov.applets)} ({applets:.0f}%), outcomes "
-                 f"{len(cov.seen_edges & cov.edges)}/{len(cov.edges)} ({edges:.0f}%)")
+            echo(
+                f"  {plan_id}: applets {len(cov.seen_applets & cov.applets)}/"
+                f"{len(cov.applets)} ({applets:.0f}%), outcomes "
+                f"{len(cov.seen_edges & cov.edges)}/{len(cov.edges)} ({edges:.0f}%)"
+            )
             missing_applets = sorted(cov.applets - cov.seen_applets)
             missing_edges = sorted(f"{a}.{o}" for a, o in cov.edges - cov.seen_edges)
             if missing_applets:

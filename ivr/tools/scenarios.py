@@ -48,16 +48,29 @@ _MAP = {"type": ["object", "null"]}
 _ANSWERS = {"type": ["array", "null"], "items": SERVICE_ANSWER}
 _EXPECT = {
     "type": ["object", "null"],
-    "properties": {"path": _LIST, "outcome": _TEXT, "heard": _LIST, "not_heard": _LIST,
-                   "data": _MAP, "ended_by": _TEXT, "plan": _TEXT},
+    "properties": {
+        "path": _LIST,
+        "outcome": _TEXT,
+        "heard": _LIST,
+        "not_heard": _LIST,
+        "data": _MAP,
+        "ended_by": _TEXT,
+        "plan": _TEXT,
+    },
     "additionalProperties": False,
 }
 _SCENARIO = {
     "type": "object",
     "properties": {
-        "name": _TEXT, "number": _TEXT, "caller": _TEXT,
-        "keys": {"type": ["array", "string", "null"]}, "services": _ANSWERS, "dial": _MAP,
-        "hangup_after": {"type": ["integer", "null"]}, "start_time": {}, "expect": _EXPECT,
+        "name": _TEXT,
+        "number": _TEXT,
+        "caller": _TEXT,
+        "keys": {"type": ["array", "string", "null"]},
+        "services": _ANSWERS,
+        "dial": _MAP,
+        "hangup_after": {"type": ["integer", "null"]},
+        "start_time": {},
+        "expect": _EXPECT,
         "queue_result": _TEXT,
     },
     "additionalProperties": False,
@@ -67,13 +80,20 @@ _SCENARIO = {
 SCENARIO_FILE = {
     "type": "object",
     "properties": {
-        "number": {}, "plan": {}, "caller": _TEXT, "start_time": {}, "services": _ANSWERS,
-        "scenarios": {"type": "array", "items": _SCENARIO}, "dial": _MAP,
+        "number": {},
+        "plan": {},
+        "caller": _TEXT,
+        "start_time": {},
+        "services": _ANSWERS,
+        "scenarios": {"type": "array", "items": _SCENARIO},
+        "dial": _MAP,
     },
     "required": ["scenarios"],
     "additionalProperties": False,
-    "x-messages": {"type": "expected a map with a scenarios: list",
-                   "required": "expected a map with a scenarios: list"},
+    "x-messages": {
+        "type": "expected a map with a scenarios: list",
+        "required": "expected a map with a scenarios: list",
+    },
 }
 _FILE = validator(SCENARIO_FILE)
 
@@ -157,15 +177,22 @@ def load_scenarios(path: Path) -> list[Scenario]:
         if isinstance(keys, str):
             keys = keys.replace(",", " ").split()
         start = item.get("start_time", raw.get("start_time"))
-        out.append(Scenario(
-            file=where, name=str(item.get("name") or f"scenario {i + 1}"), number=number,
-            caller=str(item.get("caller", raw.get("caller", "+447700900123")) or ""),
-            keys=[str(k) for k in keys], services=services,
-            dial={**(raw.get("dial") or {}), **(item.get("dial") or {})},
-            hangup_after=item.get("hangup_after"), start_time=_time(start, at),
-            expect=expect, plan=str(plan) if plan and not number else None,
-            queue_result=item.get("queue_result"),
-        ))
+        out.append(
+            Scenario(
+                file=where,
+                name=str(item.get("name") or f"scenario {i + 1}"),
+                number=number,
+                caller=str(item.get("caller", raw.get("caller", "+447700900123")) or ""),
+                keys=[str(k) for k in keys],
+                services=services,
+                dial={**(raw.get("dial") or {}), **(item.get("dial") or {})},
+                hangup_after=item.get("hangup_after"),
+                start_time=_time(start, at),
+                expect=expect,
+                plan=str(plan) if plan and not number else None,
+                queue_result=item.get("queue_result"),
+            )
+        )
     return out
 
 
@@ -208,13 +235,17 @@ def run_scenario(scenario: Scenario, settings: Settings) -> Outcome:
     if scenario.plan:  # a file may name the plan instead of a number: dial a stand-in number
         number = "+10000000000"
         numbers[number] = scenario.plan
-    phone = LocalPhone(replace(settings, directory=directory, numbers=numbers), http=http,
-                       start=scenario.start_time)
+    phone = LocalPhone(
+        replace(settings, directory=directory, numbers=numbers),
+        http=http,
+        start=scenario.start_time,
+    )
     if scenario.queue_result:
         phone.simulator.queue_result = scenario.queue_result
     try:
-        report = phone.call(number, scenario.caller, list(scenario.keys),
-                            hangup_after=scenario.hangup_after)
+        report = phone.call(
+            number, scenario.caller, list(scenario.keys), hangup_after=scenario.hangup_after
+        )
     finally:
         phone.close()
     outcome = Outcome(scenario, report)
@@ -231,8 +262,9 @@ def compare(expect: dict[str, Any], report: CallReport) -> list[str]:
         want = [str(a) for a in expect["path"]]
         got = [a for a, _ in report.path]
         if want != got:
-            diff = "\n".join(difflib.unified_diff(want, got, "expected path", "actual path",
-                                                  lineterm="", n=2))
+            diff = "\n".join(
+                difflib.unified_diff(want, got, "expected path", "actual path", lineterm="", n=2)
+            )
             failures.append(f"path differs:\n{diff}")
     if "outcome" in expect and str(expect["outcome"]) != str(report.outcome):
         failures.append(f"outcome: expected {expect['outcome']!r}, got {report.outcome!r}")
@@ -241,11 +273,15 @@ def compare(expect: dict[str, Any], report: CallReport) -> list[str]:
     heard = report.heard()
     position = 0
     for phrase in expect.get("heard") or []:
-        found = next((i for i in range(position, len(heard))
-                      if str(phrase).lower() in heard[i].lower()), None)
+        found = next(
+            (i for i in range(position, len(heard)) if str(phrase).lower() in heard[i].lower()),
+            None,
+        )
         if found is None:
-            failures.append(f"not heard (in order): {phrase!r}\n  heard:\n" +
-                            "\n".join(f"    {h}" for h in heard))
+            failures.append(
+                f"not heard (in order): {phrase!r}\n  heard:\n"
+                + "\n".join(f"    {h}" for h in heard)
+            )
             break
         position = found + 1
     for phrase in expect.get("not_heard") or []:
@@ -257,8 +293,9 @@ def compare(expect: dict[str, Any], report: CallReport) -> list[str]:
         if str(actual) != str(value) if value is not None else actual not in (None, ""):
             failures.append(f"data {name}: expected {value!r}, got {actual!r}")
     if "ended_by" in expect and expect["ended_by"] != report.result.ended_by:
-        failures.append(f"ended_by: expected {expect['ended_by']!r}, got "
-                        f"{report.result.ended_by!r}")
+        failures.append(
+            f"ended_by: expected {expect['ended_by']!r}, got {report.result.ended_by!r}"
+        )
     errors = [e.text for e in report.result.events if e.kind == "error"]
     if errors:
         failures.append("application errors: " + "; ".join(errors))

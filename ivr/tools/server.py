@@ -95,11 +95,18 @@ def run(settings: Settings, host: str, port: int) -> None:
         PlanWatcher(system).start()
     if hasattr(signal, "SIGHUP"):
         # Reload on a thread: a second SIGHUP during a reload must not re-enter it here.
-        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
-            target=_reload_logged, args=(system,), daemon=True).start())
+        signal.signal(
+            signal.SIGHUP,
+            lambda *_: threading.Thread(target=_reload_logged, args=(system,), daemon=True).start(),
+        )
     server = make_server(host, port, app, threaded=True)
-    log.info("serving on http://%s:%d (plans: %s; store: %s)", host, port,
-             settings.callplans, settings.store_url)
+    log.info(
+        "serving on http://%s:%d (plans: %s; store: %s)",
+        host,
+        port,
+        settings.callplans,
+        settings.store_url,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

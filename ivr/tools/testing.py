@@ -32,11 +32,18 @@ def ivr_phone(tmp_path: Path) -> Iterator[Callable[..., LocalPhone]]:
     """Build an in-process phone: `ivr_phone(callplans=..., services=[...], dial={...})`."""
     phones: list[LocalPhone] = []
 
-    def build(callplans: str | Path = "callplans", *, services: list[dict[str, Any]] | None = None,
-              dial: dict[str, str] | None = None, start: datetime | None = None,
-              settings: Settings | None = None, **overrides: Any) -> LocalPhone:
-        base = settings or Settings(callplans=Path(callplans),
-                                    database_url=f"sqlite:///{tmp_path}/calls.sqlite3")
+    def build(
+        callplans: str | Path = "callplans",
+        *,
+        services: list[dict[str, Any]] | None = None,
+        dial: dict[str, str] | None = None,
+        start: datetime | None = None,
+        settings: Settings | None = None,
+        **overrides: Any,
+    ) -> LocalPhone:
+        base = settings or Settings(
+            callplans=Path(callplans), database_url=f"sqlite:///{tmp_path}/calls.sqlite3"
+        )
         directory = dict(base.directory)
         directory.update({n: Destination(answer=a) for n, a in (dial or {}).items()})
         http = None
@@ -45,8 +52,7 @@ def ivr_phone(tmp_path: Path) -> Iterator[Callable[..., LocalPhone]]:
             http, _ = canned_session(answers)
         from dataclasses import replace
 
-        phone = LocalPhone(replace(base, directory=directory, **overrides), http=http,
-                           start=start)
+        phone = LocalPhone(replace(base, directory=directory, **overrides), http=http, start=start)
         phones.append(phone)
         return phone
 

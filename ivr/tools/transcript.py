@@ -7,10 +7,21 @@ from ivr.tools.simulator.local import CallReport
 from ivr.tools.simulator.twilio import Event
 
 _LABELS = {
-    "say": "hears", "play": "hears audio", "pause": "silence", "keys": "presses",
-    "no_input": "", "dial": "transfer:", "connected": "", "dial_result": "", "enqueue": "queue:",
-    "redirect": "redirect", "hangup": "", "caller_hangup": "", "error": "ERROR:",
-    "leg_start": "", "leg_end": "",
+    "say": "hears",
+    "play": "hears audio",
+    "pause": "silence",
+    "keys": "presses",
+    "no_input": "",
+    "dial": "transfer:",
+    "connected": "",
+    "dial_result": "",
+    "enqueue": "queue:",
+    "redirect": "redirect",
+    "hangup": "",
+    "caller_hangup": "",
+    "error": "ERROR:",
+    "leg_start": "",
+    "leg_end": "",
 }
 
 
@@ -21,9 +32,11 @@ def event_line(event: Event, call_sid: str, *, verbose: bool = False) -> str | N
         if not verbose:
             return None
         d = event.data
-        bits = [f"up to {d['num_digits']} key(s)" if d.get("num_digits") else "keys",
-                f"finish on {d['finish_on_key']}" if d.get("finish_on_key") else "",
-                f"timeout {d['timeout']}s"]
+        bits = [
+            f"up to {d['num_digits']} key(s)" if d.get("num_digits") else "keys",
+            f"finish on {d['finish_on_key']}" if d.get("finish_on_key") else "",
+            f"timeout {d['timeout']}s",
+        ]
         return f"{indent}(waits for {', '.join(b for b in bits if b)})"
     if event.kind == "leg_end" or (event.kind == "redirect" and not verbose):
         return None
@@ -42,8 +55,10 @@ def event_line(event: Event, call_sid: str, *, verbose: bool = False) -> str | N
 def summary(report: CallReport, *, verbose: bool = False) -> list[str]:
     """The closing lines: duration, outcome and path."""
     r = report.result
-    out = [f"Call ended after {r.duration}s" + (" (the caller hung up)"
-                                                if r.ended_by == "caller" else "")]
+    out = [
+        f"Call ended after {r.duration}s"
+        + (" (the caller hung up)" if r.ended_by == "caller" else "")
+    ]
     if report.outcome is not None:
         out.append(f"Outcome: {report.outcome}")
     if report.path:
@@ -55,6 +70,9 @@ def summary(report: CallReport, *, verbose: bool = False) -> list[str]:
 
 def lines(report: CallReport, *, verbose: bool = False) -> list[str]:
     """The whole transcript of a finished call."""
-    out = [line for e in report.result.events
-           if (line := event_line(e, report.result.call_sid, verbose=verbose)) is not None]
+    out = [
+        line
+        for e in report.result.events
+        if (line := event_line(e, report.result.call_sid, verbose=verbose)) is not None
+    ]
     return out + summary(report, verbose=verbose)

@@ -41,8 +41,7 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, **kwargs) -> RedisStore:
-        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2),
-                   **kwargs)
+        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2), **kwargs)
 
     def _call(self, fn, *args):
         try:
@@ -62,8 +61,12 @@ class RedisStore:
 
     @contextmanager
     def lock(self, call_sid: str, timeout: float = 10.0) -> Iterator[None]:
-        lock = self.client.lock(LOCK_KEY.format(sid=call_sid), timeout=self.lock_ttl,
-                                sleep=0.005, blocking_timeout=timeout)
+        lock = self.client.lock(
+            LOCK_KEY.format(sid=call_sid),
+            timeout=self.lock_ttl,
+            sleep=0.005,
+            blocking_timeout=timeout,
+        )
         try:
             acquired = lock.acquire()
         except redis.RedisError as exc:
@@ -111,8 +114,10 @@ class RedisStore:
                 mode = "del"
             held = self._call(self._release, [lock_key, call_key], [token, mode, *args])
             if not held and mode != "keep":
-                raise StoreError(f"the lock of call {call_sid} expired before its turn ended; "
-                                 "the turn's changes were not saved")
+                raise StoreError(
+                    f"the lock of call {call_sid} expired before its turn ended; "
+                    "the turn's changes were not saved"
+                )
 
     def put_plan(self, version: str, source: str, ttl: int) -> None:
         self._call(self.client.set, PLAN_KEY.format(version=version), source, ttl)

@@ -35,10 +35,16 @@ class CallReport:
     def as_dict(self) -> dict[str, Any]:
         r = self.result
         return {
-            "call_sid": r.call_sid, "from": r.caller, "to": r.called, "plan": self.plan,
-            "duration": r.duration, "ended_by": r.ended_by, "outcome": self.outcome,
+            "call_sid": r.call_sid,
+            "from": r.caller,
+            "to": r.called,
+            "plan": self.plan,
+            "duration": r.duration,
+            "ended_by": r.ended_by,
+            "outcome": self.outcome,
             "path": [{"applet": a, "outcome": o} for a, o in self.path],
-            "data": self.data, "missing": self.missing,
+            "data": self.data,
+            "missing": self.missing,
             "transcript": [e.as_dict() for e in r.events],
         }
 
@@ -46,9 +52,16 @@ class CallReport:
 class LocalPhone:
     """Simulated calls against an in-process app built from `settings`."""
 
-    def __init__(self, settings: Settings, *, http: requests.Session | None = None,
-                 start: datetime | None = None, store: Any = None, recorder: Any = None,
-                 on_event: Any = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        http: requests.Session | None = None,
+        start: datetime | None = None,
+        store: Any = None,
+        recorder: Any = None,
+        on_event: Any = None,
+    ):
         from ivr.adapters.loopback import mount
         from ivr.app import create_app
 
@@ -57,20 +70,26 @@ class LocalPhone:
             # ledger file with a running server would settle that server's live payments.
             folder = tempfile.mkdtemp(prefix="ivr-call-")
             weakref.finalize(self, shutil.rmtree, folder, True)
-            settings = replace(settings, pci={
-                **settings.pci, "database_url": f"sqlite:///{folder}/pci.sqlite3"})
+            settings = replace(
+                settings, pci={**settings.pci, "database_url": f"sqlite:///{folder}/pci.sqlite3"}
+            )
         self.settings = settings
         self.clock = SimClock(start)
         session = http if http is not None else requests.Session()
-        self.app = create_app(settings, clock=self.clock, http=session, store=store,
-                              recorder=recorder, private=True)
+        self.app = create_app(
+            settings, clock=self.clock, http=session, store=store, recorder=recorder, private=True
+        )
         mount(session, self.app, settings.self_url)  # the app's own services, in-process
         self.system = self.app.extensions["ivr"]
         self._snapshots: dict[str, Any] = {}
         self.simulator = TwilioSimulator(
-            FlaskTransport(self.app), directory=self.system.directory,
-            auth_token=settings.auth_token, sign_base=settings.public_url, clock=self.clock,
-            account_sid=settings.account_sid, on_before_end=self._snapshot,
+            FlaskTransport(self.app),
+            directory=self.system.directory,
+            auth_token=settings.auth_token,
+            sign_base=settings.public_url,
+            clock=self.clock,
+            account_sid=settings.account_sid,
+            on_before_end=self._snapshot,
             on_event=on_event,
         )
 
@@ -84,15 +103,24 @@ class LocalPhone:
     def _snapshot(self, call_sid: str) -> None:
         self._snapshots[call_sid] = self.system.engine.session(call_sid)
 
-    def call(self, to: str, caller: str = "", keys: list[str] | KeySource | None = None, *,
-             hangup_after: int | None = None) -> CallReport:
+    def call(
+        self,
+        to: str,
+        caller: str = "",
+        keys: list[str] | KeySource | None = None,
+        *,
+        hangup_after: int | None = None,
+    ) -> CallReport:
         source = keys if isinstance(keys, KeySource) else KeySource(list(keys or []))
         result = self.simulator.call(to, caller, source, hangup_after=hangup_after)
         report = CallReport(result)
         session = self._snapshots.pop(result.call_sid, None)
         if session is not None:
-            names = {n for pid in self.system.catalog.plan_ids
-                     for n in self.system.catalog.current(pid).plan.secrets}
+            names = {
+                n
+                for pid in self.system.catalog.plan_ids
+                for n in self.system.catalog.current(pid).plan.secrets
+            }
             report.data = mask(session.data, self.settings.secrets, names)
             report.plan = session.plan_id
         record = self.system.recorder.find(result.call_sid)
@@ -114,17 +142,29 @@ class RemotePhone:
 
         directory = with_bridge_numbers(settings.directory, bridge_numbers(settings))
         self.simulator = TwilioSimulator(
-            HttpTransport(url), directory=directory, auth_token=settings.auth_token,
-            sign_base=settings.public_url, account_sid=settings.account_sid, on_event=on_event)
+            HttpTransport(url),
+            directory=directory,
+            auth_token=settings.auth_token,
+            sign_base=settings.public_url,
+            account_sid=settings.account_sid,
+            on_event=on_event,
+        )
 
-    def call(self, to: str, caller: str = "", keys: list[str] | KeySource | None = None, *,
-             hangup_after: int | None = None) -> CallReport:
+    def call(
+        self,
+        to: str,
+        caller: str = "",
+        keys: list[str] | KeySource | None = None,
+        *,
+        hangup_after: int | None = None,
+    ) -> CallReport:
         source = keys if isinstance(keys, KeySource) else KeySource(list(keys or []))
         return CallReport(self.simulator.call(to, caller, source, hangup_after=hangup_after))
 
 
-def mask(data: dict[str, Any], secrets: dict[str, str],
-         names: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+def mask(
+    data: dict[str, Any], secrets: dict[str, str], names: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
     """Data sources with any secret value replaced (secrets are never stored, but be sure)."""
     import os
 

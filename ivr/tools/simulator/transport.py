@@ -13,8 +13,9 @@ class Transport(Protocol):
 
     base: str
 
-    def post(self, url: str, params: dict[str, str], headers: dict[str, str]
-             ) -> tuple[int, str]: ...
+    def post(
+        self, url: str, params: dict[str, str], headers: dict[str, str]
+    ) -> tuple[int, str]: ...
 
 
 class FlaskTransport:
@@ -25,8 +26,7 @@ class FlaskTransport:
     def __init__(self, app: Any):
         self.client = app.test_client()
 
-    def post(self, url: str, params: dict[str, str], headers: dict[str, str]
-             ) -> tuple[int, str]:
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         response = self.client.post(path, data=params, headers=headers)
@@ -41,12 +41,10 @@ class HttpTransport:
         self.timeout = timeout
         self.session = requests.Session()
 
-    def post(self, url: str, params: dict[str, str], headers: dict[str, str]
-             ) -> tuple[int, str]:
+    def post(self, url: str, params: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
         target = url if urlsplit(url).scheme else self.base + url
         try:
-            response = self.session.post(target, data=params, headers=headers,
-                                         timeout=self.timeout)
+            response = self.session.post(target, data=params, headers=headers, timeout=self.timeout)
         except requests.Timeout:
             return 504, ""  # Twilio gives up after 15 s: an application error
         except requests.ConnectionError:

@@ -70,8 +70,9 @@ class EventLog(list):
 class KeySource:
     """Key entries, one per prompt: digits, '-' for no input; `ask` is asked when they run out."""
 
-    def __init__(self, entries: list[str] | None = None,
-                 ask: Callable[[str], str | None] | None = None):
+    def __init__(
+        self, entries: list[str] | None = None, ask: Callable[[str], str | None] | None = None
+    ):
         self.entries = list(entries or [])
         self.ask = ask
         self.used = 0
@@ -145,8 +146,15 @@ class TwilioSimulator:
 
     # -- placing calls --------------------------------------------------------------------
 
-    def call(self, to: str, caller: str, keys: KeySource | None = None, *,
-             hangup_after: int | None = None, call_sid: str | None = None) -> CallResult:
+    def call(
+        self,
+        to: str,
+        caller: str,
+        keys: KeySource | None = None,
+        *,
+        hangup_after: int | None = None,
+        call_sid: str | None = None,
+    ) -> CallResult:
         self.prompts_answered = 0
         self.hangup_after = hangup_after
         self.application_error = False
@@ -157,8 +165,16 @@ class TwilioSimulator:
         result = CallResult(sid, caller, to, events)
         events.append(Event("leg_start", f"call from {caller or 'a withheld number'} to {to}"))
         try:
-            self._leg(sid, caller, to, self.absolute(self.voice_url), keys, events, leg=0,
-                      direction="inbound")
+            self._leg(
+                sid,
+                caller,
+                to,
+                self.absolute(self.voice_url),
+                keys,
+                events,
+                leg=0,
+                direction="inbound",
+            )
         except CallerHungUp:
             result.ended_by = "caller"
             events.append(Event("caller_hangup", "the caller hangs up"))
@@ -167,23 +183,35 @@ class TwilioSimulator:
         result.duration = int((self.clock() - started).total_seconds())
         if self.on_before_end is not None:
             self.on_before_end(sid)
-        self._post(self.absolute(self.status_url), self._params(sid, caller, to, "inbound", FINAL,
-                                                 CallDuration=str(result.duration)))
+        self._post(
+            self.absolute(self.status_url),
+            self._params(sid, caller, to, "inbound", FINAL, CallDuration=str(result.duration)),
+        )
         events.append(Event("leg_end", "call ended"))
         return result
 
-    def _leg(self, sid: str, caller: str, to: str, url: str, keys: KeySource,
-             events: list[Event], *, leg: int, direction: str) -> None:
+    def _leg(
+        self,
+        sid: str,
+        caller: str,
+        to: str,
+        url: str,
+        keys: KeySource,
+        events: list[Event],
+        *,
+        leg: int,
+        direction: str,
+    ) -> None:
         """Request `url` and follow the TwiML until the leg hangs up."""
         params = self._params(sid, caller, to, direction, "ringing")
         document, url = self._fetch(url, params, events, leg)
         params["CallStatus"] = "in-progress"
         while document is not None:
-            document, url = self._run(document, url, sid, caller, to, direction, keys, events,
-                                      leg)
+            document, url = self._run(document, url, sid, caller, to, direction, keys, events, leg)
 
-    def _fetch(self, url: str, params: dict[str, str], events: list[Event], leg: int
-               ) -> tuple[ElementTree.Element | None, str]:
+    def _fetch(
+        self, url: str, params: dict[str, str], events: list[Event], leg: int
+    ) -> tuple[ElementTree.Element | None, str]:
         status, body = self._post(url, params)
         if status >= 400 or not body.strip():
             events.append(Event("error", f"application error: {url} answered {status}", leg))
@@ -192,8 +220,7 @@ class TwilioSimulator:
         try:
             root = ElementTree.fromstring(body)
         except ElementTree.ParseError as exc:
-            events.append(Event("error", f"application error: {url} sent no TwiML ({exc})",
-                                leg))
+            events.append(Event("error", f"application error: {url} sent no TwiML ({exc})", leg))
             self.application_error = True
             return None, url
         if root.tag != "Response":
@@ -202,9 +229,18 @@ class TwilioSimulator:
             return None, url
         return root, url
 
-    def _run(self, doc: ElementTree.Element, url: str, sid: str, caller: str, to: str,
-             direction: str, keys: KeySource, events: list[Event], leg: int
-             ) -> tuple[ElementTree.Element | None, str]:
+    def _run(
+        self,
+        doc: ElementTree.Element,
+        url: str,
+        sid: str,
+        caller: str,
+        to: str,
+        direction: str,
+        keys: KeySource,
+        events: list[Event],
+        leg: int,
+    ) -> tuple[ElementTree.Element | None, str]:
         """Run one document; returns the next document to run (None: the leg is over)."""
 
         def follow(target: str | None, **extra: str) -> tuple[Any, str]:
@@ -230,12 +266,15 @@ class TwilioSimulator:
                 if verb.get("action"):
                     return follow(verb.get("action"), **extra)
             elif tag == "Enqueue":
-                events.append(Event("enqueue", f"waits in queue {verb.text or ''}".strip(),
-                                    leg))
+                events.append(Event("enqueue", f"waits in queue {verb.text or ''}".strip(), leg))
                 self.clock.advance(30)
                 if verb.get("action"):
-                    return follow(verb.get("action"), QueueResult=self.queue_result,
-                                  QueueSid="QU" + uuid.uuid4().hex, QueueTime="30")
+                    return follow(
+                        verb.get("action"),
+                        QueueResult=self.queue_result,
+                        QueueSid="QU" + uuid.uuid4().hex,
+                        QueueTime="30",
+                    )
             elif tag == "Hangup":
                 events.append(Event("hangup", "the call is hung up", leg))
                 return None, url
@@ -253,8 +292,11 @@ class TwilioSimulator:
         loop = int(verb.get("loop") or 1) or 1
         if verb.tag == "Say":
             text = " ".join((verb.text or "").split())
-            events.append(Event("say", text, leg, {"voice": verb.get("voice"),
-                                                   "language": verb.get("language")}))
+            events.append(
+                Event(
+                    "say", text, leg, {"voice": verb.get("voice"), "language": verb.get("language")}
+                )
+            )
             self.clock.advance(loop * max(1.0, len(text.split()) / 2.5))
         elif verb.tag == "Play":
             events.append(Event("play", (verb.text or "").strip(), leg))
@@ -264,8 +306,9 @@ class TwilioSimulator:
             events.append(Event("pause", f"{seconds}s", leg))
             self.clock.advance(seconds)
 
-    def _gather(self, verb: ElementTree.Element, keys: KeySource, events: list[Event],
-                leg: int) -> tuple[str, str] | None:
+    def _gather(
+        self, verb: ElementTree.Element, keys: KeySource, events: list[Event], leg: int
+    ) -> tuple[str, str] | None:
         """Play the prompts and collect keys; None when nothing was collected and Twilio
         goes on with the next verb."""
         prompt_texts = []
@@ -277,8 +320,14 @@ class TwilioSimulator:
         num_digits = int(verb.get("numDigits") or 0)
         finish = verb.get("finishOnKey", "#")
         timeout = int(verb.get("timeout") or 5)
-        events.append(Event("prompt", "waits for keys", leg, {
-            "num_digits": num_digits or None, "finish_on_key": finish, "timeout": timeout}))
+        events.append(
+            Event(
+                "prompt",
+                "waits for keys",
+                leg,
+                {"num_digits": num_digits or None, "finish_on_key": finish, "timeout": timeout},
+            )
+        )
         if self.hangup_after is not None and self.prompts_answered >= self.hangup_after:
             raise CallerHungUp()
         entry = keys.next(" ".join(prompt_texts))
@@ -295,28 +344,41 @@ class TwilioSimulator:
             digits += key
             if num_digits and len(digits) >= num_digits:
                 break
-        self.clock.advance(len(entry) * 0.5 + (0 if finished or (
-            num_digits and len(digits) >= num_digits) else timeout))
+        self.clock.advance(
+            len(entry) * 0.5
+            + (0 if finished or (num_digits and len(digits) >= num_digits) else timeout)
+        )
         if digits:
             events.append(Event("keys", digits + finished, leg))
             return digits, finished
-        events.append(Event("no_input", "presses " + (finished if finished else "nothing"),
-                            leg))
+        events.append(Event("no_input", "presses " + (finished if finished else "nothing"), leg))
         if (verb.get("actionOnEmptyResult") or "").lower() == "true":
             return "", finished
         return None
 
-    def _dial(self, verb: ElementTree.Element, sid: str, caller: str, keys: KeySource,
-              events: list[Event], leg: int) -> dict[str, str]:
+    def _dial(
+        self,
+        verb: ElementTree.Element,
+        sid: str,
+        caller: str,
+        keys: KeySource,
+        events: list[Event],
+        leg: int,
+    ) -> dict[str, str]:
         caller_id = verb.get("callerId") or caller
         timeout = int(verb.get("timeout") or 30)
-        targets = [(c.tag, (c.text or "").strip()) for c in verb] or [("Number",
-                                                                         (verb.text or "").strip())]
+        targets = [(c.tag, (c.text or "").strip()) for c in verb] or [
+            ("Number", (verb.text or "").strip())
+        ]
         kind, number = targets[0]
-        events.append(Event("dial", f"dials {number}" + (f" presenting {caller_id}"
-                                                          if caller_id else ""), leg,
-                            {"number": number, "caller_id": caller_id,
-                             "record": verb.get("record")}))
+        events.append(
+            Event(
+                "dial",
+                f"dials {number}" + (f" presenting {caller_id}" if caller_id else ""),
+                leg,
+                {"number": number, "caller_id": caller_id, "record": verb.get("record")},
+            )
+        )
         child_sid = _sid()
         started = self.clock()
         destination = self.directory.get(number)
@@ -324,9 +386,16 @@ class TwilioSimulator:
             status = "completed"
             events.append(Event("connected", f"connected to {number}", leg))
             try:
-                self._leg(child_sid, caller_id, number, self.absolute(destination.url), keys,
-                          events,
-                          leg=leg + 1, direction="inbound")
+                self._leg(
+                    child_sid,
+                    caller_id,
+                    number,
+                    self.absolute(destination.url),
+                    keys,
+                    events,
+                    leg=leg + 1,
+                    direction="inbound",
+                )
             except CallerHungUp:
                 self._child_status(destination, child_sid, caller_id, number, started)
                 raise
@@ -336,32 +405,52 @@ class TwilioSimulator:
             if status == "completed":
                 talk = destination.talk_seconds if destination else 60
                 talk = min(talk, int(verb.get("timeLimit") or 14400))
-                events.append(Event("connected", f"connected to {number}; talks for {talk}s",
-                                    leg))
+                events.append(Event("connected", f"connected to {number}; talks for {talk}s", leg))
                 self.clock.advance(talk)
             else:
                 self.clock.advance(timeout if status == "no-answer" else 2)
         duration = int((self.clock() - started).total_seconds()) if status == "completed" else 0
-        events.append(Event("dial_result", f"the transferred leg ends: {status}", leg,
-                            {"status": status}))
-        return {"DialCallStatus": status, "DialCallSid": child_sid,
-                "DialCallDuration": str(duration)}
+        events.append(
+            Event("dial_result", f"the transferred leg ends: {status}", leg, {"status": status})
+        )
+        return {
+            "DialCallStatus": status,
+            "DialCallSid": child_sid,
+            "DialCallDuration": str(duration),
+        }
 
-    def _child_status(self, destination: Destination, child_sid: str, caller_id: str,
-                      number: str, started: datetime) -> None:
+    def _child_status(
+        self,
+        destination: Destination,
+        child_sid: str,
+        caller_id: str,
+        number: str,
+        started: datetime,
+    ) -> None:
         duration = int((self.clock() - started).total_seconds())
         if destination.status_url:
-            self._post(self.absolute(destination.status_url), self._params(
-                child_sid, caller_id, number, "inbound", FINAL, CallDuration=str(duration)))
+            self._post(
+                self.absolute(destination.status_url),
+                self._params(
+                    child_sid, caller_id, number, "inbound", FINAL, CallDuration=str(duration)
+                ),
+            )
 
     # -- requests -------------------------------------------------------------------------
 
-    def _params(self, sid: str, caller: str, to: str, direction: str, status: str,
-                **extra: str) -> dict[str, str]:
+    def _params(
+        self, sid: str, caller: str, to: str, direction: str, status: str, **extra: str
+    ) -> dict[str, str]:
         params = {
-            "CallSid": sid, "AccountSid": self.account_sid, "From": caller or "anonymous",
-            "To": to, "Caller": caller or "anonymous", "Called": to, "CallStatus": status,
-            "Direction": direction, "ApiVersion": "2010-04-01",
+            "CallSid": sid,
+            "AccountSid": self.account_sid,
+            "From": caller or "anonymous",
+            "To": to,
+            "Caller": caller or "anonymous",
+            "Called": to,
+            "CallStatus": status,
+            "Direction": direction,
+            "ApiVersion": "2010-04-01",
         }
         params.update(extra)
         return params
@@ -377,8 +466,9 @@ class TwilioSimulator:
             from twilio.request_validator import RequestValidator
 
             headers["X-Twilio-Signature"] = RequestValidator(self.auth_token).compute_signature(
-                url, params)
-        local = url[len(self.public_base) - 1:] if url.startswith(self.public_base) else url
+                url, params
+            )
+        local = url[len(self.public_base) - 1 :] if url.startswith(self.public_base) else url
         return self.transport.post(local, params, headers)
 
 

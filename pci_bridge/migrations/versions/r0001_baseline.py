@@ -24,7 +24,8 @@ depends_on = None
 frozen = MetaData()
 
 sessions = Table(
-    "pci_sessions", frozen,
+    "pci_sessions",
+    frozen,
     Column("id", String(40), primary_key=True),
     Column("state", String(16), nullable=False, index=True),
     Column("clid", String(32), index=True),
@@ -49,7 +50,8 @@ sessions = Table(
 )
 
 attempts = Table(
-    "pci_attempts", frozen,
+    "pci_attempts",
+    frozen,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("session_id", String(40), nullable=False, index=True),
     Column("n", Integer, nullable=False),
@@ -66,7 +68,8 @@ attempts = Table(
 
 # Every presentation of a CLID, in order (an autoincrement id, not a clock, decides "latest").
 presentations = Table(
-    "pci_clid_presentations", frozen,
+    "pci_clid_presentations",
+    frozen,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("clid", String(32), nullable=False, index=True),
     Column("session_id", String(40), nullable=False),
@@ -74,13 +77,15 @@ presentations = Table(
 
 # The simulated gateway's own records (a real gateway keeps these on its side).
 charges = Table(
-    "pci_gateway_charges", frozen,
+    "pci_gateway_charges",
+    frozen,
     Column("idempotency_key", String(255), primary_key=True),
     Column("result", Text, nullable=False),
 )
 
 tokens = Table(
-    "pci_gateway_tokens", frozen,
+    "pci_gateway_tokens",
+    frozen,
     Column("token", String(64), primary_key=True),
     Column("brand", String(16), nullable=False),
     Column("last4", String(4), nullable=False),
@@ -92,7 +97,8 @@ tokens = Table(
 # Ended sessions whose outcome the business has not acknowledged yet (pci_bridge/outbox.py);
 # a row is written in the same transaction as the session's final state.
 outbox = Table(
-    "pci_outbox", frozen,
+    "pci_outbox",
+    frozen,
     Column("session_id", String(40), primary_key=True),
     Column("body", Text, nullable=False),
     Column("created_at", String(40), nullable=False),

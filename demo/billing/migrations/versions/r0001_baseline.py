@@ -22,14 +22,16 @@ depends_on = None
 frozen = MetaData()
 
 Table(
-    "demo_billing_accounts", frozen,
+    "demo_billing_accounts",
+    frozen,
     Column("id", String(40), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("doc", Text, nullable=False),
 )
 
 Table(
-    "demo_billing_records", frozen,
+    "demo_billing_records",
+    frozen,
     Column("n", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(16), nullable=False),
     Column("key", String(64), nullable=False),
