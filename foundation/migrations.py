@@ -15,6 +15,7 @@ tables the code declares.
 from __future__ import annotations
 
 import fcntl
+import logging
 import threading
 import zlib
 from collections.abc import Iterator
@@ -47,6 +48,10 @@ class Schema:
         config.attributes["schema"] = self
         return config
 
+
+log = logging.getLogger("foundation.migrations")
+# Alembic says at INFO what each revision does; one line of ours says what happened.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 _scripts: dict[str, ScriptDirectory] = {}
 _scripts_lock = threading.Lock()
@@ -83,7 +88,11 @@ def upgrade(db: Engine, schema: Schema) -> None:
             return
         config = schema.config()
         config.attributes["connection"] = conn
+        before = current(conn, schema)
         command.upgrade(config, "head")
+        log.info(
+            "database schema %s upgraded from %s to %s", schema.name, before or "nothing", target
+        )
 
 
 @contextmanager

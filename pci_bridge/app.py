@@ -19,6 +19,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from foundation.bearer import BearerGuard
+from foundation.probe import problem
 from foundation.request_limits import (
     API_MAX_BYTES,
     WEBHOOK_MAX_BYTES,
@@ -59,6 +60,25 @@ class Bridge:
 
     owns_state: bool = False
     worker: OutboxWorker | None = None
+
+    def checks(self) -> dict[str, str]:
+        """Readiness of what the bridge needs: its live state and its ledger ("ok" or why
+        not). Says nothing about sessions, keys or cards."""
+        out: dict[str, str] = {}
+        client = getattr(self.state, "client", None)  # Redis; memory state is always there
+        try:
+            if client is not None:
+                client.ping()
+            out["bridge_state"] = "ok"
+        except Exception as exc:
+            out["bridge_state"] = problem(exc)
+        try:
+            with self.ledger.db.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            out["bridge_ledger"] = "ok"
+        except Exception as exc:
+            out["bridge_ledger"] = problem(exc)
+        return out
 
     def deliver_when_ended(self) -> None:
         """Simulated calls and tests: send a session's outcome as soon as it ends."""

@@ -29,10 +29,10 @@ import requests
 import yaml
 
 from ivr.adapters.records_sql import SqlRecorder
+from ivr.app.fleet import PlanWatcher
 from ivr.app.settings import Settings
 from ivr.app.system import System, build_system
 from ivr.errors import PlanNotFound
-from ivr.tools.server import PlanWatcher
 from tests.conftest import PLANS, ROOT, Clock, free_port
 from tests.driver import CallDriver
 
@@ -268,7 +268,7 @@ def test_edit_within_the_same_timestamp_tick_is_seen(rig: Rig) -> None:
 def test_watcher_thread_survives_a_failed_reload(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     """One reload that raises (a folder vanishing under rglob, a file removed between listing
     and stat, a compiler bug) must not end hot reload for the life of the process."""
-    real = rig.system.reload_plans
+    real = rig.system.sync_plans
     calls: list[int] = []
 
     def flaky() -> Any:
@@ -277,13 +277,13 @@ def test_watcher_thread_survives_a_failed_reload(rig: Rig, monkeypatch: pytest.M
             raise FileNotFoundError("callplans/gone.yaml")
         return real()
 
-    monkeypatch.setattr(rig.system, "reload_plans", flaky)
+    monkeypatch.setattr(rig.system, "sync_plans", flaky)
     failures: list[Any] = []
     monkeypatch.setattr(threading, "excepthook", failures.append)
     watcher = PlanWatcher(rig.system, interval=0.02)
     watcher.start()
     try:
-        with logged("ivr.server", "reloading call plans failed") as failed:
+        with logged("ivr.plans", "following the published plans failed") as failed:
             set_version(rig.plan, "two")
             assert failed.wait(5), "the watcher never reported the failed reload"
         set_version(rig.plan, "three")

@@ -18,7 +18,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, inspect, text
 from demo.billing.store import SCHEMA as BILLING
 from foundation.db import open_engine
 from foundation.migrations import Schema, adopt, current, head, upgrade
-from ivr.adapters.records_sql import SCHEMA as RECORDS
+from ivr.adapters.tables import SCHEMA as RECORDS
 from pci_bridge.ledger import SCHEMA as LEDGER
 from pci_bridge.ledger import Ledger
 

@@ -64,6 +64,7 @@ PROTECTION = {
     "demo_billing.payment_status": BILLING,
     "demo_billing.payment_result": RESULT_SIGNATURE,  # the bridge's payment-result webhook
     "health": PUBLIC,  # a load balancer's probe: says nothing about calls or money
+    "ready": PUBLIC,  # the readiness probe: names failing dependencies, never a secret
 }
 
 WRONG = {

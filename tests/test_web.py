@@ -554,7 +554,12 @@ def test_store_down_is_an_apology(
         assert verbs(root)[-1] == "Hangup", path
         if fallback:
             returns.append(dial_action(root))
-    assert web.client.get("/health").get_json()["store"] is False
+    # liveness touches no dependency; readiness names the store (operations.md "Probes")
+    assert web.client.get("/health").get_json()["status"] == "ok"
+    ready = web.client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.get_json()["status"] == "unavailable"
+    assert ready.get_json()["checks"]["store"] not in ("ok", None)
     for after in returns:  # where Twilio goes when the agent line hangs up: end the call
         back = web.post(after, params(sid(23), to=number, DialCallStatus="completed"))
         assert verbs(twiml(back)) == ["Hangup"]

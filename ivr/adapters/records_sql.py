@@ -5,43 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Engine,
-    MetaData,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from foundation.db import open_engine
-from foundation.migrations import Schema, upgrade
+from foundation.migrations import upgrade
+from ivr.adapters.tables import SCHEMA, call_records
 from ivr.engine.records import CallRecord, PathStep
-
-metadata = MetaData()
-
-call_records = Table(
-    "call_records",
-    metadata,
-    Column("call_sid", String(64), primary_key=True),
-    Column("plan_id", String(100), nullable=False, index=True),
-    Column("plan_version", String(40), nullable=False),
-    Column("clid", Text, nullable=False),  # SIP addresses can be long
-    Column("ddi", Text, nullable=False),
-    Column("started_at", String(40), nullable=False, index=True),
-    Column("ended_at", String(40), nullable=False),
-    Column("outcome", Text, nullable=False),
-    Column("end_status", String(32), nullable=False),
-    Column("path", Text, nullable=False),
-    Column("missing", Text, nullable=False),
-)
-
-# ivr/adapters/migrations builds this table (version table alembic_version_ivr).
-SCHEMA = Schema("ivr", "ivr.adapters", metadata)
 
 
 class SqlRecorder:

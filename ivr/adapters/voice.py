@@ -9,10 +9,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from foundation.twilio_signature import is_call_sid
+from ivr.adapters.logs import bind_call, unbind
 from ivr.adapters.sms import SmsSender, receipt
 from ivr.adapters.twiml import render
 from ivr.engine.actions import Dial, Hangup, Say, Turn
@@ -198,6 +199,20 @@ class _OrphanUrls:
         return _prefix() + "/orphan"
 
     dial = queue = keys
+
+
+@bp.before_request
+def _bind_call() -> None:
+    """Every line logged while answering this webhook names its call."""
+    sid = request.form.get("CallSid", "")
+    g.ivr_log_token = bind_call(sid if is_call_sid(sid) else None)
+
+
+@bp.teardown_request
+def _unbind_call(_: BaseException | None) -> None:
+    token = g.pop("ivr_log_token", None)
+    if token is not None:
+        unbind(token)
 
 
 @bp.post("")

@@ -52,7 +52,9 @@ class Settings:
     secrets: dict[str, str] = field(default_factory=dict)
     session_ttl: int = 4 * 3600
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one object a line
     watch_plans: bool = True
+    plan_poll_interval: float = 1.0  # seconds between checks for newly published versions
     account_sid: str = "AC" + "0" * 32
     data: dict[str, Any] = field(default_factory=dict)
     self_url: str = "http://127.0.0.1:8080"
@@ -92,6 +94,8 @@ class Settings:
             base = file.parent
         env = {
             "store_url": os.environ.get("IVR_STORE_URL"),
+            "log_level": os.environ.get("IVR_LOG_LEVEL"),
+            "log_format": os.environ.get("IVR_LOG_FORMAT"),
             "database_url": os.environ.get("IVR_DATABASE_URL"),
             "public_url": os.environ.get("IVR_PUBLIC_URL"),
             "auth_token": os.environ.get("TWILIO_AUTH_TOKEN"),
@@ -136,8 +140,12 @@ SETTINGS_SCHEMA = {
         "numbers": _MAP,
         "secrets": _MAP,
         "session_ttl": _COUNT,
-        "log_level": _TEXT,
+        "log_level": {
+            "enum": ["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error", None]
+        },
+        "log_format": {"enum": ["text", "json", None]},
         "watch_plans": _FLAG,
+        "plan_poll_interval": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 5},
         "account_sid": _TEXT,
         "data": _MAP,
         "self_url": _TEXT,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
+from ivr.adapters.plan_store import PlanStore
 from ivr.adapters.records_sql import SqlRecorder
 from ivr.adapters.sms import SmsSender, receipt
 from ivr.app.service_keys import ServiceKeys, service_keys
@@ -18,6 +20,9 @@ from ivr.app.settings import Destination, Settings
 from ivr.engine.catalog import Catalog, LoadResult
 from ivr.engine.stores import SessionStore, open_store
 from ivr.engine.turns import Engine, env_secrets, utc_now
+
+if TYPE_CHECKING:
+    from ivr.app.fleet import PlanSync
 
 log = logging.getLogger("ivr.system")
 
@@ -33,6 +38,8 @@ class System:
     bridge: Any = None  # the embedded PCI bridge, when enabled
     keys: ServiceKeys = field(default_factory=ServiceKeys)
     sms: SmsSender | None = None  # text messages, when `sms_from` and the auth token are set
+    plans: PlanStore | None = None  # published versions (serving processes)
+    sync: PlanSync | None = None  # follows them, and watches the plans folder
 
     def late_receipt(self, caller: str, view: dict[str, Any]) -> None:
         """A stored-card charge ended after the plan stopped waiting for it: text the caller
@@ -62,6 +69,7 @@ class System:
         return result
 
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    _watcher_pid: int | None = None
 
     @property
     def directory(self) -> dict[str, Destination]:
@@ -69,9 +77,45 @@ class System:
         numbers = self.bridge.config.transfer_numbers if self.bridge is not None else ()
         return with_bridge_numbers(self.settings.directory, numbers)
 
+    def serving_plans(self) -> dict[str, dict[str, Any]]:
+        """Each plan this process serves to new calls: its version (content hash) and, when
+        it was published, its number and when."""
+        published = self.sync.serving if self.sync is not None else {}
+        out: dict[str, dict[str, Any]] = {}
+        for plan_id in self.catalog.plan_ids:
+            version = self.catalog.current(plan_id).version
+            entry: dict[str, Any] = {"version": version}
+            row = published.get(plan_id)
+            if row is not None and row.version == version:
+                entry.update(number=row.number, published_at=row.published_at)
+            out[plan_id] = entry
+        return out
+
+    def sync_plans(self) -> bool:
+        """One round of following the published plans (and of watching the folder, for the
+        process that holds the lease); True when something changed."""
+        return self.sync.step() if self.sync is not None else False
+
+    def start_background(self) -> None:
+        """Start this process's plan watcher (once per process: gunicorn's post_fork hook
+        calls it again in each worker when the app was loaded before the fork)."""
+        if self.sync is None or self._watcher_pid == os.getpid():
+            return
+        from ivr.app.fleet import PlanWatcher
+
+        self._watcher_pid = os.getpid()
+        self.sync.forked()
+        PlanWatcher(self, self.settings.plan_poll_interval).start()
+
     def reload_plans(self) -> LoadResult:
-        """Load the plans folder again: valid edits replace old versions for new calls;
-        a plan with errors is refused and logged, and its old version keeps serving."""
+        """Serving: publish the plans folder's changes and serve the newest published
+        versions. Simulated calls and plan tests: load the plans folder. Valid edits replace
+        old versions for new calls; a plan with errors is refused and logged, and its old
+        version keeps serving."""
+        if self.sync is not None:
+            with self._reload_lock:
+                self.sync.step(starting=True)
+                return self.last_load or LoadResult()
         with self._reload_lock:
             result = self.catalog.load([self.settings.callplans])
             for diagnostic in result.diagnostics:
@@ -139,6 +183,14 @@ def build_system(
     if settings.pci_enabled:
         system.bridge = embedded_bridge(settings, clock, keys, engine.http)
         system.bridge.sessions.on_late_end = system.late_receipt
+    if not private:  # serving: the published versions in the database are what serves
+        from ivr.app.fleet import PlanSync
+
+        system.plans = PlanStore(
+            settings.database_url, clock=clock, max_plan_bytes=settings.max_plan_bytes
+        )
+        system.sync = PlanSync(system, system.plans, watch=settings.watch_plans)
+        engine.plan_sources = system.plans.content
     system.reload_plans()
     return system
 

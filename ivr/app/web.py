@@ -11,8 +11,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from foundation.request_limits import WEBHOOK_MAX_BYTES, limit_bodies
 from foundation.twilio_signature import is_valid
-from ivr.adapters import voice
+from ivr.adapters import logs, voice
 from ivr.adapters.loopback import mount_services
+from ivr.app import probes
 from ivr.app.service_keys import log_generated
 from ivr.app.settings import Settings
 from ivr.app.system import System, build_system
@@ -68,6 +69,8 @@ def create_app(
     `ivr test`); otherwise it is a serving process (`ivr serve`, gunicorn), which refuses to
     start without the keys its shared state needs and warns when webhooks are unsigned."""
     settings = settings or Settings.load()
+    if not private and not logs.configured():  # gunicorn leaves the root logger to the app
+        logs.install(settings.log_level, settings.log_format)
     app = Flask("ivr", static_folder=None)  # no static files: every route is decided
     limit_bodies(app, "/voice", WEBHOOK_MAX_BYTES)  # before the signature check reads a form
     app.extensions["ivr"] = system or build_system(settings, private=private, **wiring)
@@ -102,6 +105,7 @@ def create_app(
             if on
         ]
         mount_services(system_.engine.http, app, settings.self_url, services)
+        system_.start_background()  # follow the published plans (and watch the folder)
 
     @app.before_request
     def check_signature() -> Response | None:
@@ -113,10 +117,7 @@ def create_app(
         log.warning("403: bad or missing X-Twilio-Signature for %s", request.path)
         return Response("invalid Twilio signature", status=403, mimetype="text/plain")
 
-    @app.get("/health")
-    def health() -> dict[str, Any]:
-        sys = app.extensions["ivr"]
-        return {"status": "ok", "plans": sys.catalog.plan_ids, "store": sys.store.ping()}
+    probes.register(app)
 
     return app
 

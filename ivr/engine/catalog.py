@@ -14,7 +14,7 @@ from pathlib import Path
 from foundation.suggest import did_you_mean
 from ivr.engine.analysis import plan_sources, recheck_sources
 from ivr.engine.compiler import CompiledPlan, compile_plan
-from ivr.engine.loader import MAX_PLAN_BYTES, is_plan_file, load_file
+from ivr.engine.loader import MAX_PLAN_BYTES, is_plan_file, load_file, load_text
 from ivr.engine.registry import REGISTRY
 from ivr.errors import PlanError, PlanNotFound
 from ivr.lang.diagnostics import Diagnostic, Report
@@ -81,6 +81,38 @@ def load_paths(
             result.refused.append(str(path))
             continue
         result.plans.append((plan, report))
+    return _checked(result, known)
+
+
+def load_texts(
+    sources: Iterable[tuple[str, str]],
+    *,
+    known: dict[str, Plan] | None = None,
+    max_bytes: int = MAX_PLAN_BYTES,
+) -> LoadResult:
+    """As load_paths, for plan texts with the names their diagnostics give (published
+    versions from the database, a file about to be published)."""
+    result = LoadResult()
+    for name, text in sources:
+        try:
+            if len(text.encode()) > max_bytes:
+                report = Report(name)
+                report.error(
+                    (),
+                    f"the plan is {len(text.encode()):,} bytes, over the limit of "
+                    f"{max_bytes:,} for a call plan; split it with goto_plan",
+                )
+                raise PlanError(report.diagnostics)
+            plan, report = load_text(text, name)
+        except PlanError as exc:
+            result.diagnostics.extend(exc.diagnostics)
+            result.refused.append(name)
+            continue
+        result.plans.append((plan, report))
+    return _checked(result, known)
+
+
+def _checked(result: LoadResult, known: dict[str, Plan] | None) -> LoadResult:
     _cross_check(result, known or {})
     _carried_sources(result, known or {})
     for _, report in result.plans:
@@ -195,6 +227,18 @@ class Catalog:
         for plan, _ in result.plans:
             self.add(plan)
         return result
+
+    def serve(self, result: LoadResult, keep: set[str]) -> None:
+        """Serve the plans of `result` to new calls (a fleet's published set, whose plan ids
+        are `keep`); a plan not in `keep` stops answering new calls; one that failed to load
+        keeps its loaded version; calls in progress keep their versions."""
+        for plan, _ in result.plans:
+            self.add(plan)
+        with self._lock:
+            for plan_id in [p for p in self._current if p not in keep]:
+                del self._current[plan_id]
+            self._numbers = {n: pid for pid, c in self._current.items() for n in c.plan.numbers}
+            self._numbers.update(self._extra_numbers)
 
     def add(self, plan: Plan, *, current: bool = True) -> CompiledPlan:
         """Compile `plan` (once per version); with `current`, new calls use it from now on."""

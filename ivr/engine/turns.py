@@ -102,6 +102,8 @@ class Engine:
         self.max_steps = max_steps
         self.apology = apology
         self.data = dict(data or {})  # deployment-wide data sources, over plan constants
+        # a pinned version this process has not loaded: its text by (plan id, version)
+        self.plan_sources: Callable[[str, str], str | None] | None = None
         self.turn_budget = turn_budget  # seconds for everything one webhook does
 
     # -- events ---------------------------------------------------------------------------
@@ -385,6 +387,8 @@ class Engine:
         if compiled is not None:
             return compiled
         source = self.store.get_plan(version)
+        if source is None and self.plan_sources is not None:
+            source = self.plan_sources(plan_id, version)
         if source is None:
             log.warning(
                 "plan %s version %s is gone; continuing on the current version", plan_id, version

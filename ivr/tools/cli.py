@@ -254,5 +254,13 @@ def schema() -> None:
     click.echo(json.dumps(plan_schema(), indent=2))
 
 
+def _add_plans() -> None:
+    from ivr.tools.plans_cli import plans
+
+    main.add_command(plans)
+
+
+_add_plans()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

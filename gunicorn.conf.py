@@ -1,0 +1,37 @@
+"""gunicorn settings for the IVR engine (operations.md): `gunicorn -c gunicorn.conf.py
+'ivr.app:create_app()'`. Values can be overridden on the command line or by GUNICORN_CMD_ARGS;
+WEB_CONCURRENCY sets the number of workers."""
+
+import os
+
+bind = os.environ.get("IVR_BIND", "0.0.0.0:8080")
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+worker_class = "sync"  # a turn is short CPU work plus Redis and SQL round trips
+# Twilio gives up on a webhook after 15 s; a turn answers within 12 s (its budget). A worker
+# stuck well past that is killed and replaced.
+timeout = 30
+graceful_timeout = 20  # calls in progress are in Redis: a restarted worker picks them up
+keepalive = 5
+max_requests = 20000  # recycle workers now and then (jittered, so not all at once)
+max_requests_jitter = 2000
+# Access lines without query strings or bodies: webhooks carry phone numbers in their forms.
+accesslog = "-"
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms pid=%(p)s'
+
+
+def post_worker_init(worker):
+    """Start the worker's plan watcher (it follows published plan versions). create_app
+    starts it in each worker already; with --preload the app was built before the fork, and
+    the thread must be started again in the worker: start_background() does it once."""
+    app = worker.wsgi
+    system = getattr(app, "extensions", {}).get("ivr")
+    if system is not None:
+        system.start_background()
+
+
+def child_exit(server, worker):
+    """Prometheus multiprocess mode: drop the live gauges of a worker that exited."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,64 @@
+"""The engine's tables: call records and published plan versions (one schema, built by the
+Alembic revisions in ivr/adapters/migrations, version table alembic_version_ivr)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+from foundation.migrations import Schema
+
+metadata = MetaData()
+
+call_records = Table(
+    "call_records",
+    metadata,
+    Column("call_sid", String(64), primary_key=True),
+    Column("plan_id", String(100), nullable=False, index=True),
+    Column("plan_version", String(40), nullable=False),
+    Column("clid", Text, nullable=False),  # SIP addresses can be long
+    Column("ddi", Text, nullable=False),
+    Column("started_at", String(40), nullable=False, index=True),
+    Column("ended_at", String(40), nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("end_status", String(32), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("missing", Text, nullable=False),
+)
+
+# Every published version of every plan: immutable rows. The newest row of a plan is what it
+# serves; a rollback publishes an earlier version's content again as a new row.
+plan_versions = Table(
+    "plan_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan_id", String(100), nullable=False, index=True),
+    Column("number", Integer, nullable=False),  # 1, 2, ... per plan
+    Column("version", String(40), nullable=False, index=True),  # content hash (calls pin it)
+    Column("content", Text, nullable=False),
+    Column("author", String(100), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("source", String(500), nullable=False),  # the file, or how it was published
+    Column("published_at", String(40), nullable=False),
+    UniqueConstraint("plan_id", "number"),
+)
+
+# The plans-folder watcher's view of the files it published (a file is published again only
+# when its content changes, so a restart never undoes a rollback).
+plan_files = Table(
+    "plan_files",
+    metadata,
+    Column("path", String(500), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("seen_at", String(40), nullable=False),
+)
+
+# Which process watches the plans folder (one in the fleet): a lease renewed while it runs.
+plan_watch_lease = Table(
+    "plan_watch_lease",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+)
+
+SCHEMA = Schema("ivr", "ivr.adapters", metadata)
