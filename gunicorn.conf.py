@@ -3,6 +3,17 @@
 WEB_CONCURRENCY sets the number of workers."""
 
 import os
+import tempfile
+from pathlib import Path
+
+# Prometheus multiprocess mode: each worker writes its metrics to files here and a scrape of
+# /metrics on any worker sums them. Set PROMETHEUS_MULTIPROC_DIR to keep them somewhere chosen.
+# Counters start from zero with the server: what an earlier run left is cleared here, before
+# the app is loaded (with --preload it is loaded before gunicorn's on_starting hook).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ivr-metrics-")
+for _stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+    _stale.unlink()
 
 bind = os.environ.get("IVR_BIND", "0.0.0.0:8080")
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))

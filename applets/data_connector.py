@@ -226,8 +226,16 @@ class DataConnectorApplet(Applet):
         return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
     def enter(self, ctx: Context) -> Decision:
+        started = time.monotonic()
         try:
             status, raw, charset = self._call(ctx)
+        except Failure as exc:
+            ctx.observe_service("failure", time.monotonic() - started)
+            ctx.data["LastError"] = str(exc)
+            ctx.log.warning("data_connector failed: %s", exc)
+            return Outcome.of("failure")
+        ctx.observe_service(f"{status // 100}xx", time.monotonic() - started)
+        try:
             body = raw.decode(charset, errors="replace")
             parsed = self._parse(raw, body, ok=200 <= status < 300)
         except Failure as exc:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError, best_match, by_relevance
 
 from foundation.suggest import did_you_mean
 
@@ -42,21 +42,50 @@ def validator(schema: Mapping[str, Any]) -> Draft202012Validator:
 def check(document: Any, schema: Draft202012Validator, where: str, *, noun: str = "key") -> None:
     """Raise DocumentError (`WHERE: PATH: MESSAGE`) for the most relevant problem, if any.
     `noun` names the document's top-level keys ("unknown setting 'x'")."""
-    error = best_match(schema.iter_errors(document))
+    error = best_match(schema.iter_errors(document), key=_relevance)
     if error is not None:
-        raise DocumentError(describe(error, where, noun))
+        raise DocumentError(describe(error, where, noun, document))
 
 
-def path_text(path: Sequence[Any]) -> str:
-    """`scenarios[0].expect` for ("scenarios", 0, "expect")."""
+# Between errors at the same depth, an unknown key is said first: a typo ("uri" for "url")
+# explains the missing key that follows from it.
+_relevance = by_relevance(strong=frozenset({"additionalProperties"}))
+
+
+def path_text(path: Sequence[Any], document: Any = None) -> str:
+    """`scenarios[0].expect` for ("scenarios", 0, "expect"): a position in a list in
+    brackets, a key of a map (even a number: a YAML phone number key) after a dot."""
     out = ""
+    node = document
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+        in_list = isinstance(node, list) if document is not None else isinstance(part, int)
+        out += f"[{part}]" if in_list else ("." if out else "") + str(part)
+        if isinstance(node, (list, dict)):
+            try:
+                node = node[part]
+            except (IndexError, KeyError, TypeError):
+                node = None
     return out
 
 
-def describe(error: ValidationError, where: str, noun: str = "key") -> str:
+def shown(value: Any) -> str:
+    """A found value as an admin wrote it: nothing, true/false, text in quotes."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def describe(error: ValidationError, where: str, noun: str = "key", document: Any = None) -> str:
+    """The message for `error` in `document` (given, list positions and map keys that are
+    numbers are told apart)."""
     path = list(error.absolute_path)
+    root = document
     key = path[-1] if path and isinstance(path[-1], str) else None
     parent = path[:-1] if key is not None else path
     value = error.instance
@@ -64,13 +93,13 @@ def describe(error: ValidationError, where: str, noun: str = "key") -> str:
     custom = messages.get(error.validator)
     if custom:
         text = custom.format(key=key, value=value)
-        return _joined(where, path_text(path), text)
+        return _joined(where, path_text(path, root), text)
     if error.validator == "additionalProperties" and isinstance(value, dict):
         known = set(error.schema.get("properties", {}))
-        extra = sorted(k for k in value if k not in known)[0]
+        extra = sorted((k for k in value if k not in known), key=str)[0]
         return _joined(
             where,
-            path_text(path),
+            path_text(path, root),
             f"unknown {noun if not path else 'key'} '{extra}'{did_you_mean(extra, known)}",
         )
     if error.validator == "type":
@@ -79,17 +108,34 @@ def describe(error: ValidationError, where: str, noun: str = "key") -> str:
         # null is allowed where a key may be left empty; the message names what to give
         wanted = " or ".join(_KINDS.get(k, k) for k in kinds if k != "null" or len(kinds) == 1)
         if key is None:
-            return _joined(where, path_text(path), f"should be {wanted}, found {value!r}")
-        return _joined(where, path_text(parent), f"{key} should be {wanted}, found {value!r}")
-    if error.validator == "enum":
-        choices = " or ".join(str(c) for c in error.validator_value if c is not None)
+            return _joined(
+                where, path_text(path, root), f"should be {wanted}, found {shown(value)}"
+            )
         return _joined(
-            where, path_text(parent), f"{key or 'the value'} must be {choices}, found {value!r}"
+            where, path_text(parent, root), f"{key} should be {wanted}, found {shown(value)}"
+        )
+    if error.validator == "enum":
+        options = [str(c) for c in error.validator_value if c is not None]
+        choices = " or ".join(options) if len(options) <= 3 else "one of " + ", ".join(options)
+        return _joined(
+            where,
+            path_text(parent, root),
+            f"{key or 'the value'} must be {choices}, found {shown(value)}",
         )
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in (value or {})]
-        return _joined(where, path_text(path), f"give {missing[0]}:")
-    return _joined(where, path_text(path), error.message)
+        return _joined(where, path_text(path, root), f"give {missing[0]}:")
+    limits = {
+        "minimum": "at least",
+        "exclusiveMinimum": "more than",
+        "maximum": "at most",
+        "exclusiveMaximum": "less than",
+    }
+    if error.validator in limits:
+        text = f"{key or 'the value'} should be {limits[error.validator]} "
+        text += f"{error.validator_value}, found {shown(value)}"
+        return _joined(where, path_text(parent if key else path, root), text)
+    return _joined(where, path_text(path, root), error.message)
 
 
 def _joined(where: str, path: str, message: str) -> str:

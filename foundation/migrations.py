@@ -57,13 +57,21 @@ _scripts: dict[str, ScriptDirectory] = {}
 _scripts_lock = threading.Lock()
 
 
-def head(schema: Schema) -> str:
-    """The newest revision of `schema`."""
+def _script(schema: Schema) -> ScriptDirectory:
     with _scripts_lock:
         script = _scripts.get(schema.package)
         if script is None:
             script = _scripts[schema.package] = ScriptDirectory.from_config(schema.config())
-    found = script.get_current_head()
+        return script
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer release than this one."""
+
+
+def head(schema: Schema) -> str:
+    """The newest revision of `schema`."""
+    found = _script(schema).get_current_head()
     assert found is not None, f"{schema.package}/migrations has no revisions"
     return found
 
@@ -78,8 +86,15 @@ def upgrade(db: Engine, schema: Schema) -> None:
     """Bring `db` to the newest revision of `schema` (nothing to do: one query)."""
     target = head(schema)
     with db.connect() as conn:
-        if current(conn, schema) == target:
-            return
+        at = current(conn, schema)
+    if at == target:
+        return
+    if at is not None and at not in {s.revision for s in _script(schema).walk_revisions()}:
+        raise SchemaTooNew(
+            f"the {schema.name} tables are at revision {at}, which this release does not "
+            f"know (it knows up to {target}): a newer release migrated this database; run "
+            "that release, or restore the database from before it"
+        )
     with _exclusive(db), db.begin() as conn:
         if db.dialect.name == "postgresql":
             key = zlib.crc32(schema.version_table.encode())

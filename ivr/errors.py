@@ -9,7 +9,8 @@ IVRError
 │   ├── LockTimeout      another turn of the same call holds the lock too long
 │   └── SessionLost      a turn of a call whose session is not in the store (expired, or
 │                        a store that lost its data)
-└── EngineError          an applet failed at run time (routed to the plan's fallback)
+├── EngineError          an applet failed at run time (routed to the plan's fallback)
+└── RecordsUnavailable   the call records database could not be read
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ class LockTimeout(StoreError):
 class SessionLost(StoreError):
     """An event for a call whose session is gone: the web layer treats it as a store outage
     (an apology and the emergency agent line), not as a call that never was."""
+
+
+class RecordsUnavailable(IVRError):
+    """The call records database did not answer a read (writes wait for it instead)."""
 
 
 class EngineError(IVRError):

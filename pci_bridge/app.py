@@ -19,6 +19,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
 from foundation.bearer import BearerGuard
+from foundation.clock import utc_now
 from foundation.probe import problem
 from foundation.request_limits import (
     API_MAX_BYTES,
@@ -34,7 +35,6 @@ from pci_bridge.errors import PciBridgeError, ValidationError
 from pci_bridge.gateway import Gateway, SimulatedGateway
 from pci_bridge.ledger import Ledger
 from pci_bridge.leg import PaymentLeg
-from pci_bridge.lifecycle import utc_now
 from pci_bridge.openapi import document
 from pci_bridge.outbox import Outbox, OutboxWorker
 from pci_bridge.sessions import Sessions

@@ -6,6 +6,7 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
 from foundation.documents import DocumentError, check, validator
+from foundation.phone import E164
 from pci_bridge.cards import BRAND_NAMES, DEFAULT_ACCEPTED
 from pci_bridge.errors import PciBridgeError, bridge_keys
 from pci_bridge.prompts import PROMPTS
@@ -71,7 +72,7 @@ class BridgeConfig:
 _LISTS = ("transfer_numbers", "clid_pool", "accepted_brands", "currencies")
 _NUMBER = {
     "type": "string",
-    "pattern": r"^\+[1-9][0-9]{6,14}$",
+    "pattern": f"^{E164.pattern}$",
     "x-messages": {
         "pattern": "'{value}' is not an E.164 number",
         "type": "'{value}' is not an E.164 number",

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pci_bridge.errors import NotFound
 from pci_bridge.keys import CARD_KEY, CLID_KEY, LEG_KEY
 from pci_bridge.kinds import LIVE_STATES, SessionState
 from pci_bridge.ledger import Ledger
+from pci_bridge.metrics import PAYMENTS
 from pci_bridge.outbox import event_body
 from pci_bridge.records import PaymentResult, SessionRow
 from pci_bridge.state import LiveState
@@ -21,10 +22,6 @@ log = logging.getLogger("pci_bridge")
 
 CHARGE_TTL = 300  # seconds a stored-card charge is taken to be with the gateway at most
 IN_PROGRESS = (SessionState.IN_PROGRESS,)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Lifecycle:
@@ -70,6 +67,7 @@ class Lifecycle:
             lambda ended: event_body(ended.public()).decode(),
         )
         if done:
+            PAYMENTS.labels(str(state), str(result.outcome) if result is not None else "none").inc()
             self.on_ended(session_id)
             self.state.delete(CARD_KEY.format(session_id=session_id))
             if row.clid:

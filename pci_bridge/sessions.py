@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from foundation.clock import utc_now
 from pci_bridge.charging import Charging
 from pci_bridge.clids import ClidPool
 from pci_bridge.config import BridgeConfig
@@ -21,7 +22,7 @@ from pci_bridge.gateway import Gateway
 from pci_bridge.keys import SESSION_LOCK
 from pci_bridge.kinds import LIVE_STATES, Outcome, SessionState
 from pci_bridge.ledger import Ledger
-from pci_bridge.lifecycle import Lifecycle, utc_now
+from pci_bridge.lifecycle import Lifecycle
 from pci_bridge.records import PaymentResult, SessionRow
 from pci_bridge.recovery import SWEEP_AGE, Recovery
 from pci_bridge.state import LiveState

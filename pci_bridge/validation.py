@@ -13,13 +13,12 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from foundation.phone import presented_clid
+from foundation.phone import E164, presented_clid
 from pci_bridge.config import BridgeConfig
 from pci_bridge.errors import ValidationError
 from pci_bridge.openapi import document
 from pci_bridge.stored_cards import WAIT_DEFAULT, WAIT_MAX
 
-E164 = re.compile(r"\+[1-9]\d{6,14}")
 AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 SCHEMA = document()["components"]["schemas"]["NewSession"]
 _VALIDATOR = Draft202012Validator(SCHEMA)

@@ -85,3 +85,19 @@ def test_two_applets_with_one_type_name_are_refused() -> None:
     registry.add(One)
     with pytest.raises(EngineError, match="applet type 'twin' is defined twice"):
         registry.add(Two)
+
+
+def test_importing_one_layer_loads_no_other() -> None:
+    """`ivr/__init__.py` re-exports lazily: the plan language and the applet protocol load
+    without the adapters, the turn API or the twilio library."""
+    code = (
+        "import sys, ivr.lang.model, ivr.engine.protocol\n"
+        "loaded = [m for m in sys.modules if m.startswith(('ivr.adapters', 'ivr.app', "
+        "'ivr.tools', 'twilio', 'flask')) or m == 'ivr.engine.turns']\n"
+        "print(loaded)\n"
+        "import ivr\n"
+        "print(ivr.Engine.__name__, ivr.render_twiml.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[]", "Engine render"]

@@ -17,7 +17,18 @@ from ivr.app.settings import Settings, SettingsError
     [
         ("sesion_ttl: 5", "unknown setting 'sesion_ttl' (did you mean 'session_ttl'?)"),
         ("session_ttl: five", "session_ttl should be a whole number, found 'five'"),
-        ("session_ttl: -1", "session_ttl: -1 is less than the minimum of 0"),
+        ("session_ttl: -1", "session_ttl should be at least 0, found -1"),
+        ("123: x\nabc: y", "unknown setting '123'"),
+        (
+            "directory: {441234567890: {anser: busy}}",
+            "directory.441234567890: unknown key 'anser' (did you mean 'answer'?)",
+        ),
+        ("trust_proxy: [1]", "trust_proxy should be true or false, found a list"),
+        (
+            "log_level: LOUD",
+            "log_level must be one of DEBUG, INFO, WARNING, ERROR, debug, info, "
+            "warning, error, found 'LOUD'",
+        ),
         ("trust_proxy: 'yes'", "trust_proxy should be true or false, found 'yes'"),
         ("pci: 3", "pci should be a map, found 3"),
         (
@@ -85,6 +96,12 @@ def test_messages_name_the_path_and_say_what_to_give(document: object, message: 
     with pytest.raises(DocumentError) as caught:
         check(document, SCHEMA, "f.yaml")
     assert str(caught.value) == message
+
+
+def test_an_unknown_key_is_said_before_the_missing_key_it_explains() -> None:
+    with pytest.raises(DocumentError) as caught:
+        check({"mode": "fast", "items": [{"uri": "x"}]}, SCHEMA, "f.yaml")
+    assert str(caught.value) == "f.yaml: items[0]: unknown key 'uri' (did you mean 'url'?)"
 
 
 def test_a_fitting_document_passes() -> None:

@@ -72,6 +72,25 @@ class Fleet(Server):
         twiml = self.voice(path, CallSid=sid, From=CALLER, To=NUMBER, Digits=digits)
         return " ".join(s.text or "" for s in twiml.iter("Say"))
 
+    def whole_call(self) -> str:
+        """A call that hears version one, presses 1, hangs up and gets its status callback."""
+        sid, said, action = self.start_call()
+        assert said == PROMPT.format("one")
+        assert self.press(sid, action, "1") == BYE.format("one")
+        done = requests.post(
+            self.url + "/voice/status",
+            data={
+                "CallSid": sid,
+                "From": CALLER,
+                "To": NUMBER,
+                "CallStatus": "completed",
+                "CallDuration": "12",
+            },
+            timeout=10,
+        )
+        assert done.status_code == 204
+        return sid
+
     def workers_seen(self, since: int) -> set[str]:
         """The PIDs that answered POST /voice in the log after byte `since`."""
         text = self.log.read_text(errors="replace")[since:]
@@ -151,9 +170,13 @@ def test_an_edit_reaches_both_workers_within_5_s_and_a_call_keeps_its_version(
 
     took = until(all_new, FOLLOW_WITHIN + 5)  # the 20 calls themselves take a moment
     assert took < FOLLOW_WITHIN, f"the edit took {took:.1f} s to reach every worker"
-    ok, seen = twenty_calls_hear(fleet, "two")
-    assert ok
-    assert len(workers | seen) == 2, "the calls did not reach both workers"
+    for _ in range(10):  # the kernel hands connections out as it likes: until both answered
+        ok, seen = twenty_calls_hear(fleet, "two")
+        assert ok
+        workers |= seen
+        if len(workers) == 2:
+            break
+    assert len(workers) == 2, "the calls did not reach both workers"
 
     # the call that started before the edit finishes on the version it started on
     assert fleet.press(sid, action, "1") == BYE.format("one")

@@ -17,7 +17,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, inspect, text
 
 from demo.billing.store import SCHEMA as BILLING
 from foundation.db import open_engine
-from foundation.migrations import Schema, adopt, current, head, upgrade
+from foundation.migrations import Schema, SchemaTooNew, adopt, current, head, upgrade
 from ivr.adapters.tables import SCHEMA as RECORDS
 from pci_bridge.ledger import SCHEMA as LEDGER
 from pci_bridge.ledger import Ledger
@@ -168,3 +168,31 @@ def test_workers_opening_a_new_database_at_once_take_turns(db_url: str) -> None:
                 assert rows.all() == [(head(schema),)]
     finally:
         db.dispose()
+
+
+def test_a_database_migrated_by_a_newer_release_is_refused_clearly(tmp_path: Path) -> None:
+    db = open_engine(f"sqlite:///{tmp_path / 'newer.sqlite3'}")
+    upgrade(db, RECORDS)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE alembic_version_ivr SET version_num = '0099'"))
+    with pytest.raises(SchemaTooNew, match="at revision 0099, which this release does not know"):
+        upgrade(db, RECORDS)
+    db.dispose()
+
+
+def test_an_in_memory_database_is_one_database_for_every_thread() -> None:
+    import threading
+
+    recorder_db = open_engine("sqlite://")
+    upgrade(recorder_db, RECORDS)
+    seen: list[object] = []
+
+    def other_thread() -> None:
+        with recorder_db.connect() as conn:
+            seen.append(conn.execute(text("SELECT count(*) FROM call_records")).scalar())
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert seen == [0]
+    recorder_db.dispose()

@@ -65,6 +65,9 @@ PROTECTION = {
     "demo_billing.payment_result": RESULT_SIGNATURE,  # the bridge's payment-result webhook
     "health": PUBLIC,  # a load balancer's probe: says nothing about calls or money
     "ready": PUBLIC,  # the readiness probe: names failing dependencies, never a secret
+    # Prometheus text: public by design without IVR_METRICS_TOKEN (labels are bounded: no
+    # CallSid, number, amount or reference); with it, a bearer key (tests/test_metrics.py)
+    "metrics_page": PUBLIC,
 }
 
 WRONG = {

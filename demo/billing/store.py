@@ -23,15 +23,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    create_engine,
     insert,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import StaticPool
 
-from foundation.db import open_engine
+from foundation.db import MEMORY_URLS, open_engine
 from foundation.migrations import Schema, upgrade
 
 metadata = MetaData()
@@ -66,8 +64,8 @@ class Conflict(Exception):
 
 
 def open_db(url: str) -> Engine:
-    if url == MEMORY:
-        return create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    if url in MEMORY_URLS:
+        return open_engine(url)
     return open_engine(url, connect_args={"timeout": 15} if url.startswith("sqlite") else {})
 
 

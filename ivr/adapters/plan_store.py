@@ -12,22 +12,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from foundation.clock import utc_now
 from foundation.db import open_engine
 from foundation.migrations import upgrade
 from ivr.adapters.tables import SCHEMA, plan_files, plan_versions, plan_watch_lease
 from ivr.engine.catalog import LoadResult, load_texts
 from ivr.engine.loader import MAX_PLAN_BYTES, plan_version
 from ivr.errors import PlanNotFound
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -139,9 +136,17 @@ class PlanStore:
         changes its plan. A candidate with errors is refused; the others are not held back."""
         offered = list(candidates)
         serving = {v.plan_id: v for v in self.serving()}
-        checked = load_texts([(c.name, c.text) for c in offered], max_bytes=self.max_plan_bytes)
-        replaced = {plan.id for plan, _ in checked.plans}
-        # the offered plans checked again beside the plans they do not replace
+        # each offered plan on its own first (what it is, and its own errors) ...
+        checked = LoadResult()
+        replaced: set[str] = set()
+        for candidate in offered:
+            alone = load_texts(
+                [(candidate.name, candidate.text)], max_bytes=self.max_plan_bytes, cross_check=False
+            )
+            checked.diagnostics.extend(alone.errors)
+            checked.refused.extend(alone.refused)
+            replaced |= {plan.id for plan, _ in alone.plans}
+        # ... then beside the serving plans they do not replace
         others = [(v.name, v.content) for pid, v in serving.items() if pid not in replaced]
         ok = {name for name in (c.name for c in offered) if name not in checked.refused}
         together = load_texts(
@@ -149,11 +154,15 @@ class PlanStore:
             max_bytes=self.max_plan_bytes,
         )
         refused = set(checked.refused) | {n for n in together.refused if n in ok}
+        # a serving plan the offered ones would break (a goto_plan to an applet they drop)
+        broken = [n for n in together.refused if n not in ok]
+        if broken:
+            refused |= ok
         result = LoadResult(
             plans=[(p, r) for p, r in together.plans if r.file in ok and r.file not in refused],
             diagnostics=sorted(
                 [d for d in checked.diagnostics]
-                + [d for d in together.diagnostics if d.file in ok],
+                + [d for d in together.diagnostics if d.file in ok or d.file in broken],
                 key=lambda d: (d.file, d.line, d.col),
             ),
             refused=sorted(refused),

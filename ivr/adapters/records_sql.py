@@ -3,25 +3,84 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from collections import deque
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from foundation.db import open_engine
 from foundation.migrations import upgrade
+from foundation.outage import Outage
 from ivr.adapters.tables import SCHEMA, call_records
 from ivr.engine.records import CallRecord, PathStep
+from ivr.errors import RecordsUnavailable
+
+log = logging.getLogger("ivr.records")
 
 
 class SqlRecorder:
-    """Writes each call record once (a repeat of the same call sid is ignored)."""
+    """Writes each call record (a repeat of the same call sid replaces it). While the database
+    is down, records wait in memory (up to PENDING_MAX) and are written when it answers again;
+    the outage is logged once when it starts and once when it ends, with the count."""
+
+    PENDING_MAX = 10_000
 
     def __init__(self, db: Engine | str):
         self.db = open_engine(db) if isinstance(db, str) else db
         upgrade(self.db, SCHEMA)
+        self.pending: deque[CallRecord] = deque()
+        self._pending_lock = threading.Lock()
+        self.outage = Outage(
+            "the call records database",
+            log,
+            "call records kept for later",
+            "call records wait in memory and are written when it answers",
+        )
 
     def record(self, record: CallRecord) -> None:
+        """Write `record` (and any waiting ones); never raises for a database outage."""
+        try:
+            self._flush()
+            self._write(record)
+        except SQLAlchemyError as exc:
+            self.outage.failed(exc)
+            with self._pending_lock:
+                if len(self.pending) >= self.PENDING_MAX:
+                    lost = self.pending.popleft()
+                    log.error(
+                        "[%s] call record dropped: %d records are waiting for the database",
+                        lost.call_sid,
+                        self.PENDING_MAX,
+                    )
+                self.pending.append(record)
+            return
+        self.outage.ok()
+
+    def retry(self) -> None:
+        """Write what is waiting, if anything (the background round calls this)."""
+        if not self.pending:
+            return
+        try:
+            self._flush()
+        except SQLAlchemyError:
+            return  # still down: the outage was said already
+        self.outage.ok()
+
+    def _flush(self) -> None:
+        while True:
+            with self._pending_lock:
+                if not self.pending:
+                    return
+                waiting = self.pending[0]
+            self._write(waiting)  # raises while the database is still down: it stays queued
+            with self._pending_lock:
+                if self.pending and self.pending[0] is waiting:
+                    self.pending.popleft()
+
+    def _write(self, record: CallRecord) -> None:
         row = {
             "call_sid": record.call_sid,
             "plan_id": record.plan_id,
@@ -52,9 +111,19 @@ class SqlRecorder:
             return [_from_row(r._mapping) for r in conn.execute(query)]
 
     def find(self, call_sid: str) -> CallRecord | None:
+        """The record of `call_sid` (one waiting for the database counts); raises
+        RecordsUnavailable when the database does not answer."""
+        with self._pending_lock:
+            for waiting in self.pending:
+                if waiting.call_sid == call_sid:
+                    return waiting
         query = select(call_records).where(call_records.c.call_sid == call_sid)
-        with self.db.connect() as conn:
-            row = conn.execute(query).first()
+        try:
+            with self.db.connect() as conn:
+                row = conn.execute(query).first()
+        except SQLAlchemyError as exc:
+            self.outage.failed(exc)
+            raise RecordsUnavailable(f"call records unavailable: {type(exc).__name__}") from None
         return _from_row(row._mapping) if row else None
 
     def close(self) -> None:

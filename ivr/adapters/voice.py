@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -12,7 +13,9 @@ from typing import Any, Protocol
 from flask import Blueprint, Response, current_app, g, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from foundation.outage import Outage
 from foundation.twilio_signature import is_call_sid
+from ivr.adapters import metrics
 from ivr.adapters.logs import bind_call, unbind
 from ivr.adapters.sms import SmsSender, receipt
 from ivr.adapters.twiml import render
@@ -20,11 +23,24 @@ from ivr.engine.actions import Dial, Hangup, Say, Turn
 from ivr.engine.catalog import Catalog
 from ivr.engine.records import CallRecord
 from ivr.engine.turns import Engine
-from ivr.errors import PlanNotFound, SessionLost
+from ivr.errors import PlanNotFound, RecordsUnavailable, SessionLost, StoreError
 
 log = logging.getLogger("ivr.web")
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+
+def store_outage() -> Outage:
+    """Said once when the session store fails and once when it is back, with a count
+    between (one per app: the webhooks of one process)."""
+    return Outage(
+        "the session store",
+        log,
+        "webhooks answered with the apology",
+        "callers hear an apology and reach the emergency line; status callbacks keep "
+        "recording the call from the callback",
+    )
+
 
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 
@@ -91,6 +107,9 @@ class VoiceHost(Protocol):
     @property
     def merchant_name(self) -> str: ...
 
+    @property
+    def store_outage(self) -> Outage: ...
+
     def paid_by(self, caller: str, since: datetime) -> list[dict[str, Any]]: ...
 
 
@@ -140,17 +159,26 @@ def _guarded(call: Callable[[], Turn]) -> Response:
     try:
         sid = call_sid()
     except BadField as exc:
+        metrics.ERRORS.labels(metrics.BAD_REQUEST).inc()
         log.warning("%s %s refused: %s", request.method, request.path, exc)
         return _say_and_hang_up(APOLOGY)
     try:
-        return _respond(call())
+        answer = _respond(call())
+        system().store_outage.ok()
+        return answer
     except PlanNotFound as exc:
         log.warning("[%s] %s", sid, exc)
         return _say_and_hang_up(NOT_IN_SERVICE)
     except SessionLost as exc:
+        metrics.ERRORS.labels(metrics.STORE_UNAVAILABLE).inc()
         log.warning("%s; the caller hears an apology", exc)
         return _emergency(sid)
+    except StoreError as exc:  # the store is down: said once, not a traceback a webhook
+        metrics.ERRORS.labels(metrics.STORE_UNAVAILABLE).inc()
+        system().store_outage.failed(exc)
+        return _emergency(sid)
     except Exception:
+        metrics.ERRORS.labels(metrics.ENGINE_ERROR).inc()
         log.exception("[%s] webhook failed; the caller hears an apology", sid)
         return _emergency(sid)
 
@@ -203,13 +231,19 @@ class _OrphanUrls:
 
 @bp.before_request
 def _bind_call() -> None:
-    """Every line logged while answering this webhook names its call."""
+    """Every line logged while answering this webhook names its call; the turn is timed."""
+    g.ivr_started = time.perf_counter()
     sid = request.form.get("CallSid", "")
     g.ivr_log_token = bind_call(sid if is_call_sid(sid) else None)
 
 
 @bp.teardown_request
 def _unbind_call(_: BaseException | None) -> None:
+    started = g.pop("ivr_started", None)
+    if started is not None and request.endpoint:
+        metrics.TURNS.labels(request.endpoint.rpartition(".")[2]).observe(
+            time.perf_counter() - started
+        )
     token = g.pop("ivr_log_token", None)
     if token is not None:
         unbind(token)
@@ -272,15 +306,17 @@ def status() -> Response:
     call_status = form.get("CallStatus", "")
     if call_status in FINAL_STATUSES:
         try:
-            if system().engine.end_call(sid, call_status) is None and (
-                system().engine.session(sid) is None
-            ):
+            known, _ = system().engine.end_call_known(sid, call_status)
+            if not known:
                 log.warning(
                     "[%s] status callback for a call whose session is gone; "
                     "recording the call from the callback",
                     sid,
                 )
                 _record_from_callback(sid, call_status)
+        except StoreError as exc:
+            system().store_outage.failed(exc)
+            _record_from_callback(sid, call_status)
         except Exception as exc:
             log.error(
                 "[%s] status callback: the call's session is unavailable (%s); "
@@ -300,6 +336,9 @@ def _record_from_callback(sid: str, call_status: str) -> None:
     try:
         if getattr(recorder, "find", None) is not None and recorder.find(sid) is not None:
             return
+    except RecordsUnavailable:
+        return  # said once by the recorder; a record kept for later may be this call's
+    try:
         compiled = system().catalog.for_number(form.get("To", ""))
         ended = system().engine.clock()
         started = ended - timedelta(seconds=seconds("CallDuration"))

@@ -18,6 +18,7 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ivr.adapters import metrics
 from ivr.adapters.plan_store import Candidate, PlanStore, PublishedVersion, content_hash
 from ivr.engine.catalog import LoadResult, plan_files
 from ivr.engine.loader import load_file
@@ -98,6 +99,9 @@ class PlanSync:
         )
         report.refused = sorted(refused.refused + report.refused)
         _log_load(report)
+        metrics.PLAN_PUBLISHES.labels("refused").inc(len(report.refused))
+        metrics.PLAN_PUBLISHES.labels("published").inc(len(result.published))
+        metrics.PLAN_PUBLISHES.labels("unchanged").inc(len(result.unchanged))
         for version in result.published:
             log.info(
                 "published %s v%d (%s) from %s",
@@ -129,6 +133,7 @@ class PlanSync:
         serving, loaded = self.store.load_serving()
         for diagnostic in loaded.errors:  # published versions passed; a newer release may not
             log.error("%s", diagnostic.format())
+        metrics.PLAN_LOADS.labels("refused" if loaded.refused else "loaded").inc()
         self.system.catalog.serve(loaded, keep={v.plan_id for v in serving})
         self.serving = {v.plan_id: v for v in serving}
         self.seen_marker = marker
@@ -159,6 +164,7 @@ class PlanWatcher(threading.Thread):
         system = self._system()
         if system is None:
             return False
+        system.retry_records()  # call records kept while the database was down
         try:
             system.sync_plans()
         except Exception as exc:  # the database may be down: keep serving what is loaded

@@ -12,14 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from foundation.clock import utc_now
+from foundation.outage import Outage
+from ivr.adapters.metrics import EngineMetrics
 from ivr.adapters.plan_store import PlanStore
 from ivr.adapters.records_sql import SqlRecorder
 from ivr.adapters.sms import SmsSender, receipt
+from ivr.adapters.voice import store_outage
 from ivr.app.service_keys import ServiceKeys, service_keys
 from ivr.app.settings import Destination, Settings
 from ivr.engine.catalog import Catalog, LoadResult
 from ivr.engine.stores import SessionStore, open_store
-from ivr.engine.turns import Engine, env_secrets, utc_now
+from ivr.engine.turns import Engine, env_secrets
 
 if TYPE_CHECKING:
     from ivr.app.fleet import PlanSync
@@ -40,6 +44,7 @@ class System:
     sms: SmsSender | None = None  # text messages, when `sms_from` and the auth token are set
     plans: PlanStore | None = None  # published versions (serving processes)
     sync: PlanSync | None = None  # follows them, and watches the plans folder
+    store_outage: Outage = field(default_factory=store_outage)  # said once, not per webhook
 
     def late_receipt(self, caller: str, view: dict[str, Any]) -> None:
         """A stored-card charge ended after the plan stopped waiting for it: text the caller
@@ -91,6 +96,12 @@ class System:
             out[plan_id] = entry
         return out
 
+    def retry_records(self) -> None:
+        """Write the call records kept while the database was down (each worker's own)."""
+        retry = getattr(self.recorder, "retry", None)
+        if retry is not None:
+            retry()
+
     def sync_plans(self) -> bool:
         """One round of following the published plans (and of watching the folder, for the
         process that holds the lease); True when something changed."""
@@ -103,9 +114,23 @@ class System:
             return
         from ivr.app.fleet import PlanWatcher
 
+        forked = self._watcher_pid is not None
         self._watcher_pid = os.getpid()
+        if forked:
+            self._after_fork()
         self.sync.forked()
         PlanWatcher(self, self.settings.plan_poll_interval).start()
+
+    def _after_fork(self) -> None:
+        """In a worker forked from a process that had opened the databases (gunicorn
+        --preload): connections are never shared across processes, so drop the inherited ones
+        (without closing them under the parent) and let each pool open its own."""
+        engines = [getattr(self.plans, "db", None), getattr(self.recorder, "db", None)]
+        if self.bridge is not None:
+            engines.append(self.bridge.ledger.db)
+        for engine in engines:
+            if engine is not None:
+                engine.dispose(close=False)
 
     def reload_plans(self) -> LoadResult:
         """Serving: publish the plans folder's changes and serve the newest published
@@ -191,6 +216,7 @@ def build_system(
         )
         system.sync = PlanSync(system, system.plans, watch=settings.watch_plans)
         engine.plan_sources = system.plans.content
+        engine.observer = EngineMetrics()
     system.reload_plans()
     return system
 

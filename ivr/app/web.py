@@ -4,14 +4,16 @@ demo billing service) on one app, with Twilio signature checks."""
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from foundation.bearer import key_matches, presented_key
 from foundation.request_limits import WEBHOOK_MAX_BYTES, limit_bodies
 from foundation.twilio_signature import is_valid
-from ivr.adapters import logs, voice
+from ivr.adapters import logs, metrics, voice
 from ivr.adapters.loopback import mount_services
 from ivr.app import probes
 from ivr.app.service_keys import log_generated
@@ -114,12 +116,35 @@ def create_app(
             return None
         if request.method == "POST" and is_valid(request, token, settings.public_url):
             return None
+        metrics.ERRORS.labels(metrics.SIGNATURE_REFUSED).inc()
         log.warning("403: bad or missing X-Twilio-Signature for %s", request.path)
         return Response("invalid Twilio signature", status=403, mimetype="text/plain")
 
     probes.register(app)
+    register_metrics(app, os.environ.get("IVR_METRICS_TOKEN"))
 
     return app
+
+
+def register_metrics(app: Flask, token: str | None) -> None:
+    """`GET /metrics` (Prometheus text): with IVR_METRICS_TOKEN set, only for
+    `Authorization: Bearer TOKEN`; without it public by design (keep it off the public
+    network: docs/operations.md)."""
+
+    @app.get("/metrics")
+    def metrics_page() -> Response:
+        if token:
+            presented = presented_key(request.headers.get("Authorization"))
+            if presented is None or not key_matches(presented, (token,)):
+                answer = Response(
+                    "401 Unauthorized: send IVR_METRICS_TOKEN as a bearer key\n",
+                    status=401,
+                    mimetype="text/plain",
+                )
+                answer.headers["WWW-Authenticate"] = "Bearer"
+                return answer
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)
 
 
 def announce(settings: Settings, system_: System) -> None:

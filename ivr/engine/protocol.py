@@ -41,6 +41,10 @@ class Outcome:
     names: tuple[str, ...]
     actions: tuple[Action, ...] = ()
 
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise ValueError("an Outcome needs at least one outcome name")
+
     @classmethod
     def of(cls, name: str, actions: Sequence[Action] = ()) -> Outcome:
         return cls((name,), tuple(actions))
@@ -126,6 +130,10 @@ class Context(Protocol):
 
     def seconds_left(self) -> float:
         """What is left of this turn's budget (TURN_BUDGET from the webhook's arrival)."""
+        ...
+
+    def observe_service(self, result: str, seconds: float) -> None:
+        """Report a web service call this applet made: `2xx`, `4xx`, ... or `failure`."""
         ...
 
 

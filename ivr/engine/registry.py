@@ -31,12 +31,16 @@ class Registry(Mapping[str, "type[Applet]"]):
         self.group = group
         self._types: dict[str, type[Applet]] = {}
         self._loaded = False
+        self._loading = False  # on the thread that loads: lookups made by the plugins' imports
         self._lock = threading.RLock()
 
     def add(self, cls: type[Applet]) -> None:
         """Called by `Applet.__init_subclass__` for every class with a `type_name`."""
         known = self._types.get(cls.type_name)
-        if known is not None and known.__qualname__ != cls.__qualname__:
+        if known is not None and (known.__module__, known.__qualname__) != (
+            cls.__module__,
+            cls.__qualname__,
+        ):
             raise EngineError(
                 f"applet type '{cls.type_name}' is defined twice: by "
                 f"{known.__module__}.{known.__qualname__} and "
@@ -45,11 +49,16 @@ class Registry(Mapping[str, "type[Applet]"]):
         self._types[cls.type_name] = cls
 
     def _load(self) -> dict[str, type[Applet]]:
+        """Every plugin loaded, once; other threads wait until it is done (the lock), and a
+        plugin whose import fails leaves the registry unloaded (the next lookup retries and
+        raises again) rather than half-loaded."""
         if self._loaded:
             return self._types
         with self._lock:
-            if not self._loaded:
-                self._loaded = True
+            if self._loaded or self._loading:  # loaded, or a plugin's import looking itself up
+                return self._types
+            self._loading = True
+            try:
                 found = entry_points(group=self.group)
                 if not found:
                     raise EngineError(
@@ -59,6 +68,9 @@ class Registry(Mapping[str, "type[Applet]"]):
                     )
                 for point in found:
                     point.load()
+                self._loaded = True
+            finally:
+                self._loading = False
         return self._types
 
     def __getitem__(self, name: str) -> type[Applet]:

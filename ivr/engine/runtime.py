@@ -31,6 +31,7 @@ class CallContext:
         timezone: str,
         missing: list[str],
         deadline: float | None = None,
+        observe: Callable[[str, float], None] | None = None,
     ):
         self.data = data
         self.state = state
@@ -43,6 +44,7 @@ class CallContext:
         self.missing = missing
         self.deadline = deadline  # monotonic seconds; None: no turn budget (tools)
         self._formatting: Formatting | None = None
+        self._observe = observe
 
     def now(self) -> datetime:
         return self._clock()
@@ -54,6 +56,10 @@ class CallContext:
         if self.deadline is None:
             return float("inf")
         return self.deadline - time.monotonic()
+
+    def observe_service(self, result: str, seconds: float) -> None:
+        if self._observe is not None:
+            self._observe(result, seconds)
 
     def scope(self, local: dict[str, Any] | None = None) -> Scope:
         if self._formatting is None:

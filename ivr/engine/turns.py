@@ -20,11 +20,13 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from foundation.clock import utc_now
 from foundation.phone import presented_clid
 from ivr.engine.actions import Action, Hangup, Say, Turn, from_dict, to_dict
 from ivr.engine.catalog import Catalog
 from ivr.engine.compiler import CompiledPlan
 from ivr.engine.loader import load_text
+from ivr.engine.observer import NullObserver, Observer
 from ivr.engine.protocol import (
     TURN_BUDGET,
     Ask,
@@ -52,10 +54,6 @@ SHORT_APOLOGY = "Sorry, something went wrong."
 # whole 14 s budget) rather than giving up first and answering something else.
 LOCK_WAIT = 20.0
 PLAN_SOURCE_TTL = 7 * 24 * 3600
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def env_secrets(extra: dict[str, str] | None = None) -> Callable[[str], str | None]:
@@ -102,6 +100,7 @@ class Engine:
         self.max_steps = max_steps
         self.apology = apology
         self.data = dict(data or {})  # deployment-wide data sources, over plan constants
+        self.observer: Observer = NullObserver()  # metrics, when the composition root sets one
         # a pinned version this process has not loaded: its text by (plan id, version)
         self.plan_sources: Callable[[str, str], str | None] | None = None
         self.turn_budget = turn_budget  # seconds for everything one webhook does
@@ -148,6 +147,7 @@ class Engine:
                 "InteractionOutcome": "",
                 "Today": now.astimezone(ZoneInfo(plan.defaults.timezone)).date().isoformat(),
             }
+            self.observer.call_started(plan.id)
             return self._run(slot, session, compiled, None, deadline)
 
     def keys(self, call_sid: str, turn: int, digits: str | None, finished_on_key: str = "") -> Turn:
@@ -196,11 +196,19 @@ class Engine:
         return self._run(slot, s, self._compiled(s.plan_id, s.plan_version), event, deadline)
 
     def end_call(self, call_sid: str, status: str = "completed") -> CallRecord | None:
-        """The status callback: the call is over. Writes the call record once."""
+        """The status callback: the call is over. Writes the call record once (returns it
+        when written now)."""
+        return self.end_call_known(call_sid, status)[1]
+
+    def end_call_known(
+        self, call_sid: str, status: str = "completed"
+    ) -> tuple[bool, CallRecord | None]:
+        """As end_call, also saying whether the call's session was there at all (False: it
+        expired or the store lost it, and the call may never have been recorded)."""
         with self.store.session(call_sid, LOCK_WAIT) as slot:
             session = _load(slot)
             if session is None:
-                return None
+                return False, None
             record = None
             if not session.recorded:
                 if not session.ended:
@@ -221,7 +229,7 @@ class Engine:
                 slot.delete()  # the call is over: the session goes
             else:
                 self._save(slot, session)  # kept so a repeated status callback can retry
-            return record
+            return True, record
 
     def session(self, call_sid: str) -> Session | None:
         """The stored session of a call (for tools and tests)."""
@@ -380,6 +388,9 @@ class Engine:
             timezone=compiled.info.timezone,
             missing=s.missing,
             deadline=deadline,
+            observe=lambda result, seconds: self.observer.service_call(
+                s.plan_id, s.applet or "", result, seconds
+            ),
         )
 
     def _compiled(self, plan_id: str, version: str) -> CompiledPlan:
@@ -430,6 +441,7 @@ class Engine:
             log.exception("[%s] could not write the call record", s.call_sid)
             return record
         s.recorded = True
+        self.observer.call_ended(record.plan_id, record.outcome)
         return record
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from foundation.phone import E164
 from foundation.suggest import did_you_mean
 from ivr.errors import TemplateError
 from ivr.lang.diagnostics import Path, Report
@@ -21,7 +21,6 @@ from ivr.lang.templates import NAME_RE, Template
 
 INVALID: Any = type("Invalid", (), {"__repr__": lambda self: "INVALID"})()
 ID_RE = re.compile(r"[a-z][a-z0-9_]*")
-E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")
 PLACEHOLDER_PATTERN = r"[$#]\("
 KEYS = tuple("0123456789*#")
 
@@ -130,7 +129,7 @@ class Phone(Text):
         template = super().convert(value, path, check)
         if template is not INVALID and not template.is_constant and not self.placeholders:
             return check.error(path, f"'{value}': write the number itself here, not a placeholder")
-        if template is not INVALID and template.is_constant and not E164_RE.fullmatch(value):
+        if template is not INVALID and template.is_constant and not E164.fullmatch(value):
             return check.error(
                 path, f"'{value}' is not an E.164 number (expected + and 7 to 15 digits)"
             )
@@ -486,26 +485,6 @@ class Struct(FieldKind):
 
     def schema(self) -> dict[str, Any]:
         return struct_schema(self.cls)
-
-
-class OneOf(FieldKind):
-    """A value that is one of several shapes, told apart by `pick` (returns the kind or None)."""
-
-    def __init__(
-        self, label: str, pick: Callable[[Any], FieldKind | None], options: list[FieldKind]
-    ):
-        self.label = label
-        self.pick = pick
-        self.options = options
-
-    def convert(self, value: Any, path: Path, check: Check) -> Any:
-        kind = self.pick(value)
-        if kind is None:
-            return self.wrong(value, path, check)
-        return kind.convert(value, path, check)
-
-    def schema(self) -> dict[str, Any]:
-        return {"oneOf": [o.schema() for o in self.options]}
 
 
 # --- dataclass-described structures -------------------------------------------------------

@@ -46,6 +46,11 @@ _TEXT = {"type": ["string", "null"]}
 _LIST = {"type": ["array", "null"]}
 _MAP = {"type": ["object", "null"]}
 _ANSWERS = {"type": ["array", "null"], "items": SERVICE_ANSWER}
+# YAML reads an unquoted +442071230100 as a number (and drops the +): say to quote it
+_NUMBER = {
+    "type": ["string", "null"],
+    "x-messages": {"type": 'should be text in quotes, as in "+442071230100"; found {value!r}'},
+}
 _EXPECT = {
     "type": ["object", "null"],
     "properties": {
@@ -63,8 +68,8 @@ _SCENARIO = {
     "type": "object",
     "properties": {
         "name": _TEXT,
-        "number": _TEXT,
-        "caller": _TEXT,
+        "number": _NUMBER,
+        "caller": _NUMBER,
         "keys": {"type": ["array", "string", "null"]},
         "services": _ANSWERS,
         "dial": _MAP,
@@ -80,9 +85,9 @@ _SCENARIO = {
 SCENARIO_FILE = {
     "type": "object",
     "properties": {
-        "number": {},
-        "plan": {},
-        "caller": _TEXT,
+        "number": _NUMBER,
+        "plan": _TEXT,
+        "caller": _NUMBER,
         "start_time": {},
         "services": _ANSWERS,
         "scenarios": {"type": "array", "items": _SCENARIO},

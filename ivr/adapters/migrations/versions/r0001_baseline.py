@@ -18,7 +18,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-# Frozen at this revision; ivr/adapters/records_sql.py declares the table as it is now.
+# Frozen at this revision; ivr/adapters/tables.py declares the table as it is now.
 frozen = MetaData()
 
 Table(

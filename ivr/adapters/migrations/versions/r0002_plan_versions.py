@@ -16,6 +16,17 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # SQLite does not roll back a CREATE TABLE: a run that failed half-way is finished here
+    have = set(sa.inspect(op.get_bind()).get_table_names())
+    if "plan_versions" not in have:
+        _plan_versions()
+    if "plan_files" not in have:
+        _plan_files()
+    if "plan_watch_lease" not in have:
+        _lease()
+
+
+def _plan_versions() -> None:
     op.create_table(
         "plan_versions",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -31,12 +42,18 @@ def upgrade() -> None:
     )
     op.create_index("ix_plan_versions_plan_id", "plan_versions", ["plan_id"])
     op.create_index("ix_plan_versions_version", "plan_versions", ["version"])
+
+
+def _plan_files() -> None:
     op.create_table(
         "plan_files",
         sa.Column("path", sa.String(500), primary_key=True),
         sa.Column("content_hash", sa.String(64), nullable=False),
         sa.Column("seen_at", sa.String(40), nullable=False),
     )
+
+
+def _lease() -> None:
     op.create_table(
         "plan_watch_lease",
         sa.Column("name", sa.String(40), primary_key=True),
