@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 import redis
+import requests
 import yaml
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
@@ -151,6 +152,10 @@ def test_the_billing_post_hangs_or_fails_after_the_charge(
         assert payment["confirmation_code"] == code.replace(" ", "")
         assert payment["amount"] == "72.50"
         assert "WORKER TIMEOUT" not in server.log.read_text()
+        # a plan's web service is not the process's dependency: with it still hanging or
+        # failing, the workers stay in rotation (the plans route callers around it)
+        ready = requests.get(server.url + "/ready", timeout=10)
+        assert ready.status_code == 200, ready.text
     finally:
         server.stop()
 
