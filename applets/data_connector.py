@@ -115,7 +115,11 @@ class Response:
         default=None, metadata=spec(Name(), "data source that receives the HTTP status")
     )
     fields: dict[str, Locator] = field(
-        default_factory=dict, metadata=spec(MapOf(LocatorKind(), Name()), "data source ← locator")
+        default_factory=dict,
+        metadata=spec(
+            MapOf(LocatorKind(), Name()),
+            "data source ← locator (no match: null, recorded as missing; route: op is_null)",
+        ),
     )
 
     def check_config(self, path: Path, check: Check) -> None:
@@ -246,6 +250,8 @@ class DataConnectorApplet(Applet):
         for name, loc in response.fields.items():
             value = locate(response.type, loc, parsed, body)
             ctx.data[name] = value
+            if value is None:  # visible, and routable with op: is_null
+                ctx.note_missing(f"{name} (no match for {loc.source})")
         if response.status_code:
             ctx.data[response.status_code] = status
         ctx.data["LastError"] = ""

@@ -134,6 +134,10 @@ def test_json_fields_by_dots_and_index_are_spoken(run: Run, http_server: Loopbac
     assert data["Holder"] == "Ann Lee"
     assert str(data["Count"]) == "3"
     assert empty(data.get("Missing")) and empty(data.get("OutOfRange"))
+    # a locator that matches nothing is recorded as missing, saying which
+    assert "Missing (no match for account.nothing.here)" in d.session.missing
+    assert "OutOfRange (no match for account.bills[9].amount)" in d.session.missing
+    assert not any(m.startswith(("Balance", "AccountId")) for m in d.session.missing)
     assert [b["due"] for b in data["Bills"]] == ["2026-12-01", "2027-01-05"]
     assert data["Whole"]["account"]["id"] == "A1"
     assert data["Whole"]["account"]["holder"] == {"name": "Ann Lee"}

@@ -132,6 +132,10 @@ class Context(Protocol):
         """What is left of this turn's budget (TURN_BUDGET from the webhook's arrival)."""
         ...
 
+    def note_missing(self, what: str) -> None:
+        """Record that a data source came out missing (the call record's `missing`, `-v`)."""
+        ...
+
     def observe_service(self, result: str, seconds: float) -> None:
         """Report a web service call this applet made: `2xx`, `4xx`, ... or `failure`."""
         ...

@@ -57,6 +57,9 @@ class CallContext:
             return float("inf")
         return self.deadline - time.monotonic()
 
+    def note_missing(self, what: str) -> None:
+        self.missing.append(what)
+
     def observe_service(self, result: str, seconds: float) -> None:
         if self._observe is not None:
             self._observe(result, seconds)
