@@ -217,6 +217,10 @@ class DataConnectorApplet(Applet):
     Config = DataConnectorConfig
 
     @classmethod
+    def may_leave_missing(cls, config: DataConnectorConfig) -> set[str]:
+        return set(config.response.fields)
+
+    @classmethod
     def sets(cls, config: DataConnectorConfig) -> set[str]:
         names = set(config.response.fields) | {"LastError"}
         if config.response.status_code:

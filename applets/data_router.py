@@ -203,6 +203,41 @@ class DataRouterApplet(Applet):
             yield "default", config.default, ("default",)
 
     @classmethod
+    def check_missing(
+        cls, config: DataRouterConfig, missing: set[str], path: Path, report: Any
+    ) -> None:
+        guarded: set[str] = set()
+        for i, rule in enumerate(config.rules):
+            name = rule.source.name
+            if rule.op in NO_VALUE:
+                guarded.add(name)
+                continue
+            if name not in missing or name in guarded:
+                continue
+            value = rule.value
+            constant = (
+                [v.source if isinstance(v, Template) else v for v in value]
+                if isinstance(value, list)
+                else value.source
+                if isinstance(value, Template)
+                else value
+            )
+            if isinstance(value, Template) and not value.is_constant:
+                continue
+            if isinstance(value, list) and any(
+                isinstance(v, Template) and not v.is_constant for v in value
+            ):
+                continue
+            if evaluate(rule, None, constant):
+                report.warning(
+                    path + ("rules", i),
+                    f"'{name}' is null when a data_connector's locator matches nothing, and "
+                    f"this rule matches a null {name} (it compares as empty text); add "
+                    f"{{source: {name}, op: is_null, goto: ...}} before it, or give it "
+                    "type: number / date / boolean",
+                )
+
+    @classmethod
     def reads(cls, config: DataRouterConfig) -> Iterator[Ref]:
         yield from super().reads(config)
         for rule in config.rules:

@@ -59,6 +59,19 @@ def check_graph(
         entry_sources or {},
     )
     check_turn_budget(report, by_id, roots)
+    check_missing(report, by_id)
+
+
+def check_missing(report: Report, by_id: dict[str, AppletSpec]) -> None:
+    """Warn where an applet routes on a source that a web answer may leave null as though it
+    had a value (a caller who owes money must not hear that they owe nothing)."""
+    missing: set[str] = set()
+    for spec in by_id.values():
+        missing |= REGISTRY[spec.type].may_leave_missing(spec.config)
+    if not missing:
+        return
+    for applet_id, spec in by_id.items():
+        REGISTRY[spec.type].check_missing(spec.config, missing, ("applets", applet_id), report)
 
 
 def check_turn_budget(

@@ -201,6 +201,16 @@ class Applet:
         return names
 
     @classmethod
+    def may_leave_missing(cls, config: Any) -> set[str]:
+        """Data sources this applet may set to null (a web answer without the value)."""
+        return set()
+
+    @classmethod
+    def check_missing(cls, config: Any, missing: set[str], path: Path, report: Any) -> None:
+        """Warn (`report.warning(path + (...), message)`) where this applet treats a source
+        in `missing` as if it had a value, with no way to tell it was missing."""
+
+    @classmethod
     def plan_reference(cls, config: Any) -> tuple[str, str | None] | None:
         """The (plan, applet or None) this configured applet continues in, for applets that
         leave the plan; checked across the plans folder."""
