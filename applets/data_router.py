@@ -42,6 +42,9 @@ OPERATORS = (
     "less_or_equal",
 )
 TEXT_ONLY = {"contains", "not_contains", "starts_with", "ends_with", "matches"}
+ORDERING = {"greater_than", "greater_or_equal", "less_than", "less_or_equal", "between"}
+_LOOKS_NUMBER = re.compile(r"[-+]?[£$€]?[0-9][0-9,]*(\.[0-9]+)?")
+_LOOKS_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 NO_VALUE = {"is_null", "is_not_null"}
 TYPES = ("string", "number", "date", "boolean")
 _TRUE = {"true", "yes", "y", "1", "on"}
@@ -67,6 +70,18 @@ class Rule:
     )
     goto: str = field(metadata=spec(AppletRef(), "applet to route to when the rule matches"))
 
+    def _check_ordering(self, path: Path, check: Check) -> None:
+        kind = _ordering_type(self)
+        if kind is None:
+            return
+        example = (
+            "'120.00' is less than '5'" if kind == "number" else "'2026-9-1' is after '2026-10-01'"
+        )
+        check.warning(
+            path + ("op",),
+            f"{self.op} compares text here ({example} as text): add type: {kind}",
+        )
+
     def check_config(self, path: Path, check: Check) -> None:
         if self.op in NO_VALUE:
             if self.value is not None:
@@ -82,11 +97,36 @@ class Rule:
             check.error(path + ("value",), f"{self.op} compares with one value, found a list")
         if self.op in TEXT_ONLY and self.type != "string":
             check.error(path + ("type",), f"{self.op} compares text; remove type: {self.type}")
+        if self.op in ORDERING and self.type == "string":
+            self._check_ordering(path, check)
         if self.op == "matches" and isinstance(self.value, Template) and self.value.is_constant:
             try:
                 re.compile(self.value.source)
             except re.error as exc:
                 check.error(path + ("value",), f"invalid regular expression: {exc}")
+
+
+def _constant_text(value: Any) -> str | None:
+    """The text of a constant rule value (None for a placeholder, filled in at run time)."""
+    if isinstance(value, Template):
+        return value.source if value.is_constant else None
+    if isinstance(value, bool) or value is None:
+        return None
+    return str(value)
+
+
+def _ordering_type(rule: Rule) -> str | None:
+    """The type an ordering rule's constant values look like ("number", "date"), if any."""
+    values = rule.value if isinstance(rule.value, list) else [rule.value]
+    for value in values:
+        text = _constant_text(value)
+        if text is None:
+            continue
+        if _LOOKS_DATE.fullmatch(text.strip()):
+            return "date"
+        if _LOOKS_NUMBER.fullmatch(text.strip()):
+            return "number"
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)

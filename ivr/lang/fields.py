@@ -53,6 +53,9 @@ class Check:
         self.report.error(path, message, key=key)
         return INVALID
 
+    def warning(self, path: Path, message: str, *, key: bool = False) -> None:
+        self.report.warning(path, message, key=key)
+
 
 class FieldKind:
     """Base of all field kinds."""
