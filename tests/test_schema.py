@@ -38,7 +38,7 @@ def read(path: Path) -> Any:
     """The plan as an editor's YAML 1.2 reader sees it (no yes/no booleans, dates as text)."""
     report = Report(str(path))
     data = read_yaml(path.read_text(encoding="utf-8"), report)
-    assert report.diagnostics == []
+    assert report.errors == []  # warnings (a `#:` comment line) leave the YAML readable
     return data
 
 

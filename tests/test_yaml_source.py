@@ -247,7 +247,9 @@ def test_diagnostics_resolve_paths_to_positions() -> None:
         ('a: "open\n', 1, 4, "found unexpected end of stream"),  # where the quote started
         ("a:\n  b: 1\n c: 2\n", 3, 2, ""),
         ("a: [1, 2\n", 1, 4, ""),
-        ("a: b: c\n", 1, 5, "mapping values are not allowed"),
+        ("a: b: c\n", 1, 5, "a ':' where YAML did not expect one: quote a text"),
+        ("a:\n\tb: 1\n", 2, 1, "a tab in the indentation: YAML indents with spaces only"),
+        ("m:\n  *: a\n", 2, 4, "a bare * starts a YAML alias: quote it where it is a menu key"),
     ],
 )
 def test_syntax_errors_have_a_position(text: str, line: int, col: int, problem: str) -> None:

@@ -47,6 +47,22 @@ def check_graph(
             report.warning(
                 ("applets", applet_id), f"applet '{applet_id}' is unreachable from start", key=True
             )
+    for applet_id, spec in by_id.items():
+        cls = REGISTRY[spec.type]
+        if spec.routes or cls.is_terminal() or applet_id not in reachable:
+            continue
+        names = ", ".join(cls.outcome_names(spec.config)) or "its outcomes"
+        then = (
+            f"the plan's fallback '{fallback}'"
+            if isinstance(fallback, str)
+            else "an apology, and the call ends"
+        )
+        report.warning(
+            ("applets", applet_id),
+            f"applet '{applet_id}' has no way out: none of its outcomes ({names}) is routed, "
+            f"so every call that reaches it goes to {then}; add next: (or on:)",
+            key=True,
+        )
     constants = set(data or {}) if data is not INVALID else set()
     _check_sources(
         report,

@@ -68,6 +68,10 @@ class Report:
         line, col = position
         self.diagnostics.append(Diagnostic("error", message, self.file, line, col, path))
 
+    def warning_at(self, position: tuple[int, int], path: Path, message: str) -> None:
+        line, col = position
+        self.diagnostics.append(Diagnostic("warning", message, self.file, line, col, path))
+
     def warning(self, path: Path, message: str, *, key: bool = False) -> None:
         line, col = self.where(path, key=key)
         self.diagnostics.append(Diagnostic("warning", message, self.file, line, col, path))

@@ -71,17 +71,63 @@ def read_yaml(text: str, report: Report) -> Any:
             if line > max(last_line, 1):  # at the end of the file: point where it started
                 line, col = start.line + 1, start.column + 1
         report.positions[()] = (line, col)
-        report.error((), f"YAML syntax: {problem}{context}")
+        ours = _explain(f"{problem} {exc.context or ''}", text, mark)
+        report.error((), f"YAML syntax: {ours}" if ours else f"YAML syntax: {problem}{context}")
         return None
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises marked errors for syntax
         report.error((), f"YAML: {exc}")
         return None
+    _comment_keys(text, report)
     if root is None:
         return None
     try:
         return _Builder(report).build(root, (), 0, None)
     except _Refused:
         return None
+
+
+_HASH_KEY = re.compile(r"^(\s*)#\s*:\s*\S")
+
+
+def _explain(problem: str, text: str, mark: Any) -> str | None:
+    """Common YAML mistakes in our words (None: PyYAML's own words will do)."""
+    if mark is None:
+        return None
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    indent = line[: len(line) - len(line.lstrip())]
+    if "\t" in indent or line[mark.column : mark.column + 1] == "\t":
+        return (
+            "a tab in the indentation: YAML indents with spaces only; replace the tab with spaces"
+        )
+    if "alias" in problem and "*" in line[: mark.column + 1]:
+        return (
+            'a bare * starts a YAML alias: quote it where it is a menu key or a value ("*": target)'
+        )
+    if "mapping values are not allowed" in problem:
+        return (
+            "a ':' where YAML did not expect one: quote a text that contains ': ', or line "
+            "this key up with the keys of its map"
+        )
+    if "did not find expected key" in problem or "expected <block end>" in problem:
+        return (
+            "this line's indentation does not fit the map it is in: the keys of one map start "
+            "at the same column, a nested map is indented further under its key"
+        )
+    return None
+
+
+def _comment_keys(text: str, report: Report) -> None:
+    """A line `#: target` is a YAML comment: the menu key '#' it looks like is not there."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        found = _HASH_KEY.match(line)
+        if found:
+            report.warning_at(
+                (number, len(found.group(1)) + 1),
+                (),
+                "this line is a YAML comment, so '#' is not a key here: write the menu key "
+                'in quotes ("#": target)',
+            )
 
 
 class _Refused(Exception):
