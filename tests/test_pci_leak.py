@@ -262,8 +262,12 @@ def token_pattern(value: str) -> re.Pattern[str]:
 
 
 def spoken_pattern(value: str) -> re.Pattern[str]:
-    """A short value spoken digit by digit ("7 3 7"), not inside longer spoken digits."""
-    return re.compile(rf"(?<![0-9A-Za-z])(?<![0-9] ){' '.join(value)}(?![0-9A-Za-z])(?! [0-9])")
+    """A short value spoken digit by digit ("7 3 7"), not inside a longer run of characters
+    spoken one by one (a confirmation code "J 8 F 7 3 7", a longer spoken number)."""
+    spoken = " ".join(value)
+    return re.compile(
+        rf"(?<![0-9A-Za-z])(?<!\b[0-9A-Za-z] ){spoken}(?![0-9A-Za-z])(?! [0-9A-Za-z]\b)"
+    )
 
 
 @dataclass(frozen=True)
