@@ -232,10 +232,20 @@ def test_calls_lists_the_recorded_calls(config: Path) -> None:
     ivr(config, "call", MENU, "--from", CALLER, "--keys", "2")
     result = ivr(config, "calls")
     assert result.exit_code == 0
-    out = lines(result)
+    head, *out = lines(result)
+    assert head.split() == [
+        "STARTED",
+        "CALLSID",
+        "CALLER",
+        "NUMBER",
+        "PLAN",
+        "OUTCOME",
+        "SECS",
+        "PATH",
+    ]
     assert len(out) == 3
     assert all("sim_menu" in line and MENU in line for line in out)
-    rows: dict[str, Any] = {line.split()[4]: line for line in out}
+    rows: dict[str, Any] = {line.split()[5]: line for line in out}
     assert set(rows) == {"AccountGiven", "NoInput", "Delivered"}
     assert CALLER in rows["AccountGiven"]
     assert "withheld" in rows["NoInput"]
@@ -246,3 +256,20 @@ def test_calls_lists_the_recorded_calls(config: Path) -> None:
     assert {r["outcome"] for r in records} == {"AccountGiven", "NoInput", "Delivered"}
     assert all(r["plan_id"] == "sim_menu" and r["ddi"] == MENU for r in records)
     assert len(json.loads(ivr(config, "calls", "--json", "--limit", "1").stdout)) == 1
+    # filters, and one call in full
+    only = lines(ivr(config, "calls", "--outcome", "NoInput"))[1:]
+    assert len(only) == 1 and "withheld" in only[0]
+    assert lines(ivr(config, "calls", "--caller", CALLER))[1:] and all(
+        CALLER in line for line in lines(ivr(config, "calls", "--caller", CALLER))[1:]
+    )
+    assert ivr(config, "calls", "--plan", "no_such_plan").stdout.strip() == "no calls match"
+    sid = rows["AccountGiven"].split()[1]
+    detail = ivr(config, "calls", sid)
+    assert detail.exit_code == 0
+    text = detail.stdout
+    assert f"call      {sid}" in text and "outcome   AccountGiven" in text
+    assert f"caller    {CALLER}" in text and "plan      sim_menu (version " in text
+    assert "welcome → next" in text and "read_back → end" in text
+    assert json.loads(ivr(config, "calls", sid, "--json").stdout)["call_sid"] == sid
+    missing = ivr(config, "calls", "CA" + "0" * 32)
+    assert missing.exit_code == 1 and "no call CA" in missing.output

@@ -235,7 +235,7 @@ def test_ivr_calls_lists_the_call(db_url: str, tmp_path: Path) -> None:
 
     result = ivr("calls", "--config", str(config))
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
+    lines = [line for line in result.output.splitlines() if line.strip()][1:]  # the header
     assert len(lines) == 1
     assert lines[0].startswith("2026-11-18T10:00")
     for part in (

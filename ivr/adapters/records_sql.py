@@ -105,8 +105,26 @@ class SqlRecorder:
                     .values(**row)
                 )
 
-    def recent(self, limit: int = 20) -> list[CallRecord]:
-        query = select(call_records).order_by(call_records.c.started_at.desc()).limit(limit)
+    def recent(
+        self,
+        limit: int = 20,
+        *,
+        plan: str | None = None,
+        outcome: str | None = None,
+        caller: str | None = None,
+        since: str | None = None,
+    ) -> list[CallRecord]:
+        """The newest records first, filtered by plan, outcome, caller and start time."""
+        query = select(call_records)
+        if plan:
+            query = query.where(call_records.c.plan_id == plan)
+        if outcome:
+            query = query.where(call_records.c.outcome == outcome)
+        if caller is not None:
+            query = query.where(call_records.c.clid == caller)
+        if since:
+            query = query.where(call_records.c.started_at >= since)
+        query = query.order_by(call_records.c.started_at.desc()).limit(limit)
         with self.db.connect() as conn:
             return [_from_row(r._mapping) for r in conn.execute(query)]
 

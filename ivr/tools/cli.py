@@ -154,30 +154,57 @@ def call(
 
 
 @main.command()
+@click.argument("call_sid", required=False)
 @click.option("--limit", default=20, show_default=True)
+@click.option("--plan", help="Only calls of this plan.")
+@click.option("--outcome", help="Only calls with this outcome (e.g. PaymentTaken).")
+@click.option("--caller", help="Only calls from this number ('' for withheld).")
+@click.option("--since", help="Only calls started at or after this time (ISO, e.g. 2026-11-30).")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
 @click.option("--json", "as_json", is_flag=True)
-def calls(limit: int, config: str | None, as_json: bool) -> None:
-    """Recent call records: time, caller, plan, outcome and path."""
+def calls(
+    call_sid: str | None,
+    limit: int,
+    plan: str | None,
+    outcome: str | None,
+    caller: str | None,
+    since: str | None,
+    config: str | None,
+    as_json: bool,
+) -> None:
+    """Recent call records (a table), or one call in full: `ivr calls CALLSID`."""
     from ivr.adapters.records_sql import SqlRecorder
+    from ivr.tools.calls_view import detail_lines, table_lines
 
     settings = _settings(config, None)
     recorder = SqlRecorder(settings.database_url)
     try:
-        records = recorder.recent(limit)
+        if call_sid:
+            found = recorder.find(call_sid)
+            if found is None:
+                raise click.ClickException(f"no call {call_sid} on record")
+            records = [found]
+        else:
+            records = recorder.recent(limit, plan=plan, outcome=outcome, caller=caller, since=since)
     finally:
         recorder.close()
     if as_json:
-        click.echo(json.dumps([_record_dict(r) for r in records], indent=2))
+        data = [_record_dict(r) for r in records]
+        click.echo(json.dumps(data[0] if call_sid else data, indent=2))
+        return
+    if call_sid:
+        for line in detail_lines(records[0]):
+            click.echo(line)
         return
     if not records:
-        click.echo("no calls recorded yet")
-    for r in records:
-        path = " → ".join(f"{s.applet}({s.outcome})" for s in r.path)
         click.echo(
-            f"{r.started_at[:19]}  {r.clid or 'withheld':<14} {r.ddi:<14} "
-            f"{r.plan_id:<22} {r.outcome:<16} {path}"
+            "no calls recorded yet"
+            if not (plan or outcome or caller or since)
+            else "no calls match"
         )
+        return
+    for line in table_lines(records):
+        click.echo(line)
 
 
 def _record_dict(r: Any) -> dict[str, Any]:
