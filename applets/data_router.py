@@ -115,6 +115,39 @@ def _constant_text(value: Any) -> str | None:
     return str(value)
 
 
+_SYMBOLS = {
+    "equals": "=",
+    "not_equals": "≠",
+    "greater_than": ">",
+    "greater_or_equal": "≥",
+    "less_than": "<",
+    "less_or_equal": "≤",
+}
+
+
+def condition_text(rule: Rule) -> str:
+    """A rule as a person reads it: `Balance > 0`, `Status is empty`, `Choice in 1, 2`."""
+    source = rule.source.name + "".join(
+        f"[{s}]" if isinstance(s, int) else f".{s}" for s in rule.source.path
+    )
+
+    def shown(value: Any) -> str:
+        text = value.source if isinstance(value, Template) else value
+        return str(text).lower() if isinstance(text, bool) else str(text)
+
+    if rule.op == "is_null":
+        return f"{source} is empty"
+    if rule.op == "is_not_null":
+        return f"{source} is set"
+    if rule.op == "between":
+        low, high = rule.value
+        return f"{source} between {shown(low)} and {shown(high)}"
+    if rule.op == "in":
+        return f"{source} in {', '.join(shown(v) for v in rule.value)}"
+    word = _SYMBOLS.get(rule.op, rule.op.replace("_", " "))
+    return f"{source} {word} {shown(rule.value)}"
+
+
 def _ordering_type(rule: Rule) -> str | None:
     """The type an ordering rule's constant values look like ("number", "date"), if any."""
     values = rule.value if isinstance(rule.value, list) else [rule.value]
@@ -241,6 +274,13 @@ class DataRouterApplet(Applet):
             yield f"rule_{i + 1}", rule.goto, ("rules", i, "goto")
         if config.default is not None:
             yield "default", config.default, ("default",)
+
+    @classmethod
+    def edge_label(cls, config: DataRouterConfig, outcome: str) -> str:
+        if not outcome.startswith("rule_"):
+            return outcome
+        rule = config.rules[int(outcome.removeprefix("rule_")) - 1]
+        return condition_text(rule)
 
     @classmethod
     def check_missing(

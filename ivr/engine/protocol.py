@@ -201,6 +201,11 @@ class Applet:
         return names
 
     @classmethod
+    def edge_label(cls, config: Any, outcome: str) -> str:
+        """How a graph labels the arrow for `outcome` (a router says its condition)."""
+        return outcome
+
+    @classmethod
     def may_leave_missing(cls, config: Any) -> set[str]:
         """Data sources this applet may set to null (a web answer without the value)."""
         return set()

@@ -51,19 +51,41 @@ def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, max_plan_bytes:
 
 
 @main.command()
-@click.argument("plan", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("plan")
 @click.option(
     "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
 )
-def graph(plan: Path, fmt: str) -> None:
-    """Print a plan as a graph: applets as nodes, outcomes as labelled edges."""
+@click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder (for a PLAN id).")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
+def graph(plan: str, fmt: str, callplans: str | None, config: str | None) -> None:
+    """Print a plan as a graph: applets as nodes, outcomes as labelled edges (a router's
+    arrows say their conditions). PLAN is a plan file, or the id of a plan in the plans
+    folder."""
     try:
-        loaded, _ = load_file(plan)
+        if Path(plan).is_file():
+            loaded, _ = load_file(Path(plan))
+        else:
+            loaded = _plan_by_id(plan, _settings(config, callplans).callplans)
     except PlanError as exc:
         for diagnostic in exc.diagnostics:
             click.echo(diagnostic.format(), err=True)
         sys.exit(1)
     click.echo(mermaid(loaded) if fmt == "mermaid" else dot(loaded), nl=False)
+
+
+def _plan_by_id(plan_id: str, folder: Path) -> Any:
+    from foundation.suggest import did_you_mean
+    from ivr.engine.catalog import load_paths
+
+    result = load_paths([folder])
+    plans = {p.id: p for p, _ in result.plans}
+    if plan_id in plans:
+        return plans[plan_id]
+    if plan_id in {Path(name).stem for name in result.refused}:
+        raise PlanError([d for d in result.errors if Path(d.file).stem == plan_id])
+    raise click.ClickException(
+        f"no plan file or plan id '{plan_id}' in {folder}{did_you_mean(plan_id, plans)}"
+    )
 
 
 @main.command()

@@ -11,12 +11,20 @@ from ivr.lang.model import Plan
 def _edges(plan: Plan) -> list[tuple[str, str, str]]:
     out = []
     for spec in plan.applets.values():
+        cls = REGISTRY[spec.type]
         for outcome, target in spec.routes.items():
-            out.append((spec.id, target, outcome))
+            out.append((spec.id, target, cls.edge_label(spec.config, outcome)))
         ref = REGISTRY[spec.type].plan_reference(spec.config)
         if ref is not None:
             out.append((spec.id, f"plan:{ref[0]}", spec.type))
     return out
+
+
+def _mermaid_text(text: str) -> str:
+    """Text safe inside a quoted Mermaid label (entity codes for quotes and angle brackets)."""
+    return (
+        text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#60;").replace(">", "#62;")
+    )
 
 
 def mermaid(plan: Plan) -> str:
@@ -33,7 +41,7 @@ def mermaid(plan: Plan) -> str:
                 external.add(node)
                 lines.append(f'    {node}[["plan {target[5:]}"]]')
             target = node
-        lines.append(f'    {source} -->|"{outcome}"| {target}')
+        lines.append(f'    {source} -->|"{_mermaid_text(outcome)}"| {target}')
     lines.append(f"    classDef start stroke-width:3px;\n    class {plan.start} start;")
     if plan.fallback:
         lines.append(
@@ -43,7 +51,9 @@ def mermaid(plan: Plan) -> str:
 
 
 def dot(plan: Plan) -> str:
-    q = json.dumps
+    def q(text: str) -> str:
+        return json.dumps(text, ensure_ascii=False)  # DOT reads UTF-8
+
     lines = [f"digraph {q(plan.id)} {{", "    rankdir=TB;", "    node [shape=box];"]
     for spec in plan.applets.values():
         attrs = [f"label={q(spec.id + chr(10) + spec.type)}"]
