@@ -233,17 +233,11 @@ class PlanStore:
 
     # -- the plans-folder watcher ---------------------------------------------------------------
 
-    def file_hash(self, path: str) -> str | None:
+    def files(self) -> dict[str, str]:
+        """The paths the watcher has seen, with the content hash it saw (one query)."""
         with self.db.connect() as conn:
-            found = conn.execute(
-                select(plan_files.c.content_hash).where(plan_files.c.path == path)
-            ).scalar()
-        return str(found) if found is not None else None
-
-    def files(self) -> list[str]:
-        """The paths the watcher has seen."""
-        with self.db.connect() as conn:
-            return [str(p) for p in conn.execute(select(plan_files.c.path)).scalars()]
+            rows = conn.execute(select(plan_files.c.path, plan_files.c.content_hash))
+            return {str(path): str(digest) for path, digest in rows}
 
     def forget_file(self, path: str) -> None:
         with self.db.begin() as conn:

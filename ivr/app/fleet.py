@@ -73,11 +73,12 @@ class PlanSync:
         settings = self.system.settings
         changed: list[tuple[Path, str]] = []
         present = plan_files([settings.callplans])
+        seen = self.store.files()
         for path in present:
             digest = _digest(path, settings.max_plan_bytes)
-            if digest is not None and digest != self.store.file_hash(str(path)):
+            if digest is not None and digest != seen.get(str(path)):
                 changed.append((path, digest))
-        removed = self._removed({str(p) for p in present})
+        removed = self._removed(seen, {str(p) for p in present})
         if not changed:
             return removed
         log.info("call plans changed; reloading")
@@ -115,11 +116,11 @@ class PlanSync:
         self.system.last_load = report
         return True
 
-    def _removed(self, present: set[str]) -> bool:
+    def _removed(self, seen: dict[str, str], present: set[str]) -> bool:
         """Files of this folder seen before and gone now: said once. Their plans keep serving
         (a deploy in progress or a mistaken `rm` must not leave a number unanswered)."""
         folder = str(self.system.settings.callplans)
-        gone = [p for p in self.store.files() if p.startswith(folder) and p not in present]
+        gone = [p for p in seen if p.startswith(folder) and p not in present]
         for path in gone:
             log.warning("plan file %s was removed; its published version keeps serving", path)
             self.store.forget_file(path)

@@ -410,8 +410,11 @@ class Engine:
 
     def _publish(self, compiled: CompiledPlan) -> None:
         """Keep the plan source in the store so other processes can run pinned calls (written
-        at every call start, so its TTL always outlives the calls that use it)."""
-        self.store.put_plan(compiled.version, compiled.plan.source, PLAN_SOURCE_TTL)
+        at every call start, so its TTL always outlives the calls that use it). Not needed
+        where published versions are read from the database (`plan_sources`): serving
+        processes skip this write of the whole plan on every call."""
+        if self.plan_sources is None:
+            self.store.put_plan(compiled.version, compiled.plan.source, PLAN_SOURCE_TTL)
 
     def _save(self, slot: Slot, s: Session) -> None:
         slot.put(s.to_json(), self.ended_ttl if s.ended else self.session_ttl)
