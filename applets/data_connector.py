@@ -23,6 +23,7 @@ from ivr.engine.protocol import MIN_CALL_SECONDS, Applet, Context, Decision, Out
 from ivr.errors import TemplateError
 from ivr.lang.diagnostics import Path
 from ivr.lang.fields import (
+    INVALID,
     Check,
     Choice,
     FieldKind,
@@ -33,11 +34,31 @@ from ivr.lang.fields import (
     Number,
     Struct,
     Text,
+    convert_struct,
     spec,
+    struct_schema,
 )
+from ivr.lang.formatters import to_date, to_decimal
 from ivr.lang.templates import Template
 
 MAX_BODY = 1024 * 1024
+VALUE_TYPES = ("text", "number", "amount", "date", "boolean")
+VALUE_TYPE_DOCS = {
+    "text": "as text (a JSON number or true/false as written)",
+    "number": 'a decimal number, kept exact: `42.5`, `"1,200"` → `1200`',
+    "amount": 'a number that may carry a currency mark: `"£72.50"`, `"GBP 72.50"` → `72.50`',
+    "date": "a date `YYYY-MM-DD` (an ISO date-time gives its date)",
+    "boolean": "true/false, yes/no or 1/0",
+}
+COMPARES_AS = {
+    "text": "string",
+    "number": "number",
+    "amount": "number",
+    "date": "date",
+    "boolean": "boolean",
+}
+_CURRENCY_MARK = re.compile(r"^\s*([-+]?)\s*(?:[A-Z]{3}\s*|[£$€¥])?")
+_TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
 _STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -60,24 +81,43 @@ def parse_json_locator(text: str) -> tuple[str | int, ...] | None:
 
 @dataclass(frozen=True)
 class Locator:
-    """Where a value is in the response: a JSON path, an XPath, or a text regex."""
+    """Where a value is in the response (a JSON path, an XPath, or a text regex), and the type
+    it is declared to have (None: kept as found)."""
 
     source: str
+    type: str | None = None
     json_path: tuple[str | int, ...] | None = None
     xpath: Any = None
     regex: re.Pattern[str] | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class TypedLocator:
+    path: str = field(metadata=spec(Text(numbers=False), "where the value is (as a locator)"))
+    type: str = field(
+        metadata=spec(
+            Choice(*VALUE_TYPES),
+            "the value's type: a value not of it is null, recorded as missing",
+        )
+    )
+
+
 class LocatorKind(FieldKind):
-    label = "a locator (JSON: a.b[0].c; XML: /a/b; text: . or a regex)"
+    label = "a locator (JSON: a.b[0].c; XML: /a/b; text: . or a regex) or {path, type}"
+    struct = TypedLocator
 
     def convert(self, value: Any, path: Path, check: Check) -> Any:
-        if not isinstance(value, str):
+        if isinstance(value, str):
+            return Locator(value)
+        if not isinstance(value, dict):
             return self.wrong(value, path, check)
-        return Locator(value)
+        typed = convert_struct(TypedLocator, value, path, check)
+        if typed is INVALID:
+            return INVALID
+        return Locator(typed.path.source, typed.type)
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string"}
+        return {"anyOf": [{"type": "string"}, struct_schema(TypedLocator)]}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,6 +204,10 @@ class DataConnectorConfig:
     )
 
 
+def _a(kind: str | None) -> str:
+    return f"an {kind}" if kind in ("amount",) else f"a {kind}"
+
+
 class Failure(Exception):
     """No usable answer; the message goes to LastError."""
 
@@ -202,6 +246,31 @@ def locate(kind: str, loc: Locator, parsed: Any, body: str) -> Any:
     return None if m is None else (m.group(1) if m.groups() else m.group(0))
 
 
+def typed(value: Any, kind: str | None) -> Any:
+    """`value` as the declared type, kept JSON-safe (numbers and dates as canonical text), or
+    None when it is not of that type."""
+    if kind is None or value is None:
+        return value
+    if isinstance(value, (dict, list)):
+        return None
+    if kind == "text":
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        return True if word in _TRUE else False if word in _FALSE else None
+    if kind == "date":
+        day = to_date(value)
+        return None if day is None else day.isoformat()
+    if isinstance(value, bool):
+        return None
+    if kind == "amount" and isinstance(value, str):  # "£72.50", "GBP 72.50", "-£5"
+        value = _CURRENCY_MARK.sub(r"\1", value, count=1)
+    number = to_decimal(value)
+    return None if number is None else format(number, "f")
+
+
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
@@ -219,6 +288,31 @@ class DataConnectorApplet(Applet):
     @classmethod
     def may_leave_missing(cls, config: DataConnectorConfig) -> set[str]:
         return set(config.response.fields)
+
+    @classmethod
+    def reference_notes(cls) -> list[str]:
+        rows = [
+            f"| `{name}` | {VALUE_TYPE_DOCS[name]} | `{COMPARES_AS[name]}` |"
+            for name in VALUE_TYPES
+        ]
+        return [
+            "A field may be declared typed: `Balance: {path: account.total_due, type: amount}`.",
+            "A value not of its type is null and recorded as missing (`Balance (not an amount at",
+            "account.total_due)`), and a `data_router` rule on it without `type:` compares in",
+            "the declared type.",
+            "",
+            "| type | a value is | a router compares it as |",
+            "|---|---|---|",
+            *rows,
+            "",
+        ]
+
+    @classmethod
+    def declared_types(cls, config: DataConnectorConfig) -> dict[str, str | None]:
+        return {
+            name: None if loc.type is None else COMPARES_AS[loc.type]
+            for name, loc in config.response.fields.items()
+        }
 
     @classmethod
     def sets(cls, config: DataConnectorConfig) -> set[str]:
@@ -252,10 +346,13 @@ class DataConnectorApplet(Applet):
             return Outcome.of("failure")
         response = self.config.response
         for name, loc in response.fields.items():
-            value = locate(response.type, loc, parsed, body)
+            found = locate(response.type, loc, parsed, body)
+            value = typed(found, loc.type)
             ctx.data[name] = value
-            if value is None:  # visible, and routable with op: is_null
+            if found is None:  # visible, and routable with op: is_null
                 ctx.note_missing(f"{name} (no match for {loc.source})")
+            elif value is None:
+                ctx.note_missing(f"{name} (not {_a(loc.type)} at {loc.source})")
         if response.status_code:
             ctx.data[response.status_code] = status
         ctx.data["LastError"] = ""

@@ -41,6 +41,47 @@ OPERATORS = (
     "less_than",
     "less_or_equal",
 )
+OPERATOR_DOCS = {
+    "equals": ("the value equals", "`{source: Status, op: equals, value: active}`"),
+    "not_equals": ("the value differs", '`{source: Choice, op: not_equals, value: "1"}`'),
+    "contains": ("the text contains", "`{source: Plan, op: contains, value: gold}`"),
+    "not_contains": ("the text does not contain", "`{source: Plan, op: not_contains, value: x}`"),
+    "starts_with": ("the text starts with", '`{source: CLID, op: starts_with, value: "+44"}`'),
+    "ends_with": ("the text ends with", '`{source: Ref, op: ends_with, value: "-X"}`'),
+    "matches": (
+        "the whole text matches a regular expression",
+        '`{source: Ref, op: matches, value: "[0-9]{8}"}`',
+    ),
+    "in": ("the value is one of a list", '`{source: Choice, op: in, value: ["1", "2"]}`'),
+    "between": (
+        "low ≤ value ≤ high",
+        "`{source: Balance, op: between, value: [1, 100], type: number}`",
+    ),
+    "is_null": ("the source is missing or empty (no value)", "`{source: Balance, op: is_null}`"),
+    "is_not_null": ("the source has a value", "`{source: Balance, op: is_not_null}`"),
+    "greater_than": (
+        "value > constant",
+        "`{source: Balance, op: greater_than, value: 0, type: number}`",
+    ),
+    "greater_or_equal": (
+        "value ≥ constant",
+        "`{source: Age, op: greater_or_equal, value: 18, type: number}`",
+    ),
+    "less_than": (
+        "value < constant",
+        "`{source: Due, op: less_than, value: $(Today), type: date}`",
+    ),
+    "less_or_equal": (
+        "value ≤ constant",
+        "`{source: Balance, op: less_or_equal, value: 0, type: number}`",
+    ),
+}
+TYPE_DOCS = {
+    "string": "text, ignoring case (the default); a missing source is empty text",
+    "number": "decimal numbers, exact (`120.00` > `5`); a value that is not a number never matches",
+    "date": "dates `YYYY-MM-DD` (a date-time gives its date); not a date: never matches",
+    "boolean": "true/false, yes/no, y/n, 1/0, on/off; anything else never matches",
+}
 TEXT_ONLY = {"contains", "not_contains", "starts_with", "ends_with", "matches"}
 ORDERING = {"greater_than", "greater_or_equal", "less_than", "less_or_equal", "between"}
 _LOOKS_NUMBER = re.compile(r"[-+]?[£$€]?[0-9][0-9,]*(\.[0-9]+)?")
@@ -62,25 +103,30 @@ class Rule:
             "value to compare with (placeholders allowed); a list for in, [low, high] for between",
         ),
     )
-    type: str = field(
-        default="string",
+    type: str | None = field(
+        default=None,
         metadata=spec(
-            Choice(*TYPES), "how values compare: string (case-insensitive), number, date, boolean"
+            Choice(*TYPES),
+            "how values compare: string (case-insensitive), number, date, boolean (default: "
+            "the type declared at the data_connector that sets the source, else string)",
         ),
     )
     goto: str = field(metadata=spec(AppletRef(), "applet to route to when the rule matches"))
 
-    def _check_ordering(self, path: Path, check: Check) -> None:
-        kind = _ordering_type(self)
+    def check_ordering(self, path: Path, report: Any, *, read_by_connector: bool) -> None:
+        """Warn where an ordering operator with no type compares number- or date-like values
+        as text."""
+        kind = _ordering_type(self) if self.op in ORDERING and self.type is None else None
         if kind is None:
             return
         example = (
             "'120.00' is less than '5'" if kind == "number" else "'2026-9-1' is after '2026-10-01'"
         )
-        check.warning(
-            path + ("op",),
-            f"{self.op} compares text here ({example} as text): add type: {kind}",
-        )
+        fix = f"add type: {kind}"
+        if read_by_connector:
+            declared = "amount" if kind == "number" else "date"
+            fix += f", or declare it at its locator ({{path: ..., type: {declared}}})"
+        report.warning(path + ("op",), f"{self.op} compares text here ({example} as text): {fix}")
 
     def check_config(self, path: Path, check: Check) -> None:
         if self.op in NO_VALUE:
@@ -95,10 +141,8 @@ class Rule:
             check.error(path + ("value",), "between needs [low, high]")
         elif self.op not in ("in", "between") and isinstance(self.value, (list, dict)):
             check.error(path + ("value",), f"{self.op} compares with one value, found a list")
-        if self.op in TEXT_ONLY and self.type != "string":
+        if self.op in TEXT_ONLY and self.type not in (None, "string"):
             check.error(path + ("type",), f"{self.op} compares text; remove type: {self.type}")
-        if self.op in ORDERING and self.type == "string":
-            self._check_ordering(path, check)
         if self.op == "matches" and isinstance(self.value, Template) and self.value.is_constant:
             try:
                 re.compile(self.value.source)
@@ -176,7 +220,7 @@ class DataRouterConfig:
     )
 
 
-def _convert(value: Any, kind: str) -> Any:
+def _convert(value: Any, kind: str | None) -> Any:
     """A value in the rule's type, or None when it cannot be converted."""
     if kind == "number":
         return to_decimal(value)
@@ -265,6 +309,28 @@ class DataRouterApplet(Applet):
         return ["`rule_N` (routed by `rules[].goto`)", "default"]
 
     @classmethod
+    def reference_notes(cls) -> list[str]:
+        ops = [f"| `{op}` | {OPERATOR_DOCS[op][0]} | {OPERATOR_DOCS[op][1]} |" for op in OPERATORS]
+        types = [f"| `{kind}` | {TYPE_DOCS[kind]} |" for kind in TYPES]
+        return [
+            "Operators (`op`): `contains`, `not_contains`, `starts_with`, `ends_with` and",
+            "`matches` compare text; the ordering operators (`greater_than`, `greater_or_equal`,",
+            "`less_than`, `less_or_equal`, `between`) need a `type:` (or a source declared",
+            "typed at its `data_connector`), else they compare text and `ivr validate` warns.",
+            "",
+            "| op | matches when | example |",
+            "|---|---|---|",
+            *ops,
+            "",
+            "Types (`type`):",
+            "",
+            "| type | values compare as |",
+            "|---|---|",
+            *types,
+            "",
+        ]
+
+    @classmethod
     def outcome_names(cls, config: DataRouterConfig) -> tuple[str, ...]:
         return tuple(f"rule_{i}" for i in range(1, len(config.rules) + 1)) + ("default",)
 
@@ -281,6 +347,17 @@ class DataRouterApplet(Applet):
             return outcome
         rule = config.rules[int(outcome.removeprefix("rule_")) - 1]
         return condition_text(rule)
+
+    @classmethod
+    def check_types(
+        cls, config: DataRouterConfig, types: dict[str, str | None], path: Path, report: Any
+    ) -> None:
+        for i, rule in enumerate(config.rules):
+            name = rule.source.name
+            declared = types.get(name) if not rule.source.path else None
+            if rule.type is None and declared and rule.op not in TEXT_ONLY:
+                object.__setattr__(rule, "type", declared)  # compare as declared
+            rule.check_ordering(path + ("rules", i), report, read_by_connector=name in types)
 
     @classmethod
     def check_missing(

@@ -84,47 +84,41 @@ def shown(value: Any) -> str:
 def describe(error: ValidationError, where: str, noun: str = "key", document: Any = None) -> str:
     """The message for `error` in `document` (given, list positions and map keys that are
     numbers are told apart)."""
+    path, message, _ = explain(error, noun)
+    return _joined(where, path_text(path, document), message)
+
+
+def explain(error: ValidationError, noun: str = "key") -> tuple[list[Any], str, list[Any]]:
+    """(path, message, point) for `error`: the path the message is said under, and the path of
+    the key or value it is about (where a reader's eye should go)."""
     path = list(error.absolute_path)
-    root = document
     key = path[-1] if path and isinstance(path[-1], str) else None
     parent = path[:-1] if key is not None else path
     value = error.instance
     messages = error.schema.get("x-messages", {}) if isinstance(error.schema, dict) else {}
     custom = messages.get(error.validator)
     if custom:
-        text = custom.format(key=key, value=value)
-        return _joined(where, path_text(path, root), text)
+        return path, custom.format(key=key, value=value), path
     if error.validator == "additionalProperties" and isinstance(value, dict):
         known = set(error.schema.get("properties", {}))
         extra = sorted((k for k in value if k not in known), key=str)[0]
-        return _joined(
-            where,
-            path_text(path, root),
-            f"unknown {noun if not path else 'key'} '{extra}'{did_you_mean(extra, known)}",
-        )
+        text = f"unknown {noun if not path else 'key'} '{extra}'{did_you_mean(extra, known)}"
+        return path, text, [*path, extra]
     if error.validator == "type":
         kinds = error.validator_value
         kinds = [kinds] if isinstance(kinds, str) else list(kinds)
         # null is allowed where a key may be left empty; the message names what to give
         wanted = " or ".join(_KINDS.get(k, k) for k in kinds if k != "null" or len(kinds) == 1)
         if key is None:
-            return _joined(
-                where, path_text(path, root), f"should be {wanted}, found {shown(value)}"
-            )
-        return _joined(
-            where, path_text(parent, root), f"{key} should be {wanted}, found {shown(value)}"
-        )
+            return path, f"should be {wanted}, found {shown(value)}", path
+        return parent, f"{key} should be {wanted}, found {shown(value)}", path
     if error.validator == "enum":
         options = [str(c) for c in error.validator_value if c is not None]
         choices = " or ".join(options) if len(options) <= 3 else "one of " + ", ".join(options)
-        return _joined(
-            where,
-            path_text(parent, root),
-            f"{key or 'the value'} must be {choices}, found {shown(value)}",
-        )
+        return parent, f"{key or 'the value'} must be {choices}, found {shown(value)}", path
     if error.validator == "required":
         missing = [k for k in error.validator_value if k not in (value or {})]
-        return _joined(where, path_text(path, root), f"give {missing[0]}:")
+        return path, f"give {missing[0]}:", path
     limits = {
         "minimum": "at least",
         "exclusiveMinimum": "more than",
@@ -134,8 +128,8 @@ def describe(error: ValidationError, where: str, noun: str = "key", document: An
     if error.validator in limits:
         text = f"{key or 'the value'} should be {limits[error.validator]} "
         text += f"{error.validator_value}, found {shown(value)}"
-        return _joined(where, path_text(parent if key else path, root), text)
-    return _joined(where, path_text(path, root), error.message)
+        return (parent if key else path), text, path
+    return path, error.message, path
 
 
 def _joined(where: str, path: str, message: str) -> str:

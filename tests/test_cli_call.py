@@ -273,3 +273,40 @@ def test_calls_lists_the_recorded_calls(config: Path) -> None:
     assert json.loads(ivr(config, "calls", sid, "--json").stdout)["call_sid"] == sid
     missing = ivr(config, "calls", "CA" + "0" * 32)
     assert missing.exit_code == 1 and "no call CA" in missing.output
+
+
+# --- what the simulator refuses, and spoken words ------------------------------------------------
+
+
+@pytest.mark.parametrize("caller", ["07700900123", "447700900123", "+44 7700 900123", "bob"])
+def test_a_caller_id_that_is_not_e164_is_refused(config: Path, caller: str) -> None:
+    result = ivr(config, "call", MENU, "--from", caller, "--keys", "2")
+    assert result.exit_code == 2
+    assert f"Invalid value for --from: '{caller}' is not an E.164 number" in result.output
+    assert "leave it empty for a withheld number" in result.output
+
+
+@pytest.mark.parametrize("keys", ["1 abc", "one", "1,2x"])
+def test_letters_in_keys_are_refused_with_the_way_to_speak(config: Path, keys: str) -> None:
+    result = ivr(config, "call", MENU, "--from", CALLER, "--keys", keys)
+    assert result.exit_code == 2
+    assert "is not keys: a key pad has 0-9, * and #" in result.output
+    assert "use --say" in result.output
+
+
+def test_words_said_at_a_prompt_for_keys_are_heard_as_nothing(config: Path) -> None:
+    result = ivr(
+        config, "call", MENU, "--from", CALLER, "--keys", "~ 2", "--say", "an agent please"
+    )
+    assert result.exit_code == 0, result.output
+    out = lines(result)
+    said = out.index('  Caller says "an agent please": this prompt takes keys only')
+    assert out[said + 1] == '  Caller hears: "Sorry, we did not hear a choice."'  # a time-out
+    assert "  Caller presses: 2" in out[said + 2 :]
+    assert out[-2] == "Outcome: Delivered"
+
+
+def test_a_tilde_without_words_is_refused(config: Path) -> None:
+    result = ivr(config, "call", MENU, "--from", CALLER, "--keys", "~")
+    assert result.exit_code == 2
+    assert "a '~' has no --say left to take" in result.output

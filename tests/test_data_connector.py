@@ -672,3 +672,85 @@ def test_failure_reasons_never_carry_the_url(exc: Exception) -> None:
 
     reason = _reason(exc)
     assert "s3cr3t" not in reason and "447700900123" not in reason and "?" not in reason
+
+
+@pytest.mark.parametrize(
+    ("answer", "heard"),
+    [
+        # "120.00" > "5" is false as text: typed at the locator, it compares as a number
+        (
+            '{"account": {"total_due": "120.00", "due": "2026-12-04", "closed": "no"}}',
+            "You owe £120, due Friday 4 December.",
+        ),
+        (
+            '{"account": {"total_due": "£72.50", "due": "2026-12-04T00:00:00Z", "closed": false}}',
+            "You owe £72.50, due Friday 4 December.",
+        ),
+        (
+            '{"account": {"total_due": 4.99, "due": "2026-12-04", "closed": false}}',
+            "You have nothing to pay.",
+        ),
+        (
+            '{"account": {"total_due": "12", "due": "2026-12-04", "closed": "yes"}}',
+            "Your account is closed.",
+        ),
+        # not an amount: null, recorded as missing, and routed by is_null (never "nothing due")
+        (
+            '{"account": {"total_due": "N/A", "due": "2026-12-04", "closed": false}}',
+            "Sorry, we cannot read your account.",
+        ),
+        ('{"account": {"due": "2026-12-04"}}', "Sorry, we cannot read your account."),
+    ],
+)
+def test_values_typed_at_the_locator_compare_in_their_type(
+    run: Run, http_server: LoopbackServer, answer: str, heard: str
+) -> None:
+    http_server.handle("GET", "/account", json_reply(answer))
+    d = run("dc_typed")
+    assert d.heard == [heard]
+
+
+def test_a_value_not_of_its_declared_type_is_recorded_as_missing(
+    run: Run, http_server: LoopbackServer
+) -> None:
+    answer = '{"account": {"total_due": "N/A", "due": "soon", "closed": "maybe"}}'
+    http_server.handle("GET", "/account", json_reply(answer))
+    d = run("dc_typed")
+    assert d.data["Balance"] is None and d.data["DueDate"] is None and d.data["Closed"] is None
+    assert d.session.missing == [
+        "Balance (not an amount at account.total_due)",
+        "DueDate (not a date at account.due)",
+        "Closed (not a boolean at account.closed)",
+    ]
+
+
+def test_typed_values_are_kept_as_exact_text(run: Run, http_server: LoopbackServer) -> None:
+    answer = '{"account": {"total_due": 1E+3, "due": "2026-12-04", "closed": 0}}'
+    http_server.handle("GET", "/account", json_reply(answer))
+    d = run("dc_typed")
+    assert d.data["Balance"] == "1000" and d.data["DueDate"] == "2026-12-04"
+    assert d.data["Closed"] is False
+
+
+def test_unrouted_status_outcomes_are_passed_over_without_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """status_200 and status_2xx are tried before next; where this applet routes neither (but
+    another applet routes status_200), no log line may say so: it would be noise in every
+    call's logs."""
+    from ivr.engine.loader import load_text
+    from ivr.engine.machine import PlanMachine
+
+    plan, _ = load_text(
+        "plan: p\nstart: first\napplets:\n"
+        "  first:\n    type: data_connector\n    request: {url: 'https://x.example/a'}\n"
+        "    timeout: 2\n    next: second\n    on: {failure: done}\n"
+        "  second:\n    type: data_connector\n    request: {url: 'https://x.example/b'}\n"
+        "    timeout: 2\n    next: done\n    on: {status_200: done, failure: done}\n"
+        "  done:\n    type: hangup\n"
+    )
+    machine = PlanMachine(plan)
+    with caplog.at_level(logging.DEBUG):
+        assert machine.pick("first", ("status_200", "status_2xx", "next")) == ("next", "second")
+    noisy = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert noisy == [], [r.getMessage() for r in noisy]

@@ -443,14 +443,14 @@ class WatchedKeys(KeySource):
         self.snapshots = snapshots
         self.sealed_seen: list[tuple[str, int]] = []  # (key, ttl) of sealed card records
 
-    def next(self, prompt_text: str) -> Any:
+    def next(self, prompt_text: str, leg: int = 0) -> Any:
         dump = dump_redis(self.client)
         self.snapshots.extend(dump)
         for line in dump:
             key, kind_ttl = line.split(" = ", 1)[0].split(" ", 1)
             if key.endswith(":card"):
                 self.sealed_seen.append((key, int(kind_ttl.split("ttl ")[1].rstrip("]"))))
-        return super().next(prompt_text)
+        return super().next(prompt_text, leg)
 
 
 def dump_sql(url: str) -> list[str]:

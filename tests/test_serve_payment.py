@@ -93,3 +93,33 @@ def test_a_payment_against_a_running_server(server: tuple[str, Path]) -> None:
     assert requests.get(url, timeout=5).status_code == 401
     posted = requests.get(url, headers={"Authorization": f"Bearer {BILLING_KEY}"}, timeout=5)
     assert posted.json()["payment"]["amount"] == "72.50"  # the plan posted it to billing
+    # the outcome and path come from the server's call record (the config's database)
+    assert "Outcome: PaymentTaken" in out
+    path = next(line for line in out.splitlines() if line.startswith("Path: "))
+    assert path.startswith("Path: welcome (next) → lookup_by_clid (next)")
+    assert path.endswith("hear_again (2) → goodbye_paid (end)")
+
+
+def test_without_the_servers_database_the_transcript_says_where_it_looked(
+    server: tuple[str, Path], tmp_path: Path
+) -> None:
+    base, _ = server
+    other = tmp_path / "other.yaml"
+    other.write_text(f"database: sqlite:///{tmp_path}/elsewhere.sqlite3\n")
+    result = CliRunner().invoke(
+        main,
+        ["call", "+442071230001", "--url", base, "--config", str(other), "--keys", "-"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Outcome:" not in result.output
+    assert "(no call record for CA" in result.output
+    assert "elsewhere.sqlite3: give --config the server's config" in result.output
+
+
+def test_at_is_refused_with_url(server: tuple[str, Path]) -> None:
+    base, config = server
+    result = CliRunner().invoke(
+        main, ["call", "+442071230001", "--url", base, "--at", "2026-11-18T10:00:00Z"]
+    )
+    assert result.exit_code == 2
+    assert "--at sets the clock of an in-process call" in result.output

@@ -244,7 +244,7 @@ def test_diagnostics_resolve_paths_to_positions() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "col", "problem"),
     [
-        ('a: "open\n', 1, 4, "found unexpected end of stream"),  # where the quote started
+        ('a: "open\n', 1, 4, "the quoted text that starts here is never closed"),
         ("a:\n  b: 1\n c: 2\n", 3, 2, ""),
         ("a: [1, 2\n", 1, 4, ""),
         ("a: b: c\n", 1, 5, "a ':' where YAML did not expect one: quote a text"),

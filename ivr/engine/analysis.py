@@ -75,7 +75,34 @@ def check_graph(
         entry_sources or {},
     )
     check_turn_budget(report, by_id, roots)
+    check_types(report, by_id)
     check_missing(report, by_id)
+
+
+def check_types(report: Report, by_id: dict[str, AppletSpec]) -> None:
+    """Let applets compare sources in the type declared where they are set (an amount read by a
+    data_connector), and warn where the same source is declared with two types."""
+    types: dict[str, str | None] = {}
+    declared_at: dict[str, str] = {}
+    conflicting: set[str] = set()
+    for applet_id, spec in by_id.items():
+        for name, kind in REGISTRY[spec.type].declared_types(spec.config).items():
+            if kind is None:
+                types.setdefault(name, None)
+            elif name in types and types[name] not in (None, kind):
+                report.warning(
+                    ("applets", applet_id),
+                    f"'{name}' compares as {kind} here but as {types[name]} where "
+                    f"'{declared_at[name]}' sets it; rules comparing it need type:",
+                )
+                conflicting.add(name)
+            else:
+                types[name] = kind
+                declared_at.setdefault(name, applet_id)
+    for name in conflicting:
+        types[name] = None
+    for applet_id, spec in by_id.items():
+        REGISTRY[spec.type].check_types(spec.config, types, ("applets", applet_id), report)
 
 
 def check_missing(report: Report, by_id: dict[str, AppletSpec]) -> None:

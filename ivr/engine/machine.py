@@ -40,9 +40,14 @@ class PlanMachine:
         for spec in plan.applets.values():
             for outcome, target in spec.routes.items():
                 self.machine.add_transition(trigger=outcome, source=spec.id, dest=target)
+        # Outcomes routed from each applet: an unrouted one is not triggered at all (the
+        # machine would log a warning for every status_NNN tried before status_Nxx).
+        self._routed = {spec.id: frozenset(spec.routes) for spec in plan.applets.values()}
 
     def route(self, applet_id: str, outcome: str) -> str | None:
         """The applet that `outcome` of `applet_id` leads to, or None when it is unrouted."""
+        if outcome not in self._routed.get(applet_id, ()):
+            return None
         with self._lock:
             self.machine.set_state(applet_id, model=self._cursor)
             if not self._cursor.trigger(outcome):  # type: ignore[attr-defined]

@@ -188,6 +188,12 @@ class Applet:
         return not cls.outcomes and not cls.accepts_on
 
     @classmethod
+    def reference_notes(cls) -> list[str]:
+        """Markdown lines the plan reference adds after this applet's fields (an operator
+        table, the types a value may be declared with)."""
+        return []
+
+    @classmethod
     def documented_outcomes(cls) -> list[str]:
         """The outcomes as the plan reference lists them."""
         return [*cls.outcomes, *([cls.outcome_hint] if cls.outcome_hint else [])]
@@ -209,6 +215,19 @@ class Applet:
     def may_leave_missing(cls, config: Any) -> set[str]:
         """Data sources this applet may set to null (a web answer without the value)."""
         return set()
+
+    @classmethod
+    def declared_types(cls, config: Any) -> dict[str, str | None]:
+        """Data sources whose type this applet can declare: name → how it compares (`number`,
+        `date`, `boolean`, `string`), or None where the plan did not declare one."""
+        return {}
+
+    @classmethod
+    def check_types(
+        cls, config: Any, types: dict[str, str | None], path: Path, report: Any
+    ) -> None:
+        """Compare sources in `types` in their declared type where the plan does not say, and
+        warn (`report.warning`) where values are compared in the wrong type."""
 
     @classmethod
     def check_missing(cls, config: Any, missing: set[str], path: Path, report: Any) -> None:

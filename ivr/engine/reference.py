@@ -7,7 +7,15 @@ import dataclasses
 from typing import Any
 
 from ivr.engine.registry import REGISTRY
-from ivr.lang.fields import Struct, is_required, struct_fields, yaml_name
+from ivr.lang.fields import (
+    FieldKind,
+    ListOf,
+    MapOf,
+    Struct,
+    is_required,
+    struct_fields,
+    yaml_name,
+)
 from ivr.lang.formatters import FORMATTER_DOCS, FORMATTERS
 from ivr.lang.model import BUILTIN_SOURCES, Defaults, PlanHeader
 
@@ -33,6 +41,21 @@ _LABELS = {
 }
 
 
+def _nested(kind: FieldKind) -> tuple[str, type] | None:
+    """The structure inside a field, and how its fields are named under it: `.x` in a map,
+    `[].x` in a list's items, `.NAME.x` in a map of structures."""
+    if isinstance(kind, Struct):
+        return ".", kind.cls
+    if isinstance(kind, ListOf):
+        inner = _nested(kind.item)
+        return None if inner is None else ("[]" + inner[0], inner[1])
+    if isinstance(kind, MapOf):
+        inner = _nested(kind.value)
+        return None if inner is None else (".NAME" + inner[0], inner[1])
+    struct = getattr(kind, "struct", None)  # a field with a short and a long form
+    return (".", struct) if struct is not None else None
+
+
 def _rows(cls: type, prefix: str = "") -> list[str]:
     rows = []
     for f in struct_fields(cls):
@@ -42,8 +65,9 @@ def _rows(cls: type, prefix: str = "") -> list[str]:
         inherit = " (plan `defaults` apply)" if f.metadata.get("inherit") else ""
         doc = f.metadata["doc"].replace("|", "\\|")
         rows.append(f"| `{name}` | {label} | {_default(f)} | {doc}{inherit} |")
-        if isinstance(kind, Struct):
-            rows.extend(_rows(kind.cls, name + "."))
+        inner = _nested(kind)
+        if inner is not None:
+            rows.extend(_rows(inner[1], name + inner[0]))
     return rows
 
 
@@ -107,6 +131,7 @@ def reference() -> str:
             *TABLE_HEAD,
             *_rows(cls.Config),
             "",
+            *cls.reference_notes(),
         ]
     out += ["## Formatters", "", "`$(Name:formatter)`:", "", "| formatter | result |", "|---|---|"]
     out += [f"| `{name}` | {FORMATTER_DOCS[name]} |" for name in FORMATTERS]

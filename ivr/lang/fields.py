@@ -23,6 +23,16 @@ INVALID: Any = type("Invalid", (), {"__repr__": lambda self: "INVALID"})()
 ID_RE = re.compile(r"[a-z][a-z0-9_]*")
 PLACEHOLDER_PATTERN = r"[$#]\("
 KEYS = tuple("0123456789*#")
+# Words admins reach for that some applets name differently: said when a key is unknown.
+SYNONYMS = {
+    "say": "prompt",
+    "prompt": "say",
+    "message": "say",
+    "text": "say",
+    "goto": "next",
+    "then": "next",
+    "url": "request",
+}
 
 
 def found(value: Any) -> str:
@@ -525,11 +535,11 @@ def convert_struct(
     bad = False
     for key in value:
         if key not in fields and key not in extra_keys:
-            check.error(
-                path + (key,),
-                f"unknown {what} '{key}'{did_you_mean(key, list(fields) + list(extra_keys))}",
-                key=True,
-            )
+            hint = did_you_mean(key, list(fields) + list(extra_keys))
+            synonym = SYNONYMS.get(key) if isinstance(key, str) else None
+            if not hint and synonym in fields:
+                hint = f" (use {synonym}: here)"
+            check.error(path + (key,), f"unknown {what} '{key}'{hint}", key=True)
             bad = True
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():

@@ -104,6 +104,8 @@ def _explain(problem: str, text: str, mark: Any) -> str | None:
         return (
             'a bare * starts a YAML alias: quote it where it is a menu key or a value ("*": target)'
         )
+    if "while scanning a quoted scalar" in problem:
+        return "the quoted text that starts here is never closed: add its closing quote"
     if "mapping values are not allowed" in problem:
         return (
             "a ':' where YAML did not expect one: quote a text that contains ': ', or line "

@@ -53,7 +53,12 @@ def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, max_plan_bytes:
 @main.command()
 @click.argument("plan")
 @click.option(
-    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg", "html"]),
+    default="mermaid",
+    show_default=True,
+    help="html: a page to open in a browser (self-contained: works with no network).",
 )
 @click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder (for a PLAN id).")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
@@ -70,7 +75,10 @@ def graph(plan: str, fmt: str, callplans: str | None, config: str | None) -> Non
         for diagnostic in exc.diagnostics:
             click.echo(diagnostic.format(), err=True)
         sys.exit(1)
-    click.echo(mermaid(loaded) if fmt == "mermaid" else dot(loaded), nl=False)
+    from ivr.tools.graph_svg import html, svg
+
+    writers = {"mermaid": mermaid, "dot": dot, "svg": svg, "html": html}
+    click.echo(writers[fmt](loaded), nl=False)
 
 
 def _plan_by_id(plan_id: str, folder: Path) -> Any:
@@ -90,16 +98,31 @@ def _plan_by_id(plan_id: str, folder: Path) -> Any:
 
 @main.command()
 @click.argument("number")
-@click.option("--from", "caller", default="", help="Caller ID (empty or 'anonymous' for withheld).")
+@click.option(
+    "--from", "caller", default="", help="Caller ID, E.164 (empty or 'anonymous': withheld)."
+)
 @click.option(
     "--keys",
     "keys",
     multiple=True,
     metavar="ENTRY...",
-    help="Keys per prompt, separated by spaces or commas; '-' for no input.",
+    help="Keys per prompt, separated by spaces or commas; '-' for no input; '~' for the next "
+    "--say.",
+)
+@click.option(
+    "--say",
+    "say",
+    multiple=True,
+    metavar="WORDS",
+    help="Words the caller says at a prompt, one --say per prompt: where --keys has '~', else "
+    "after the keys.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the call as JSON.")
-@click.option("--url", help="Call a running server instead of an in-process app.")
+@click.option(
+    "--url",
+    help="Call a running server instead of an in-process app (outcome and path from "
+    "the call records of --config's database).",
+)
 @click.option("--hangup-after", type=int, help="Hang up after answering N prompts.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
 @click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
@@ -115,6 +138,7 @@ def call(
     number: str,
     caller: str,
     keys: tuple[str, ...],
+    say: tuple[str, ...],
     as_json: bool,
     url: str | None,
     hangup_after: int | None,
@@ -123,40 +147,33 @@ def call(
     verbose: bool,
     at: str | None,
 ) -> None:
-    """Simulate a call to NUMBER, acting as Twilio against the webhooks."""
+    """Simulate a call to NUMBER, acting as Twilio against the webhooks.
+
+    In a terminal, leave out --keys and type each entry as you listen: keys, Enter for none,
+    `say WORDS` to speak, Ctrl-C or Ctrl-D to hang up (the call is recorded)."""
     from ivr.adapters.logs import install
     from ivr.tools.simulator.local import LocalPhone, RemotePhone
+    from ivr.tools.simulator.terminal import Terminal
     from ivr.tools.simulator.twilio import KeySource
     from ivr.tools.transcript import event_line, lines, summary
 
     install("WARNING")
+    entries = call_entries(keys, say)
+    caller = call_caller(caller)
+    if at and url:
+        raise click.UsageError(
+            "--at sets the clock of an in-process call; a server at --url keeps its own time"
+        )
+    start = _start_time(at)
     settings = _settings(config, callplans)
-    entries = [e for raw in keys for e in raw.replace(",", " ").split()]
-    ask = None
-    if sys.stdin.isatty() and not as_json:
-
-        def ask(prompt: str) -> str | None:
-            answer = click.prompt(
-                "  keys (Enter: no input, h: hang up)", default="", show_default=False
-            )
-            return None if answer.strip().lower() in ("h", "hangup", "q") else answer
-
-    source = KeySource(entries, ask)
-    start = None
-    if at:
-        from datetime import UTC, datetime
-
-        try:
-            start = datetime.fromisoformat(at.replace("Z", "+00:00"))
-        except ValueError:
-            raise click.BadParameter(f"'{at}' is not an ISO 8601 time", param_hint="--at") from None
-        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    terminal = Terminal() if sys.stdin.isatty() and not as_json else None
+    source = terminal.keys(entries) if terminal is not None else KeySource(entries)
     live = None
-    if ask is not None:  # interactive: show each line as it happens, before the caller types
+    if terminal is not None:  # interactive: show each line as it happens, before the caller types
 
         def live(event: Any) -> None:
             line = event_line(event, "", verbose=verbose)
-            if line is not None:
+            if line is not None and terminal.shows(event):
                 click.echo(line if event.kind != "leg_start" else f"Call: {event.text}")
 
     phone = (
@@ -173,6 +190,53 @@ def call(
     else:
         for line in lines(report, verbose=verbose):
             click.echo(line)
+
+
+def call_entries(keys: tuple[str, ...], say: tuple[str, ...]) -> list[Any]:
+    """The caller's entries in order: --keys split on spaces and commas, each '~' taking the
+    next --say (the --say left over come after). Letters in --keys are refused."""
+    from ivr.tools.simulator.twilio import Spoken, bad_entry
+
+    spoken = [Spoken(words.strip()) for words in say if words.strip()]
+    entries: list[Any] = []
+    for entry in (e for raw in keys for e in raw.replace(",", " ").split()):
+        if entry == "~":
+            if not spoken:
+                raise click.BadParameter("a '~' has no --say left to take", param_hint="--keys")
+            entries.append(spoken.pop(0))
+            continue
+        problem = bad_entry(entry)
+        if problem is not None:
+            raise click.BadParameter(f"{problem} (to speak words, use --say)", param_hint="--keys")
+        entries.append(entry)
+    return entries + spoken
+
+
+def call_caller(caller: str) -> str:
+    from foundation.phone import E164
+
+    caller = caller.strip()
+    if caller.lower() in ("", "anonymous"):
+        return ""
+    if not E164.fullmatch(caller):
+        raise click.BadParameter(
+            f"'{caller}' is not an E.164 number (+ then the country code, as in "
+            "+447700900123); leave it empty for a withheld number",
+            param_hint="--from",
+        )
+    return caller
+
+
+def _start_time(at: str | None) -> Any:
+    if not at:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        start = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"'{at}' is not an ISO 8601 time", param_hint="--at") from None
+    return start if start.tzinfo else start.replace(tzinfo=UTC)
 
 
 @main.command()

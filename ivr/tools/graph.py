@@ -8,7 +8,7 @@ from ivr.engine.registry import REGISTRY
 from ivr.lang.model import Plan
 
 
-def _edges(plan: Plan) -> list[tuple[str, str, str]]:
+def edges_of(plan: Plan) -> list[tuple[str, str, str]]:
     out = []
     for spec in plan.applets.values():
         cls = REGISTRY[spec.type]
@@ -34,7 +34,7 @@ def mermaid(plan: Plan) -> str:
         label = f"{spec.id}<br/><i>{spec.type}</i>"
         shape = ("([", "])") if REGISTRY[spec.type].is_terminal() else ("[", "]")
         lines.append(f'    {spec.id}{shape[0]}"{label}"{shape[1]}')
-    for source, target, outcome in _edges(plan):
+    for source, target, outcome in edges_of(plan):
         if target.startswith("plan:"):
             node = "plan_" + target[5:]
             if node not in external:
@@ -64,7 +64,7 @@ def dot(plan: Plan) -> str:
         if REGISTRY[spec.type].is_terminal():
             attrs.append("shape=oval")
         lines.append(f"    {q(spec.id)} [{', '.join(attrs)}];")
-    for source, target, outcome in _edges(plan):
+    for source, target, outcome in edges_of(plan):
         if target.startswith("plan:"):
             lines.append(f"    {q(target)} [shape=folder];")
         lines.append(f"    {q(source)} -> {q(target)} [label={q(outcome)}];")

@@ -57,7 +57,9 @@ def _run_files(
         try:
             scenarios = load_scenarios(file)
         except ScenarioError as exc:
-            echo(f"ERROR {exc}")
+            echo(f"{file}: not run, the file has {len(exc.diagnostics)} error(s):")
+            for diagnostic in exc.diagnostics:
+                echo(f"  {diagnostic.format()}")
             broken += 1
             continue
         echo(str(file))

@@ -33,33 +33,54 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from foundation.documents import DocumentError, check, validator
+from foundation.documents import validator
 from ivr.adapters.canned import SERVICE_ANSWER, CannedAnswer, canned_session
 from ivr.app.settings import Destination, Settings
 from ivr.engine.catalog import Catalog
 from ivr.engine.registry import REGISTRY
+from ivr.lang.diagnostics import Diagnostic, Report
+from ivr.lang.diagnostics import Path as Path_
+from ivr.lang.documents import read_document
 from ivr.tools.simulator.local import CallReport, LocalPhone
+from ivr.tools.simulator.twilio import bad_entry
 
 _TEXT = {"type": ["string", "null"]}
 _LIST = {"type": ["array", "null"]}
 _MAP = {"type": ["object", "null"]}
 _ANSWERS = {"type": ["array", "null"], "items": SERVICE_ANSWER}
-# YAML reads an unquoted +442071230100 as a number (and drops the +): say to quote it
+# A strict reader keeps +442071230100 as text; a number here was written some other way
 _NUMBER = {
     "type": ["string", "null"],
     "x-messages": {"type": 'should be text in quotes, as in "+442071230100"; found {value!r}'},
 }
+DIAL_ANSWERS = ("completed", "busy", "no-answer", "failed")
+QUEUE_RESULTS = (  # Twilio's QueueResult values
+    "bridged",
+    "bridging-in-process",
+    "queue-full",
+    "error",
+    "hangup",
+    "leave",
+    "redirected",
+    "redirected-from-bridged",
+    "system-shutdown",
+)
+_DIAL = {
+    "type": ["object", "null"],
+    "additionalProperties": {"enum": list(DIAL_ANSWERS)},
+    "x-messages": {
+        "type": 'should be a map of numbers to how they answer ({{"+442071230200": busy}})'
+    },
+}
 _EXPECT = {
     "type": ["object", "null"],
     "properties": {
-        "path": _LIST,
+        "path": {"type": ["array", "null"], "items": {"type": "string"}},
         "outcome": _TEXT,
-        "heard": _LIST,
-        "not_heard": _LIST,
+        "heard": {"type": ["array", "null"], "items": {"type": "string"}},
+        "not_heard": {"type": ["array", "null"], "items": {"type": "string"}},
         "data": _MAP,
-        "ended_by": _TEXT,
+        "ended_by": {"enum": ["twiml", "caller", None]},
         "plan": _TEXT,
     },
     "additionalProperties": False,
@@ -70,28 +91,32 @@ _SCENARIO = {
         "name": _TEXT,
         "number": _NUMBER,
         "caller": _NUMBER,
-        "keys": {"type": ["array", "string", "null"]},
+        "keys": {
+            "type": ["array", "string", "null"],
+            "items": {"type": ["string", "integer"]},
+            "x-messages": {"type": 'should be a list, as in ["1", "42#"], found {value!r}'},
+        },
         "services": _ANSWERS,
-        "dial": _MAP,
-        "hangup_after": {"type": ["integer", "null"]},
-        "start_time": {},
+        "dial": _DIAL,
+        "hangup_after": {"type": ["integer", "null"], "minimum": 0},
+        "start_time": _TEXT,
         "expect": _EXPECT,
-        "queue_result": _TEXT,
+        "queue_result": {"enum": [*QUEUE_RESULTS, None]},
     },
     "additionalProperties": False,
-    "x-messages": {"type": "expected a map"},
+    "x-messages": {"type": "expected a map (- name: ..., keys: [...], expect: {{...}})"},
 }
-# A scenario file (documented in README "Test"). start_time is a YAML timestamp or text.
+# A scenario file: docs/scenario-files.md says what each key means.
 SCENARIO_FILE = {
     "type": "object",
     "properties": {
         "number": _NUMBER,
         "plan": _TEXT,
         "caller": _NUMBER,
-        "start_time": {},
+        "start_time": _TEXT,
         "services": _ANSWERS,
         "scenarios": {"type": "array", "items": _SCENARIO},
-        "dial": _MAP,
+        "dial": _DIAL,
     },
     "required": ["scenarios"],
     "additionalProperties": False,
@@ -101,10 +126,15 @@ SCENARIO_FILE = {
     },
 }
 _FILE = validator(SCENARIO_FILE)
+MAX_FILE_BYTES = 1024 * 1024
 
 
 class ScenarioError(ValueError):
-    """A scenario file is malformed."""
+    """A scenario file is malformed; `diagnostics` are its problems at line and column."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(d.format() for d in diagnostics))
 
 
 @dataclass
@@ -155,33 +185,47 @@ def _is_scenario_file(path: Path) -> bool:
 
 
 def load_scenarios(path: Path) -> list[Scenario]:
+    """The scenarios of a file, or ScenarioError with every problem at its line and column."""
     where = str(path)
+    report = Report(where)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{where}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("scenarios"), list):
-        raise ScenarioError(f"{where}: expected a map with a scenarios: list")
-    try:
-        check(raw, _FILE, where)
-    except DocumentError as exc:
-        raise ScenarioError(str(exc)) from None
-    shared = _services(raw.get("services"), f"{where}: services")
+        data = path.read_bytes()
+        if len(data) > MAX_FILE_BYTES:
+            report.error((), f"the file is {len(data):,} bytes; a scenario file may have 1 MiB")
+            raise ScenarioError(report.sorted())
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        report.error((), f"cannot read the file: {exc}")
+        raise ScenarioError(report.sorted()) from None
+    raw, report = read_document(text, where, _FILE)
+    if report.errors:
+        raise ScenarioError([d for d in report.sorted() if d.severity == "error"])
+    shared = _services(raw.get("services"), ("services",), report)
+    file_start = _time(raw.get("start_time"), ("start_time",), report)
     out = []
     for i, item in enumerate(raw["scenarios"]):
-        at = f"{where}: scenarios[{i}]"
+        at: Path_ = ("scenarios", i)
         expect = item.get("expect")
         expect = {} if expect is None else expect
-        own = _services(item.get("services"), f"{at}.services")
+        own = _services(item.get("services"), (*at, "services"), report)
         services = None if own is None and shared is None else (own or []) + (shared or [])
         number = str(item.get("number") or raw.get("number") or "")
         plan = raw.get("plan")
         if not number and not plan:
-            raise ScenarioError(f"{at}: give number: (the number dialled) or plan: (its id)")
+            report.error(at, "give number: (the number dialled), here or at the top, or plan:")
         keys = item.get("keys") or []
         if isinstance(keys, str):
             keys = keys.replace(",", " ").split()
-        start = item.get("start_time", raw.get("start_time"))
+        for j, key in enumerate(keys):
+            problem = bad_entry(str(key))
+            if problem is not None:
+                spot = (*at, "keys", j) if isinstance(item.get("keys"), list) else (*at, "keys")
+                report.error(spot, problem)
+        start = (
+            _time(item["start_time"], (*at, "start_time"), report)
+            if item.get("start_time") is not None
+            else file_start
+        )
         out.append(
             Scenario(
                 file=where,
@@ -192,33 +236,37 @@ def load_scenarios(path: Path) -> list[Scenario]:
                 services=services,
                 dial={**(raw.get("dial") or {}), **(item.get("dial") or {})},
                 hangup_after=item.get("hangup_after"),
-                start_time=_time(start, at),
+                start_time=start,
                 expect=expect,
                 plan=str(plan) if plan and not number else None,
                 queue_result=item.get("queue_result"),
             )
         )
+    if report.errors:
+        raise ScenarioError([d for d in report.sorted() if d.severity == "error"])
     return out
 
 
-def _services(raw: Any, where: str) -> list[CannedAnswer] | None:
+def _services(raw: Any, at: Path_, report: Report) -> list[CannedAnswer] | None:
     if raw is None:
         return None
-    try:
-        return [CannedAnswer.parse(item, f"{where}[{i}]") for i, item in enumerate(raw)]
-    except ValueError as exc:
-        raise ScenarioError(str(exc)) from None
+    out = []
+    for i, item in enumerate(raw):
+        try:
+            out.append(CannedAnswer.parse(item, ""))
+        except ValueError as exc:
+            report.error((*at, i), str(exc).removeprefix(": "))
+    return out
 
 
-def _time(value: Any, where: str) -> datetime | None:
+def _time(value: Any, at: Path_, report: Report) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise ScenarioError(f"{where}: start_time '{value}' is not an ISO date-time") from None
+        report.error(at, f"'{value}' is not an ISO 8601 date-time (2026-11-18T10:00:00Z)")
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -46,6 +46,8 @@ def event_line(event: Event, call_sid: str, *, verbose: bool = False) -> str | N
         return f'{indent}Caller hears: "{event.text}"'
     if event.kind == "keys":
         return f"{indent}Caller presses: {event.text}"
+    if event.kind == "speech":
+        return f'{indent}Caller says: "{event.text}"'
     if event.kind == "no_input":
         return f"{indent}Caller {event.text}"
     label = _LABELS.get(event.kind, event.kind)
@@ -65,6 +67,8 @@ def summary(report: CallReport, *, verbose: bool = False) -> list[str]:
         out.append("Path: " + " → ".join(f"{a} ({o})" for a, o in report.path))
     if report.missing and verbose:
         out.append("Missing data sources: " + ", ".join(report.missing))
+    if report.note:
+        out.append(f"({report.note})")
     return out
 
 

@@ -28,6 +28,15 @@ class CallReport:
     outcome: str | None = None
     plan: str | None = None
     missing: list[str] = field(default_factory=list)
+    note: str | None = None  # why the plan's side is not known (a remote server's call)
+
+    def take_record(self, record: Any) -> None:
+        """Path, outcome, plan and missing data from the call's record."""
+        self.path = [(s.applet, s.outcome) for s in record.path]
+        self.path_plans = [s.plan for s in record.path]
+        self.outcome = record.outcome
+        self.plan = record.plan_id
+        self.missing = list(record.missing)
 
     def heard(self) -> list[str]:
         return self.result.heard()
@@ -125,21 +134,21 @@ class LocalPhone:
             report.plan = session.plan_id
         record = self.system.recorder.find(result.call_sid)
         if record is not None:
-            report.path = [(s.applet, s.outcome) for s in record.path]
-            report.path_plans = [s.plan for s in record.path]
-            report.outcome = record.outcome
-            report.plan = record.plan_id
-            report.missing = list(record.missing)
+            report.take_record(record)
         return report
 
 
 class RemotePhone:
-    """Simulated calls against a running server (`ivr call --url`): transcript and outcome
-    as Twilio would see them; the plan's internals stay on the server."""
+    """Simulated calls against a running server (`ivr call --url`): the transcript as Twilio
+    would see it, then the path and outcome from the server's call record, read from the
+    database `settings` name (the server's, when they share a config)."""
+
+    RECORD_WAIT = 3.0  # seconds to wait for the server to write the record
 
     def __init__(self, url: str, settings: Settings, on_event: Any = None):
         from ivr.app.system import bridge_numbers, with_bridge_numbers
 
+        self.settings = settings
         directory = with_bridge_numbers(settings.directory, bridge_numbers(settings))
         self.simulator = TwilioSimulator(
             HttpTransport(url),
@@ -159,7 +168,49 @@ class RemotePhone:
         hangup_after: int | None = None,
     ) -> CallReport:
         source = keys if isinstance(keys, KeySource) else KeySource(list(keys or []))
-        return CallReport(self.simulator.call(to, caller, source, hangup_after=hangup_after))
+        report = CallReport(self.simulator.call(to, caller, source, hangup_after=hangup_after))
+        record = self._record(report.result.call_sid)
+        if record is not None:
+            report.take_record(record)
+        else:
+            report.note = (
+                f"no call record for {report.result.call_sid} in {_shown(self.settings)}: "
+                "give --config the server's config to see the outcome and path"
+            )
+        return report
+
+    def _record(self, call_sid: str) -> Any:
+        import time
+
+        from ivr.adapters.records_sql import SqlRecorder
+        from ivr.errors import RecordsUnavailable
+
+        try:
+            recorder = SqlRecorder(self.settings.database_url)
+        except Exception:  # noqa: BLE001 - a database we cannot open: no record to show
+            return None
+        try:
+            deadline = time.monotonic() + self.RECORD_WAIT
+            while True:
+                try:
+                    record = recorder.find(call_sid)
+                except RecordsUnavailable:
+                    record = None
+                if record is not None or time.monotonic() > deadline:
+                    return record
+                time.sleep(0.1)
+        finally:
+            recorder.close()
+
+
+def _shown(settings: Settings) -> str:
+    """The database URL without a password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(settings.database_url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy reads: say it as given
+        return settings.database_url
 
 
 def mask(

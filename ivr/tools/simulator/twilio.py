@@ -67,28 +67,57 @@ class EventLog(list):
             self.listener(event)
 
 
+@dataclass(frozen=True)
+class Spoken:
+    """Words the caller says at a prompt (sent as SpeechResult where the prompt takes speech)."""
+
+    text: str
+    confidence: float = 0.92
+
+
+KEYS = re.compile(r"[0-9*#]+")
+
+
+def bad_entry(entry: str) -> str | None:
+    """Why `entry` cannot be pressed on a key pad (None: it can; '-' is no input)."""
+    entry = entry.strip()
+    if entry in ("-", "") or KEYS.fullmatch(entry):
+        return None
+    return f"'{entry}' is not keys: a key pad has 0-9, * and #; '-' presses nothing"
+
+
 class KeySource:
-    """Key entries, one per prompt: digits, '-' for no input; `ask` is asked when they run out."""
+    """Entries, one per prompt: keys, '-' for no input, or `Spoken` words; `ask` is asked when
+    they run out (`leg` tells it which leg the prompt is on: 0 is the caller's call)."""
 
     def __init__(
-        self, entries: list[str] | None = None, ask: Callable[[str], str | None] | None = None
+        self,
+        entries: list[str | Spoken] | None = None,
+        ask: Callable[[str], str | Spoken | None] | None = None,
     ):
         self.entries = list(entries or [])
         self.ask = ask
         self.used = 0
+        self.leg = 0
 
-    def next(self, prompt_text: str) -> Any:
+    def next(self, prompt_text: str, leg: int = 0) -> Any:
+        self.leg = leg
         if self.entries:
             self.used += 1
-            entry = self.entries.pop(0)
-            return "" if entry.strip() in ("-", "") else entry.strip()
+            return _entry(self.entries.pop(0))
         if self.ask is not None:
             answer = self.ask(prompt_text)
             if answer is None:
                 return NO_MORE_KEYS
             self.used += 1
-            return "" if answer.strip() in ("-", "") else answer.strip()
+            return _entry(answer)
         return NO_MORE_KEYS
+
+
+def _entry(entry: str | Spoken) -> str | Spoken:
+    if isinstance(entry, Spoken):
+        return entry
+    return "" if entry.strip() in ("-", "") else entry.strip()
 
 
 class CallerHungUp(Exception):
@@ -175,7 +204,7 @@ class TwilioSimulator:
                 leg=0,
                 direction="inbound",
             )
-        except CallerHungUp:
+        except (CallerHungUp, KeyboardInterrupt):  # Ctrl-C in a terminal: the caller hangs up
             result.ended_by = "caller"
             events.append(Event("caller_hangup", "the caller hangs up"))
         if self.application_error:
@@ -256,8 +285,7 @@ class TwilioSimulator:
             elif tag == "Gather":
                 collected = self._gather(verb, keys, events, leg)
                 if collected is not None:
-                    digits, finished = collected
-                    return follow(verb.get("action"), Digits=digits, FinishedOnKey=finished)
+                    return follow(verb.get("action"), **collected)
             elif tag == "Redirect":
                 events.append(Event("redirect", (verb.text or "").strip(), leg))
                 return follow((verb.text or "").strip() or None)
@@ -308,9 +336,9 @@ class TwilioSimulator:
 
     def _gather(
         self, verb: ElementTree.Element, keys: KeySource, events: list[Event], leg: int
-    ) -> tuple[str, str] | None:
-        """Play the prompts and collect keys; None when nothing was collected and Twilio
-        goes on with the next verb."""
+    ) -> dict[str, str] | None:
+        """Play the prompts and collect keys (or speech); the parameters Twilio posts to the
+        action, or None when nothing was collected and Twilio goes on with the next verb."""
         prompt_texts = []
         for child in verb:
             if child.tag in ("Say", "Play", "Pause"):
@@ -330,10 +358,12 @@ class TwilioSimulator:
         )
         if self.hangup_after is not None and self.prompts_answered >= self.hangup_after:
             raise CallerHungUp()
-        entry = keys.next(" ".join(prompt_texts))
+        entry = keys.next(" ".join(prompt_texts), leg)
         if entry is NO_MORE_KEYS:
             raise CallerHungUp()
         self.prompts_answered += 1
+        if isinstance(entry, Spoken):
+            return self._spoken(verb, entry, events, leg, timeout)
         digits, finished = "", ""
         for key in entry:
             if not re.fullmatch(r"[0-9*#]", key):
@@ -350,11 +380,29 @@ class TwilioSimulator:
         )
         if digits:
             events.append(Event("keys", digits + finished, leg))
-            return digits, finished
+            return {"Digits": digits, "FinishedOnKey": finished}
         events.append(Event("no_input", "presses " + (finished if finished else "nothing"), leg))
         if (verb.get("actionOnEmptyResult") or "").lower() == "true":
-            return "", finished
+            return {"Digits": "", "FinishedOnKey": finished}
         return None
+
+    def _spoken(
+        self, verb: ElementTree.Element, entry: Spoken, events: list[Event], leg: int, timeout: int
+    ) -> dict[str, str] | None:
+        """Words said at a prompt: SpeechResult where the `<Gather>` takes speech; where it
+        takes keys only, Twilio hears nothing and the prompt times out."""
+        inputs = (verb.get("input") or "dtmf").split()
+        self.clock.advance(max(1.0, len(entry.text.split()) / 2.5))
+        if "speech" not in inputs:
+            events.append(
+                Event("no_input", f'says "{entry.text}": this prompt takes keys only', leg)
+            )
+            self.clock.advance(timeout)
+            if (verb.get("actionOnEmptyResult") or "").lower() == "true":
+                return {"Digits": "", "FinishedOnKey": ""}
+            return None
+        events.append(Event("speech", entry.text, leg))
+        return {"SpeechResult": entry.text, "Confidence": f"{entry.confidence:.2f}"}
 
     def _dial(
         self,
