@@ -105,6 +105,7 @@ class TypedLocator:
 class LocatorKind(FieldKind):
     label = "a locator (JSON: a.b[0].c; XML: /a/b; text: . or a regex) or {path, type}"
     struct = TypedLocator
+    holds_templates = False
 
     def convert(self, value: Any, path: Path, check: Check) -> Any:
         if isinstance(value, str):

@@ -1,7 +1,10 @@
 """Validate + compile time for generated plans of 100, 1,000 and 10,000 applets.
 
-Prints the time per size and per applet, and the growth against the 100-applet plan measured
-in the same run: a per-applet ratio close to 1.0 means growth is close to linear.
+Prints the time per size and per applet, the growth against the smallest plan measured in the
+same run (a per-applet ratio close to 1.0 means growth is close to linear), and the floor:
+libyaml composing the same text into nodes, the least any YAML loader must do (measured the
+same way: best of the repeats, garbage collection paused as the loader pauses it). Targets
+(issue 13): 10,000 applets in under 1 s and at most 3x the compose floor.
 
     .venv/bin/python bench/compile.py [--sizes 100 1000 10000] [--repeat 3]
 """
@@ -11,8 +14,14 @@ from __future__ import annotations
 import argparse
 import time
 
+import yaml
+
+from foundation.gc_pause import gc_paused
 from ivr.engine.compiler import compile_plan
 from ivr.engine.loader import load_text
+
+TARGET_SECONDS = 1.0
+TARGET_RATIO = 3.0
 
 HEADER = """plan: bench_{n}
 start: a0
@@ -93,6 +102,17 @@ def measure(text: str, repeat: int) -> float:
     return best
 
 
+def compose_floor(text: str, repeat: int) -> float:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    best = float("inf")
+    for _ in range(repeat):
+        with gc_paused():
+            started = time.perf_counter()
+            yaml.compose(text, Loader=loader)
+            best = min(best, time.perf_counter() - started)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
@@ -102,20 +122,32 @@ def main() -> None:
     for n in args.sizes:
         text = make_plan(n)
         applets = len(load_text(text)[0].applets)
-        seconds = measure(text, args.repeat if n < 10000 else 1)
-        rows.append((applets, seconds))
-    base_applets, base_seconds = rows[0]
+        seconds = measure(text, args.repeat)
+        floor = compose_floor(text, args.repeat)
+        rows.append((applets, seconds, floor))
+    base_applets, base_seconds, _ = rows[0]
     base_per = base_seconds / base_applets
-    print(f"{'applets':>8} {'validate+compile':>17} {'per applet':>11} {'growth vs linear':>17}")
-    for applets, seconds in rows:
+    print(
+        f"{'applets':>8} {'validate+compile':>17} {'per applet':>11} {'growth vs linear':>17}"
+        f" {'compose floor':>14} {'x floor':>8}"
+    )
+    for applets, seconds, floor in rows:
         per = seconds / applets
         print(
             f"{applets:>8} {seconds * 1000:>14.1f} ms {per * 1e6:>8.1f} us {per / base_per:>16.2f}x"
+            f" {floor * 1000:>11.1f} ms {seconds / floor:>7.2f}x"
         )
-    worst = max(seconds / applets / base_per for applets, seconds in rows)
+    worst = max(seconds / applets / base_per for applets, seconds, _ in rows)
     print(
         f"worst per-applet ratio against the {base_applets}-applet plan: {worst:.2f}x "
         f"({'close to linear' if worst < 2 else 'NOT linear'})"
+    )
+    applets, seconds, floor = rows[-1]
+    met = seconds < TARGET_SECONDS and seconds / floor <= TARGET_RATIO
+    print(
+        f"{applets} applets: {seconds:.2f} s (target < {TARGET_SECONDS:g} s), "
+        f"{seconds / floor:.2f}x the compose floor (target <= {TARGET_RATIO:g}x): "
+        f"{'target met' if met else 'TARGET NOT MET'}"
     )
 
 

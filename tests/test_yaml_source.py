@@ -214,16 +214,19 @@ applets:
 
 def test_positions_of_values_and_keys() -> None:
     _, report = read(PLAN)
-    assert report.positions[()] == (1, 1)
-    assert report.positions[("plan",)] == (1, 7)
-    assert report.key_positions[("plan",)] == (1, 1)
-    assert report.key_positions[("applets", "welcome")] == (3, 3)
-    assert report.positions[("applets", "welcome")] == (4, 5)  # the map starts at its first key
-    assert report.positions[("applets", "welcome", "say")] == (5, 12)
-    assert report.key_positions[("applets", "welcome", "say")] == (5, 5)
-    assert report.positions[("applets", "welcome", "prompts", 0)] == (7, 9)
-    assert report.positions[("applets", "welcome", "prompts", 1, "pause")] == (8, 18)
-    assert report.key_positions[("applets", "welcome", "prompts", 1, "pause")] == (8, 11)
+    assert report.where(()) == (1, 1)
+    assert report.where(("plan",)) == (1, 7)
+    assert report.where(("plan",), key=True) == (1, 1)
+    assert report.where(("applets", "welcome"), key=True) == (3, 3)
+    assert report.where(("applets", "welcome")) == (4, 5)  # the map starts at its first key
+    assert report.where(("applets", "welcome", "say")) == (5, 12)
+    assert report.where(("applets", "welcome", "say"), key=True) == (5, 5)
+    assert report.where(("applets", "welcome", "prompts", 0)) == (7, 9)
+    assert report.where(("applets", "welcome", "prompts", 1, "pause")) == (8, 18)
+    assert report.where(("applets", "welcome", "prompts", 1, "pause"), key=True) == (8, 11)
+    # a path the file does not have: its deepest part that it has
+    assert report.where(("applets", "welcome", "nothing", "here")) == (4, 5)
+    assert report.where(("applets", "welcome", "prompts", 9)) == (7, 7)
 
 
 def test_diagnostics_resolve_paths_to_positions() -> None:

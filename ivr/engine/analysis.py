@@ -283,7 +283,8 @@ def plan_sources(plan: Plan, entry_sources: Mapping[str, set[str]]) -> Available
 def recheck_sources(report: Report, plan: Plan, entry_sources: Mapping[str, set[str]]) -> None:
     """Redo the "never set" warnings of a plan that other plans enter with goto_plan, with the
     data sources those plans may carry in."""
-    raw = report.raw if isinstance(report.raw, dict) else {}
+    document = report.document()
+    raw = document if isinstance(document, dict) else {}
     raw_applets = raw.get("applets") if isinstance(raw.get("applets"), dict) else None
     if raw_applets is None:
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from foundation.gc_pause import gc_paused
 from ivr.engine.machine import PlanMachine
 from ivr.engine.protocol import Applet, PlanInfo
 from ivr.engine.registry import REGISTRY
@@ -30,7 +31,9 @@ class CompiledPlan:
 
 def compile_plan(plan: Plan) -> CompiledPlan:
     info = PlanInfo(plan.id, plan.defaults.currency, plan.defaults.timezone)
-    built = {
-        spec.id: REGISTRY[spec.type](spec.id, spec.config, info) for spec in plan.applets.values()
-    }
-    return CompiledPlan(plan, built, PlanMachine(plan), info)
+    with gc_paused():  # like loading: many objects, no garbage cycles
+        built = {
+            spec.id: REGISTRY[spec.type](spec.id, spec.config, info)
+            for spec in plan.applets.values()
+        }
+        return CompiledPlan(plan, built, PlanMachine(plan), info)

@@ -6,13 +6,13 @@ with any error raises `PlanError` and is never returned.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from dataclasses import fields as dc_fields
 from decimal import Decimal
 from pathlib import Path as FsPath
 from typing import Any
 
+from foundation.gc_pause import gc_paused
 from foundation.suggest import did_you_mean
 from ivr.engine.analysis import check_graph
 from ivr.engine.registry import REGISTRY
@@ -29,7 +29,7 @@ from ivr.lang.fields import (
 )
 from ivr.lang.model import COMMON_APPLET_KEYS, AppletSpec, Defaults, Plan, PlanHeader
 from ivr.lang.templates import Template
-from ivr.lang.yaml_source import read_yaml
+from ivr.lang.yaml_source import read_yaml, released
 
 TOP_LEVEL_KEYS = tuple(yaml_name(f) for f in dc_fields(PlanHeader))
 _HEADER = {yaml_name(f): f for f in dc_fields(PlanHeader)}
@@ -73,13 +73,13 @@ def load_file(
 def load_text(text: str, file: str = "<string>") -> tuple[Plan, Report]:
     """Load a plan from YAML text; returns the plan and its warnings, or raises PlanError."""
     report = Report(file)
-    was_enabled = gc.isenabled()
-    gc.disable()  # loading makes many small objects and no cycles worth collecting
-    try:
+    with gc_paused():  # loading makes many small objects and no cycles worth collecting
         plan = build(text, report)
-    finally:
-        if was_enabled:
-            gc.enable()
+        # The YAML nodes and values go (freed here, never scanned by the collector); a check
+        # across plans reads the text again for them.
+        report.locate = released(text)
+        report.raw = None
+        report.reread = lambda: read_yaml(text, Report(file))
     if report.errors or plan is None:
         raise PlanError(report.sorted())
     return plan, report

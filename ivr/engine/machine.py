@@ -24,31 +24,46 @@ class _Cursor:
 
 
 class PlanMachine:
-    """The routing graph of one plan version."""
+    """The routing graph of one plan version.
+
+    An applet's state and transitions join the machine the first time a call routes from it
+    (under the lock): a large plan compiles without building what its calls never reach, and
+    a call pays once per applet for the few it visits. The routes themselves are fixed when
+    the plan loads; every answer comes from the machine."""
 
     def __init__(self, plan: Plan):
         self._cursor = _Cursor()
         self._lock = threading.Lock()
+        self._routes = {spec.id: dict(spec.routes) for spec in plan.applets.values()}
+        self._states: set[str] = {plan.start}
+        self._wired: set[str] = set()
         self.machine = Machine(
             model=self._cursor,
-            states=list(plan.applets),
+            states=[plan.start],
             initial=plan.start,
             auto_transitions=False,
             ignore_invalid_triggers=True,
             send_event=False,
         )
-        for spec in plan.applets.values():
-            for outcome, target in spec.routes.items():
-                self.machine.add_transition(trigger=outcome, source=spec.id, dest=target)
-        # Outcomes routed from each applet: an unrouted one is not triggered at all (the
-        # machine would log a warning for every status_NNN tried before status_Nxx).
-        self._routed = {spec.id: frozenset(spec.routes) for spec in plan.applets.values()}
+
+    def _wire(self, applet_id: str) -> None:
+        """Add `applet_id`'s state, its targets' and its transitions (caller holds the lock)."""
+        routes = self._routes[applet_id]
+        new = [s for s in dict.fromkeys([applet_id, *routes.values()]) if s not in self._states]
+        if new:
+            self.machine.add_states(new)
+            self._states.update(new)
+        for outcome, target in routes.items():
+            self.machine.add_transition(trigger=outcome, source=applet_id, dest=target)
+        self._wired.add(applet_id)
 
     def route(self, applet_id: str, outcome: str) -> str | None:
         """The applet that `outcome` of `applet_id` leads to, or None when it is unrouted."""
-        if outcome not in self._routed.get(applet_id, ()):
+        if outcome not in self._routes.get(applet_id, ()):
             return None
         with self._lock:
+            if applet_id not in self._wired:
+                self._wire(applet_id)
             self.machine.set_state(applet_id, model=self._cursor)
             if not self._cursor.trigger(outcome):  # type: ignore[attr-defined]
                 return None

@@ -263,9 +263,13 @@ class Applet:
 
     @classmethod
     def reads(cls, config: Any) -> Iterator[Ref]:
-        """Data source references this applet renders."""
-        for template in walk_templates(config):
-            yield from template.refs
+        """Data source references this applet renders (found once per configuration: the
+        checks of a plan ask more than once)."""
+        refs = getattr(config, "_template_refs", None)
+        if refs is None:
+            refs = tuple(ref for template in walk_templates(config) for ref in template.refs)
+            object.__setattr__(config, "_template_refs", refs)
+        return iter(refs)
 
     @classmethod
     def worst_case_seconds(cls, config: Any) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,11 +47,25 @@ class Report:
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    raw: Any = None  # the parsed YAML, kept for checks that span several plans
+    raw: Any = None  # the parsed YAML while the file is checked (then dropped: see document)
+    reread: Callable[[], Any] | None = None  # reads the YAML again, for checks across plans
+    # Finds a position in the source when a diagnostic needs one (positions are not stored
+    # for every node of a large file): (path, key) → (line, column) of the deepest match.
+    locate: Callable[[Path, bool], tuple[int, int] | None] | None = None
+
+    def document(self) -> Any:
+        """The parsed YAML (read again when it was dropped after loading)."""
+        if self.raw is None and self.reread is not None:
+            return self.reread()
+        return self.raw
 
     def where(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """Line and column of the value (or, with `key`, the key) at `path`, else its parent."""
         table = self.key_positions if key else self.positions
+        if self.locate is not None and path not in table:
+            found = self.locate(path, key)
+            if found is not None:
+                return found
         probe = path
         while probe:
             if probe in table:

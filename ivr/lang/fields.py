@@ -8,6 +8,7 @@ is generated from the same kinds, and so is the reference in `docs/`: one defini
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from decimal import Decimal
 from typing import Any
@@ -71,6 +72,7 @@ class FieldKind:
     """Base of all field kinds."""
 
     label = "value"
+    holds_templates = True  # False: a converted value never has a Template inside
 
     def convert(self, value: Any, path: Path, check: Check) -> Any:
         raise NotImplementedError  # pragma: no cover - every kind overrides it
@@ -155,6 +157,8 @@ class Phone(Text):
 class Name(FieldKind):
     """A data source name: `[A-Za-z][A-Za-z0-9_]*`."""
 
+    holds_templates = False
+
     label = "a data source name"
 
     def convert(self, value: Any, path: Path, check: Check) -> Any:
@@ -174,6 +178,8 @@ class Name(FieldKind):
 
 class SourcePath(FieldKind):
     """A data source with an optional path: `Bills`, `Account.status`, `Bills[0].amount`."""
+
+    holds_templates = False
 
     label = "a data source name (optionally with .field or [n])"
 
@@ -196,6 +202,8 @@ class SourcePath(FieldKind):
 
 class AppletRef(FieldKind):
     """The id of an applet in the same plan (existence is checked with the whole plan)."""
+
+    holds_templates = False
 
     label = "an applet id"
 
@@ -221,6 +229,7 @@ class Integer(FieldKind):
         self, minimum: int | None = None, maximum: int | None = None, *, placeholders: bool = True
     ):
         self.minimum, self.maximum, self.placeholders = minimum, maximum, placeholders
+        self.holds_templates = placeholders
         bounds = []
         if minimum is not None:
             bounds.append(f"at least {minimum}")
@@ -258,6 +267,7 @@ class Number(FieldKind):
     def __init__(self, minimum: Decimal | int | None = None, *, placeholders: bool = True):
         self.minimum = None if minimum is None else Decimal(minimum)
         self.placeholders = placeholders
+        self.holds_templates = placeholders
         if minimum is not None:
             self.label = f"a number (at least {minimum})"
 
@@ -284,6 +294,7 @@ class Number(FieldKind):
 
 
 class Boolean(FieldKind):
+    holds_templates = False
     label = "true or false"
 
     def convert(self, value: Any, path: Path, check: Check) -> Any:
@@ -297,6 +308,8 @@ class Boolean(FieldKind):
 
 class Choice(FieldKind):
     """One of a fixed set of words."""
+
+    holds_templates = False
 
     def __init__(self, *values: str, upper: bool = False):
         self.values = values
@@ -320,6 +333,8 @@ class Choice(FieldKind):
 class Key(FieldKind):
     """One telephone key: 0-9, * or #."""
 
+    holds_templates = False
+
     label = "one key: 0-9, * or #"
 
     def __init__(self, *, allow_none: bool = False):
@@ -342,6 +357,7 @@ class Key(FieldKind):
 
 
 class Currency(FieldKind):
+    holds_templates = False
     label = "an ISO 4217 currency code such as GBP"
 
     def convert(self, value: Any, path: Path, check: Check) -> Any:
@@ -354,6 +370,7 @@ class Currency(FieldKind):
 
 
 class Timezone(FieldKind):
+    holds_templates = False
     label = "an IANA time zone such as Europe/London"
 
     def convert(self, value: Any, path: Path, check: Check) -> Any:
@@ -375,6 +392,7 @@ class Timezone(FieldKind):
 class ListOf(FieldKind):
     def __init__(self, item: FieldKind, *, min_items: int = 0):
         self.item = item
+        self.holds_templates = item.holds_templates
         self.min_items = min_items
         self.label = f"a list of {item.label}"
 
@@ -400,6 +418,7 @@ class MapOf(FieldKind):
 
     def __init__(self, value: FieldKind, key: FieldKind | None = None, *, min_items: int = 0):
         self.value = value
+        self.holds_templates = value.holds_templates
         self.key = key
         self.min_items = min_items
         self.label = f"a map of {value.label}"
@@ -512,8 +531,24 @@ def yaml_name(f: dataclasses.Field) -> str:
     return f.metadata.get("key") or f.name
 
 
+@functools.cache
 def struct_fields(cls: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if "kind" in f.metadata]
+
+
+@functools.cache
+def _fields_by_name(cls: type) -> dict[str, dataclasses.Field]:
+    return {yaml_name(f): f for f in struct_fields(cls)}
+
+
+@functools.cache
+def _template_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a config dataclass that may hold a Template (by their kind)."""
+    return tuple(
+        f.name
+        for f in dataclasses.fields(cls)
+        if "kind" not in f.metadata or f.metadata["kind"].holds_templates
+    )
 
 
 def is_required(f: dataclasses.Field) -> bool:
@@ -531,7 +566,7 @@ def convert_struct(
     what: str = "field",
 ) -> Any:
     """Convert a YAML map into `cls`, reporting unknown keys, missing keys and wrong values."""
-    fields = {yaml_name(f): f for f in struct_fields(cls)}
+    fields = _fields_by_name(cls)
     bad = False
     for key in value:
         if key not in fields and key not in extra_keys:
@@ -583,16 +618,25 @@ def struct_schema(
     return out
 
 
-def walk_templates(value: Any):
-    """Yield every Template inside a converted config (dataclasses, maps, lists)."""
+def walk_templates(value: Any) -> list[Template]:
+    """Every Template inside a converted config (dataclasses, maps, lists), in order."""
+    out: list[Template] = []
+    _collect(value, out)
+    return out
+
+
+def _collect(value: Any, out: list[Template]) -> None:
     if isinstance(value, Template):
-        yield value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            yield from walk_templates(getattr(value, f.name))
+        out.append(value)
+    elif isinstance(value, (str, int, Decimal)) or value is None:
+        return
     elif isinstance(value, dict):
         for v in value.values():
-            yield from walk_templates(v)
+            _collect(v, out)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            yield from walk_templates(v)
+            _collect(v, out)
+    elif hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type):
+        kind: Any = type(value)
+        for name in _template_fields(kind):
+            _collect(getattr(value, name), out)

@@ -6,6 +6,7 @@ parts. Missing data sources render as empty text and are noted in the scope's `m
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -73,40 +74,10 @@ class Template:
 
     @classmethod
     def parse(cls, source: str) -> Template:
-        parts: list[Part] = []
-        literal: list[str] = []
-        i, n = 0, len(source)
-        while i < n:
-            ch = source[i]
-            if ch == "$" and source.startswith("$$", i):
-                literal.append("$")
-                i += 2
-                continue
-            if ch in "$#" and source.startswith("(", i + 1):
-                end = source.find(")", i + 2)
-                if end < 0:
-                    raise TemplateError(
-                        f"unclosed placeholder '{source[i : i + 20]}': add ')' (write $$ for a "
-                        "literal $)"
-                    )
-                body = source[i + 2 : end]
-                if literal:
-                    parts.append("".join(literal))
-                    literal = []
-                if ch == "$":
-                    parts.append(parse_ref(body))
-                else:
-                    name = body.strip()
-                    if not NAME_RE.fullmatch(name):
-                        raise TemplateError(f"'#({body})' is not a valid secret name")
-                    parts.append(SecretRef(name))
-                i = end + 1
-                continue
-            literal.append(ch)
-            i += 1
-        if literal:
-            parts.append("".join(literal))
-        return cls(source, tuple(parts))
+        """The template of `source` (TemplateError when a placeholder is malformed). Parsed
+        once per distinct text: plans repeat prompts and headers, and a Template never
+        changes."""
+        return _parse(source)
 
     @property
     def is_constant(self) -> bool:
@@ -199,3 +170,47 @@ class Scope:
         if value is None:
             raise MissingSecret(name)
         return value
+
+
+_PLACEHOLDER = re.compile(r"\$\$|[$#]\(")
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse(source: str) -> Template:
+    if "$" not in source and "#(" not in source:  # plain text: most prompts
+        return Template(source, (source,) if source else ())
+    parts: list[Part] = []
+    literal: list[str] = []
+    pos = 0
+    for found in _PLACEHOLDER.finditer(source):
+        i = found.start()
+        if i < pos:
+            continue  # inside a placeholder already read
+        literal.append(source[pos:i])
+        if found.group() == "$$":
+            literal.append("$")
+            pos = i + 2
+            continue
+        end = source.find(")", i + 2)
+        if end < 0:
+            raise TemplateError(
+                f"unclosed placeholder '{source[i : i + 20]}': add ')' (write $$ for a literal $)"
+            )
+        body = source[i + 2 : end]
+        text = "".join(literal)
+        if text:
+            parts.append(text)
+        literal = []
+        if source[i] == "$":
+            parts.append(parse_ref(body))
+        else:
+            name = body.strip()
+            if not NAME_RE.fullmatch(name):
+                raise TemplateError(f"'#({body})' is not a valid secret name")
+            parts.append(SecretRef(name))
+        pos = end + 1
+    literal.append(source[pos:])
+    text = "".join(literal)
+    if text:
+        parts.append(text)
+    return Template(source, tuple(parts))

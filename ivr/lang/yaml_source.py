@@ -10,6 +10,7 @@ mapping key into a string (menu keys `1:` and `"1":` are the same key), and repo
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -34,10 +35,27 @@ ALIAS_TEXT_BUDGET = 1_000_000  # characters of text they may repeat, all togethe
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available
 
 
+_TAGS = {
+    yaml.ScalarNode: _STR,
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+}
+
+
 class _PlanLoader(_Base):  # type: ignore[valid-type, misc]
-    """SafeLoader without implicit resolvers: every plain scalar arrives tagged as a string."""
+    """SafeLoader that resolves no tag: every plain scalar arrives as a string (`_scalar` reads
+    it the YAML 1.2 core way), and no time goes to PyYAML's resolver for each node."""
 
     yaml_implicit_resolvers: dict = {}
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        return _TAGS[kind]
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None  # no path resolvers: nothing to track while composing
+
+    def ascend_resolver(self) -> None:
+        return None
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -80,8 +98,10 @@ def read_yaml(text: str, report: Report) -> Any:
     _comment_keys(text, report)
     if root is None:
         return None
+    report.locate = Locator(root)
     try:
-        return _Builder(report).build(root, (), 0, None)
+        # An alias is written *name, so a text without '*' has none to expand
+        return _Builder(report, aliases="*" in text).build(root, 0, None)
     except _Refused:
         return None
 
@@ -137,25 +157,28 @@ class _Refused(Exception):
 
 
 class _Builder:
-    """Composed YAML nodes → plain values, with positions, within the depth and alias limits.
+    """Composed YAML nodes → plain values, within the depth and alias limits.
 
     An alias makes the composer share one node object among several places; a node met a
     second time is an alias expanding, and every node built under it counts against the
-    budget (so a file without aliases, however large, never does)."""
+    budget (so a file without aliases, however large, never does). No position is stored per
+    node: `Locator` finds one in the node tree when a diagnostic needs it."""
 
-    def __init__(self, report: Report):
+    def __init__(self, report: Report, *, aliases: bool = True):
         self.report = report
+        self.aliases = aliases  # False: the text has no alias, no node is met twice
         self.seen: set[int] = set()
         self.expanded = 0
         self.expanded_text = 0
+        self.path: list[str | int] = []  # where the builder is (for the few errors it reports)
 
-    def build(self, node: yaml.Node, path: Path, depth: int, alias: Path | None) -> Any:
+    def build(self, node: yaml.Node, depth: int, alias: Path | None) -> Any:
         """`alias`: the path of the alias this node is expanding under, if any."""
         report = self.report
-        position = (node.start_mark.line + 1, node.start_mark.column + 1)
-        report.positions[path] = position
-        if alias is not None or id(node) in self.seen:
-            alias = path if alias is None else alias
+        if not self.aliases:
+            pass
+        elif alias is not None or id(node) in self.seen:
+            alias = tuple(self.path) if alias is None else alias
             self.expanded += 1
             if self.expanded > ALIAS_BUDGET:
                 report.error(
@@ -180,51 +203,113 @@ class _Builder:
             return _scalar(node)
         if depth >= MAX_DEPTH:
             report.error_at(
-                position,
-                path[:4],
+                _mark(node),
+                tuple(self.path[:4]),
                 f"nested more than {MAX_DEPTH} levels deep "
                 "(lists and maps inside each other); a call plan needs far fewer",
             )
             raise _Refused
         if isinstance(node, yaml.SequenceNode):
-            return [
-                self.build(child, path + (i,), depth + 1, alias)
-                for i, child in enumerate(node.value)
-            ]
+            out = []
+            path = self.path
+            for i, child in enumerate(node.value):
+                path.append(i)
+                out.append(self.build(child, depth + 1, alias))
+                path.pop()
+            return out
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path, depth, alias)
+            return self._mapping(node, depth, alias)
         raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
-    def _mapping(
-        self, node: yaml.MappingNode, path: Path, depth: int, alias: Path | None
-    ) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, depth: int, alias: Path | None) -> dict[str, Any]:
         report = self.report
         out: dict[str, Any] = {}
+        first: dict[str, yaml.Node] = {}
+        path = self.path
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge" or (
                 key_node.value == "<<" and not key_node.style
             ):
-                report.error(path, "merge keys (<<) are not supported in call plans")
+                report.error_at(
+                    _mark(key_node), tuple(path), "merge keys (<<) are not supported in call plans"
+                )
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                report.positions[path + ("?",)] = (
-                    key_node.start_mark.line + 1,
-                    key_node.start_mark.column + 1,
+                report.error_at(
+                    _mark(key_node),
+                    (*path, "?"),
+                    "mapping keys must be plain names, not lists or maps",
                 )
-                report.error(path + ("?",), "mapping keys must be plain names, not lists or maps")
                 continue
             key = key_node.value
-            key_path = path + (key,)
-            key_pos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in out:
-                first = report.key_positions.get(key_path, (0, 0))
                 report.error_at(
-                    key_pos,
-                    key_path,
-                    f"duplicate key '{key}' (first defined on line {first[0]}); "
+                    _mark(key_node),
+                    (*path, key),
+                    f"duplicate key '{key}' (first defined on line {_mark(first[key])[0]}); "
                     "YAML would silently keep only the last one",
                 )
                 continue
-            report.key_positions[key_path] = key_pos
-            out[key] = self.build(value_node, key_path, depth + 1, alias)
+            first[key] = key_node
+            path.append(key)
+            out[key] = self.build(value_node, depth + 1, alias)
+            path.pop()
         return out
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def released(text: str) -> Callable[[Path, bool], tuple[int, int] | None]:
+    """A locator for `text` that holds no nodes until a position is asked for (then composes
+    the text again): what a loaded plan keeps, so its nodes do not stay in memory."""
+    found: list[Locator] = []
+
+    def locate(path: Path, key: bool) -> tuple[int, int] | None:
+        if not found:
+            try:
+                root = yaml.compose(text, Loader=_PlanLoader)
+            except yaml.YAMLError:
+                return None
+            if root is None:
+                return None
+            found.append(Locator(root))
+        return found[0](path, key)
+
+    return locate
+
+
+class Locator:
+    """Positions in a composed document, found by path when asked: the value's (or the key's)
+    line and column, or those of the deepest part of the path that exists."""
+
+    def __init__(self, root: yaml.Node):
+        self.root = root
+        self.maps: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = {}
+
+    def __call__(self, path: Path, key: bool) -> tuple[int, int] | None:
+        node = self.root
+        found = _mark(node)
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                entries = self.maps.get(id(node))
+                if entries is None:
+                    entries = {}
+                    for k, v in node.value:
+                        if isinstance(k, yaml.ScalarNode):
+                            entries.setdefault(k.value, (k, v))
+                    self.maps[id(node)] = entries
+                entry = entries.get(str(part))
+                if entry is None:
+                    return found
+                key_node, node = entry
+                found = _mark(key_node) if key else _mark(node)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if not 0 <= part < len(node.value):
+                    return found
+                node = node.value[part]
+                found = _mark(node)
+            else:
+                return found
+        return found
