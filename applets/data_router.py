@@ -88,6 +88,13 @@ _LOOKS_NUMBER = re.compile(r"[-+]?[£$€]?[0-9][0-9,]*(\.[0-9]+)?")
 _LOOKS_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 NO_VALUE = {"is_null", "is_not_null"}
 TYPES = ("string", "number", "date", "boolean")
+TYPE_NAMES = {"text": "string", "amount": "number"}  # the data_connector's words for them
+_EXAMPLES = {
+    "number": "(as in 120.50)",
+    "date": "(YYYY-MM-DD, as in 2026-11-30)",
+    "boolean": "(true or false)",
+    "string": "",
+}
 _TRUE = {"true", "yes", "y", "1", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 
@@ -106,12 +113,36 @@ class Rule:
     type: str | None = field(
         default=None,
         metadata=spec(
-            Choice(*TYPES),
-            "how values compare: string (case-insensitive), number, date, boolean (default: "
-            "the type declared at the data_connector that sets the source, else string)",
+            Choice(*TYPES, *TYPE_NAMES),
+            "how values compare: string (case-insensitive), number, date, boolean; text and "
+            "amount say string and number (default: the type declared at the data_connector "
+            "that sets the source, else string)",
         ),
     )
     goto: str = field(metadata=spec(AppletRef(), "applet to route to when the rule matches"))
+
+    def check_constants(self, path: Path, report: Any) -> None:
+        """Errors for constant values that are not of the rule's type (the rule could never
+        match them), and for a `between` whose low end is above its high end."""
+        values = self.value if isinstance(self.value, list) else [self.value]
+        kind = self.type or "string"
+        converted: list[Any] = []
+        for i, value in enumerate(values):
+            text = _constant_text(value)
+            if text is None:
+                converted.append(None)
+                continue
+            where = path + (("value", i) if isinstance(self.value, list) else ("value",))
+            result = _convert(text, kind)
+            if result is None:
+                report.error(where, f"'{text}' is not a {kind} {_EXAMPLES[kind]}")
+            converted.append(result)
+        if self.op == "between" and len(converted) == 2:
+            low, high = converted
+            if low is not None and high is not None and low > high:
+                report.error(
+                    path + ("value",), f"between [{values[0]}, {values[1]}]: low is above high"
+                )
 
     def check_ordering(self, path: Path, report: Any, *, read_by_connector: bool) -> None:
         """Warn where an ordering operator with no type compares number- or date-like values
@@ -129,6 +160,8 @@ class Rule:
         report.warning(path + ("op",), f"{self.op} compares text here ({example} as text): {fix}")
 
     def check_config(self, path: Path, check: Check) -> None:
+        if self.type in TYPE_NAMES:
+            object.__setattr__(self, "type", TYPE_NAMES[self.type])
         if self.op in NO_VALUE:
             if self.value is not None:
                 check.error(path + ("value",), f"{self.op} takes no value")
@@ -143,6 +176,8 @@ class Rule:
             check.error(path + ("value",), f"{self.op} compares with one value, found a list")
         if self.op in TEXT_ONLY and self.type not in (None, "string"):
             check.error(path + ("type",), f"{self.op} compares text; remove type: {self.type}")
+        if self.type is not None and self.op not in TEXT_ONLY:
+            self.check_constants(path, check.report)
         if self.op == "matches" and isinstance(self.value, Template) and self.value.is_constant:
             try:
                 re.compile(self.value.source)
@@ -357,6 +392,7 @@ class DataRouterApplet(Applet):
             declared = types.get(name) if not rule.source.path else None
             if rule.type is None and declared and rule.op not in TEXT_ONLY:
                 object.__setattr__(rule, "type", declared)  # compare as declared
+                rule.check_constants(path + ("rules", i), report)
             rule.check_ordering(path + ("rules", i), report, read_by_connector=name in types)
 
     @classmethod
@@ -392,6 +428,32 @@ class DataRouterApplet(Applet):
                     f"this rule matches a null {name} (it compares as empty text); add "
                     f"{{source: {name}, op: is_null, goto: ...}} before it, or give it "
                     "type: number / date / boolean",
+                )
+                guarded.add(name)  # said once
+        cls._check_null_to_default(config, missing, guarded, path, report)
+
+    @classmethod
+    def _check_null_to_default(
+        cls, config: DataRouterConfig, missing: set[str], guarded: set[str], path: Path, report: Any
+    ) -> None:
+        """A source compared by order (an amount, a date) that may be null, with no is_null
+        rule: no rule matches a null, so the call takes the default route, which was written
+        for some other value ("nothing to pay")."""
+        if config.default is None:
+            return
+        said: set[str] = set()
+        for rule in config.rules:
+            name = rule.source.name
+            if name not in missing or name in guarded or name in said:
+                continue
+            if rule.op in ORDERING:
+                said.add(name)
+                report.warning(
+                    path + ("default",),
+                    f"'{name}' is null when a data_connector's locator matches nothing (or its "
+                    f"value is not of its type); no rule matches a null {name}, so the call "
+                    f"goes to default '{config.default}'; add {{source: {name}, op: is_null, "
+                    "goto: ...} as the first rule",
                 )
 
     @classmethod

@@ -310,3 +310,24 @@ def test_a_tilde_without_words_is_refused(config: Path) -> None:
     result = ivr(config, "call", MENU, "--from", CALLER, "--keys", "~")
     assert result.exit_code == 2
     assert "a '~' has no --say left to take" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["0207", "--keys", "1"], "Invalid value for NUMBER: '0207' is not an E.164 number"),
+        ([MENU, "--hangup-after", "-1"], "-1 is not in the range x>=0"),
+        ([MENU, "--callplans", "/no/such/folder"], "Directory '/no/such/folder' does not exist"),
+        ([MENU, "--url", "http://127.0.0.1:9"], "cannot reach http://127.0.0.1:9: nothing answers"),
+    ],
+)
+def test_call_refuses_what_it_cannot_do(config: Path, args: list[str], message: str) -> None:
+    result = ivr(config, "call", *args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_calls_since_must_be_a_date(config: Path) -> None:
+    result = ivr(config, "calls", "--since", "yesterday")
+    assert result.exit_code == 2
+    assert "'yesterday' is not an ISO 8601 date or time" in result.output

@@ -94,6 +94,11 @@ def test_the_shipped_callplans_pass_and_their_coverage_adds_up(config: Path) -> 
     )
     rows = [m for m in map(pattern.fullmatch, lines) if m]
     assert rows, lines
+    # the README shows this run: its coverage lines and count are this run's
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for row in rows:
+        assert row[0] in readme, f"README.md's ivr test output is stale: {row[0]}"
+    assert f"\n{expected} passed, 0 failed\n" in readme
     for row in rows:
         plan = next(
             p
@@ -402,3 +407,38 @@ def test_letters_in_keys_are_an_error_at_their_position(config: Path, tmp_path: 
         f"  {file}:3:17: error: scenarios[0].keys[1]: 'abc' is not keys: a key pad has 0-9, "
         "* and #; '-' presses nothing"
     )
+
+
+def test_mistakes_against_the_plan_are_said_plainly(config: Path, tmp_path: Path) -> None:
+    file = tmp_path / "typos.yaml"
+    file.write_text(
+        'number: "+441000000900"\n'
+        "scenarios:\n"
+        "  - name: typos\n"
+        '    keys: ["2"]\n'
+        "    services:\n"
+        '      - {method: GET, url: "http://api.example/acounts", json: {}}\n'
+        "    expect:\n"
+        "      path: [welcom, menu, agent, goodbye]\n"
+        "      data: {Choice: 2.0}\n"
+        "  - name: nobody answers\n"
+        '    number: "+449999000000"\n'
+    )
+    lines = out(ivr_test(config, file, "--no-coverage"))
+    assert "       path: no applet 'welcom' in sim_menu (did you mean 'welcome'?)" in lines
+    assert any(
+        line.startswith("       data Choice: expected 2.0, got '2' (quote it") for line in lines
+    ), lines
+    assert (
+        "       service answer never used: GET http://api.example/acounts (no request of the "
+        "call matched its method and url)"
+    ) in lines
+    assert any(
+        line.startswith("       no plan answers +449999000000: the plans in") for line in lines
+    )
+
+
+def test_a_plan_file_given_to_ivr_test_is_named_for_what_it_is(config: Path) -> None:
+    plan = ROOT / "callplans" / "self_service_payment.yaml"
+    lines = out(ivr_test(config, plan))
+    assert "this is a call plan, not a scenario file" in lines[1]

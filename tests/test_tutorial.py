@@ -127,7 +127,7 @@ def test_the_readme_example_plan_speaks_the_demo_accounts(
     assert run("ivr validate --strict plans", project).endswith(
         "1 plan(s) valid, 0 refused: 0 error(s), 0 warning(s)\n"
     )
-    out = run(f"ivr call +442071230101 --callplans plans --from {caller}", project)
+    out = run(f"ivr call +442071230110 --callplans plans --from {caller}", project)
     assert [line.strip() for line in out.splitlines() if "Caller hears" in line] == [
         f'Caller hears: "{heard}"'
     ], out
@@ -144,6 +144,6 @@ def test_the_readme_says_what_sam_hears(project: Path) -> None:
 def test_an_unknown_caller_of_the_readme_plan_reaches_an_agent(project: Path) -> None:
     (project / "plans").mkdir()
     (project / "plans" / "balance.yaml").write_text(readme_plan(), encoding="utf-8")
-    out = run("ivr call +442071230101 --callplans plans --from +447700900999", project)
+    out = run("ivr call +442071230110 --callplans plans --from +447700900999", project)
     assert "Path: lookup (status_404) → agent (next) → goodbye (end)" in out
     assert "Outcome: Delivered" in out

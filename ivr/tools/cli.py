@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from foundation.phone import E164
 from ivr.engine.catalog import load_paths
 from ivr.engine.loader import MAX_PLAN_BYTES, load_file
 from ivr.engine.schema import plan_schema
@@ -60,7 +61,11 @@ def validate(paths: tuple[Path, ...], strict: bool, quiet: bool, max_plan_bytes:
     show_default=True,
     help="html: a page to open in a browser (self-contained: works with no network).",
 )
-@click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder (for a PLAN id).")
+@click.option(
+    "--callplans",
+    type=click.Path(exists=True, file_okay=False),
+    help="Plans folder (for a PLAN id).",
+)
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
 def graph(plan: str, fmt: str, callplans: str | None, config: str | None) -> None:
     """Print a plan as a graph: applets as nodes, outcomes as labelled edges (a router's
@@ -123,9 +128,11 @@ def _plan_by_id(plan_id: str, folder: Path) -> Any:
     help="Call a running server instead of an in-process app (outcome and path from "
     "the call records of --config's database).",
 )
-@click.option("--hangup-after", type=int, help="Hang up after answering N prompts.")
+@click.option(
+    "--hangup-after", type=click.IntRange(min=0), help="Hang up after answering N prompts."
+)
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
-@click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
+@click.option("--callplans", type=click.Path(exists=True, file_okay=False), help="Plans folder.")
 @click.option(
     "--verbose", "-v", is_flag=True, help="Show prompts' key settings and missing data sources."
 )
@@ -160,6 +167,13 @@ def call(
     install("WARNING")
     entries = call_entries(keys, say)
     caller = call_caller(caller)
+    if not E164.fullmatch(number):
+        raise click.BadParameter(
+            f"'{number}' is not an E.164 number (+ then the country code, as in +442071230001)",
+            param_hint="NUMBER",
+        )
+    if url:
+        _reachable(url)
     if at and url:
         raise click.UsageError(
             "--at sets the clock of an in-process call; a server at --url keeps its own time"
@@ -212,9 +226,20 @@ def call_entries(keys: tuple[str, ...], say: tuple[str, ...]) -> list[Any]:
     return entries + spoken
 
 
-def call_caller(caller: str) -> str:
-    from foundation.phone import E164
+def _reachable(url: str) -> None:
+    import requests
 
+    try:
+        requests.get(url.rstrip("/") + "/health", timeout=5)
+    except requests.ConnectionError:
+        raise click.ClickException(
+            f"cannot reach {url}: nothing answers there (is `ivr serve` or gunicorn running?)"
+        ) from None
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach {url}: {exc}") from None
+
+
+def call_caller(caller: str) -> str:
     caller = caller.strip()
     if caller.lower() in ("", "anonymous"):
         return ""
@@ -262,6 +287,17 @@ def calls(
     from ivr.adapters.records_sql import SqlRecorder
     from ivr.tools.calls_view import detail_lines, table_lines
 
+    if since:
+        from datetime import datetime
+
+        try:
+            datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(
+                f"'{since}' is not an ISO 8601 date or time (as in 2026-11-30 or "
+                "2026-11-30T09:00:00Z)",
+                param_hint="--since",
+            ) from None
     settings = _settings(config, None)
     recorder = SqlRecorder(settings.database_url)
     try:
@@ -302,7 +338,7 @@ def _record_dict(r: Any) -> dict[str, Any]:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
+@click.option("--callplans", type=click.Path(exists=True, file_okay=False), help="Plans folder.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
 def serve(host: str, port: int, callplans: str | None, config: str | None) -> None:
     """Serve the Twilio webhooks (with hot reload of call plans)."""
@@ -327,7 +363,7 @@ def _settings(config: str | None, callplans: str | None) -> Any:
 @main.command("test")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
-@click.option("--callplans", type=click.Path(file_okay=False), help="Plans folder.")
+@click.option("--callplans", type=click.Path(exists=True, file_okay=False), help="Plans folder.")
 @click.option("-k", "select", help="Only scenarios whose name contains this text.")
 @click.option("--coverage/--no-coverage", default=True, show_default=True)
 def test_command(

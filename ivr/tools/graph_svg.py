@@ -65,18 +65,21 @@ def _with_goto_tags(
     into: dict[str, int] = {}
     for _, target, _ in edges:
         into[target] = into.get(target, 0) + 1
-    seen: set[str] = set()
+    drawn_to: dict[str, str] = {}  # target → the one source whose arrows reach the box itself
+    tags: dict[tuple[str, str], str] = {}  # (source, target) → its tag: one per pair
     out = []
     for i, (source, target, label) in enumerate(edges):
-        if into[target] > GOTO_FROM and target in seen:
-            tag = f"goto:{i}:{target}"
+        owner = drawn_to.setdefault(target, source)
+        if into[target] <= GOTO_FROM or owner == source:
+            out.append((source, target, label))
+            continue
+        tag = tags.get((source, target))
+        if tag is None:
+            tag = tags[(source, target)] = f"goto:{i}:{target}"
             name = kinds[target][0]
             nodes.append((tag, max(60.0, (len(name) + 2) * CHAR_WIDTH + 12)))
             kinds[tag] = (f"→ {name}", "")
-            out.append((source, tag, label))
-            continue
-        seen.add(target)
-        out.append((source, target, label))
+        out.append((source, tag, label))
     return out
 
 
@@ -171,7 +174,7 @@ def _path(points: list[tuple[float, float]], back: bool) -> str:
 
 
 LABEL_HEIGHT = 15
-_TRIES = (0.45, 0.3, 0.6, 0.2, 0.75, 0.12, 0.85)
+_TRIES = (0.3, 0.45, 0.18, 0.6, 0.75, 0.85)
 
 
 def _label_point(

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from foundation.documents import validator
+from foundation.suggest import did_you_mean
 from ivr.adapters.canned import SERVICE_ANSWER, CannedAnswer, canned_session
 from ivr.app.settings import Destination, Settings
 from ivr.engine.catalog import Catalog
@@ -151,6 +152,7 @@ class Scenario:
     expect: dict[str, Any]
     plan: str | None = None
     queue_result: str | None = None  # how a queue ends: bridged, queue-full, error, hangup
+    own_services: int = 0  # the first services are the scenario's own (each must be used)
 
 
 @dataclass
@@ -198,6 +200,13 @@ def load_scenarios(path: Path) -> list[Scenario]:
         report.error((), f"cannot read the file: {exc}")
         raise ScenarioError(report.sorted()) from None
     raw, report = read_document(text, where, _FILE)
+    if isinstance(raw, dict) and "applets" in raw and "scenarios" not in raw:
+        report = Report(where)
+        report.error(
+            (),
+            "this is a call plan, not a scenario file: `ivr test` runs scenario files (a "
+            "scenarios: list, docs/scenario-files.md); `ivr validate` checks plans",
+        )
     if report.errors:
         raise ScenarioError([d for d in report.sorted() if d.severity == "error"])
     shared = _services(raw.get("services"), ("services",), report)
@@ -240,6 +249,7 @@ def load_scenarios(path: Path) -> list[Scenario]:
                 expect=expect,
                 plan=str(plan) if plan and not number else None,
                 queue_result=item.get("queue_result"),
+                own_services=len(own or []),
             )
         )
     if report.errors:
@@ -280,6 +290,7 @@ def run_scenario(scenario: Scenario, settings: Settings) -> Outcome:
         directory[str(number)] = Destination(answer=str(answer))
     http = None
     adapter = None
+    answers: list[CannedAnswer] = []
     if scenario.services is not None:
         answers = [replace(a, used=0) for a in scenario.services]
         http, adapter = canned_session(answers)
@@ -302,11 +313,41 @@ def run_scenario(scenario: Scenario, settings: Settings) -> Outcome:
     finally:
         phone.close()
     outcome = Outcome(scenario, report)
-    outcome.failures = compare(scenario.expect, report)
+    catalog = phone.system.catalog
+    if catalog.for_number(number) is None:
+        outcome.failures.append(
+            f"no plan answers {number}: the plans in {settings.callplans} answer "
+            + (", ".join(sorted(settings.numbers) + _numbers(catalog)) or "no number")
+        )
+    outcome.failures += _unknown_applets(scenario.expect, report, catalog)
+    outcome.failures += compare(scenario.expect, report)
     if adapter is not None and adapter.unanswered:
         outcome.failures.append("no canned answer for: " + ", ".join(adapter.unanswered))
+    for given in answers[: scenario.own_services]:
+        if given.used == 0:
+            outcome.failures.append(
+                f"service answer never used: {given.method} {given.url} (no request of the "
+                "call matched its method and url)"
+            )
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _numbers(catalog: Catalog) -> list[str]:
+    return sorted(n for pid in catalog.plan_ids for n in catalog.current(pid).plan.numbers)
+
+
+def _unknown_applets(expect: dict[str, Any], report: CallReport, catalog: Catalog) -> list[str]:
+    """Applet ids in `path` that no plan the call ran has (a typo would only show as a diff)."""
+    plans = {p for p in [report.plan, *report.path_plans] if p and p in catalog}
+    if not plans or not expect.get("path"):
+        return []
+    known = {a for p in plans for a in catalog.current(p).plan.applets}
+    return [
+        f"path: no applet '{a}' in {', '.join(sorted(plans))}{did_you_mean(str(a), known)}"
+        for a in dict.fromkeys(expect["path"])
+        if str(a) not in known
+    ]
 
 
 def compare(expect: dict[str, Any], report: CallReport) -> list[str]:
@@ -344,7 +385,10 @@ def compare(expect: dict[str, Any], report: CallReport) -> list[str]:
     for name, value in (expect.get("data") or {}).items():
         actual = (report.data or {}).get(name)
         if str(actual) != str(value) if value is not None else actual not in (None, ""):
-            failures.append(f"data {name}: expected {value!r}, got {actual!r}")
+            hint = ""
+            if isinstance(value, float) and isinstance(actual, str):
+                hint = f' (quote it to compare text exactly: {name}: "{actual}")'
+            failures.append(f"data {name}: expected {value!r}, got {actual!r}{hint}")
     if "ended_by" in expect and expect["ended_by"] != report.result.ended_by:
         failures.append(
             f"ended_by: expected {expect['ended_by']!r}, got {report.result.ended_by!r}"
