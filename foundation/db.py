@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
 MEMORY_URLS = ("sqlite://", "sqlite:///:memory:")
@@ -25,4 +25,19 @@ def open_engine(url: str, **options: Any) -> Engine:
         )
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **options)
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **options)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_wal)
+    return engine
+
+
+def _sqlite_wal(connection: Any, _record: Any) -> None:
+    """A SQLite file shared by processes: write-ahead logging (readers never wait for the
+    writer, a commit is one append; still synchronous in full: a payment ledger may be a
+    SQLite file), and a writer waits up to 5 s for another's lock rather than failing."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+    finally:
+        cursor.close()

@@ -9,6 +9,7 @@ from collections import deque
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from foundation.db import open_engine
@@ -80,20 +81,26 @@ class SqlRecorder:
                 if self.pending and self.pending[0] is waiting:
                     self.pending.popleft()
 
+    def write_many(self, records: list[CallRecord]) -> None:
+        """Write `records` in one transaction; a record of a call already written replaces
+        it (the last of the same call in `records` wins). Raises SQLAlchemyError."""
+        rows = {r.call_sid: _row(r) for r in records}  # the last of a call wins
+        dialect = self.db.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            module = sqlite if dialect == "sqlite" else postgresql
+            statement = module.insert(call_records)
+            changing = {c: statement.excluded[c] for c in _ROW_COLUMNS if c != "call_sid"}
+            with self.db.begin() as conn:
+                conn.execute(
+                    statement.on_conflict_do_update(index_elements=["call_sid"], set_=changing),
+                    list(rows.values()),
+                )
+            return
+        for record in records:  # pragma: no cover - other databases: one at a time
+            self._write(record)
+
     def _write(self, record: CallRecord) -> None:
-        row = {
-            "call_sid": record.call_sid,
-            "plan_id": record.plan_id,
-            "plan_version": record.plan_version,
-            "clid": record.clid,
-            "ddi": record.ddi,
-            "started_at": record.started_at,
-            "ended_at": record.ended_at,
-            "outcome": record.outcome,
-            "end_status": record.end_status,
-            "path": json.dumps([[s.applet, s.outcome, s.at, s.plan] for s in record.path]),
-            "missing": json.dumps(list(record.missing)),
-        }
+        row = _row(record)
         try:
             with self.db.begin() as conn:
                 conn.execute(insert(call_records).values(**row))
@@ -146,6 +153,28 @@ class SqlRecorder:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+_ROW_COLUMNS = (
+    "call_sid",
+    "plan_id",
+    "plan_version",
+    "clid",
+    "ddi",
+    "started_at",
+    "ended_at",
+    "outcome",
+    "end_status",
+    "path",
+    "missing",
+)
+
+
+def _row(record: CallRecord) -> dict[str, Any]:
+    row = record.as_dict()
+    row["path"] = json.dumps(row["path"])
+    row["missing"] = json.dumps(row["missing"])
+    return row
 
 
 def _from_row(row: Any) -> CallRecord:

@@ -16,6 +16,7 @@ from foundation.clock import utc_now
 from foundation.outage import Outage
 from ivr.adapters.metrics import EngineMetrics
 from ivr.adapters.plan_store import PlanStore
+from ivr.adapters.record_queue import QueuedRecorder
 from ivr.adapters.records_sql import SqlRecorder
 from ivr.adapters.sms import SmsSender, receipt
 from ivr.adapters.voice import store_outage
@@ -23,6 +24,7 @@ from ivr.app.service_keys import ServiceKeys, service_keys
 from ivr.app.settings import Destination, Settings
 from ivr.engine.catalog import Catalog, LoadResult
 from ivr.engine.stores import SessionStore, open_store
+from ivr.engine.stores.redis_store import RedisStore
 from ivr.engine.turns import Engine, env_secrets
 
 if TYPE_CHECKING:
@@ -185,7 +187,10 @@ def build_system(
     keys = service_keys(settings, private=private)
     catalog = Catalog(numbers=settings.numbers, max_plan_bytes=settings.max_plan_bytes)
     store = store if store is not None else open_store(settings.store_url)
-    recorder = recorder if recorder is not None else SqlRecorder(settings.database_url)
+    if recorder is None:
+        recorder = SqlRecorder(settings.database_url)
+        if isinstance(store, RedisStore):  # a fleet: records queue in Redis, written in batches
+            recorder = QueuedRecorder(recorder, store.client)
     engine = Engine(
         catalog,
         store,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,22 @@ class CallRecord:
     end_status: str
     path: tuple[PathStep, ...] = ()
     missing: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (a step is [applet, outcome, at, plan]): for JSON and SQL rows."""
+        return {
+            "call_sid": self.call_sid,
+            "plan_id": self.plan_id,
+            "plan_version": self.plan_version,
+            "clid": self.clid,
+            "ddi": self.ddi,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "outcome": self.outcome,
+            "end_status": self.end_status,
+            "path": [[s.applet, s.outcome, s.at, s.plan] for s in self.path],
+            "missing": list(self.missing),
+        }
 
 
 class Recorder(Protocol):
