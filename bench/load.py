@@ -8,7 +8,8 @@ Twilio signatures checked (bench/serving.py), the floor a bare GET+SET endpoint 
 
 Two shapes of load for each N:
 - ramp: all N calls start within the first RAMP seconds;
-- steady: exactly N calls in progress (a call that ends is replaced at once) for STEADY seconds.
+- steady: exactly N calls in progress (a call that ends is replaced at once), measured for
+  STEADY seconds once the last caller has started.
 
 For each N it prints p50, p99 and max latency, errors (an answer >= 400, no answer within 15 s,
 a refused connection) and webhooks per second, for both apps; then the highest N each sustains
@@ -99,11 +100,17 @@ async def post(base: str, path: str, data: dict[str, str]) -> int:
         writer.close()
 
 
-async def one_call(base: str, sid: str, result: Result, measured: float) -> None:
+async def one_call(
+    base: str, sid: str, result: Result, measured: float, until: float = float("inf")
+) -> None:
+    """One call's webhooks, PACE apart; those started in [measured, until) are counted. The
+    caller hangs up at `until` (the end of a steady phase)."""
     for i, (kind, path, digits) in enumerate(STEPS):
         if i:
             await asyncio.sleep(PACE)
         started = time.monotonic()
+        if started >= until:
+            return
         reason = ""
         try:
             status = await asyncio.wait_for(post(base, path, step_form(sid, kind, digits)), TIMEOUT)
@@ -143,21 +150,22 @@ async def ramp(base: str, n: int, run: str) -> Result:
 
 
 async def steady(base: str, n: int, run: str) -> Result:
-    """N callers, each placing calls back to back until STEADY seconds have passed; the
-    first PACE seconds (while the calls get going) are not measured."""
+    """N callers, each placing calls back to back. They start staggered over one call's
+    length (so turns arrive evenly); the measured window is the STEADY seconds after the last
+    has started, when exactly N calls are in progress; at its end every caller hangs up."""
+    span = PACE * (len(STEPS) - 1)
     begin = time.monotonic()
-    result = Result(started=begin + PACE)
+    result = Result(started=begin + span)
+    until = result.started + STEADY
     counter = iter(range(10**9))
 
     async def caller(delay: float) -> None:
         await asyncio.sleep(delay)
-        while time.monotonic() - begin < STEADY:
-            await one_call(base, sid(run, next(counter)), result, result.started)
+        while time.monotonic() < until:
+            await one_call(base, sid(run, next(counter)), result, result.started, until)
 
-    # staggered over one call's length, so turns arrive evenly
-    span = PACE * (len(STEPS) - 1)
     await asyncio.gather(*(caller(span * i / n) for i in range(n)))
-    result.ended = time.monotonic()
+    result.ended = until
     return result
 
 

@@ -3,6 +3,7 @@ upgrades the tables."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,10 @@ def _sqlite_wal(connection: Any, _record: Any) -> None:
     SQLite file), and a writer waits up to 5 s for another's lock rather than failing."""
     cursor = connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA busy_timeout=5000")  # first: the mode change may wait for it
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            pass  # another process holds the file: it switches it (WAL stays with the file)
     finally:
         cursor.close()

@@ -86,6 +86,13 @@ def test_the_database_stops_and_comes_back(
             assert ready.json()["checks"]["database"] != "ok"
             assert ready.json()["checks"]["store"] == "ok"
         during = {fleet.whole_call() for _ in range(6)}  # calls go on
+        # their records wait in Redis; the writer finds the database down (and says so once)
+        deadline = time.monotonic() + 10
+        while "the call records database is unavailable" not in fleet.log.read_text(
+            errors="replace"
+        ):
+            assert time.monotonic() < deadline, "no writer noticed the database was down"
+            time.sleep(0.1)
         start(admin, name)
         deadline = time.monotonic() + 15
         while requests.get(fleet.url + "/ready", timeout=10).status_code != 200:
@@ -97,6 +104,11 @@ def test_the_database_stops_and_comes_back(
         while recorded(url) != before | during | after:
             assert time.monotonic() < deadline, (recorded(url), before | during | after)
             time.sleep(0.3)
+        # and the worker that found it down says it is back (its writer looks again soon)
+        deadline = time.monotonic() + 10
+        while "the call records database is back" not in fleet.log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, "no worker said the database was back"
+            time.sleep(0.1)
     finally:
         fleet.stop()
     log = fleet.log.read_text(errors="replace")

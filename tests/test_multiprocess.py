@@ -256,9 +256,12 @@ def test_call_alternating_between_two_processes(
     assert calls_before == 1, "the web service was not called exactly once"
 
     # The call record was written once, and the session is gone from Redis.
+    # (the servers queue records in Redis; their writer writes them within moments)
     recorder = SqlRecorder(cluster.database_url)
     try:
-        record = recorder.find(result.call_sid)
+        deadline = time.monotonic() + 10
+        while (record := recorder.find(result.call_sid)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         recent = recorder.recent(10)
     finally:
         recorder.close()

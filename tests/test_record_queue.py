@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 import redis
 
-from ivr.adapters.record_queue import QUEUE_KEY, WRITER_KEY, QueuedRecorder, from_json, to_json
+from ivr.adapters.record_queue import (
+    DEAD_KEY,
+    INDEX_KEY,
+    QUEUE_KEY,
+    WRITER_KEY,
+    QueuedRecorder,
+    from_json,
+    to_json,
+)
 from ivr.adapters.records_sql import SqlRecorder
 from ivr.engine.records import CallRecord, PathStep
 
@@ -125,17 +133,18 @@ def test_one_writer_at_a_time_and_a_stale_writer_never_trims(
         assert client.llen(QUEUE_KEY) == 1
         client.delete(WRITER_KEY)
 
-        # A writer whose lease ran out during its commit must not trim: the records it wrote
-        # stay queued and are written again (harmlessly: the same call replaces itself).
+        # A writer whose lease runs out before its commit rolls back and trims nothing: it
+        # can never overwrite what the next writer wrote (a newer record of the same call).
         real_write = sql.write_many
 
-        def slow_write(records: list[CallRecord]) -> None:
-            real_write(records)
+        def lease_lapses(records: list[CallRecord], *, before_commit=None) -> None:
             client.set(WRITER_KEY, "the-next-writer")  # the lease expired and was taken
+            real_write(records, before_commit=before_commit)
 
-        sql.write_many = slow_write  # type: ignore[method-assign]
+        sql.write_many = lease_lapses  # type: ignore[method-assign]
         assert queued.flush() == 0
         assert client.llen(QUEUE_KEY) == 1
+        assert sql.recent(10) == []  # rolled back
         sql.write_many = real_write  # type: ignore[method-assign]
         client.delete(WRITER_KEY)
         assert queued.flush() == 1
@@ -177,3 +186,61 @@ def test_while_redis_is_down_a_record_is_written_directly(tmp_path: Path) -> Non
         assert queued.find(record(3).call_sid) == record(3)
     finally:
         queued.sql.db.dispose()
+
+
+def test_an_unreadable_entry_is_set_aside_and_the_others_are_written(
+    tmp_path: Path, client: redis.Redis
+) -> None:
+    sql = SqlRecorder(f"sqlite:///{tmp_path}/calls.sqlite3")
+    queued = QueuedRecorder(sql, client, start=False)
+    try:
+        queued.record(record(1))
+        client.rpush(QUEUE_KEY, b'{"call_sid": "CAxx", "from a newer version": true}')
+        queued.record(record(2))
+        assert queued.flush() == 3
+        assert {r.call_sid for r in sql.recent(10)} == {record(1).call_sid, record(2).call_sid}
+        assert client.lrange(DEAD_KEY, 0, -1) == [
+            b'{"call_sid": "CAxx", "from a newer version": true}'
+        ]
+        assert client.llen(QUEUE_KEY) == 0
+    finally:
+        queued.close()
+
+
+def test_find_reads_the_index_not_the_whole_queue(tmp_path: Path, client: redis.Redis) -> None:
+    sql = SqlRecorder(f"sqlite:///{tmp_path}/calls.sqlite3")
+    queued = QueuedRecorder(sql, client, start=False)
+    try:
+        queued.record(record(1, "Abandoned"))
+        queued.record(record(1, "PaymentTaken"))
+        assert client.hlen(INDEX_KEY) == 1
+        assert queued.find(record(1).call_sid).outcome == "PaymentTaken"
+        queued.flush()
+        assert client.hlen(INDEX_KEY) == 0  # written: found in the database from now on
+        assert queued.find(record(1).call_sid).outcome == "PaymentTaken"
+    finally:
+        queued.close()
+
+
+def test_the_last_turn_queues_its_record_in_the_same_step_as_its_write(
+    tmp_path: Path, client: redis.Redis, redis_url: str
+) -> None:
+    from ivr.engine.stores.redis_store import RedisStore
+
+    store = RedisStore.from_url(redis_url)
+    queued = QueuedRecorder(SqlRecorder(f"sqlite:///{tmp_path}/calls.sqlite3"), client, start=False)
+    try:
+        with store.session(record(5).call_sid) as slot:
+            slot.put("{}", 60)
+            queued.queue_with(slot, record(5))
+            assert client.llen(QUEUE_KEY) == 0  # not before the write
+        assert client.lrange(QUEUE_KEY, 0, -1) == [to_json(record(5)).encode()]
+        assert queued.find(record(5).call_sid) == record(5)
+        with pytest.raises(RuntimeError), store.session(record(6).call_sid) as slot:
+            queued.queue_with(slot, record(6))
+            raise RuntimeError("the turn failed")  # nothing written, nothing queued
+        assert client.llen(QUEUE_KEY) == 1
+        assert queued.flush() == 1
+    finally:
+        queued.close()
+        store.client.close()

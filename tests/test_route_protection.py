@@ -400,3 +400,16 @@ def test_a_serving_process_with_shared_state_refuses_without_keys(
 def test_unusable_configured_keys_stop_the_start() -> None:
     with pytest.raises(SettingsError, match="PCI_API_KEYS: key 1 has 3 characters"):
         service_keys(settings_for(), private=True, environ={"PCI_API_KEYS": "abc"})
+
+
+def test_a_signature_header_that_is_not_ascii_is_refused_not_an_error() -> None:
+    from flask import Flask, request
+
+    from foundation.twilio_signature import is_valid
+
+    app = Flask("t")
+    with app.test_request_context(
+        "/voice", method="POST", data={"CallSid": "CA" + "0" * 32},
+        headers={"X-Twilio-Signature": "sïgnature"},
+    ):  # fmt: skip
+        assert is_valid(request, "token", "https://ivr.example") is False

@@ -1,7 +1,8 @@
 """Call records off the caller's path: the last turn of a call puts its record in a queue in
-Redis (one RPUSH, well under a millisecond) and returns; a writer thread in each worker writes
-the queue to the SQL database in batches, one writer at a time across the fleet (a Redis lock),
-so SQLite sees one writer and PostgreSQL one transaction per batch instead of one per call.
+Redis in the same step as its session write (the Redis store's unlock script pushes it: no round
+trip of its own) and answers; a writer thread in each worker writes the queue to the SQL
+database in batches, one writer at a time across the fleet (a Redis lease), so SQLite sees one
+writer and PostgreSQL one transaction per batch instead of one per call.
 
 Nothing is lost: a record leaves the queue only after its batch is committed. A worker that
 dies between the commit and the trim leaves the batch to be written again (a record of the
@@ -13,37 +14,54 @@ is written to the database directly.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import threading
 import uuid
 from typing import Any
 
 import redis
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from foundation.outage import Outage
 from ivr.adapters.records_sql import SqlRecorder
 from ivr.engine.records import CallRecord, PathStep
+from ivr.engine.stores.base import RECORDS_INDEX_KEY, RECORDS_QUEUE_KEY, Slot
 
 log = logging.getLogger("ivr.records")
 
-QUEUE_KEY = "ivr:records:queue"
+QUEUE_KEY = RECORDS_QUEUE_KEY
+INDEX_KEY = RECORDS_INDEX_KEY  # call sid → its newest queued record (find without a scan)
+DEAD_KEY = "ivr:records:unwritable"  # entries no database write accepts, kept for a person
 WRITER_KEY = "ivr:records:writer"
 BATCH = 200  # records written in one transaction
-IDLE_WAIT = 0.5  # seconds a writer sleeps when the queue is empty (a record wakes it at once)
+IDLE_WAIT = 0.25  # seconds between a writer's looks at an empty queue
 WRITER_LEASE_MS = 30_000  # a writer that dies holding the lock frees it after this
 
+# Queue a record and index it by call, in one round trip.
+_PUSH = """
+redis.call('rpush', KEYS[1], ARGV[2])
+redis.call('hset', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
 # Trim the written batch only while still the writer (a writer whose lease ran out must not
-# trim what the next writer has not written), and extend the lease.
+# trim what the next writer has not written), extend the lease, and drop the index entries of
+# the calls written (unless a newer record of the call was queued since).
 _TRIM = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('ltrim', KEYS[2], tonumber(ARGV[2]), -1)
 redis.call('pexpire', KEYS[1], tonumber(ARGV[3]))
+for i = 4, #ARGV, 2 do
+  if redis.call('hget', KEYS[3], ARGV[i]) == ARGV[i + 1] then
+    redis.call('hdel', KEYS[3], ARGV[i])
+  end
+end
 return 1
 """
 
@@ -61,13 +79,19 @@ def from_json(text: str | bytes) -> CallRecord:
     )
 
 
+class LeaseLost(Exception):
+    """The writer's lease ran out before its commit: the batch is left to the next writer."""
+
+
 class QueuedRecorder:
-    """A Recorder whose `record` only queues; see the module's description."""
+    """A Recorder whose `record` only queues; see the module's description. The writer thread
+    starts in the process that records (a gunicorn worker, never a --preload master)."""
 
     def __init__(self, sql: SqlRecorder, client: redis.Redis, *, start: bool = True):
         self.sql = sql
         self.db = sql.db  # the fleet code disposes of inherited connections after a fork
         self.client = client
+        self._push = client.register_script(_PUSH)
         self._release = client.register_script(_RELEASE)
         self._trim = client.register_script(_TRIM)
         self._wake = threading.Event()
@@ -75,22 +99,19 @@ class QueuedRecorder:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._autostart = start  # False: no writer thread (tests and tools call flush)
-        self.outage = Outage(
-            "the call records database",
-            log,
-            "call records kept in the queue",
-            "call records wait in Redis and are written when it answers",
-        )
-        if start:
-            self.start()
+        self._starting = threading.Lock()
+        # one account of the database's health with the SQL recorder's (its reads, and its
+        # direct writes while Redis is down, fail and recover on the same outage)
+        self.outage: Outage = sql.outage
 
     # -- the caller's side ---------------------------------------------------------------
 
     def record(self, record: CallRecord) -> None:
         """Queue `record`; while Redis cannot take it, write it to the database directly (as
         a recorder without a queue does: kept in memory while that is down too)."""
+        item = to_json(record)
         try:
-            self.client.rpush(QUEUE_KEY, to_json(record))
+            self._push(keys=[QUEUE_KEY, INDEX_KEY], args=[record.call_sid, item])
         except redis.RedisError as exc:
             log.warning(
                 "[%s] call record queue unavailable (%s): written directly", record.call_sid, exc
@@ -99,19 +120,23 @@ class QueuedRecorder:
             return
         if self._autostart:
             self._ensure_writer()  # a worker forked after start gets its own writer here
-        self._wake.set()
+
+    def queue_with(self, slot: Slot, record: CallRecord) -> None:
+        """Queue `record` in the same Redis step as the turn's session write (the Redis
+        store applies `slot.records` when it unlocks the call): no round trip of its own."""
+        slot.records.append((record.call_sid, to_json(record)))
+        if self._autostart:
+            self._ensure_writer()
+        # not woken here: the writer would take the GIL while this turn still answers the
+        # caller; it looks at the queue every IDLE_WAIT seconds
 
     def find(self, call_sid: str) -> CallRecord | None:
         """The record of `call_sid`, queued or written."""
         try:
-            queued = self.client.lrange(QUEUE_KEY, 0, -1)
+            queued = self.client.hget(INDEX_KEY, call_sid)
         except redis.RedisError:
-            return self.sql.find(call_sid)  # what is queued is out of reach: what is written
-        marker = f'"call_sid":{json.dumps(call_sid)}'.encode()
-        for item in reversed(queued):  # the newest record of a call wins
-            if marker in item:
-                return from_json(item)
-        return self.sql.find(call_sid)
+            queued = None  # what is queued is out of reach: what is written
+        return from_json(queued) if queued else self.sql.find(call_sid)
 
     def recent(self, limit: int = 20, **filters: Any) -> list[CallRecord]:
         self.flush()
@@ -121,17 +146,27 @@ class QueuedRecorder:
 
     def start(self) -> None:
         """Start this process's writer thread (again in a forked worker)."""
+        self._autostart = True
         self._ensure_writer()
 
     def _ensure_writer(self) -> None:
-        import os
+        with self._starting:
+            alive = self._thread is not None and self._thread.is_alive()
+            if self._stop.is_set() or (self._pid == os.getpid() and alive):
+                return  # closed, or this process's writer runs
+            first = self._pid != os.getpid()
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="ivr-record-writer", daemon=True)
+            self._thread.start()
+            if first:
+                atexit.register(self._exit)  # a worker that exits finishes its batch first
 
-        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
-            return
-        self._pid = os.getpid()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="ivr-record-writer", daemon=True)
-        self._thread.start()
+    def _exit(self) -> None:
+        if self._pid == os.getpid():
+            self._stop.set()
+            self._wake.set()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -150,6 +185,7 @@ class QueuedRecorder:
         token = uuid.uuid4().hex
         try:
             if not self.client.set(WRITER_KEY, token, nx=True, px=WRITER_LEASE_MS):
+                self._check_back()  # another worker writes: this one may still think it down
                 return 0
         except redis.RedisError:
             return 0
@@ -158,15 +194,20 @@ class QueuedRecorder:
             while True:
                 batch = self.client.lrange(QUEUE_KEY, 0, BATCH - 1)
                 if not batch:
+                    self._check_back()
                     break
                 try:
-                    self.sql.write_many([from_json(item) for item in batch])
-                except SQLAlchemyError as exc:
-                    self.outage.failed(exc)
+                    records = self._write(batch, token)
+                except LeaseLost:
+                    break  # the next writer writes this batch
+                except (OperationalError, InterfaceError) as exc:
+                    self.outage.failed(exc)  # the database does not answer: try again later
                     break
                 self.outage.ok()
+                pairs = [part for r in records for part in (r[0], r[1])]
                 still_writer = self._trim(
-                    keys=[WRITER_KEY, QUEUE_KEY], args=[token, len(batch), WRITER_LEASE_MS]
+                    keys=[WRITER_KEY, QUEUE_KEY, INDEX_KEY],
+                    args=[token, len(batch), WRITER_LEASE_MS, *pairs],
                 )
                 if not still_writer:
                     break  # the lease ran out: the next writer writes these again
@@ -180,7 +221,57 @@ class QueuedRecorder:
                 pass
         return written
 
+    def _check_back(self) -> None:
+        """Nothing to write, but the database was down (for this worker): is it back? (Another
+        worker may have written what this one could not.)"""
+        if self.outage.down:
+            try:
+                self.sql.ping()
+            except SQLAlchemyError:
+                return
+            self.outage.ok()
+
+    def _write(self, batch: list[Any], token: str) -> list[tuple[str, bytes]]:
+        """Write a batch in one transaction, committed only while this writer still holds the
+        lease (so a writer whose lease ran out never overwrites what the next one wrote). An
+        entry no write accepts (unreadable, or refused by the database) goes to DEAD_KEY, so
+        one bad record never stops the others. Returns (call sid, entry) of the batch."""
+        good: list[tuple[str, bytes, CallRecord]] = []
+        for item in batch:
+            try:
+                record = from_json(item)
+            except (ValueError, TypeError, KeyError) as exc:
+                self._bury(item, f"unreadable: {exc}")
+                continue
+            good.append((record.call_sid, item, record))
+
+        def still_writer() -> None:
+            if self.client.get(WRITER_KEY) != token.encode():
+                raise LeaseLost
+
+        try:
+            self.sql.write_many([r for _, _, r in good], before_commit=still_writer)
+        except (OperationalError, InterfaceError, LeaseLost):
+            raise
+        except SQLAlchemyError:  # one of them is refused: write them one by one
+            for call_sid, item, record in good:
+                try:
+                    self.sql.write_many([record], before_commit=still_writer)
+                except (OperationalError, InterfaceError, LeaseLost):
+                    raise
+                except SQLAlchemyError as exc:
+                    self.sql.ping()  # raises when the database itself is the trouble
+                    self._bury(item, f"refused by the database: {type(exc).__name__}")
+                    log.error("[%s] call record refused by the database: %s", call_sid, exc)
+        return [(call_sid, item) for call_sid, item, _ in good]
+
+    def _bury(self, item: bytes, why: str) -> None:
+        log.error("call record entry set aside in %s (%s)", DEAD_KEY, why)
+        self.client.rpush(DEAD_KEY, item)
+
     def retry(self) -> None:
+        """Written directly while Redis was down and kept while the database was too: now."""
+        self.sql.retry()
         self._wake.set()
 
     def queued(self) -> int:

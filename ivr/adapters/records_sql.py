@@ -6,11 +6,12 @@ import json
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from foundation.db import open_engine
 from foundation.migrations import upgrade
@@ -81,23 +82,26 @@ class SqlRecorder:
                 if self.pending and self.pending[0] is waiting:
                     self.pending.popleft()
 
-    def write_many(self, records: list[CallRecord]) -> None:
+    def write_many(
+        self, records: list[CallRecord], *, before_commit: Callable[[], None] | None = None
+    ) -> None:
         """Write `records` in one transaction; a record of a call already written replaces
-        it (the last of the same call in `records` wins). Raises SQLAlchemyError."""
+        it (the last of the same call in `records` wins). `before_commit` may raise to roll
+        the transaction back. Raises SQLAlchemyError."""
         rows = {r.call_sid: _row(r) for r in records}  # the last of a call wins
-        dialect = self.db.dialect.name
-        if dialect in ("sqlite", "postgresql"):
-            module = sqlite if dialect == "sqlite" else postgresql
-            statement = module.insert(call_records)
-            changing = {c: statement.excluded[c] for c in _ROW_COLUMNS if c != "call_sid"}
-            with self.db.begin() as conn:
-                conn.execute(
-                    statement.on_conflict_do_update(index_elements=["call_sid"], set_=changing),
-                    list(rows.values()),
-                )
+        if not rows:
             return
-        for record in records:  # pragma: no cover - other databases: one at a time
-            self._write(record)
+        dialect = self.db.dialect.name
+        module = sqlite if dialect == "sqlite" else postgresql
+        statement = module.insert(call_records)
+        changing = {c: statement.excluded[c] for c in _ROW_COLUMNS if c != "call_sid"}
+        with self.db.begin() as conn:
+            conn.execute(
+                statement.on_conflict_do_update(index_elements=["call_sid"], set_=changing),
+                list(rows.values()),
+            )
+            if before_commit is not None:
+                before_commit()
 
     def _write(self, record: CallRecord) -> None:
         row = _row(record)
@@ -150,6 +154,15 @@ class SqlRecorder:
             self.outage.failed(exc)
             raise RecordsUnavailable(f"call records unavailable: {type(exc).__name__}") from None
         return _from_row(row._mapping) if row else None
+
+    def ping(self) -> None:
+        """Raise OperationalError (or another connection error) when the database does not
+        answer a trivial query."""
+        try:
+            with self.db.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            raise OperationalError("SELECT 1", None, exc) from exc
 
     def close(self) -> None:
         self.db.dispose()

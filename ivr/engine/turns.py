@@ -103,6 +103,7 @@ class Engine:
         self.observer: Observer = NullObserver()  # metrics, when the composition root sets one
         # a pinned version this process has not loaded: its text by (plan id, version)
         self.plan_sources: Callable[[str, str], str | None] | None = None
+        self._queues_records = bool(getattr(store, "queues_records", False))
         self.turn_budget = turn_budget  # seconds for everything one webhook does
 
     # -- events ---------------------------------------------------------------------------
@@ -222,7 +223,7 @@ class Engine:
                     # the transfer went, and the record is then written again from it.
                     session.awaiting_dial = session.waiting == "dial"
                 session.end_status = status
-                record = self._record(session)
+                record = self._record(session, slot)
             if session.recorded and session.awaiting_dial:
                 self._save(slot, session)  # kept (briefly) for that late action
             elif session.recorded:
@@ -361,7 +362,7 @@ class Engine:
         s.waiting = None
         s.ended_at = self.clock().isoformat()
         s.end_status = status or "completed"
-        self._record(s)
+        self._record(s, slot)
         self._save(slot, s)
         return Turn(s.call_sid, s.turn, tuple(actions), ended=True)
 
@@ -419,7 +420,7 @@ class Engine:
     def _save(self, slot: Slot, s: Session) -> None:
         slot.put(s.to_json(), self.ended_ttl if s.ended else self.session_ttl)
 
-    def _record(self, s: Session) -> CallRecord | None:
+    def _record(self, s: Session, slot: Slot | None = None) -> CallRecord | None:
         if s.recorded:
             return None
         outcome = s.data.get("InteractionOutcome") or (
@@ -438,8 +439,12 @@ class Engine:
             path=tuple(PathStep(a or "", o, t, p) for a, o, t, p in s.history),
             missing=tuple(dict.fromkeys(s.missing)),
         )
+        queue_with = getattr(self.recorder, "queue_with", None)
         try:
-            self.recorder.record(record)
+            if slot is not None and queue_with is not None and self._queues_records:
+                queue_with(slot, record)  # written with the session, in one Redis step
+            else:
+                self.recorder.record(record)
         except Exception:  # a database outage must not break the caller's last turn
             log.exception("[%s] could not write the call record", s.call_sid)
             return record

@@ -8,6 +8,8 @@ from typing import Protocol
 CALL_KEY = "ivr:call:{sid}"
 LOCK_KEY = "ivr:lock:{sid}"
 PLAN_KEY = "ivr:plan:{version}"
+RECORDS_QUEUE_KEY = "ivr:records:queue"  # call records waiting for the SQL writer
+RECORDS_INDEX_KEY = "ivr:records:queued"  # call sid → its newest queued record
 
 
 class Slot:
@@ -17,6 +19,9 @@ class Slot:
         self.value = value
         self.write: tuple[str, int] | None = None
         self.remove = False
+        # (call sid, record JSON) to queue for the SQL writer in the same step as the write
+        # (a store that cannot leaves it empty: see `queues_records`)
+        self.records: list[tuple[str, str]] = []
 
     def put(self, value: str, ttl: int) -> None:
         self.value, self.write, self.remove = value, (value, ttl), False

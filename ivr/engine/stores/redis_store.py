@@ -9,7 +9,14 @@ from contextlib import contextmanager
 
 import redis
 
-from ivr.engine.stores.base import CALL_KEY, LOCK_KEY, PLAN_KEY, Slot
+from ivr.engine.stores.base import (
+    CALL_KEY,
+    LOCK_KEY,
+    PLAN_KEY,
+    RECORDS_INDEX_KEY,
+    RECORDS_QUEUE_KEY,
+    Slot,
+)
 from ivr.errors import LockTimeout, StoreError
 
 # Take the lock and read the call in one step: {1, value} when taken, {0, nil} when busy.
@@ -20,11 +27,17 @@ end
 return {0, false}
 """
 
-# Unlock only if we still hold the lock, and apply the turn's write in the same step.
+# Unlock only if we still hold the lock, and apply the turn's write in the same step, with the
+# call records it queues for the SQL writer (ARGV[5] = how many, then call sid and record).
 _RELEASE = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == 'put' then redis.call('set', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[4]))
 elseif ARGV[2] == 'del' then redis.call('del', KEYS[2]) end
+for i = 1, tonumber(ARGV[5]) do
+  local sid, record = ARGV[4 + 2 * i], ARGV[5 + 2 * i]
+  redis.call('rpush', KEYS[3], record)
+  redis.call('hset', KEYS[4], sid, record)
+end
 redis.call('del', KEYS[1])
 return 1
 """
@@ -32,6 +45,8 @@ return 1
 
 class RedisStore:
     """JSON text under `ivr:` keys with a TTL; a Redis lock per call serializes its turns."""
+
+    queues_records = True  # a slot's records are queued with its write (RECORDS_QUEUE_KEY)
 
     def __init__(self, client: redis.Redis, *, lock_ttl: float = 60.0):
         self.client = client
@@ -105,15 +120,22 @@ class RedisStore:
             yield slot
             failed = False
         finally:
-            mode, args = "keep", []
+            mode, args = "keep", ["", 0]
+            records: list[str] = []
             if failed:
                 pass  # a turn that raised writes nothing (as with the memory store)
             elif slot.write is not None:
                 mode, args = "put", [slot.write[0], slot.write[1]]
             elif slot.remove:
                 mode = "del"
-            held = self._call(self._release, [lock_key, call_key], [token, mode, *args])
-            if not held and mode != "keep":
+            if not failed:
+                records = [part for pair in slot.records for part in pair]
+            held = self._call(
+                self._release,
+                [lock_key, call_key, RECORDS_QUEUE_KEY, RECORDS_INDEX_KEY],
+                [token, mode, *args, len(slot.records) if not failed else 0, *records],
+            )
+            if not held and (mode != "keep" or records):
                 raise StoreError(
                     f"the lock of call {call_sid} expired before its turn ended; "
                     "the turn's changes were not saved"
