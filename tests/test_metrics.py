@@ -71,6 +71,16 @@ def test_a_scrape_counts_every_workers_calls(fleet: Fleet) -> None:
     assert total(found, "ivr_webhook_seconds_count", webhook="status") == made
     assert total(found, "ivr_webhook_errors_total") == 0
     assert total(found, "ivr_plan_loads_total", result="loaded") >= 1
+    # where each webhook's time went: the two Redis steps of each of a call's 3 webhooks, the
+    # engine and TwiML of the 2 that answer with TwiML (the status callback answers 204);
+    # together less than the webhooks' own time
+    for stage, count in (("session_read", 3), ("session_write", 3), ("engine", 2), ("twiml", 2)):
+        assert total(found, "ivr_webhook_stage_seconds_count", stage=stage) == count * made
+    staged = sum(
+        total(found, "ivr_webhook_stage_seconds_sum", stage=s)
+        for s in ("signature", "session_read", "engine", "session_write", "twiml")
+    )
+    assert 0 < staged < total(found, "ivr_webhook_seconds_sum")
     # no CallSid, no phone number in any label
     assert not re.search(r"CA[0-9a-f]{32}|\+44\d{6,}", scraped.text)
 

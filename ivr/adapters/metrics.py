@@ -34,6 +34,14 @@ TURNS = Histogram(
     ["webhook"],
     buckets=LATENCY_BUCKETS,
 )
+STAGES = Histogram(
+    "ivr_webhook_stage_seconds",
+    "Where a webhook's time goes: signature, session_read (lock and read the call), engine "
+    "(the plan's applets, web services included), session_write (write, queue the record, "
+    "unlock), twiml",
+    ["stage"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 15.0),
+)
 ERRORS = Counter("ivr_webhook_errors", "Webhooks that failed, by kind", ["kind"])
 SERVICE_CALLS = Histogram(
     "ivr_data_connector_seconds",

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, g, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from foundation.outage import Outage
+from foundation.stages import stage
 from foundation.twilio_signature import is_call_sid
 from ivr.adapters import metrics
 from ivr.adapters.logs import bind_call, unbind
@@ -163,7 +164,10 @@ def _guarded(call: Callable[[], Turn]) -> Response:
         log.warning("%s %s refused: %s", request.method, request.path, exc)
         return _say_and_hang_up(APOLOGY)
     try:
-        answer = _respond(call())
+        with stage("turn"):
+            turn = call()
+        with stage("twiml"):
+            answer = _respond(turn)
         system().store_outage.ok()
         return answer
     except PlanNotFound as exc:

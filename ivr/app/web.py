@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from foundation import stages
 from foundation.bearer import key_matches, presented_key
 from foundation.request_limits import WEBHOOK_MAX_BYTES, limit_bodies
 from foundation.twilio_signature import is_valid
@@ -112,13 +113,26 @@ def create_app(
     @app.before_request
     def check_signature() -> Response | None:
         token = settings.auth_token
+        if request.path.startswith("/voice"):
+            stages.begin()  # where this webhook's time goes (ivr_webhook_stage_seconds)
         if not token or not request.path.startswith(SIGNED_PREFIXES):
             return None
-        if request.method == "POST" and is_valid(request, token, settings.public_url):
+        with stages.stage("signature"):
+            valid = request.method == "POST" and is_valid(request, token, settings.public_url)
+        if valid:
             return None
         metrics.ERRORS.labels(metrics.SIGNATURE_REFUSED).inc()
         log.warning("403: bad or missing X-Twilio-Signature for %s", request.path)
         return Response("invalid Twilio signature", status=403, mimetype="text/plain")
+
+    @app.teardown_request
+    def report_stages(_exc: BaseException | None) -> None:
+        taken = stages.taken()
+        if "turn" in taken:  # the engine's own share: the turn less its two Redis steps
+            session = taken.get("session_read", 0.0) + taken.get("session_write", 0.0)
+            taken["engine"] = max(taken.pop("turn") - session, 0.0)
+        for name, seconds in taken.items():
+            metrics.STAGES.labels(name).observe(seconds)
 
     probes.register(app)
     register_metrics(app, os.environ.get("IVR_METRICS_TOKEN"))

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import redis
 
+from foundation.stages import stage
 from ivr.engine.stores.base import (
     CALL_KEY,
     LOCK_KEY,
@@ -106,14 +107,15 @@ class RedisStore:
         ttl_ms = int(self.lock_ttl * 1000)
         deadline = time.monotonic() + timeout
         delay = 0.002
-        while True:
-            acquired, value = self._call(self._acquire, [lock_key, call_key], [token, ttl_ms])
-            if acquired:
-                break
-            if time.monotonic() >= deadline:
-                raise LockTimeout(f"call {call_sid} is busy with another turn")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        with stage("session_read"):  # lock and read (waiting for another turn included)
+            while True:
+                acquired, value = self._call(self._acquire, [lock_key, call_key], [token, ttl_ms])
+                if acquired:
+                    break
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(f"call {call_sid} is busy with another turn")
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
         slot = Slot(value.decode() if isinstance(value, bytes) else value)
         failed = True
         try:
@@ -130,11 +132,12 @@ class RedisStore:
                 mode = "del"
             if not failed:
                 records = [part for pair in slot.records for part in pair]
-            held = self._call(
-                self._release,
-                [lock_key, call_key, RECORDS_QUEUE_KEY, RECORDS_INDEX_KEY],
-                [token, mode, *args, len(slot.records) if not failed else 0, *records],
-            )
+            with stage("session_write"):  # write, queue records, unlock
+                held = self._call(
+                    self._release,
+                    [lock_key, call_key, RECORDS_QUEUE_KEY, RECORDS_INDEX_KEY],
+                    [token, mode, *args, len(slot.records) if not failed else 0, *records],
+                )
             if not held and (mode != "keep" or records):
                 raise StoreError(
                     f"the lock of call {call_sid} expired before its turn ended; "
