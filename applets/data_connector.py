@@ -40,6 +40,7 @@ from ivr.lang.fields import (
 )
 from ivr.lang.formatters import to_date, to_decimal
 from ivr.lang.templates import Template
+from ivr.lang.value_types import compares_as
 
 MAX_BODY = 1024 * 1024
 VALUE_TYPES = ("text", "number", "amount", "date", "boolean")
@@ -49,13 +50,6 @@ VALUE_TYPE_DOCS = {
     "amount": 'a number that may carry a currency mark: `"£72.50"`, `"GBP 72.50"` → `72.50`',
     "date": "a date `YYYY-MM-DD` (an ISO date-time gives its date)",
     "boolean": "true/false, yes/no or 1/0",
-}
-COMPARES_AS = {
-    "text": "string",
-    "number": "number",
-    "amount": "number",
-    "date": "date",
-    "boolean": "boolean",
 }
 _CURRENCY_MARK = re.compile(r"^\s*([-+]?)\s*(?:[A-Z]{3}\s*|[£$€¥])?")
 _TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
@@ -293,7 +287,7 @@ class DataConnectorApplet(Applet):
     @classmethod
     def reference_notes(cls) -> list[str]:
         rows = [
-            f"| `{name}` | {VALUE_TYPE_DOCS[name]} | `{COMPARES_AS[name]}` |"
+            f"| `{name}` | {VALUE_TYPE_DOCS[name]} | `{compares_as(name)}` |"
             for name in VALUE_TYPES
         ]
         return [
@@ -311,7 +305,7 @@ class DataConnectorApplet(Applet):
     @classmethod
     def declared_types(cls, config: DataConnectorConfig) -> dict[str, str | None]:
         return {
-            name: None if loc.type is None else COMPARES_AS[loc.type]
+            name: None if loc.type is None else compares_as(loc.type)
             for name, loc in config.response.fields.items()
         }
 

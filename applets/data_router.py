@@ -23,6 +23,7 @@ from ivr.lang.fields import (
 )
 from ivr.lang.formatters import to_date, to_decimal, to_text
 from ivr.lang.templates import Ref, Scope, Template
+from ivr.lang.value_types import COMPARE_TYPES, SYNONYMS, compares_as
 
 OPERATORS = (
     "equals",
@@ -87,8 +88,7 @@ ORDERING = {"greater_than", "greater_or_equal", "less_than", "less_or_equal", "b
 _LOOKS_NUMBER = re.compile(r"[-+]?[£$€]?[0-9][0-9,]*(\.[0-9]+)?")
 _LOOKS_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 NO_VALUE = {"is_null", "is_not_null"}
-TYPES = ("string", "number", "date", "boolean")
-TYPE_NAMES = {"text": "string", "amount": "number"}  # the data_connector's words for them
+TYPES = COMPARE_TYPES
 _EXAMPLES = {
     "number": "(as in 120.50)",
     "date": "(YYYY-MM-DD, as in 2026-11-30)",
@@ -113,7 +113,7 @@ class Rule:
     type: str | None = field(
         default=None,
         metadata=spec(
-            Choice(*TYPES, *TYPE_NAMES),
+            Choice(*TYPES, *SYNONYMS),
             "how values compare: string (case-insensitive), number, date, boolean; text and "
             "amount say string and number (default: the type declared at the data_connector "
             "that sets the source, else string)",
@@ -160,8 +160,8 @@ class Rule:
         report.warning(path + ("op",), f"{self.op} compares text here ({example} as text): {fix}")
 
     def check_config(self, path: Path, check: Check) -> None:
-        if self.type in TYPE_NAMES:
-            object.__setattr__(self, "type", TYPE_NAMES[self.type])
+        if self.type in SYNONYMS:
+            object.__setattr__(self, "type", compares_as(self.type))
         if self.op in NO_VALUE:
             if self.value is not None:
                 check.error(path + ("value",), f"{self.op} takes no value")

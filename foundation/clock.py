@@ -7,3 +7,10 @@ from datetime import UTC, datetime
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO 8601 date-time (`Z` for UTC allowed); one without a zone is taken as UTC.
+    Raises ValueError."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

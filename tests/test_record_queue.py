@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,14 @@ def client(redis_url: str) -> redis.Redis:
     r = redis.Redis.from_url(redis_url)
     r.flushdb()
     return r
+
+
+@pytest.fixture
+def idle(tmp_path: Path, client: redis.Redis) -> Iterator[QueuedRecorder]:
+    """A queue over a SQLite file with no writer thread: the test calls flush."""
+    queued = QueuedRecorder(SqlRecorder(f"sqlite:///{tmp_path}/calls.sqlite3"), client, start=False)
+    yield queued
+    queued.close()
 
 
 def wait_until(predicate, timeout: float = 10.0) -> None:
@@ -122,35 +131,31 @@ def test_nothing_is_lost_while_the_database_is_down(tmp_path: Path, client: redi
 
 
 def test_one_writer_at_a_time_and_a_stale_writer_never_trims(
-    tmp_path: Path, client: redis.Redis
+    idle: QueuedRecorder, client: redis.Redis
 ) -> None:
-    sql = SqlRecorder(f"sqlite:///{tmp_path}/calls.sqlite3")
-    queued = QueuedRecorder(sql, client, start=False)
-    try:
-        queued.record(record(1))
-        client.set(WRITER_KEY, "another-worker", px=60_000)
-        assert queued.flush() == 0  # another worker holds the writer lock
-        assert client.llen(QUEUE_KEY) == 1
-        client.delete(WRITER_KEY)
+    queued, sql = idle, idle.sql
+    queued.record(record(1))
+    client.set(WRITER_KEY, "another-worker", px=60_000)
+    assert queued.flush() == 0  # another worker holds the writer lock
+    assert client.llen(QUEUE_KEY) == 1
+    client.delete(WRITER_KEY)
 
-        # A writer whose lease runs out before its commit rolls back and trims nothing: it
-        # can never overwrite what the next writer wrote (a newer record of the same call).
-        real_write = sql.write_many
+    # A writer whose lease runs out before its commit rolls back and trims nothing: it
+    # can never overwrite what the next writer wrote (a newer record of the same call).
+    real_write = sql.write_many
 
-        def lease_lapses(records: list[CallRecord], *, before_commit=None) -> None:
-            client.set(WRITER_KEY, "the-next-writer")  # the lease expired and was taken
-            real_write(records, before_commit=before_commit)
+    def lease_lapses(records: list[CallRecord], *, before_commit=None) -> None:
+        client.set(WRITER_KEY, "the-next-writer")  # the lease expired and was taken
+        real_write(records, before_commit=before_commit)
 
-        sql.write_many = lease_lapses  # type: ignore[method-assign]
-        assert queued.flush() == 0
-        assert client.llen(QUEUE_KEY) == 1
-        assert sql.recent(10) == []  # rolled back
-        sql.write_many = real_write  # type: ignore[method-assign]
-        client.delete(WRITER_KEY)
-        assert queued.flush() == 1
-        assert len(sql.recent(10)) == 1
-    finally:
-        queued.close()
+    sql.write_many = lease_lapses  # type: ignore[method-assign]
+    assert queued.flush() == 0
+    assert client.llen(QUEUE_KEY) == 1
+    assert sql.recent(10) == []  # rolled back
+    sql.write_many = real_write  # type: ignore[method-assign]
+    client.delete(WRITER_KEY)
+    assert queued.flush() == 1
+    assert len(sql.recent(10)) == 1
 
 
 def test_writers_in_many_threads_write_each_record_once(
@@ -189,46 +194,38 @@ def test_while_redis_is_down_a_record_is_written_directly(tmp_path: Path) -> Non
 
 
 def test_an_unreadable_entry_is_set_aside_and_the_others_are_written(
-    tmp_path: Path, client: redis.Redis
+    idle: QueuedRecorder, client: redis.Redis
 ) -> None:
-    sql = SqlRecorder(f"sqlite:///{tmp_path}/calls.sqlite3")
-    queued = QueuedRecorder(sql, client, start=False)
-    try:
-        queued.record(record(1))
-        client.rpush(QUEUE_KEY, b'{"call_sid": "CAxx", "from a newer version": true}')
-        queued.record(record(2))
-        assert queued.flush() == 3
-        assert {r.call_sid for r in sql.recent(10)} == {record(1).call_sid, record(2).call_sid}
-        assert client.lrange(DEAD_KEY, 0, -1) == [
-            b'{"call_sid": "CAxx", "from a newer version": true}'
-        ]
-        assert client.llen(QUEUE_KEY) == 0
-    finally:
-        queued.close()
+    queued, sql = idle, idle.sql
+    queued.record(record(1))
+    client.rpush(QUEUE_KEY, b'{"call_sid": "CAxx", "from a newer version": true}')
+    queued.record(record(2))
+    assert queued.flush() == 3
+    assert {r.call_sid for r in sql.recent(10)} == {record(1).call_sid, record(2).call_sid}
+    assert client.lrange(DEAD_KEY, 0, -1) == [b'{"call_sid": "CAxx", "from a newer version": true}']
+    assert client.llen(QUEUE_KEY) == 0
 
 
-def test_find_reads_the_index_not_the_whole_queue(tmp_path: Path, client: redis.Redis) -> None:
-    sql = SqlRecorder(f"sqlite:///{tmp_path}/calls.sqlite3")
-    queued = QueuedRecorder(sql, client, start=False)
-    try:
-        queued.record(record(1, "Abandoned"))
-        queued.record(record(1, "PaymentTaken"))
-        assert client.hlen(INDEX_KEY) == 1
-        assert queued.find(record(1).call_sid).outcome == "PaymentTaken"
-        queued.flush()
-        assert client.hlen(INDEX_KEY) == 0  # written: found in the database from now on
-        assert queued.find(record(1).call_sid).outcome == "PaymentTaken"
-    finally:
-        queued.close()
+def test_find_reads_the_index_not_the_whole_queue(
+    idle: QueuedRecorder, client: redis.Redis
+) -> None:
+    queued = idle
+    queued.record(record(1, "Abandoned"))
+    queued.record(record(1, "PaymentTaken"))
+    assert client.hlen(INDEX_KEY) == 1
+    assert queued.find(record(1).call_sid).outcome == "PaymentTaken"
+    queued.flush()
+    assert client.hlen(INDEX_KEY) == 0  # written: found in the database from now on
+    assert queued.find(record(1).call_sid).outcome == "PaymentTaken"
 
 
 def test_the_last_turn_queues_its_record_in_the_same_step_as_its_write(
-    tmp_path: Path, client: redis.Redis, redis_url: str
+    idle: QueuedRecorder, client: redis.Redis, redis_url: str
 ) -> None:
     from ivr.engine.stores.redis_store import RedisStore
 
     store = RedisStore.from_url(redis_url)
-    queued = QueuedRecorder(SqlRecorder(f"sqlite:///{tmp_path}/calls.sqlite3"), client, start=False)
+    queued = idle
     try:
         with store.session(record(5).call_sid) as slot:
             slot.put("{}", 60)
@@ -242,5 +239,4 @@ def test_the_last_turn_queues_its_record_in_the_same_step_as_its_write(
         assert client.llen(QUEUE_KEY) == 1
         assert queued.flush() == 1
     finally:
-        queued.close()
         store.client.close()

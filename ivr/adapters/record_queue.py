@@ -27,7 +27,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from foundation.outage import Outage
 from ivr.adapters.records_sql import SqlRecorder
-from ivr.engine.records import CallRecord, PathStep
+from ivr.engine.records import CallRecord
 from ivr.engine.stores.base import RECORDS_INDEX_KEY, RECORDS_QUEUE_KEY, Slot
 
 log = logging.getLogger("ivr.records")
@@ -71,12 +71,7 @@ def to_json(record: CallRecord) -> str:
 
 
 def from_json(text: str | bytes) -> CallRecord:
-    raw: dict[str, Any] = json.loads(text)
-    return CallRecord(
-        **{k: v for k, v in raw.items() if k not in ("path", "missing")},
-        path=tuple(PathStep(*step) for step in raw["path"]),
-        missing=tuple(raw["missing"]),
-    )
+    return CallRecord.from_dict(json.loads(text))
 
 
 class LeaseLost(Exception):

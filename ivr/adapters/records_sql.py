@@ -9,15 +9,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from foundation.db import open_engine
 from foundation.migrations import upgrade
 from foundation.outage import Outage
 from ivr.adapters.tables import SCHEMA, call_records
-from ivr.engine.records import CallRecord, PathStep
+from ivr.engine.records import CallRecord
 from ivr.errors import RecordsUnavailable
 
 log = logging.getLogger("ivr.records")
@@ -94,7 +94,9 @@ class SqlRecorder:
         dialect = self.db.dialect.name
         module = sqlite if dialect == "sqlite" else postgresql
         statement = module.insert(call_records)
-        changing = {c: statement.excluded[c] for c in _ROW_COLUMNS if c != "call_sid"}
+        changing = {
+            c.name: statement.excluded[c.name] for c in call_records.c if c.name != "call_sid"
+        }
         with self.db.begin() as conn:
             conn.execute(
                 statement.on_conflict_do_update(index_elements=["call_sid"], set_=changing),
@@ -104,17 +106,7 @@ class SqlRecorder:
                 before_commit()
 
     def _write(self, record: CallRecord) -> None:
-        row = _row(record)
-        try:
-            with self.db.begin() as conn:
-                conn.execute(insert(call_records).values(**row))
-        except IntegrityError:  # recorded again (a transfer's late action): the newer wins
-            with self.db.begin() as conn:
-                conn.execute(
-                    update(call_records)
-                    .where(call_records.c.call_sid == record.call_sid)
-                    .values(**row)
-                )
+        self.write_many([record])  # recorded again (a transfer's late action): the newer wins
 
     def recent(
         self,
@@ -168,21 +160,6 @@ class SqlRecorder:
         self.db.dispose()
 
 
-_ROW_COLUMNS = (
-    "call_sid",
-    "plan_id",
-    "plan_version",
-    "clid",
-    "ddi",
-    "started_at",
-    "ended_at",
-    "outcome",
-    "end_status",
-    "path",
-    "missing",
-)
-
-
 def _row(record: CallRecord) -> dict[str, Any]:
     row = record.as_dict()
     row["path"] = json.dumps(row["path"])
@@ -191,16 +168,7 @@ def _row(record: CallRecord) -> dict[str, Any]:
 
 
 def _from_row(row: Any) -> CallRecord:
-    return CallRecord(
-        call_sid=row["call_sid"],
-        plan_id=row["plan_id"],
-        plan_version=row["plan_version"],
-        clid=row["clid"],
-        ddi=row["ddi"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        outcome=row["outcome"],
-        end_status=row["end_status"],
-        path=tuple(PathStep(*step) for step in json.loads(row["path"])),
-        missing=tuple(json.loads(row["missing"])),
-    )
+    raw = dict(row)
+    raw["path"] = json.loads(raw["path"])
+    raw["missing"] = json.loads(raw["missing"])
+    return CallRecord.from_dict(raw)

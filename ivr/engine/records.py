@@ -45,6 +45,15 @@ class CallRecord:
             "missing": list(self.missing),
         }
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> CallRecord:
+        """The record `as_dict` gave (an unknown key is a TypeError)."""
+        return cls(
+            **{k: v for k, v in raw.items() if k not in ("path", "missing")},
+            path=tuple(PathStep(*step) for step in raw["path"]),
+            missing=tuple(raw["missing"]),
+        )
+
 
 class Recorder(Protocol):
     def record(self, record: CallRecord) -> None: ...

@@ -175,20 +175,8 @@ class _Builder:
     def build(self, node: yaml.Node, depth: int, alias: Path | None) -> Any:
         """`alias`: the path of the alias this node is expanding under, if any."""
         report = self.report
-        if not self.aliases:
-            pass
-        elif alias is not None or id(node) in self.seen:
-            alias = tuple(self.path) if alias is None else alias
-            self.expanded += 1
-            if self.expanded > ALIAS_BUDGET:
-                report.error(
-                    alias,
-                    f"aliases (*name) expand to more than {ALIAS_BUDGET:,} "
-                    "values; write the values out, or use fewer aliases",
-                )
-                raise _Refused
-        else:
-            self.seen.add(id(node))
+        if self.aliases:  # a text without '*' has no alias: no node is met twice
+            alias = self._count_alias(node, alias)
         if isinstance(node, yaml.ScalarNode):
             if alias is not None:
                 self.expanded_text += len(node.value)
@@ -220,6 +208,22 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, depth, alias)
         raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
+
+    def _count_alias(self, node: yaml.Node, alias: Path | None) -> Path | None:
+        """The alias `node` expands under (None: not one), counted against the budget."""
+        if alias is None and id(node) not in self.seen:
+            self.seen.add(id(node))
+            return None
+        alias = tuple(self.path) if alias is None else alias
+        self.expanded += 1
+        if self.expanded > ALIAS_BUDGET:
+            self.report.error(
+                alias,
+                f"aliases (*name) expand to more than {ALIAS_BUDGET:,} "
+                "values; write the values out, or use fewer aliases",
+            )
+            raise _Refused
+        return alias
 
     def _mapping(self, node: yaml.MappingNode, depth: int, alias: Path | None) -> dict[str, Any]:
         report = self.report

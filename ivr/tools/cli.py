@@ -255,13 +255,12 @@ def call_caller(caller: str) -> str:
 def _start_time(at: str | None) -> Any:
     if not at:
         return None
-    from datetime import UTC, datetime
+    from foundation.clock import parse_utc
 
     try:
-        start = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        return parse_utc(at)
     except ValueError:
         raise click.BadParameter(f"'{at}' is not an ISO 8601 time", param_hint="--at") from None
-    return start if start.tzinfo else start.replace(tzinfo=UTC)
 
 
 @main.command()
@@ -288,10 +287,10 @@ def calls(
     from ivr.tools.calls_view import detail_lines, table_lines
 
     if since:
-        from datetime import datetime
+        from foundation.clock import parse_utc
 
         try:
-            datetime.fromisoformat(since.replace("Z", "+00:00"))
+            parse_utc(since)
         except ValueError:
             raise click.BadParameter(
                 f"'{since}' is not an ISO 8601 date or time (as in 2026-11-30 or "

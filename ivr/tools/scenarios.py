@@ -29,10 +29,11 @@ import difflib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from foundation.clock import parse_utc
 from foundation.documents import validator
 from foundation.suggest import did_you_mean
 from ivr.adapters.canned import SERVICE_ANSWER, CannedAnswer, canned_session
@@ -208,7 +209,7 @@ def load_scenarios(path: Path) -> list[Scenario]:
             "scenarios: list, docs/scenario-files.md); `ivr validate` checks plans",
         )
     if report.errors:
-        raise ScenarioError([d for d in report.sorted() if d.severity == "error"])
+        raise ScenarioError(sorted(report.errors, key=lambda d: (d.line, d.col)))
     shared = _services(raw.get("services"), ("services",), report)
     file_start = _time(raw.get("start_time"), ("start_time",), report)
     out = []
@@ -253,7 +254,7 @@ def load_scenarios(path: Path) -> list[Scenario]:
             )
         )
     if report.errors:
-        raise ScenarioError([d for d in report.sorted() if d.severity == "error"])
+        raise ScenarioError(sorted(report.errors, key=lambda d: (d.line, d.col)))
     return out
 
 
@@ -273,11 +274,10 @@ def _time(value: Any, at: Path_, report: Report) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return parse_utc(str(value))
     except ValueError:
         report.error(at, f"'{value}' is not an ISO 8601 date-time (2026-11-18T10:00:00Z)")
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # --- running -------------------------------------------------------------------------------
