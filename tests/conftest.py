@@ -58,6 +58,7 @@ CLI_ENVIRONMENT = (
     "PCI_API_KEYS",
     "PCI_API_KEY",
     "BILLING_TOKEN",
+    "IVR_SECRET_KEY",
 )
 
 

@@ -36,6 +36,9 @@ PCI = "bearer key: PCI_API_KEYS"
 BILLING = "bearer key: BILLING_TOKEN"
 PUBLIC = "public by design"
 RESULT_SIGNATURE = "X-PCI-Signature (PCI_WEBHOOK_SECRET)"
+CONSOLE = "console session with a role (tests/test_console.py checks each role)"
+SIGN_IN = "public by design: the console's sign-in form (CSRF-checked)"
+CONSOLE_FILE = "public by design: the console's style sheet and scripts (no data)"
 WEBHOOK_SECRET = "webhook-secret-for-route-tests"
 
 # endpoint → protection. A new route fails the inventory until it is decided here.
@@ -63,6 +66,24 @@ PROTECTION = {
     "demo_billing.plan": BILLING,
     "demo_billing.payment_status": BILLING,
     "demo_billing.payment_result": RESULT_SIGNATURE,  # the bridge's payment-result webhook
+    "console.login": SIGN_IN,
+    "console.logout": CONSOLE,  # signs out whoever holds the session
+    "console.static": CONSOLE_FILE,
+    "console.account": CONSOLE,
+    "console.dashboard": CONSOLE,
+    "console.plans": CONSOLE,
+    "console.plan": CONSOLE,
+    "console.plan_graph": CONSOLE,
+    "console.check_plan": CONSOLE,
+    "console.publish_plan": CONSOLE,
+    "console.rollback_plan": CONSOLE,
+    "console.calls": CONSOLE,
+    "console.call": CONSOLE,
+    "console.users_page": CONSOLE,
+    "console.add_user": CONSOLE,
+    "console.set_role": CONSOLE,
+    "console.remove_user": CONSOLE,
+    "console.audit": CONSOLE,
     "health": PUBLIC,  # a load balancer's probe: says nothing about calls or money
     "ready": PUBLIC,  # the readiness probe: names failing dependencies, never a secret
     # Prometheus text: public by design without IVR_METRICS_TOKEN (labels are bounded: no
@@ -140,7 +161,7 @@ def test_every_route_refuses_what_its_protection_refuses(app: Flask) -> None:
         "To": "+442071230001",
         "CallStatus": "ringing",
     }
-    checked = 0
+    checked = set()
     for endpoint, method, path in requests_for(app):
         kind = PROTECTION[endpoint]
         where = f"{method} {path} ({endpoint}, {kind})"
@@ -193,11 +214,24 @@ def test_every_route_refuses_what_its_protection_refuses(app: Flask) -> None:
                 },
             )
             assert good.status_code == 200, f"{where}: {good.status_code}"
+        elif kind == CONSOLE:
+            answer = client.open(path, method=method, data={"x": "1"})
+            if method == "GET":  # a page: the sign-in form, then back here
+                assert answer.status_code == 302, f"{where}: {answer.status_code}"
+                assert answer.headers["Location"].startswith("/console/login?next="), where
+            else:  # an action: refused before its body is read
+                assert answer.status_code == 401, f"{where}: {answer.status_code}"
+        elif kind == SIGN_IN:
+            answer = client.open(path, method=method, data={"username": "a", "password": "b"})
+            assert answer.status_code == (200 if method == "GET" else 400), where
+        elif kind == CONSOLE_FILE:
+            with client.open("/console/static/console.css") as answer:
+                assert answer.status_code == 200, where
         else:
             answer = client.open(path, method=method)
             assert answer.status_code == 200, f"{where}: {answer.status_code}"
-        checked += 1
-    assert checked == len(PROTECTION)
+        checked.add(endpoint)
+    assert checked == set(PROTECTION)
 
 
 @pytest.mark.parametrize(
@@ -322,8 +356,10 @@ def test_configured_keys_are_used_and_handed_to_the_plans() -> None:
             "PCI_API_KEYS": "new-key-0123456789,old-key-0123456789",
             "BILLING_TOKEN": "billing",
             "PCI_WEBHOOK_SECRET": "hook",
+            "IVR_SECRET_KEY": "console-key-0123456789",
         },
     )
+    assert keys.console_secret == "console-key-0123456789"
     assert keys.pci_api_keys == ("new-key-0123456789", "old-key-0123456789")
     assert keys.plan_secrets == {"PCI_API_KEY": "new-key-0123456789", "BILLING_TOKEN": "billing"}
     assert keys.generated == () and keys.webhook_secret == "hook"
@@ -364,8 +400,20 @@ def test_with_no_keys_an_embedded_process_makes_its_own() -> None:
         "PCI_API_KEYS",
         "BILLING_TOKEN",
         "PCI_WEBHOOK_SECRET",
+        "IVR_SECRET_KEY",
     ]
     assert one.webhook_secret and one.webhook_secret != two.webhook_secret
+    assert one.console_secret and one.console_secret != two.console_secret
+    private = service_keys(settings_for(demo_billing=True), private=True, environ={})
+    assert private.console_secret is None  # simulated calls mount no console
+
+
+def test_a_fleet_without_a_console_key_turns_the_console_off(tmp_path: Path) -> None:
+    fleet = settings_for(store_url="redis://127.0.0.1:1/0", pci={"enabled": False})
+    keys = service_keys(fleet, private=False, environ={})
+    assert keys.console_secret is None
+    with pytest.raises(SettingsError, match="IVR_SECRET_KEY is too short"):
+        service_keys(settings_for(), private=False, environ={"IVR_SECRET_KEY": "short"})
 
 
 def test_demo_billing_is_off_in_code_and_needs_no_token_then() -> None:

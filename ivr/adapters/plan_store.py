@@ -136,6 +136,28 @@ class PlanStore:
         changes its plan. A candidate with errors is refused; the others are not held back."""
         offered = list(candidates)
         serving = {v.plan_id: v for v in self.serving()}
+        result = self._check(offered, serving)
+        by_name = {c.name: c for c in offered}
+        published, unchanged = [], []
+        for plan, _ in result.plans:
+            candidate = by_name[plan.file]
+            current = serving.get(plan.id)
+            if current is not None and current.version == plan.version:
+                unchanged.append(candidate.name)
+                continue
+            published.append(
+                self._insert(
+                    plan.id, plan.version, candidate.text, author, message, candidate.source
+                )
+            )
+        return PublishResult(published, unchanged, result)
+
+    def check(self, candidates: Iterable[Candidate]) -> LoadResult:
+        """What a publish of `candidates` would find (nothing is stored): each on its own,
+        then beside the serving plans they do not replace."""
+        return self._check(list(candidates), {v.plan_id: v for v in self.serving()})
+
+    def _check(self, offered: list[Candidate], serving: dict[str, PublishedVersion]) -> LoadResult:
         # each offered plan on its own first (what it is, and its own errors) ...
         checked = LoadResult()
         replaced: set[str] = set()
@@ -158,7 +180,7 @@ class PlanStore:
         broken = [n for n in together.refused if n not in ok]
         if broken:
             refused |= ok
-        result = LoadResult(
+        return LoadResult(
             plans=[(p, r) for p, r in together.plans if r.file in ok and r.file not in refused],
             diagnostics=sorted(
                 [d for d in checked.diagnostics]
@@ -167,20 +189,6 @@ class PlanStore:
             ),
             refused=sorted(refused),
         )
-        by_name = {c.name: c for c in offered}
-        published, unchanged = [], []
-        for plan, _ in result.plans:
-            candidate = by_name[plan.file]
-            current = serving.get(plan.id)
-            if current is not None and current.version == plan.version:
-                unchanged.append(candidate.name)
-                continue
-            published.append(
-                self._insert(
-                    plan.id, plan.version, candidate.text, author, message, candidate.source
-                )
-            )
-        return PublishResult(published, unchanged, result)
 
     def rollback(self, plan_id: str, number: int, *, author: str, message: str) -> PublishResult:
         """Publish version `number` of `plan_id` again (checked like any publish)."""

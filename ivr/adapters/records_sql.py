@@ -116,8 +116,11 @@ class SqlRecorder:
         outcome: str | None = None,
         caller: str | None = None,
         since: str | None = None,
+        number: str | None = None,
+        until: str | None = None,
     ) -> list[CallRecord]:
-        """The newest records first, filtered by plan, outcome, caller and start time."""
+        """The newest records first, filtered by plan, outcome, caller, number dialled and
+        start time (`since` inclusive, `until` exclusive; ISO text)."""
         query = select(call_records)
         if plan:
             query = query.where(call_records.c.plan_id == plan)
@@ -125,8 +128,12 @@ class SqlRecorder:
             query = query.where(call_records.c.outcome == outcome)
         if caller is not None:
             query = query.where(call_records.c.clid == caller)
+        if number:
+            query = query.where(call_records.c.ddi == number)
         if since:
             query = query.where(call_records.c.started_at >= since)
+        if until:
+            query = query.where(call_records.c.started_at < until)
         query = query.order_by(call_records.c.started_at.desc()).limit(limit)
         with self.db.connect() as conn:
             return [_from_row(r._mapping) for r in conn.execute(query)]

@@ -1,9 +1,19 @@
-"""The engine's tables: call records and published plan versions (one schema, built by the
+"""The engine's tables: call records, published plan versions and the console's users and audit
+log (one schema, built by the
 Alembic revisions in ivr/adapters/migrations, version table alembic_version_ivr)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from foundation.migrations import Schema
 
@@ -59,6 +69,41 @@ plan_watch_lease = Table(
     Column("name", String(40), primary_key=True),
     Column("holder", String(100), nullable=False),
     Column("expires_at", String(40), nullable=False),
+)
+
+# The console's users: a name, a role, an Argon2 hash. `session_epoch` grows when the password
+# or the role changes or the user is removed, which signs out every session of theirs.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("session_epoch", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Failed sign-ins per user name and per address, for slowing down guessing (any worker sees
+# them); a success clears the name's row.
+console_sign_in_failures = Table(
+    "console_sign_in_failures",
+    metadata,
+    Column("key", String(200), primary_key=True),  # "user:NAME" or "addr:IP"
+    Column("failures", Integer, nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+)
+
+# Who did what, when: publishes, rollbacks, user and role changes, sign-ins. Never a secret.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("detail", Text, nullable=False),
 )
 
 SCHEMA = Schema("ivr", "ivr.adapters", metadata)

@@ -29,6 +29,7 @@ class ServiceKeys:
     pci_api_keys: tuple[str, ...] = ()  # what the bridge accepts
     billing_token: str | None = None  # what the demo billing service accepts
     webhook_secret: str | None = None  # signs the bridge's payment results (the outbox)
+    console_secret: str | None = None  # signs console sessions (None: the console is off)
     plan_secrets: dict[str, str] = field(default_factory=dict)  # handed to the plans
     generated: tuple[tuple[str, str], ...] = ()  # (setting, service) it made a key for
 
@@ -80,8 +81,18 @@ def service_keys(
             )
             webhook = new_key()
             generated.append(("PCI_WEBHOOK_SECRET", "the payment-result webhook"))
+    console = resolve(env, secrets, "IVR_SECRET_KEY")
+    if console is not None and len(console) < 16:
+        raise SettingsError(
+            f"IVR_SECRET_KEY is too short to sign console sessions ({len(console)} characters; "
+            f"at least 16): make one with `{HOW_TO_MAKE_ONE}`"
+        )
+    if console is None and not private and not is_shared(settings.store_url):
+        console = new_key()  # one process: sessions last as long as it does
+        generated.append(("IVR_SECRET_KEY", "the console's sessions"))
     return ServiceKeys(
         pci_api_keys=pci_keys,
+        console_secret=console,
         billing_token=billing,
         webhook_secret=webhook,
         plan_secrets=plan_secrets,
@@ -102,6 +113,14 @@ def _refuse_when_shared(private: bool, state_url: str | None, service: str, name
 def log_generated(keys: ServiceKeys) -> None:
     """Say once which keys the process made for itself (never the keys)."""
     for name, service in keys.generated:
+        if name == "IVR_SECRET_KEY":
+            log.info(
+                "IVR_SECRET_KEY is not set: %s are signed with a random key this process "
+                "made, so they end when it stops (set it to keep them, and for several "
+                "processes)",
+                service,
+            )
+            continue
         log.info(
             "%s is not set: %s accepts a random key this process made for its own "
             "plans; nothing outside the process can call it",

@@ -24,6 +24,7 @@ from ivr.app.system import System, build_system
 log = logging.getLogger("ivr.web")
 
 SIGNED_PREFIXES = ("/voice",)
+CONSOLE_MAX_BYTES = 64 * 1024  # sign-in, user and filter forms
 DEMO_BILLING_DATABASE = "sqlite:///var/demo-billing.sqlite3"
 
 
@@ -57,6 +58,46 @@ def mount_demo_billing(app: Flask, system_: System, private: bool) -> None:
                     exp_month=card["exp_month"],
                     exp_year=card["exp_year"],
                 )
+
+
+def mount_console(app: Flask, system_: System) -> None:
+    """The operations console at /console (a serving process: it edits the published plans).
+    Without a key to sign its sessions (IVR_SECRET_KEY, required with shared state) every
+    console path says how to turn it on."""
+    settings = system_.settings
+    limit_bodies(app, "/console", CONSOLE_MAX_BYTES)
+    # a plan's text may be up to max_plan_bytes, form-encoded (up to 3 bytes a byte); only a
+    # signed-in user's body is read (ivr/console/auth.py, check_csrf)
+    limit_bodies(app, "/console/plans", settings.max_plan_bytes * 3 + 64 * 1024)
+    secret = system_.keys.console_secret
+    if secret is None or system_.plans is None:
+        log.warning(
+            "the console at /console is off: IVR_SECRET_KEY is not set, and this process "
+            "shares its state with others, which must sign sessions with the same key"
+        )
+
+        @app.route("/console/", defaults={"rest": ""})
+        @app.route("/console/<path:rest>")
+        def console_off(rest: str) -> Response:
+            return Response(
+                "The console is off: set IVR_SECRET_KEY (the same in every process) to turn "
+                "it on.\n",
+                status=503,
+                mimetype="text/plain",
+            )
+
+        return
+    from ivr.console import ConsoleServices, register
+    from ivr.console.users import Users
+
+    services = ConsoleServices(
+        users=Users(system_.plans.db),
+        plans=system_.plans,
+        records=system_.recorder,
+        after_publish=system_.sync_plans,
+    )
+    secure = (settings.public_url or "").startswith("https://")
+    register(app, services, secret, secure_cookies=secure)
 
 
 def create_app(
@@ -108,6 +149,7 @@ def create_app(
             if on
         ]
         mount_services(system_.engine.http, app, settings.self_url, services)
+        mount_console(app, system_)
         system_.start_background()  # follow the published plans (and watch the folder)
 
     @app.before_request

@@ -10,11 +10,11 @@ from typing import Any
 import click
 
 from foundation.phone import E164
+from ivr.drawing.graph import dot, mermaid
 from ivr.engine.catalog import load_paths
 from ivr.engine.loader import MAX_PLAN_BYTES, load_file
 from ivr.engine.schema import plan_schema
 from ivr.errors import PlanError
-from ivr.tools.graph import dot, mermaid
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,7 +80,7 @@ def graph(plan: str, fmt: str, callplans: str | None, config: str | None) -> Non
         for diagnostic in exc.diagnostics:
             click.echo(diagnostic.format(), err=True)
         sys.exit(1)
-    from ivr.tools.graph_svg import html, svg
+    from ivr.drawing.svg import html, svg
 
     writers = {"mermaid": mermaid, "dot": dot, "svg": svg, "html": html}
     click.echo(writers[fmt](loaded), nl=False)
@@ -351,12 +351,9 @@ def serve(host: str, port: int, callplans: str | None, config: str | None) -> No
 
 
 def _settings(config: str | None, callplans: str | None) -> Any:
-    from ivr.app.settings import Settings, SettingsError
+    from ivr.tools.settings_option import load_settings
 
-    try:
-        return Settings.load(config, callplans=callplans)
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    return load_settings(config, callplans)
 
 
 @main.command("test")
@@ -402,13 +399,15 @@ def schema() -> None:
     click.echo(json.dumps(plan_schema(), indent=2))
 
 
-def _add_plans() -> None:
+def _add_groups() -> None:
     from ivr.tools.plans_cli import plans
+    from ivr.tools.users_cli import users
 
     main.add_command(plans)
+    main.add_command(users)
 
 
-_add_plans()
+_add_groups()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

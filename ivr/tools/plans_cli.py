@@ -12,17 +12,12 @@ from typing import Any
 import click
 
 from ivr.adapters.plan_store import Candidate, PlanStore, PublishResult
-from ivr.app.settings import Settings, SettingsError
 from ivr.errors import PlanNotFound
-
-CONFIG = click.option("--config", "config", type=click.Path(dir_okay=False), help="config.yaml")
+from ivr.tools.settings_option import CONFIG, load_settings
 
 
 def _store(config: str | None) -> PlanStore:
-    try:
-        settings = Settings.load(config)
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = load_settings(config)
     return PlanStore(settings.database_url, max_plan_bytes=settings.max_plan_bytes)
 
 

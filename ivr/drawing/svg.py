@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from html import escape
 
+from ivr.drawing.graph import edges_of
+from ivr.drawing.layout import NODE_HEIGHT, Layout, layout
 from ivr.engine.registry import REGISTRY
 from ivr.lang.model import Plan
-from ivr.tools.graph import edges_of
-from ivr.tools.graph_layout import NODE_HEIGHT, Layout, layout
 
 CHAR_WIDTH = 7.4  # an estimate of the width of a character at the font size used
 LABEL_CHAR_WIDTH = 6.2

@@ -1,0 +1,82 @@
+"""The dashboard's figures, worked out from call records over a period: calls per day, outcomes,
+plans, and where callers leave each plan (the last applet of calls that did not reach an end
+the plan chose)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from ivr.engine.records import CallRecord
+
+ABANDONED = "Abandoned"  # the engine's outcome for a caller who hung up mid-plan
+
+
+@dataclass
+class Period:
+    first: date
+    last: date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def since(self) -> str:
+        return self.first.isoformat()
+
+    def until(self) -> str:
+        return (self.last + timedelta(days=1)).isoformat()
+
+
+@dataclass
+class Figures:
+    period: Period
+    calls: int = 0
+    per_day: list[tuple[str, int]] = field(default_factory=list)
+    outcomes: list[tuple[str, int]] = field(default_factory=list)
+    plans: list[tuple[str, int]] = field(default_factory=list)
+    left_at: list[tuple[str, int]] = field(default_factory=list)  # "plan / applet"
+    seconds_median: int = 0
+    truncated: bool = False  # more calls than the dashboard reads: figures are of the newest
+
+
+def period_of(first: str | None, last: str | None, today: date, default_days: int = 7) -> Period:
+    """The period asked for (ISO dates), else the last `default_days` days; ValueError for a
+    date that cannot be read or a period that ends before it starts."""
+    end = date.fromisoformat(last) if last else today
+    start = date.fromisoformat(first) if first else end - timedelta(days=default_days - 1)
+    if start > end:
+        raise ValueError(f"the period starts ({start}) after it ends ({end})")
+    if (end - start).days > 366:
+        raise ValueError("choose a period of at most a year")
+    return Period(start, end)
+
+
+def figures(records: list[CallRecord], period: Period, *, truncated: bool = False) -> Figures:
+    out = Figures(period=period, calls=len(records), truncated=truncated)
+    days: Counter[str] = Counter(r.started_at[:10] for r in records)
+    out.per_day = [
+        ((period.first + timedelta(days=n)).isoformat(),
+         days.get((period.first + timedelta(days=n)).isoformat(), 0))
+        for n in range(period.days)
+    ]  # fmt: skip
+    out.outcomes = Counter(r.outcome or "(none)" for r in records).most_common()
+    out.plans = Counter(r.plan_id or "(a number with no plan)" for r in records).most_common()
+    left: Counter[str] = Counter()
+    for r in records:
+        if r.outcome == ABANDONED and r.path:
+            left[f"{r.plan_id} / {r.path[-1].applet}"] += 1
+    out.left_at = left.most_common(15)
+    lengths = sorted(s for s in (_seconds(r) for r in records) if s is not None)
+    out.seconds_median = lengths[len(lengths) // 2] if lengths else 0
+    return out
+
+
+def _seconds(record: CallRecord) -> int | None:
+    try:
+        started = datetime.fromisoformat(record.started_at)
+        ended = datetime.fromisoformat(record.ended_at)
+    except ValueError:
+        return None
+    return max(0, round((ended - started).total_seconds()))

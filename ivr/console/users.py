@@ -1,0 +1,319 @@
+"""The console's users in SQL: Argon2 password hashes, roles, sign-in checks slowed down after
+repeated failures (per user name and per address, seen by every worker), and the audit log."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from foundation.clock import utc_now
+from foundation.db import open_engine
+from foundation.migrations import upgrade
+from ivr.adapters.tables import SCHEMA, audit_log, console_sign_in_failures, console_users
+from ivr.console.roles import Role, role_named
+
+NAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256
+
+# Failed sign-ins: the first FREE_FAILURES cost nothing; after that each attempt must wait
+# 2, 4, 8, ... seconds (at most MAX_WAIT) after the last failure. A quiet FORGET_AFTER resets.
+FREE_FAILURES = 5
+MAX_WAIT = timedelta(minutes=5)
+FORGET_AFTER = timedelta(minutes=15)
+
+
+class UserProblem(ValueError):
+    """A user change that cannot be made; the message says why."""
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    session_epoch: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What a sign-in attempt came to: the user, or why not (`wait` when slowed down)."""
+
+    user: User | None
+    wait: int = 0  # seconds to wait before trying again
+
+
+def normal_name(name: str) -> str:
+    """A user name as stored (lower case); UserProblem when it cannot be one."""
+    cleaned = name.strip().lower()
+    if not NAME.fullmatch(cleaned):
+        raise UserProblem(
+            f"user name {name[:70]!r} is not valid: 1 to 64 of a-z, 0-9, '.', '_', '@', '-', "
+            "starting with a letter or digit"
+        )
+    return cleaned
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserProblem(f"the password is too short: at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise UserProblem(f"the password is too long: at most {MAX_PASSWORD} characters")
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+class Users:
+    def __init__(
+        self,
+        db: Engine | str,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        hasher: PasswordHasher | None = None,
+    ):
+        self.db = open_engine(db) if isinstance(db, str) else db
+        self.clock = clock
+        self.hasher = hasher or PasswordHasher()
+        self._dummy = self.hasher.hash("not a password of anyone's")
+        upgrade(self.db, SCHEMA)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    # --- users ---------------------------------------------------------------------------
+
+    def add(self, name: str, role: str, password: str, *, actor: str) -> User:
+        name, chosen = normal_name(name), self._role(role)
+        check_password(password)
+        now = self.clock()
+        try:
+            with self.db.begin() as conn:
+                conn.execute(
+                    insert(console_users).values(
+                        name=name,
+                        role=chosen.value,
+                        password_hash=self.hasher.hash(password),
+                        session_epoch=1,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                self._audit(conn, actor, "user.add", name, f"role {chosen.value}")
+        except IntegrityError:
+            raise UserProblem(f"there is already a user called {name!r}") from None
+        user = self.get(name)
+        assert user is not None
+        return user
+
+    def get(self, name: str) -> User | None:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(console_users).where(console_users.c.name == name.strip().lower())
+            ).first()
+        return _user(row) if row is not None else None
+
+    def all(self) -> list[User]:
+        with self.db.connect() as conn:
+            rows = conn.execute(select(console_users).order_by(console_users.c.name)).all()
+        return [_user(row) for row in rows]
+
+    def remove(self, name: str, *, actor: str) -> None:
+        name = normal_name(name)
+        with self.db.begin() as conn:
+            self._refuse_last_admin(conn, name, None)
+            gone = conn.execute(delete(console_users).where(console_users.c.name == name))
+            if not gone.rowcount:
+                raise UserProblem(f"there is no user called {name!r}")
+            self._audit(conn, actor, "user.remove", name, "")
+
+    def set_role(self, name: str, role: str, *, actor: str) -> User:
+        name, chosen = normal_name(name), self._role(role)
+        with self.db.begin() as conn:
+            self._refuse_last_admin(conn, name, chosen)
+            changed = conn.execute(
+                update(console_users)
+                .where(console_users.c.name == name)
+                .values(
+                    role=chosen.value,
+                    session_epoch=console_users.c.session_epoch + 1,
+                    updated_at=self.clock(),
+                )
+            )
+            if not changed.rowcount:
+                raise UserProblem(f"there is no user called {name!r}")
+            self._audit(conn, actor, "user.role", name, f"role {chosen.value}")
+        user = self.get(name)
+        assert user is not None
+        return user
+
+    def set_password(self, name: str, password: str, *, actor: str) -> User:
+        """A new password; every session of the user's is signed out."""
+        name = normal_name(name)
+        check_password(password)
+        with self.db.begin() as conn:
+            changed = conn.execute(
+                update(console_users)
+                .where(console_users.c.name == name)
+                .values(
+                    password_hash=self.hasher.hash(password),
+                    session_epoch=console_users.c.session_epoch + 1,
+                    updated_at=self.clock(),
+                )
+            )
+            if not changed.rowcount:
+                raise UserProblem(f"there is no user called {name!r}")
+            self._audit(conn, actor, "user.password", name, "")
+        user = self.get(name)
+        assert user is not None
+        return user
+
+    def _role(self, role: str) -> Role:
+        try:
+            return role_named(role)
+        except ValueError as exc:
+            raise UserProblem(str(exc)) from None
+
+    def _refuse_last_admin(self, conn: Any, name: str, new_role: Role | None) -> None:
+        """Removing or demoting the last admin would leave nobody to manage users."""
+        if new_role is Role.ADMIN:
+            return
+        admins = conn.execute(
+            select(console_users.c.name).where(console_users.c.role == Role.ADMIN.value)
+        ).scalars()
+        if set(admins) == {name}:
+            raise UserProblem(f"{name!r} is the only admin: make another user an admin first")
+
+    # --- signing in ----------------------------------------------------------------------
+
+    def sign_in(self, name: str, password: str, address: str) -> SignIn:
+        """Check a name and password. The answer never says which was wrong; after repeated
+        failures (for the name or from the address) it asks to wait instead of checking."""
+        keys = [f"addr:{address[:100]}"]
+        try:
+            cleaned = normal_name(name)
+            keys.append(f"user:{cleaned}")
+        except UserProblem:
+            cleaned = None
+        now = self.clock()
+        wait = max(self._wait(key, now) for key in keys)
+        if wait:
+            return SignIn(None, wait)
+        user, stored = self._hash_of(cleaned) if cleaned else (None, None)
+        try:
+            self.hasher.verify(stored or self._dummy, password[:MAX_PASSWORD])
+            good = user is not None
+        except (VerificationError, InvalidHashError):
+            good = False
+        if not good or user is None:
+            with self.db.begin() as conn:
+                for key in keys:
+                    self._count_failure(conn, key, now)
+            return SignIn(None)
+        with self.db.begin() as conn:
+            conn.execute(
+                delete(console_sign_in_failures).where(
+                    console_sign_in_failures.c.key == f"user:{user.name}"
+                )
+            )
+            if stored and self.hasher.check_needs_rehash(stored):
+                conn.execute(
+                    update(console_users)
+                    .where(console_users.c.name == user.name)
+                    .values(password_hash=self.hasher.hash(password))
+                )
+        return SignIn(user)
+
+    def _hash_of(self, name: str) -> tuple[User | None, str | None]:
+        with self.db.connect() as conn:
+            row = conn.execute(select(console_users).where(console_users.c.name == name)).first()
+        if row is None:
+            return None, None
+        return _user(row), row.password_hash
+
+    def _wait(self, key: str, now: datetime) -> int:
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(console_sign_in_failures).where(console_sign_in_failures.c.key == key)
+            ).first()
+        if row is None or row.failures < FREE_FAILURES:
+            return 0
+        last = _aware(row.last_at)
+        if now - last > FORGET_AFTER:
+            return 0
+        penalty = min(timedelta(seconds=2 ** (row.failures - FREE_FAILURES + 1)), MAX_WAIT)
+        left = (last + penalty - now).total_seconds()
+        return max(0, int(left + 0.999))
+
+    def _count_failure(self, conn: Any, key: str, now: datetime) -> None:
+        row = conn.execute(
+            select(console_sign_in_failures).where(console_sign_in_failures.c.key == key)
+        ).first()
+        if row is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(console_sign_in_failures).values(key=key, failures=1, last_at=now)
+                    )
+                return
+            except IntegrityError:
+                pass  # another worker counted one at the same moment: add to theirs
+        fresh = row is not None and now - _aware(row.last_at) > FORGET_AFTER
+        conn.execute(
+            update(console_sign_in_failures)
+            .where(console_sign_in_failures.c.key == key)
+            .values(failures=1 if fresh else console_sign_in_failures.c.failures + 1, last_at=now)
+        )
+
+    # --- audit log -----------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
+        with self.db.begin() as conn:
+            self._audit(conn, actor, action, target, detail)
+
+    def _audit(self, conn: Any, actor: str, action: str, target: str, detail: str) -> None:
+        conn.execute(
+            insert(audit_log).values(
+                at=self.clock(),
+                actor=actor[:64],
+                action=action[:40],
+                target=target[:200],
+                detail=detail[:2000],
+            )
+        )
+
+    def audit_entries(self, limit: int = 200) -> list[AuditEntry]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+            ).all()
+        return [AuditEntry(_aware(r.at), r.actor, r.action, r.target, r.detail) for r in rows]
+
+
+def _user(row: Any) -> User:
+    return User(
+        name=row.name,
+        role=Role(row.role),
+        session_epoch=row.session_epoch,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )
