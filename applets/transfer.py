@@ -50,6 +50,7 @@ class TransferConfig(VoiceConfig):
 class TransferApplet(Applet):
     type_name = "transfer"
     ends_turn = True
+    hands_to_agent = True
     doc = (
         "Transfer to an agent, a queue or an outside number; sets InteractionOutcome to "
         "Delivered when answered."

@@ -37,6 +37,7 @@ from pci_bridge.ledger import Ledger
 from pci_bridge.leg import PaymentLeg
 from pci_bridge.openapi import document
 from pci_bridge.outbox import Outbox, OutboxWorker
+from pci_bridge.payments import Payments
 from pci_bridge.sessions import Sessions
 from pci_bridge.state import LiveState, open_state
 
@@ -242,6 +243,18 @@ def get_session(session_id: str) -> Response:
 @api.post("/sessions/<session_id>/cancel")
 def cancel_session(session_id: str) -> Response:
     return jsonify(bridge().sessions.cancel(session_id).public())
+
+
+@api.get("/payments")
+def list_payments() -> Response:
+    """Ended sessions for back-office screens: ?q=&status=&from=&to=&limit=&cursor=."""
+    return jsonify(Payments(bridge().ledger).listing(request.args))
+
+
+@api.get("/payments/<code>")
+def find_payment(code: str) -> Response:
+    """One payment by its confirmation code, with each card tried."""
+    return jsonify(Payments(bridge().ledger).find(code))
 
 
 @api.get("/openapi.json")

@@ -8,11 +8,11 @@ settling of lost legs (nothing is charged there: the gateway is only asked).
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
+from pci_bridge.codes import new_code
 from pci_bridge.gateway import Card, ChargeResult, Gateway
 from pci_bridge.kinds import ChargeStatus, Outcome, SessionState
 from pci_bridge.ledger import Ledger
@@ -20,12 +20,6 @@ from pci_bridge.lifecycle import IN_PROGRESS, Lifecycle
 from pci_bridge.records import AttemptRow, CardSummary, GatewayAnswer, PaymentResult, SessionRow
 
 log = logging.getLogger("pci_bridge")
-
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I
-
-
-def confirmation_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
 
 
 def charge_key(session_id: str, n: int) -> str:
@@ -120,7 +114,9 @@ class Charging:
             state, result = SessionState.COMPLETED, success_result(answer, n, self.gateway.name)
         else:
             state, result = SessionState.FAILED, failure_result(answer, n, self.gateway.name)
-        return result, self.lifecycle.finish(session_id, state, result, only_if=IN_PROGRESS)
+        ended = self.lifecycle.finish(session_id, state, result, only_if=IN_PROGRESS)
+        stored = self.ledger.session(session_id)  # as stored: its code is unique in the ledger
+        return (stored.result if stored is not None and stored.result else result), ended
 
     def _ask_carefully(self, key: str, said_by: logging.Logger) -> ChargeResult | None:
         try:
@@ -149,7 +145,7 @@ def success_result(answer: ChargeResult, attempts: int, gateway: str) -> Payment
     return PaymentResult(
         Outcome.SUCCESS,
         attempts,
-        confirmation_code(),
+        new_code(),  # the ledger draws again if another payment has it
         card_summary(answer),
         answer.token,
         GatewayAnswer(gateway, answer.reference),

@@ -5,19 +5,26 @@ entry or security code: cards appear as brand, last four digits and expiry month
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
+    DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    and_,
     insert,
+    or_,
     select,
     update,
 )
@@ -25,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from foundation.db import open_engine
 from foundation.migrations import Schema, upgrade
+from pci_bridge.codes import new_code
 from pci_bridge.kinds import SessionState
 from pci_bridge.records import AttemptRow, PaymentResult, SessionRow, result_text
 
@@ -54,7 +62,19 @@ sessions = Table(
     # Set (in SQL, so it outlives Redis) while a stored-card charge is with the gateway: no
     # restart or sweep takes such a session for a lost leg.
     Column("charging_since", String(40)),
+    # For finding and listing payments (GET /pci/v1/payments), set when a session ends: its
+    # code (unique), outcome, the amount as a number of minor units, and the end as a time.
+    Column("confirmation_code", String(8)),
+    Column("outcome", String(24)),
+    Column("amount_minor", BigInteger),
+    Column("ended_ts", DateTime(timezone=True)),
+    Index("ix_pci_sessions_confirmation_code", "confirmation_code", unique=True),
+    Index("ix_pci_sessions_outcome", "outcome"),
+    Index("ix_pci_sessions_ended_ts", "ended_ts"),
 )
+
+# the columns above that SessionRow does not carry (the API answers them from its result)
+LISTING_COLUMNS = ("confirmation_code", "outcome", "amount_minor", "ended_ts")
 
 attempts = Table(
     "pci_attempts",
@@ -134,7 +154,9 @@ class Ledger:
         """Insert; False when the idempotency key is already used."""
         try:
             with self.db.begin() as conn:
-                conn.execute(insert(sessions).values(**row.columns()))
+                conn.execute(
+                    insert(sessions).values(**row.columns(), amount_minor=minor_units(row.amount))
+                )
             return True
         except IntegrityError:
             return False
@@ -193,39 +215,120 @@ class Ledger:
     ) -> bool:
         """Move a session to its final state (only from `only_if`) and write its outbox row,
         in one transaction: an ended session is never missing from the outbox. `event` makes
-        the row's body from the ended session."""
-        query = (
-            update(sessions)
-            .where(sessions.c.id == session_id)
-            .where(sessions.c.state.in_(list(only_if)))
-            .values(state=state, result=result_text(result), ended_at=now)
-        )
-        with self.db.begin() as conn:
-            if conn.execute(query).rowcount != 1:
-                return False
-            row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
-            assert row is not None
-            body = event(_session(row))
-            there = conn.execute(
-                select(outbox.c.session_id).where(outbox.c.session_id == session_id)
-            ).first()
-            if there is None:
-                conn.execute(
-                    insert(outbox).values(
-                        session_id=session_id,
-                        body=body,
-                        created_at=now,
-                        attempts=0,
-                        next_attempt_at=now,
+        the row's body from the ended session. A confirmation code another payment already
+        has is drawn again."""
+        for _ in range(5):
+            try:
+                with self.db.begin() as conn:
+                    result = self._free_code(conn, result)
+                    query = (
+                        update(sessions)
+                        .where(sessions.c.id == session_id)
+                        .where(sessions.c.state.in_(list(only_if)))
+                        .values(
+                            state=state,
+                            result=result_text(result),
+                            ended_at=now,
+                            confirmation_code=result.confirmation_code if result else None,
+                            outcome=str(result.outcome) if result else None,
+                            ended_ts=datetime.fromisoformat(now),
+                        )
                     )
+                    if conn.execute(query).rowcount != 1:
+                        return False
+                    row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
+                    assert row is not None
+                    body = event(_session(row))
+                    there = conn.execute(
+                        select(outbox.c.session_id).where(outbox.c.session_id == session_id)
+                    ).first()
+                    if there is None:
+                        conn.execute(
+                            insert(outbox).values(
+                                session_id=session_id,
+                                body=body,
+                                created_at=now,
+                                attempts=0,
+                                next_attempt_at=now,
+                            )
+                        )
+                    else:  # cannot happen while sessions end once; if it does, send the latest
+                        conn.execute(
+                            update(outbox)
+                            .where(outbox.c.session_id == session_id)
+                            .values(body=body, attempts=0, next_attempt_at=now, delivered_at=None)
+                        )
+                return True
+            except IntegrityError:  # another ending took the same code at the same moment
+                if result is None or not result.confirmation_code:
+                    raise
+                result = replace(result, confirmation_code=new_code())
+        raise RuntimeError(f"session {session_id}: no free confirmation code after 5 draws")
+
+    def _free_code(self, conn: Any, result: PaymentResult | None) -> PaymentResult | None:
+        """`result` with a confirmation code no other payment has (drawn again if needed)."""
+        while (
+            result is not None
+            and result.confirmation_code
+            and conn.execute(
+                select(sessions.c.id).where(
+                    sessions.c.confirmation_code == result.confirmation_code
                 )
-            else:  # cannot happen while sessions end once; if it does, send the latest
-                conn.execute(
-                    update(outbox)
-                    .where(outbox.c.session_id == session_id)
-                    .values(body=body, attempts=0, next_attempt_at=now, delivered_at=None)
+            ).first()
+        ):
+            result = replace(result, confirmation_code=new_code())
+        return result
+
+    # -- payments (ended sessions) -------------------------------------------------------
+
+    def payments(
+        self,
+        *,
+        q: str | None = None,
+        states: Iterable[str] = (),
+        outcomes: Iterable[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before: tuple[datetime, str] | None = None,
+        limit: int = 50,
+    ) -> list[tuple[SessionRow, datetime]]:
+        """Ended sessions, newest end first: matching `q` (a confirmation code, a reference or
+        the caller's number, exactly), in `states` or with `outcomes`, ended in [since,
+        until), and after the (end, id) `before` (the previous page's last)."""
+        query = select(sessions).where(sessions.c.ended_ts.is_not(None))
+        if q:
+            query = query.where(
+                or_(
+                    sessions.c.confirmation_code == q,
+                    sessions.c.reference == q,
+                    sessions.c.caller_clid == q,
                 )
-        return True
+            )
+        chosen_states, chosen_outcomes = list(states), list(outcomes)
+        if chosen_states or chosen_outcomes:
+            query = query.where(
+                or_(sessions.c.state.in_(chosen_states), sessions.c.outcome.in_(chosen_outcomes))
+            )
+        if since is not None:
+            query = query.where(sessions.c.ended_ts >= since)
+        if until is not None:
+            query = query.where(sessions.c.ended_ts < until)
+        if before is not None:
+            at, last_id = before
+            query = query.where(
+                or_(
+                    sessions.c.ended_ts < at,
+                    and_(sessions.c.ended_ts == at, sessions.c.id < last_id),
+                )
+            )
+        query = query.order_by(sessions.c.ended_ts.desc(), sessions.c.id.desc()).limit(limit)
+        with self.db.connect() as conn:
+            return [(_session(r), _aware(r.ended_ts)) for r in conn.execute(query)]
+
+    def by_confirmation_code(self, code: str) -> SessionRow | None:
+        with self.db.connect() as conn:
+            row = conn.execute(select(sessions).where(sessions.c.confirmation_code == code)).first()
+        return _session(row) if row else None
 
     # -- outbox ---------------------------------------------------------------------------
 
@@ -300,4 +403,14 @@ class Ledger:
 
 
 def _session(row: Any) -> SessionRow:
-    return SessionRow.from_columns(row._mapping)
+    values = {k: v for k, v in row._mapping.items() if k not in LISTING_COLUMNS}
+    return SessionRow.from_columns(values)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+def minor_units(amount: str) -> int:
+    """`42.50` as 4250 (the bridge's amounts have two decimal places)."""
+    return int((Decimal(amount) * 100).to_integral_value())

@@ -32,6 +32,7 @@ from pci_bridge.cards import (
     is_digits,
 )
 from pci_bridge.charging import failure_result
+from pci_bridge.codes import spoken
 from pci_bridge.crypto import CardBox
 from pci_bridge.gateway import Card
 from pci_bridge.keys import CALL_KEY, CALL_LOCK, CARD_KEY, LEG_KEY, SESSION_LOCK
@@ -270,7 +271,7 @@ class PaymentLeg:
                 )
         result, _ = self.charging.conclude(session_id, leg.cards, answer)
         if answer.status == ChargeStatus.SUCCESS:
-            code = " ".join(result.confirmation_code or "")
+            code = spoken(result.confirmation_code or "")
             return self._end(
                 leg, [self.config.prompt("success", amount=self._amount(row), code=code)]
             )

@@ -85,6 +85,32 @@ _SESSION = {
     },
 }
 
+_PAYMENT = {
+    "type": "object",
+    "description": "an ended session, masked: the card's brand and last four, never its token",
+    "required": ["session_id", "state", "outcome", "confirmation_code", "amount", "currency",
+                 "reference", "card", "attempts", "created_at", "ended_at"],
+    "properties": {
+        "session_id": {"type": "string"},
+        "state": {"type": "string", "enum": [str(s) for s in SessionState]},
+        "outcome": {"type": ["string", "null"], "enum": [*(str(o) for o in Outcome), None]},
+        "confirmation_code": {"type": ["string", "null"], "pattern": "^[0-9]{8}$"},
+        "amount": {"type": "string", "pattern": r"^\d+\.\d{2}$"},
+        "currency": {"type": "string"},
+        "reference": {"type": "string"},
+        "description": {"type": ["string", "null"]},
+        "caller_clid": {"type": ["string", "null"]},
+        "card": {
+            "type": ["object", "null"],
+            "properties": {"brand": {"type": "string"}, "last4": {"type": ["string", "null"]}},
+        },
+        "attempts": {"type": "integer", "minimum": 0},
+        "gateway": _RESULT["properties"]["gateway"],  # type: ignore[index]
+        "created_at": {"type": "string", "format": "date-time"},
+        "ended_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}  # fmt: skip
+
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -94,6 +120,16 @@ _ERROR = {
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
 def document() -> dict[str, Any]:
@@ -168,7 +204,58 @@ def document() -> dict[str, Any]:
                 },
             },
         },
-    }
+        "/pci/v1/payments": {
+            "get": {
+                "operationId": "listPayments",
+                "description": "ended sessions, newest first, for back-office screens and "
+                "inquiries",
+                "parameters": [
+                    _query("q", "a confirmation code, a reference or the caller's number"),
+                    _query("status", "states or outcomes, comma-separated (completed, "
+                           "declined, ...)"),
+                    _query("from", "ended at or after: a date (2026-11-30) or ISO time"),
+                    _query("to", "ended before the end of: a date, or before an ISO time"),
+                    {"name": "limit", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+                    _query("cursor", "the next_cursor of the previous page"),
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "payments": {"type": "array",
+                                             "items": {"$ref": "#/components/schemas/Payment"}},
+                                "next_cursor": {"type": ["string", "null"]},
+                            },
+                        },
+                        "a page of payments",
+                    ),
+                    "400": _json(error_ref, "a parameter is wrong"),
+                },
+            },
+        },
+        "/pci/v1/payments/{confirmation_code}": {
+            "get": {
+                "operationId": "findPayment",
+                "description": "one ended session by its confirmation code (8 digits) or its "
+                "session id (ps_...)",
+                "parameters": [{"name": "confirmation_code", "in": "path", "required": True,
+                                "schema": {"type": "string",
+                                           "pattern": "^([0-9]{8}|ps_[0-9a-f]{8,40})$"}}],
+                "responses": {
+                    "200": _json(
+                        {"allOf": [{"$ref": "#/components/schemas/Payment"},
+                                   {"type": "object", "properties": {"history": {
+                                       "type": "array", "items": {"type": "object"}}}}]},
+                        "the payment, with each card tried (history)",
+                    ),
+                    "400": _json(error_ref, "neither 8 digits nor a session id"),
+                    "404": _json(error_ref, "no ended payment has that code or id"),
+                },
+            },
+        },
+    }  # fmt: skip
     for operations in paths.values():
         for operation in operations.values():
             operation["responses"]["401"] = unauthorized
@@ -208,6 +295,7 @@ def document() -> dict[str, Any]:
             },
             "schemas": {
                 "Session": _SESSION,
+                "Payment": _PAYMENT,
                 "Error": _ERROR,
                 "NewSession": {
                     "type": "object",

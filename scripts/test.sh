@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+if ! command -v chromium >/dev/null 2>&1; then  # the console's browser tests (no download)
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  echo "Installing Debian's chromium for the browser tests" >&2
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi
 export PYTHONDONTWRITEBYTECODE=1
 .venv/bin/ruff check foundation ivr applets pci_bridge demo tests bench
 .venv/bin/ruff format --check foundation ivr applets pci_bridge demo tests bench

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ivr.engine.actions import Dial, Enqueue, Gather, Hangup, Pause, Play, Say, Turn
+from ivr.engine.actions import Dial, Enqueue, Gather, Hangup, Pause, Play, Say, Turn, said
 from ivr.engine.records import CallRecord
 from ivr.engine.turns import Engine
 
 
 def spoken(actions: Any) -> list[str]:
     """Texts of every Say, including Gather prompts, in order."""
-    out: list[str] = []
-    for action in actions:
-        if isinstance(action, Say):
-            out.append(action.text)
-        elif isinstance(action, Gather):
-            out.extend(p.text for p in action.prompts if isinstance(p, Say))
-    return out
+    return said(actions)
 
 
 class CallDriver:
@@ -99,7 +93,7 @@ class CallDriver:
 
     @property
     def path(self) -> list[tuple[str, str]]:
-        return [(a, o) for a, o, _, _ in self.session.history]
+        return [(step[0], step[1]) for step in self.session.history]
 
     def record(self) -> CallRecord | None:
         finder = getattr(self.engine.recorder, "find", None)

@@ -171,7 +171,7 @@ def test_two_deliveries_of_one_turn_are_serialized(
     assert winner.start <= service.windows[0].start and service.windows[0].end <= winner.end
     session = engine.session(SID)
     assert session is not None and session.turn == turn + 1
-    assert [(a, o) for a, o, _, _ in session.history] == [
+    assert [(step[0], step[1]) for step in session.history] == [
         ("ask_account", "next"),
         ("lookup", "next"),
     ]
@@ -366,4 +366,4 @@ def test_a_second_process_races_for_the_same_turn(
     call.last = mine
     call.press("1")
     assert call.heard == ["Thank you. Goodbye."]
-    assert [(a, o) for a, o, _, _ in call.session.history].count(("lookup", "next")) == 1
+    assert [(step[0], step[1]) for step in call.session.history].count(("lookup", "next")) == 1

@@ -20,7 +20,7 @@ from ivr.app.settings import Settings
 from ivr.console.roles import GRANTS, May, Role
 from ivr.console.users import FREE_FAILURES, UserProblem, Users
 from ivr.engine.records import CallRecord, PathStep
-from tests.conftest import ROOT, Clock
+from tests.conftest import PCI_KEY, ROOT, Clock
 
 PASSWORD = "correct horse battery"
 PLAN_ID = "self_service_payment"
@@ -40,6 +40,8 @@ NEEDS: dict[str, May | None] = {
     "console.rollback_plan": May.EDIT,
     "console.calls": May.VIEW,
     "console.call": May.VIEW,
+    "console.payments": May.VIEW,
+    "console.payment": May.INQUIRE,
     "console.users_page": May.ADMINISTER,
     "console.add_user": May.ADMINISTER,
     "console.set_role": May.ADMINISTER,
@@ -399,3 +401,123 @@ def test_ivr_users_adds_lists_changes_and_removes_with_an_audit_trail(
     users = Users(f"sqlite:///{tmp_path}/calls.sqlite3")
     assert [e.action for e in users.audit_entries()] == ["user.add"]
     assert users.audit_entries()[0].actor.startswith("cli")
+
+
+@pytest.fixture
+def paying_app(tmp_path: Path, service_keys_env: None, clock: Clock) -> Iterator[Flask]:
+    """The console with the embedded bridge (read through its payments API) and payments."""
+    settings = Settings(
+        callplans=ROOT / "callplans",
+        database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
+        pci={"database_url": f"sqlite:///{tmp_path}/pci.sqlite3"},
+    )
+    app = create_app(settings, clock=clock)
+    app.config["TESTING"] = False
+    users: Users = app.extensions["ivr_console"].users
+    for role in Role:
+        users.add(role.value, role.value, PASSWORD, actor="test")
+    bridge = app.extensions["ivr"].bridge
+    client = app.test_client()
+    for n, behaviour in enumerate(["success", "success", "insufficient_funds"]):
+        token = bridge.gateway.mint_token(
+            brand="visa", last4="4242", exp_month=12, exp_year=2030, behaviour=behaviour
+        )
+        answer = client.post(
+            "/pci/v1/sessions",
+            json={"amount": f"{10 + n}.50", "currency": "GBP", "reference": f"ACC-{n}",
+                  "caller_clid": "+447700900123", "card_token": token},
+            headers={"Authorization": f"Bearer {PCI_KEY}"},
+        )  # fmt: skip
+        assert answer.status_code == 201, answer.get_json()
+    yield app
+    bridge.close()
+
+
+def test_payments_are_listed_masked_for_viewers_and_searched_by_inquirers(
+    paying_app: Flask,
+) -> None:
+    viewer, _ = client_as(paying_app, Role.VIEWER)
+    page = viewer.get("/console/payments").get_data(as_text=True)
+    codes = re.findall(r"\b\d{8}\b", page)
+    assert len(set(codes)) == 2  # two paid, one declined (no code)
+    assert "visa •••• 4242" in page and "insufficient_funds" not in page
+    assert "+447700900123" not in page and "•" * 10 + "123" in page  # masked for viewers
+    assert "tok_" not in page  # a card token is never shown
+    assert viewer.get(f"/console/payments?q={codes[0]}").status_code == 403
+    assert viewer.get("/console/payments?status=declined").status_code == 200
+
+    inquirer, _ = client_as(paying_app, Role.PAYMENTS)
+    found = inquirer.get(f"/console/payments?q={codes[0]}").get_data(as_text=True)
+    assert found.count("/console/payments/ps_") == 1 and "+447700900123" in found
+    session_id = re.search(r"/console/payments/(ps_[0-9a-f]+)", found).group(1)  # type: ignore[union-attr]
+    assert viewer.get(f"/console/payments/{session_id}").status_code == 403
+    one = inquirer.get(f"/console/payments/{session_id}").get_data(as_text=True)
+    assert codes[0] in one and "visa ending 4242" in one and "GBP" in one
+    assert "Cards tried" in one and "tok_" not in one
+    declined = inquirer.get("/console/payments?status=declined").get_data(as_text=True)
+    assert "ACC-2" in declined and "ACC-0" not in declined
+    assert inquirer.get("/console/payments/ps_00000000deadbeef").status_code == 404
+
+
+def test_the_dashboard_counts_payments_and_declines(paying_app: Flask, clock: Clock) -> None:
+    viewer, _ = client_as(paying_app, Role.VIEWER)
+    day = clock().date().isoformat()
+    dash = viewer.get(f"/console/?from={day}&to={day}").get_data(as_text=True)
+    assert re.search(r'id="payments-taken">2<', dash)
+    assert re.search(r"id=\"payments-amount\">22.00 GBP<", dash)  # 10.50 + 11.50
+    assert "insufficient_funds" in dash  # a decline reason
+
+
+def test_a_caller_hears_a_real_payment_by_its_code(paying_app: Flask) -> None:
+    """callplans/payment_inquiry.yaml against the embedded bridge, over the voice webhooks."""
+    inquirer, _ = client_as(paying_app, Role.PAYMENTS)
+    listed = inquirer.get("/console/payments?q=ACC-1").get_data(as_text=True)
+    code = re.findall(r"\b\d{8}\b", listed)[0]
+    voice = paying_app.test_client()
+    form = {"CallSid": "CA" + "7" * 32, "From": "+447700900999", "To": "+442071230003"}
+    first = voice.post("/voice", data={**form, "CallStatus": "in-progress"})
+    action = re.search(r'<Gather action="([^"]+)"', first.get_data(as_text=True))
+    assert action, first.get_data(as_text=True)
+    answer = voice.post(action.group(1), data={**form, "Digits": code})
+    said = answer.get_data(as_text=True)
+    spaced = " ".join(code[i : i + 2] for i in range(0, 8, 2))
+    assert "The payment of £11.50 on" in said and f"with the code {spaced} was successful" in said
+
+
+def test_a_call_page_shows_its_transcript_and_data_but_no_secret(
+    tmp_path: Path, service_keys_env: None
+) -> None:
+    """A whole simulated payment with a new card (./scripts/demo.sh's keys), then its page."""
+    from datetime import UTC, datetime
+
+    from ivr.tools.simulator.local import LocalPhone
+
+    database = f"sqlite:///{tmp_path}/calls.sqlite3"
+    phone = LocalPhone(
+        Settings(callplans=ROOT / "callplans", database_url=database, demo_billing=True,
+                 pci={"database_url": f"sqlite:///{tmp_path}/pci.sqlite3"}),
+        start=datetime(2026, 11, 18, 10, tzinfo=UTC),
+    )  # fmt: skip
+    try:
+        report = phone.call(
+            "+442071230001", "+447700900123",
+            ["11#", "1", "2", "4242424242424242#", "1230", "123", "1", "2"],
+        )  # fmt: skip
+    finally:
+        phone.close()
+    assert report.outcome == "PaymentTaken"
+    app = create_app(
+        Settings(callplans=ROOT / "callplans", database_url=database, pci={"enabled": False})
+    )
+    app.config["TESTING"] = False
+    app.extensions["ivr_console"].users.add("viewer", "viewer", PASSWORD, actor="test")
+    client, _ = client_as(app, Role.VIEWER)
+    page = client.get(f"/console/calls/{report.result.call_sid}").get_data(as_text=True)
+    assert "Heard:</strong> Hello Sam" in page  # the transcript, prompts and keys
+    assert "Caller:</strong> pressed ••" in page  # the identity check's keys are hidden
+    assert "<code>Name</code> = Sam Taylor" in page  # what the look-up set
+    assert "<code>VerifyDigits</code> = (hidden)" in page
+    assert "<code>CardToken</code> = (hidden)" in page or "CardToken" not in page
+    assert "4242424242424242" not in page and "1230" not in page.split("Transcript")[1]
+    record = app.extensions["ivr_console"].records.find(report.result.call_sid)
+    assert "4242424242424242" not in repr(record) and record.transcript

@@ -69,7 +69,7 @@ def test_schemathesis_finds_no_server_error(make_app: Callable[..., Any]) -> Non
         checks.response_schema_conformance,
     ]
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 4
+    assert len(operations) == 6
     for operation in operations:
         definition = operation.definition.raw
         only_path = "requestBody" not in definition and all(

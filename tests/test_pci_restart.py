@@ -116,9 +116,9 @@ def charges(db_url: str) -> list[tuple[str, str]]:
 
 
 def spoken_code(result: CallResult) -> str:
-    """The confirmation code the caller heard ("... Your confirmation code is 6 R V Q Q G.")."""
+    """The confirmation code the caller heard ("... Your confirmation code is 12 34 56 78.")."""
     for text in result.heard():
-        match = re.search(r"confirmation code is ((?:[A-Z0-9] )*[A-Z0-9])\.", text)
+        match = re.search(r"confirmation code is ((?:[0-9]{2} )*[0-9]{2})\.", text)
         if match:
             return match.group(1).replace(" ", "")
     raise AssertionError(f"no confirmation code heard: {result.heard()}")

@@ -30,6 +30,7 @@ from twilio.request_validator import RequestValidator
 from ivr.tools.simulator import CallResult, KeySource, TwilioSimulator
 from ivr.tools.simulator.transport import FlaskTransport
 from pci_bridge.app import Bridge
+from pci_bridge.codes import spoken
 from pci_bridge.config import BridgeConfig
 from pci_bridge.gateway import Card, ChargeResult
 from pci_bridge.ledger import attempts, charges, sessions, tokens
@@ -377,7 +378,7 @@ def test_success_cards(
     view = harness.view(session["session_id"])
     assert_success(view, brand, number)
     assert harness.charges() == 1
-    code_spoken = " ".join(view["result"]["confirmation_code"])
+    code_spoken = spoken(view["result"]["confirmation_code"])
     assert any(
         code_spoken in line or view["result"]["confirmation_code"] in line for line in call.heard
     ), call.said

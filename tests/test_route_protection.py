@@ -56,6 +56,8 @@ PROTECTION = {
     "pci_api.session_by_clid": PCI,
     "pci_api.get_session": PCI,
     "pci_api.cancel_session": PCI,
+    "pci_api.list_payments": PCI,
+    "pci_api.find_payment": PCI,
     "pci_api.openapi": PUBLIC,  # the API's description: no data
     "demo_billing.find_by_phone": BILLING,
     "demo_billing.find_by_number": BILLING,
@@ -79,6 +81,8 @@ PROTECTION = {
     "console.rollback_plan": CONSOLE,
     "console.calls": CONSOLE,
     "console.call": CONSOLE,
+    "console.payments": CONSOLE,
+    "console.payment": CONSOLE,
     "console.users_page": CONSOLE,
     "console.add_user": CONSOLE,
     "console.set_role": CONSOLE,

@@ -7,12 +7,14 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from foundation.clock import parse_utc
 from foundation.db import open_engine
 from foundation.migrations import upgrade
 from foundation.outage import Outage
@@ -169,13 +171,27 @@ class SqlRecorder:
 
 def _row(record: CallRecord) -> dict[str, Any]:
     row = record.as_dict()
-    row["path"] = json.dumps(row["path"])
-    row["missing"] = json.dumps(row["missing"])
+    for name in ("path", "missing", "transcript"):
+        row[name] = json.dumps(row[name], separators=(",", ":"))
+    row["started_ts"], row["seconds"] = _times(record)
     return row
 
 
+def _times(record: CallRecord) -> tuple[datetime | None, int | None]:
+    """The start as a time, and the length in whole seconds (None where unreadable)."""
+    try:
+        started = parse_utc(record.started_at)
+    except ValueError:
+        return None, None
+    try:
+        ended = parse_utc(record.ended_at)
+    except ValueError:
+        return started, None
+    return started, max(0, round((ended - started).total_seconds()))
+
+
 def _from_row(row: Any) -> CallRecord:
-    raw = dict(row)
-    raw["path"] = json.loads(raw["path"])
-    raw["missing"] = json.loads(raw["missing"])
+    raw = {k: v for k, v in dict(row).items() if k not in ("started_ts", "seconds")}
+    for name in ("path", "missing", "transcript"):
+        raw[name] = json.loads(raw[name] or "[]")
     return CallRecord.from_dict(raw)

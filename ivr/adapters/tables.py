@@ -31,8 +31,13 @@ call_records = Table(
     Column("ended_at", String(40), nullable=False),
     Column("outcome", Text, nullable=False),
     Column("end_status", String(32), nullable=False),
-    Column("path", Text, nullable=False),
+    Column("path", Text, nullable=False),  # JSON: [applet, outcome, at, plan, data set]
     Column("missing", Text, nullable=False),
+    # what the caller heard and keyed (JSON [at, who, text]); the times as times and the
+    # length as a number, for filtering and figures
+    Column("transcript", Text, nullable=False, server_default="[]"),
+    Column("started_ts", DateTime(timezone=True), index=True),
+    Column("seconds", Integer),
 )
 
 # Every published version of every plan: immutable rows. The newest row of a plan is what it

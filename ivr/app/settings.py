@@ -58,6 +58,7 @@ class Settings:
     account_sid: str = "AC" + "0" * 32
     data: dict[str, Any] = field(default_factory=dict)
     self_url: str = "http://127.0.0.1:8080"
+    payments_api_url: str | None = None  # the console's bridge (default: this app's /pci/v1)
     pci: dict[str, Any] = field(default_factory=dict)
     demo_billing: bool = False  # the shipped config.yaml turns it on
     max_plan_bytes: int = MAX_PLAN_BYTES
@@ -149,6 +150,7 @@ SETTINGS_SCHEMA = {
         "account_sid": _TEXT,
         "data": _MAP,
         "self_url": _TEXT,
+        "payments_api_url": _TEXT,
         "pci": _MAP,
         "demo_billing": _FLAG,
         "max_plan_bytes": _COUNT,

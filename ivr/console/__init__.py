@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ivr.console import pages_account, pages_admin, pages_calls, pages_plans  # noqa: F401
+from ivr.console import (  # noqa: F401  (their routes join the blueprint)
+    pages_account,
+    pages_admin,
+    pages_calls,
+    pages_payments,
+    pages_plans,
+)
 from ivr.console.auth import install
 from ivr.console.blueprint import bp
 from ivr.console.services import KEY, ConsoleServices

@@ -26,6 +26,7 @@ NAVIGATION = [
     ("console.dashboard", "Dashboard", May.VIEW),
     ("console.plans", "Plans", May.VIEW),
     ("console.calls", "Calls", May.VIEW),
+    ("console.payments", "Payments", May.VIEW),
     ("console.users_page", "Users", May.ADMINISTER),
     ("console.audit", "Audit log", May.ADMINISTER),
 ]

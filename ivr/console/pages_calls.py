@@ -9,13 +9,15 @@ from flask import abort, render_template, request
 from foundation.clock import utc_now
 from ivr.console.auth import needs
 from ivr.console.blueprint import bp
+from ivr.console.payments_api import PaymentsUnavailable
 from ivr.console.roles import May
 from ivr.console.services import services
-from ivr.console.stats import figures, period_of
+from ivr.console.stats import PaymentFigures, Period, figures, payment_figures, period_of
 from ivr.engine.records import CallRecord
 
 PAGE = 100
 DASHBOARD_MAX = 20_000  # calls read for the dashboard's figures
+PAYMENT_PAGES = 25  # of 200 payments each
 
 
 def _arg(name: str, limit: int = 100) -> str:
@@ -32,8 +34,36 @@ def dashboard() -> Any:
     records = services().records.recent(
         DASHBOARD_MAX + 1, since=period.since(), until=period.until()
     )
-    shown = figures(records[:DASHBOARD_MAX], period, truncated=len(records) > DASHBOARD_MAX)
-    return render_template("console/dashboard.html", f=shown)
+    shown = figures(
+        records[:DASHBOARD_MAX],
+        period,
+        reached_agent=services().reached_agent,
+        truncated=len(records) > DASHBOARD_MAX,
+    )
+    return render_template("console/dashboard.html", f=shown, pay=_payments(period))
+
+
+def _payments(period: Period) -> PaymentFigures:
+    """The period's payments, read page by page from the bridge's payments API."""
+    api = services().payments
+    if api is None:
+        return PaymentFigures(unavailable="no PCI bridge is configured for this console")
+    seen: list[dict[str, Any]] = []
+    cursor = ""
+    try:
+        for _ in range(PAYMENT_PAGES):
+            page = api.listing(
+                **{"from": period.first.isoformat(), "to": period.last.isoformat()},
+                limit="200",
+                cursor=cursor,
+            )
+            seen.extend(page["payments"])
+            cursor = page.get("next_cursor") or ""
+            if not cursor:
+                break
+    except (PaymentsUnavailable, ValueError) as exc:
+        return PaymentFigures(unavailable=str(exc))
+    return payment_figures(seen, truncated=bool(cursor))
 
 
 @bp.get("/calls")

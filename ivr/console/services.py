@@ -11,8 +11,10 @@ from typing import Any
 from flask import current_app
 
 from ivr.adapters.plan_store import Candidate, PlanStore, PublishedVersion
+from ivr.console.payments_api import PaymentsApi
 from ivr.console.users import Users
 from ivr.engine.catalog import load_texts
+from ivr.engine.records import CallRecord
 from ivr.lang.diagnostics import Diagnostic
 
 KEY = "ivr_console"
@@ -37,6 +39,8 @@ class ConsoleServices:
     plans: PlanStore
     records: Any  # recent(limit, plan=, outcome=, caller=, since=) and find(call_sid)
     after_publish: Callable[[], Any] = lambda: None  # this process follows at once
+    payments: PaymentsApi | None = None  # the bridge's payments API (None: no bridge)
+    reached_agent: Callable[[CallRecord], bool | None] = lambda record: None
     _rows: tuple[int, list[PlanRow]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -67,6 +71,16 @@ class ConsoleServices:
         with self._lock:
             self._rows = (marker, rows)
         return rows
+
+    def call_of_payment(self, payment: dict[str, Any]) -> CallRecord | None:
+        """The call a payment came from: the caller's call in progress when it was created."""
+        caller, created = payment.get("caller_clid"), payment.get("created_at") or ""
+        if not caller or not created:
+            return None
+        for record in self.records.recent(20, caller=caller, until=created):
+            if record.started_at <= created <= (record.ended_at or created):
+                return record
+        return None
 
     def check(self, plan_id: str, text: str) -> list[Diagnostic]:
         """What publishing `text` as `plan_id` would find."""

@@ -5,8 +5,11 @@ the plan chose)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from ivr.engine.records import CallRecord
 
@@ -38,7 +41,46 @@ class Figures:
     plans: list[tuple[str, int]] = field(default_factory=list)
     left_at: list[tuple[str, int]] = field(default_factory=list)  # "plan / applet"
     seconds_median: int = 0
+    contained: int = 0  # calls that ended without reaching an agent
+    judged: int = 0  # calls whose plan says whether they did
     truncated: bool = False  # more calls than the dashboard reads: figures are of the newest
+
+    @property
+    def containment(self) -> int | None:
+        """Per cent of calls that ended without an agent (None with no call to judge)."""
+        return round(100 * self.contained / self.judged) if self.judged else None
+
+
+@dataclass
+class PaymentFigures:
+    taken: int = 0  # successful payments
+    amounts: list[tuple[str, Decimal]] = field(default_factory=list)  # per currency
+    outcomes: list[tuple[str, int]] = field(default_factory=list)
+    declines: list[tuple[str, int]] = field(default_factory=list)  # reasons
+    seen: int = 0
+    truncated: bool = False
+    unavailable: str | None = None  # why there are none (the bridge did not answer)
+
+
+def payment_figures(payments: list[dict[str, Any]], *, truncated: bool) -> PaymentFigures:
+    out = PaymentFigures(seen=len(payments), truncated=truncated)
+    sums: dict[str, Decimal] = {}
+    outcomes: Counter[str] = Counter()
+    declines: Counter[str] = Counter()
+    for p in payments:
+        outcome = p.get("outcome") or p.get("state") or "unknown"
+        outcomes[outcome] += 1
+        if outcome == "success":
+            out.taken += 1
+            currency = p.get("currency") or ""
+            sums[currency] = sums.get(currency, Decimal(0)) + Decimal(p.get("amount") or "0")
+        elif outcome == "declined":
+            gateway = p.get("gateway") or {}
+            declines[gateway.get("decline_code") or gateway.get("message") or "unknown"] += 1
+    out.amounts = sorted(sums.items())
+    out.outcomes = outcomes.most_common()
+    out.declines = declines.most_common(10)
+    return out
 
 
 def period_of(first: str | None, last: str | None, today: date, default_days: int = 7) -> Period:
@@ -53,8 +95,19 @@ def period_of(first: str | None, last: str | None, today: date, default_days: in
     return Period(start, end)
 
 
-def figures(records: list[CallRecord], period: Period, *, truncated: bool = False) -> Figures:
+def figures(
+    records: list[CallRecord],
+    period: Period,
+    *,
+    reached_agent: Callable[[CallRecord], bool | None] = lambda record: None,
+    truncated: bool = False,
+) -> Figures:
     out = Figures(period=period, calls=len(records), truncated=truncated)
+    for record in records:
+        agent = reached_agent(record)
+        if agent is not None:
+            out.judged += 1
+            out.contained += not agent
     days: Counter[str] = Counter(r.started_at[:10] for r in records)
     out.per_day = [
         ((period.first + timedelta(days=n)).isoformat(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,3 +118,14 @@ class Turn:
             Dial: "dial",  # type: ignore
             Enqueue: "queue",
         }.get(type(last))
+
+
+def said(actions: Iterable[Action]) -> list[str]:
+    """The texts a caller hears in `actions`, Gather prompts included, in order."""
+    out: list[str] = []
+    for action in actions:
+        if isinstance(action, Say):
+            out.append(action.text)
+        elif isinstance(action, Gather):
+            out.extend(p.text for p in action.prompts if isinstance(p, Say))
+    return out

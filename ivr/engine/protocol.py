@@ -166,6 +166,9 @@ class Applet:
     # True when entering this applet ends the turn (it waits for the caller or a transfer,
     # hangs up, or leaves the plan): the turn budget counts up to here.
     ends_turn: ClassVar[bool] = False
+    # True when passing through this applet puts the caller through to a person (an agent,
+    # a queue): a call that did not is "contained" (the console's dashboard).
+    hands_to_agent: ClassVar[bool] = False
     # How this type is routed, said when a plan gives it a routing key it does not take.
     routing_help: ClassVar[str] = ""
     Config: ClassVar[type]

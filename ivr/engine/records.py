@@ -1,8 +1,10 @@
-"""Call records: what is kept when a call ends (plan, caller, outcome, path of applets)."""
+"""Call records: what is kept when a call ends (plan, caller, outcome, the path of applets with
+the data each step set, and the transcript), never a secret or card data."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -13,6 +15,16 @@ class PathStep:
     outcome: str
     at: str
     plan: str = ""
+    data: Mapping[str, str] = field(default_factory=dict)  # what the step set, as shown
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a call's transcript: what the caller heard (`ivr`) or entered (`caller`)."""
+
+    at: str
+    who: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -28,9 +40,11 @@ class CallRecord:
     end_status: str
     path: tuple[PathStep, ...] = ()
     missing: tuple[str, ...] = field(default=())
+    transcript: tuple[Line, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain values (a step is [applet, outcome, at, plan]): for JSON and SQL rows."""
+        """Plain values (a step is [applet, outcome, at, plan, data], a transcript line
+        [at, who, text]): for JSON and SQL rows."""
         return {
             "call_sid": self.call_sid,
             "plan_id": self.plan_id,
@@ -41,17 +55,19 @@ class CallRecord:
             "ended_at": self.ended_at,
             "outcome": self.outcome,
             "end_status": self.end_status,
-            "path": [[s.applet, s.outcome, s.at, s.plan] for s in self.path],
+            "path": [[s.applet, s.outcome, s.at, s.plan, dict(s.data)] for s in self.path],
             "missing": list(self.missing),
+            "transcript": [[line.at, line.who, line.text] for line in self.transcript],
         }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> CallRecord:
         """The record `as_dict` gave (an unknown key is a TypeError)."""
         return cls(
-            **{k: v for k, v in raw.items() if k not in ("path", "missing")},
+            **{k: v for k, v in raw.items() if k not in ("path", "missing", "transcript")},
             path=tuple(PathStep(*step) for step in raw["path"]),
             missing=tuple(raw["missing"]),
+            transcript=tuple(Line(*line) for line in raw.get("transcript") or ()),
         )
 
 

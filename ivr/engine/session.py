@@ -23,7 +23,8 @@ class Session:
     data: dict[str, Any] = field(default_factory=dict)
     turn: int = 0
     response: list[dict[str, Any]] = field(default_factory=list)
-    history: list[list[Any]] = field(default_factory=list)
+    history: list[list[Any]] = field(default_factory=list)  # [applet, outcome, at, plan, data]
+    transcript: list[list[str]] = field(default_factory=list)  # [at, "ivr" | "caller", text]
     missing: list[str] = field(default_factory=list)
     ended_at: str | None = None
     end_status: str | None = None
@@ -35,6 +36,20 @@ class Session:
     def ended(self) -> bool:
         return self.ended_at is not None
 
+    def take_written(self) -> dict[str, Any]:
+        """The data sources set since the last call (and forget them)."""
+        data = self.data
+        if not isinstance(data, WatchedData):
+            return {}
+        written = {name: data[name] for name in data.written if name in data}
+        data.written.clear()
+        return written
+
+    def watch_data(self) -> None:
+        """Note from now on which data sources are set (for the record's per-step data)."""
+        if not isinstance(self.data, WatchedData):
+            self.data = WatchedData(self.data)
+
     def to_json(self) -> str:
         # vars() rather than dataclasses.asdict: the fields are JSON-ready already, and asdict's
         # deep copy was the most expensive step of a turn.
@@ -43,3 +58,25 @@ class Session:
     @classmethod
     def from_json(cls, text: str | bytes) -> Session:
         return cls(**json.loads(text))
+
+
+class WatchedData(dict[str, Any]):
+    """A call's data sources, noting which names are set (JSON like any dict)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.written: set[str] = set()
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        super().__setitem__(name, value)
+        self.written.add(name)
+
+    def setdefault(self, name: str, value: Any = None) -> Any:
+        if name not in self:
+            self.written.add(name)
+        return super().setdefault(name, value)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        other = dict(*args, **kwargs)
+        super().update(other)
+        self.written.update(other)

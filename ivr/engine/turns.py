@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,9 +22,10 @@ import requests
 
 from foundation.clock import utc_now
 from foundation.phone import presented_clid
-from ivr.engine.actions import Action, Hangup, Say, Turn, from_dict, to_dict
+from ivr.engine.actions import Action, Hangup, Say, Turn, from_dict, said, to_dict
 from ivr.engine.catalog import Catalog
 from ivr.engine.compiler import CompiledPlan
+from ivr.engine.display import keyed, shown
 from ivr.engine.loader import load_text
 from ivr.engine.observer import NullObserver, Observer
 from ivr.engine.protocol import (
@@ -39,7 +40,7 @@ from ivr.engine.protocol import (
     NoInput,
     QueueLeft,
 )
-from ivr.engine.records import CallRecord, MemoryRecorder, PathStep, Recorder
+from ivr.engine.records import CallRecord, Line, MemoryRecorder, PathStep, Recorder
 from ivr.engine.runtime import CallContext
 from ivr.engine.session import Session
 from ivr.engine.stores import MemoryStore, SessionStore
@@ -54,6 +55,7 @@ SHORT_APOLOGY = "Sorry, something went wrong."
 # whole 14 s budget) rather than giving up first and answering something else.
 LOCK_WAIT = 20.0
 PLAN_SOURCE_TTL = 7 * 24 * 3600
+MAX_TRANSCRIPT = 400  # lines a call's transcript keeps
 
 
 def env_secrets(extra: dict[str, str] | None = None) -> Callable[[str], str | None]:
@@ -217,8 +219,10 @@ class Engine:
                     session.response = [to_dict(Hangup())]
                     if session.applet:
                         session.history.append(
-                            [session.applet, "caller_hung_up", session.ended_at, session.plan_id]
-                        )
+                            [session.applet, "caller_hung_up", session.ended_at, session.plan_id,
+                             {}]
+                        )  # fmt: skip
+                        session.transcript.append([session.ended_at, "caller", "(hung up)"])
                     # A transfer's action may still come after this callback: it tells how
                     # the transfer went, and the record is then written again from it.
                     session.awaiting_dial = session.waiting == "dial"
@@ -245,6 +249,9 @@ class Engine:
         """Run applets until one asks or the call ends; web calls share the turn's budget
         (`deadline`, monotonic seconds, from the webhook's arrival)."""
         actions: list[Action] = []
+        s.watch_data()  # the record keeps what each step set
+        if event is not None:
+            self._heard_caller(s, compiled, event)
         ctx = self._context(s, compiled, deadline)
         steps = 0
         errored = False
@@ -323,7 +330,31 @@ class Engine:
         s.waiting = None
 
     def _step(self, s: Session, outcome: str) -> None:
-        s.history.append([s.applet, outcome, self.clock().isoformat(), s.plan_id])
+        written = {name: shown(name, value) for name, value in s.take_written().items()}
+        s.history.append([s.applet, outcome, self.clock().isoformat(), s.plan_id, written])
+
+    def _heard(self, s: Session, actions: Iterable[Action]) -> None:
+        """The transcript: what the caller hears this turn."""
+        at = self.clock().isoformat()
+        for text in said(actions):
+            if len(s.transcript) < MAX_TRANSCRIPT:
+                s.transcript.append([at, "ivr", text])
+
+    def _heard_caller(self, s: Session, compiled: CompiledPlan, event: Event) -> None:
+        """The transcript: what the caller did (keys hidden when they go into a name that
+        looks secret)."""
+        if isinstance(event, Keys):
+            applet = compiled.applets.get(s.applet or "")
+            into = getattr(getattr(applet, "config", None), "store", None)
+            text = "pressed " + keyed(event.digits, into if isinstance(into, str) else None)
+        elif isinstance(event, NoInput):
+            text = "(no input)"
+        elif isinstance(event, DialEnded):
+            text = f"(transfer {event.status}, {event.duration} s)"
+        else:
+            text = f"({type(event).__name__})"
+        if len(s.transcript) < MAX_TRANSCRIPT:
+            s.transcript.append([self.clock().isoformat(), "caller", text])
 
     def _jump(self, s: Session, jump: Jump) -> CompiledPlan:
         compiled = self.catalog.current(jump.plan)
@@ -336,6 +367,7 @@ class Engine:
         return compiled
 
     def _answer(self, slot: Slot, s: Session, actions: list[Action]) -> Turn:
+        self._heard(s, actions)
         s.turn += 1
         s.response = [to_dict(a) for a in actions]
         self._save(slot, s)
@@ -357,6 +389,7 @@ class Engine:
                 s.data["InteractionOutcome"] = "Error"
         if not actions or not isinstance(actions[-1], Hangup):
             actions.append(Hangup())
+        self._heard(s, actions)
         s.turn += 1
         s.response = [to_dict(a) for a in actions]
         s.waiting = None
@@ -436,8 +469,9 @@ class Engine:
             ended_at=s.ended_at or self.clock().isoformat(),
             outcome=str(outcome),
             end_status=s.end_status or "completed",
-            path=tuple(PathStep(a or "", o, t, p) for a, o, t, p in s.history),
+            path=tuple(PathStep(*step[:4], *step[4:5]) for step in s.history),
             missing=tuple(dict.fromkeys(s.missing)),
+            transcript=tuple(Line(*line) for line in s.transcript),
         )
         queue_with = getattr(self.recorder, "queue_with", None)
         try:

@@ -71,6 +71,11 @@ def digits(value: Any, fmt: Formatting) -> str:
     return " ".join(ch for ch in to_text(value) if not ch.isspace())
 
 
+def pairs(value: Any, fmt: Formatting) -> str:
+    text = "".join(ch for ch in to_text(value) if not ch.isspace())
+    return " ".join(text[i : i + 2] for i in range(0, len(text), 2))
+
+
 def speak_date(value: Any, fmt: Formatting) -> str:
     day = to_date(value)
     if day is None:
@@ -102,6 +107,7 @@ def last4(value: Any, fmt: Formatting) -> str:
 FORMATTERS: dict[str, Callable[[Any, Formatting], str]] = {
     "currency": currency,
     "digits": digits,
+    "pairs": pairs,
     "date": speak_date,
     "count": count,
     "urlencode": lambda v, f: quote(to_text(v), safe=""),
@@ -116,6 +122,7 @@ FORMATTERS: dict[str, Callable[[Any, Formatting], str]] = {
 FORMATTER_DOCS = {
     "currency": "speakable amount in the plan currency: `£42.50`, `£100`",
     "digits": "one character at a time, for text-to-speech: `1 2 3 4`",
+    "pairs": "two characters at a time (confirmation codes): `12 34 56 78`",
     "date": "speakable date; the year only when not this year: `Friday 15 November`",
     "count": "number of items in a list (0 when missing)",
     "urlencode": "percent-encoded for a URL path or query",

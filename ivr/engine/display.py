@@ -1,0 +1,41 @@
+"""How call data is kept for people to read (call records, the console): values of names that
+look secret are hidden, card-number-like digit runs are redacted, long values are cut. The
+control is that secrets and card data never reach a call's data; this is what catches a
+mistake, and keeps tokens and identity checks off screens."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from foundation.redaction import redact
+
+HIDDEN = "(hidden)"
+MAX_CHARS = 200
+# names whose values are not shown: tokens and keys, and what callers key to prove who they are
+SENSITIVE = re.compile(
+    r"token|secret|password|passcode|api_?key|cvv|cvc|security|verif|birth|dob", re.IGNORECASE
+)
+PIN = re.compile(r"(?:^|_|[a-z])(?:PIN|Pin|pin)(?=$|_|[A-Z0-9])")  # PIN, CardPin; not Spin
+
+
+def is_sensitive(name: str) -> bool:
+    return bool(SENSITIVE.search(name) or PIN.search(name))
+
+
+def shown(name: str, value: Any) -> str:
+    """`value` of data source `name` as a record keeps it."""
+    if is_sensitive(name):
+        return HIDDEN
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = redact(text)
+    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"
+
+
+def keyed(digits: str, into: str | None) -> str:
+    """What a caller keyed, as a transcript shows it: hidden when it goes into a sensitive
+    name, and never a card-number-like run."""
+    if into and is_sensitive(into):
+        return "•" * len(digits)
+    return redact(digits)
