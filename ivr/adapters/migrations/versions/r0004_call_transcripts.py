@@ -23,9 +23,7 @@ def upgrade() -> None:
     have = {c["name"] for c in sa.inspect(bind).get_columns("call_records")}
     with op.batch_alter_table("call_records") as batch:
         if "transcript" not in have:
-            batch.add_column(
-                sa.Column("transcript", sa.Text, nullable=False, server_default="[]")
-            )
+            batch.add_column(sa.Column("transcript", sa.Text, nullable=False, server_default="[]"))
         if "started_ts" not in have:
             batch.add_column(sa.Column("started_ts", sa.DateTime(timezone=True)))
         if "seconds" not in have:
