@@ -155,7 +155,7 @@ def gunicorn(app: str, port: int, workers: int, env: dict[str, str]) -> Iterator
             try:
                 if requests.get(base + "/health", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still loading the app
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.seek(0)
@@ -179,7 +179,11 @@ def served(
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as folder:
         engine_port, floor_port = free_port(), free_port()
         config = engine_config(Path(folder), redis_url, database_url, engine_port)
-        engine_env = {"IVR_CONFIG": str(config), "TWILIO_AUTH_TOKEN": TOKEN}
+        engine_env = {
+            "IVR_CONFIG": str(config),
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "IVR_SECRET_KEY": "bench-console-key-0123456789",  # the console mounted, as served
+        }
         with gunicorn("ivr.app:create_app()", engine_port, workers, engine_env) as engine:
             with gunicorn(
                 "bench.floor:create_app()", floor_port, workers, {"FLOOR_REDIS_URL": redis_url}

@@ -94,7 +94,7 @@ class Users:
         self.db = open_engine(db) if isinstance(db, str) else db
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
-        self._dummy = self.hasher.hash("not a password of anyone's")
+        self._dummy: str | None = None  # hashed on first use: an unknown name costs the same
         upgrade(self.db, SCHEMA)
 
     def close(self) -> None:
@@ -220,7 +220,9 @@ class Users:
             return SignIn(None, wait)
         user, stored = self._hash_of(cleaned) if cleaned else (None, None)
         try:
-            self.hasher.verify(stored or self._dummy, password[:MAX_PASSWORD])
+            if stored is None and self._dummy is None:
+                self._dummy = self.hasher.hash("not a password of anyone's")
+            self.hasher.verify(stored or self._dummy or "", password[:MAX_PASSWORD])
             good = user is not None
         except (VerificationError, InvalidHashError):
             good = False
