@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,48 @@ def test_each_role_sees_its_pages_and_is_refused_the_rest(
     page.close()
 
 
+def wait_for_text(page: Any, selector: str, text: str, seconds: float = 10.0) -> None:
+    """Until `selector` shows `text` (polled from here: the pages' CSP allows no eval)."""
+    deadline = time.monotonic() + seconds
+    while text not in (page.text_content(selector) or ""):
+        assert time.monotonic() < deadline, f"{selector}: {page.text_content(selector)!r}"
+        page.wait_for_timeout(100)
+
+
+def replace_in_editor(page: Any, old: str, new: str) -> None:
+    page.evaluate(
+        """([before, after]) => { const v = window.planEditor;
+            const text = v.state.doc.toString();
+            v.dispatch({changes: {from: 0, to: v.state.doc.length,
+                                  insert: text.replace(before, after)}}); }""",
+        [old, new],
+    )
+
+
+def test_the_editor_shows_the_checks_errors_at_their_line_as_the_admin_types(
+    browser: Any, served: Served
+) -> None:
+    page = page_as(browser, served, Role.EDITOR)
+    page.goto(served.url + f"/console/plans/{PLAN_ID}")
+    page.wait_for_selector(".plan-editor .cm-content")
+    wait_for_text(page, "#editor-status", "No errors")
+    page.click(".cm-content")
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\nbogus_key: 1")  # typed, as an admin would
+    wait_for_text(page, "#editor-status", "error(s)")
+    page.wait_for_selector(".cm-lintRange-error")
+    page.hover(".cm-lintRange-error")
+    tooltip = page.wait_for_selector(".cm-tooltip-lint")
+    assert "bogus_key" in tooltip.inner_text() and "line " in tooltip.inner_text()
+    shot(page, "editor-error")
+    before = served.app.extensions["ivr_console"].plans.marker()
+    page.fill("#message", "should not publish")
+    page.click("button[value=publish]")
+    assert "Not published" in page.inner_text("main")
+    assert served.app.extensions["ivr_console"].plans.marker() == before
+    page.close()
+
+
 def _token(page: Any) -> str:
     value = page.locator("input[name=csrf_token]").first.get_attribute("value")
     assert value
@@ -199,8 +242,8 @@ def test_an_editor_publishes_an_edit_a_new_call_hears_it_then_rolls_back(
     assert "Payment inquiries." in served.hear()
     page = page_as(browser, served, Role.EDITOR)
     page.goto(served.url + f"/console/plans/{PLAN_ID}")
-    text = page.input_value("#text")
-    page.fill("#text", text.replace("Payment inquiries.", "Payment questions.", 1))
+    page.wait_for_selector(".plan-editor .cm-content")  # CodeMirror replaced the text area
+    replace_in_editor(page, "Payment inquiries.", "Payment questions.")
     page.click("button[value=check]")
     assert "No errors." in page.inner_text("main")
     page.fill("#message", "friendlier greeting")

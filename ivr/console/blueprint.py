@@ -3,9 +3,10 @@ pages for errors, and what every template is given."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, g, render_template
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException
 
@@ -46,17 +47,24 @@ def _no_store(response: Any) -> Any:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers.setdefault(
         "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        f"default-src 'self'; img-src 'self' data:; style-src 'self' 'nonce-{csp_nonce()}'; "
+        "script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     )
     return response
+
+
+def csp_nonce() -> str:
+    """This response's nonce for the style elements the plan editor (CodeMirror) adds."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return str(g.csp_nonce)
 
 
 @bp.context_processor
 def _page_context() -> dict[str, Any]:
     user = signed_in()
     nav = [(endpoint, label) for endpoint, label, need in NAVIGATION if user and user.may(need)]
-    return {"me": user, "navigation": nav, "csrf_token": generate_csrf}
+    return {"me": user, "navigation": nav, "csrf_token": generate_csrf, "csp_nonce": csp_nonce}
 
 
 @bp.errorhandler(HTTPException)
