@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from ivr.adapters.records_sql import SqlRecorder
 from ivr.app.settings import Settings
-from ivr.engine.records import CallRecord, PathStep
+from ivr.engine.records import CallRecord, Line, PathStep
 from ivr.tools.cli import main
 from ivr.tools.simulator.local import LocalPhone
 from tests.conftest import ROOT
@@ -116,6 +116,25 @@ def test_a_call_has_one_record_and_a_second_write_amends_it(recorder: SqlRecorde
     recorder.record(amended)
     assert recorder.recent(100) == [amended]
     assert recorder.find(record.call_sid) == amended
+
+
+def test_an_older_record_never_replaces_a_newer_one(recorder: SqlRecorder) -> None:
+    """A record queued in Redis before an outage may reach the database after a newer one
+    written directly while Redis was down: the newer stays."""
+    newer = make_record(outcome="Delivered", ended_at="2026-11-20T10:09:00+00:00")
+    recorder.record(newer)
+    recorder.write_many([make_record(outcome="Abandoned", ended_at="2026-11-20T10:03:12+00:00")])
+    assert recorder.find(newer.call_sid) == newer
+
+
+def test_transcript_and_step_data_round_trip(recorder: SqlRecorder) -> None:
+    record = make_record(
+        path=(PathStep("ask", "next", "2026-11-20T10:00:01+00:00", "p", {"Amount": "42.50"}),),
+        transcript=(Line("2026-11-20T10:00:00+00:00", "ivr", "Enter the amount."),
+                    Line("2026-11-20T10:00:01+00:00", "caller", "pressed 4250")),
+    )  # fmt: skip
+    recorder.record(record)
+    assert recorder.find(record.call_sid) == record
 
 
 def test_find_an_unknown_call(recorder: SqlRecorder) -> None:

@@ -88,8 +88,8 @@ class SqlRecorder:
         self, records: list[CallRecord], *, before_commit: Callable[[], None] | None = None
     ) -> None:
         """Write `records` in one transaction; a record of a call already written replaces
-        it (the last of the same call in `records` wins). `before_commit` may raise to roll
-        the transaction back. Raises SQLAlchemyError."""
+        it unless it ended earlier (the last of the same call in `records` wins).
+        `before_commit` may raise to roll the transaction back. Raises SQLAlchemyError."""
         rows = {r.call_sid: _row(r) for r in records}  # the last of a call wins
         if not rows:
             return
@@ -101,7 +101,13 @@ class SqlRecorder:
         }
         with self.db.begin() as conn:
             conn.execute(
-                statement.on_conflict_do_update(index_elements=["call_sid"], set_=changing),
+                statement.on_conflict_do_update(
+                    index_elements=["call_sid"],
+                    set_=changing,
+                    # an older record of the call (queued before a direct write made while
+                    # Redis was down, say) never replaces a newer one
+                    where=call_records.c.ended_at <= statement.excluded.ended_at,
+                ),
                 list(rows.values()),
             )
             if before_commit is not None:
