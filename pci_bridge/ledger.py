@@ -71,6 +71,8 @@ sessions = Table(
     Index("ix_pci_sessions_confirmation_code", "confirmation_code", unique=True),
     Index("ix_pci_sessions_outcome", "outcome"),
     Index("ix_pci_sessions_ended_ts", "ended_ts"),
+    Index("ix_pci_sessions_reference", "reference"),  # inquiries (?q=) by reference
+    Index("ix_pci_sessions_caller_clid", "caller_clid"),  # and by the caller's number
 )
 
 # the columns above that SessionRow does not carry (the API answers them from its result)

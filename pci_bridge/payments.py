@@ -162,6 +162,6 @@ def _cursor(text: str) -> tuple[datetime, str]:
         moment = datetime.fromisoformat(at)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationError("cursor", "use the next_cursor of the previous page") from None
-    if not session_id:
+    if not SESSION_ID.fullmatch(session_id) or moment.tzinfo is None:
         raise ValidationError("cursor", "use the next_cursor of the previous page")
-    return moment, session_id
+    return moment.astimezone(UTC), session_id

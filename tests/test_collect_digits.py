@@ -460,3 +460,39 @@ def test_confirm_silence_or_other_key_uses_retries(make_engine, call):
     d.silence()
     assert d.path == [("ask_amount", "no_input"), ("said_nothing", "end")]
     assert "Amount" not in d.data
+
+
+PIN_PLAN = """
+plan: set_pin
+start: ask_pin
+applets:
+  ask_pin:
+    type: collect_digits
+    prompt: "Choose a PIN."
+    store: CardPin
+    min_length: 4
+    max_length: 4
+    confirm: true
+    next: done
+    on: {no_input: done, invalid: done}
+  done:
+    type: hangup
+    say: "Your PIN $(CardPin) is set. Call reference 4242424242424242."
+"""
+
+
+def test_the_transcript_hides_what_a_secret_looking_name_holds(make_engine, call):
+    """Keys typed into CardPin, its read-back and a prompt that says it are not kept; nor is
+    a card-number-like run in a prompt."""
+    engine = make_engine(PIN_PLAN)
+    d = call(engine, plan_id="set_pin")
+    d.press("9876")
+    d.press("1")
+    assert d.ended and "9876" in " ".join(d.heard)  # the caller heard it
+    record = d.record()
+    assert record is not None and record.transcript
+    kept = " ".join(line.text for line in record.transcript)
+    assert "9876" not in kept and "9 8 7 6" not in kept, kept
+    assert "4242424242424242" not in kept and "[REDACTED]" in kept
+    assert "pressed ••••" in kept
+    assert all("9876" not in str(step.data) for step in record.path)

@@ -521,3 +521,53 @@ def test_a_call_page_shows_its_transcript_and_data_but_no_secret(
     assert "4242424242424242" not in page and "1230" not in page.split("Transcript")[1]
     record = app.extensions["ivr_console"].records.find(report.result.call_sid)
     assert "4242424242424242" not in repr(record) and record.transcript
+
+
+def test_concurrent_guesses_cannot_slip_past_the_count(tmp_path: Path) -> None:
+    """Every attempt is counted before its password is checked: of 30 guesses at once, at
+    most the free ones are checked at all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from argon2 import PasswordHasher
+
+    checked: list[str] = []
+
+    class Counting(PasswordHasher):
+        def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+            checked.append(str(password))
+            return super().verify(hash, password)
+
+    users = Users(f"sqlite:///{tmp_path}/u.sqlite3", hasher=Counting())
+    users.add("admin", "admin", PASSWORD, actor="test")
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda n: users.sign_in("admin", f"guess {n}!!", f"10.1.{n}.1"),
+                                range(30)))  # fmt: skip
+    assert all(a.user is None for a in answers)
+    assert len(checked) <= FREE_FAILURES
+    assert sum(a.wait > 0 for a in answers) >= 30 - FREE_FAILURES
+
+
+def test_a_removed_users_session_does_not_fit_a_new_user_of_that_name(app: Flask) -> None:
+    users: Users = app.extensions["ivr_console"].users
+    client, _ = client_as(app, Role.VIEWER)
+    assert client.get("/console/plans").status_code == 200
+    users.remove("viewer", actor="test")
+    users.add("viewer", "admin", PASSWORD, actor="test")  # same name, more power
+    assert client.get("/console/users").status_code == 302  # the old cookie is signed out
+
+
+def test_viewers_see_callers_masked_on_call_pages(app: Flask, clock: Clock) -> None:
+    started = clock()
+    app.extensions["ivr_console"].records.record(
+        CallRecord(
+            call_sid="CA" + "5" * 32, plan_id=PLAN_ID, plan_version="v", clid="+447700900123",
+            ddi="+442071230001", started_at=started.isoformat(),
+            ended_at=started.isoformat(), outcome="Completed", end_status="completed",
+        )
+    )  # fmt: skip
+    viewer, _ = client_as(app, Role.VIEWER)
+    for path in ("/console/calls", f"/console/calls/CA{'5' * 32}"):
+        page = viewer.get(path).get_data(as_text=True)
+        assert "+447700900123" not in page and "•" * 10 + "123" in page, path
+    inquirer, _ = client_as(app, Role.PAYMENTS)
+    assert "+447700900123" in inquirer.get(f"/console/calls/CA{'5' * 32}").get_data(as_text=True)

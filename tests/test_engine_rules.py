@@ -343,3 +343,12 @@ def test_withheld_caller_has_empty_clid(make_engine: Any, call: Any, caller: str
     c = call(engine, called="+441000000105", caller=caller)
     assert c.data["CLID"] == ""
     assert c.record().clid == ""
+
+
+def test_a_session_written_by_a_newer_worker_still_loads() -> None:
+    """A rolling deploy: a field this version does not know is left out, not a crash."""
+    from ivr.engine.session import Session
+
+    text = Session("CA1", "p", "v", "2026-11-30T10:00:00+00:00").to_json()
+    newer = text[:-1] + ',"a_field_from_the_future":[1,2]}'
+    assert Session.from_json(newer).call_sid == "CA1"

@@ -168,3 +168,12 @@ def test_an_older_ledger_gets_the_new_columns_filled(
     assert status == 200 and body["session_id"] == paid["session_id"]
     with again.bridge.ledger.db.connect() as conn:
         assert conn.exec_driver_sql("SELECT amount_minor FROM pci_sessions").scalar() == 4250
+
+
+def test_a_cursor_names_a_time_with_its_zone_and_a_session(api: Api) -> None:
+    import base64
+
+    for raw in ("2026-11-30T10:00:00|ps_0123456789abcdef", "2026-11-30T10:00:00+05:00|x"):
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        status, body = listing(api, cursor=cursor)
+        assert status == 400 and body["field"] == "cursor", raw

@@ -7,8 +7,9 @@ from typing import Any
 from flask import abort, render_template, request
 
 from foundation.clock import utc_now
-from ivr.console.auth import needs
+from ivr.console.auth import needs, signed_in
 from ivr.console.blueprint import bp
+from ivr.console.pages_payments import masked_number
 from ivr.console.payments_api import PaymentsUnavailable
 from ivr.console.roles import May
 from ivr.console.services import services
@@ -85,7 +86,9 @@ def calls() -> Any:
     records: list[CallRecord] = services().records.recent(
         PAGE, **{k: v for k, v in filters.items() if v}
     )
-    return render_template("console/calls.html", records=records, args=request.args, page=PAGE)
+    return render_template(
+        "console/calls.html", records=records, args=request.args, page=PAGE, caller=_caller()
+    )
 
 
 @bp.get("/calls/<call_sid>")
@@ -94,4 +97,13 @@ def call(call_sid: str) -> Any:
     record = services().records.find(call_sid[:64])
     if record is None:
         abort(404, description=f"There is no record of call {call_sid[:64]}.")
-    return render_template("console/call.html", r=record)
+    return render_template("console/call.html", r=record, caller=_caller())
+
+
+def _caller() -> Any:
+    """How caller numbers are shown: in full to the payments role and admins (inquiries),
+    masked to the rest."""
+    me = signed_in()
+    if me is not None and me.may(May.INQUIRE):
+        return lambda number: number or "withheld"
+    return masked_number

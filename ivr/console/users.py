@@ -3,7 +3,9 @@ repeated failures (per user name and per address, seen by every worker), and the
 
 from __future__ import annotations
 
+import math
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -79,6 +81,14 @@ def check_password(password: str) -> None:
         raise UserProblem(f"the password is too long: at most {MAX_PASSWORD} characters")
 
 
+def _wait(failures: int, last: datetime, now: datetime) -> int:
+    """Seconds before the next attempt after `failures` failures, the last at `last`."""
+    if failures < FREE_FAILURES:
+        return 0
+    penalty = min(timedelta(seconds=2 ** (failures - FREE_FAILURES + 1)), MAX_WAIT)
+    return max(0, math.ceil((last + penalty - now).total_seconds()))
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite drops the zone
 
@@ -113,7 +123,8 @@ class Users:
                         name=name,
                         role=chosen.value,
                         password_hash=self.hasher.hash(password),
-                        session_epoch=1,
+                        # random: a removed user's old sessions never fit a new user's
+                        session_epoch=secrets.randbits(30),
                         created_at=now,
                         updated_at=now,
                     )
@@ -198,7 +209,9 @@ class Users:
         if new_role is Role.ADMIN:
             return
         admins = conn.execute(
-            select(console_users.c.name).where(console_users.c.role == Role.ADMIN.value)
+            select(console_users.c.name)
+            .where(console_users.c.role == Role.ADMIN.value)
+            .with_for_update()  # two admins demoting each other at once: one waits
         ).scalars()
         if set(admins) == {name}:
             raise UserProblem(f"{name!r} is the only admin: make another user an admin first")
@@ -206,36 +219,41 @@ class Users:
     # --- signing in ----------------------------------------------------------------------
 
     def sign_in(self, name: str, password: str, address: str) -> SignIn:
-        """Check a name and password. The answer never says which was wrong; after repeated
-        failures (for the name or from the address) it asks to wait instead of checking."""
+        """Check a name and password. The answer never says which was wrong. Every attempt
+        is counted before it is checked (so concurrent guesses cannot slip past the count);
+        after repeated failures, for the name or from the address, it asks to wait instead."""
         keys = [f"addr:{address[:100]}"]
         try:
-            cleaned = normal_name(name)
+            cleaned: str | None = normal_name(name)
             keys.append(f"user:{cleaned}")
         except UserProblem:
             cleaned = None
         now = self.clock()
-        wait = max(self._wait(key, now) for key in keys)
+        wait = max(self._count_attempt(key, now) for key in keys)
         if wait:
             return SignIn(None, wait)
         user, stored = self._hash_of(cleaned) if cleaned else (None, None)
+        if stored is None and self._dummy is None:
+            self._dummy = self.hasher.hash("not a password of anyone's")
         try:
-            if stored is None and self._dummy is None:
-                self._dummy = self.hasher.hash("not a password of anyone's")
             self.hasher.verify(stored or self._dummy or "", password[:MAX_PASSWORD])
             good = user is not None
         except (VerificationError, InvalidHashError):
             good = False
         if not good or user is None:
-            with self.db.begin() as conn:
-                for key in keys:
-                    self._count_failure(conn, key, now)
-            return SignIn(None)
+            return SignIn(None)  # counted already
         with self.db.begin() as conn:
+            # the name's failures are forgiven; the address's count forgets this attempt
             conn.execute(
                 delete(console_sign_in_failures).where(
                     console_sign_in_failures.c.key == f"user:{user.name}"
                 )
+            )
+            conn.execute(
+                update(console_sign_in_failures)
+                .where(console_sign_in_failures.c.key == keys[0])
+                .where(console_sign_in_failures.c.failures > 0)
+                .values(failures=console_sign_in_failures.c.failures - 1)
             )
             if stored and self.hasher.check_needs_rehash(stored):
                 conn.execute(
@@ -252,39 +270,36 @@ class Users:
             return None, None
         return _user(row), row.password_hash
 
-    def _wait(self, key: str, now: datetime) -> int:
-        with self.db.connect() as conn:
-            row = conn.execute(
-                select(console_sign_in_failures).where(console_sign_in_failures.c.key == key)
-            ).first()
-        if row is None or row.failures < FREE_FAILURES:
-            return 0
-        last = _aware(row.last_at)
-        if now - last > FORGET_AFTER:
-            return 0
-        penalty = min(timedelta(seconds=2 ** (row.failures - FREE_FAILURES + 1)), MAX_WAIT)
-        left = (last + penalty - now).total_seconds()
-        return max(0, int(left + 0.999))
-
-    def _count_failure(self, conn: Any, key: str, now: datetime) -> None:
-        row = conn.execute(
-            select(console_sign_in_failures).where(console_sign_in_failures.c.key == key)
-        ).first()
-        if row is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        insert(console_sign_in_failures).values(key=key, failures=1, last_at=now)
-                    )
-                return
-            except IntegrityError:
-                pass  # another worker counted one at the same moment: add to theirs
-        fresh = row is not None and now - _aware(row.last_at) > FORGET_AFTER
-        conn.execute(
-            update(console_sign_in_failures)
-            .where(console_sign_in_failures.c.key == key)
-            .values(failures=1 if fresh else console_sign_in_failures.c.failures + 1, last_at=now)
-        )
+    def _count_attempt(self, key: str, now: datetime) -> int:
+        """Count an attempt against `key` as a failure (forgiven on success) unless it must
+        wait: the seconds to wait, or 0. A compare-and-set on (failures, last_at), so two
+        workers never both count from the same state."""
+        table = console_sign_in_failures
+        for _ in range(20):
+            with self.db.begin() as conn:
+                row = conn.execute(select(table).where(table.c.key == key)).first()
+                if row is None:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(insert(table).values(key=key, failures=1, last_at=now))
+                        return 0
+                    except IntegrityError:
+                        continue  # another worker made the row: count against theirs
+                last = _aware(row.last_at)
+                failures = 0 if now - last > FORGET_AFTER else row.failures
+                wait = _wait(failures, last, now)
+                if wait:
+                    return wait
+                counted = conn.execute(
+                    update(table)
+                    .where(table.c.key == key)
+                    .where(table.c.failures == row.failures)
+                    .where(table.c.last_at == row.last_at)
+                    .values(failures=failures + 1, last_at=now)
+                ).rowcount
+                if counted:
+                    return 0
+        return 1  # too busy to count: try again in a second
 
     # --- audit log -----------------------------------------------------------------------
 

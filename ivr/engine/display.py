@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from foundation.redaction import redact
@@ -39,3 +40,16 @@ def keyed(digits: str, into: str | None) -> str:
     if into and is_sensitive(into):
         return "•" * len(digits)
     return redact(digits)
+
+
+def heard_safely(text: str, data: dict[str, Any], also: Iterable[Any] = ()) -> str:
+    """A prompt as a transcript keeps it: the values of data sources that look secret, and
+    `also` (three characters or more, as written or spoken digit by digit), hidden; card runs
+    redacted."""
+    secrets = [v for k, v in data.items() if is_sensitive(k) and isinstance(v, (str, int))]
+    for value in [*secrets, *also]:
+        secret = str(value).strip()
+        if len(secret) < 3:
+            continue
+        text = text.replace(secret, HIDDEN).replace(" ".join(secret), HIDDEN)
+    return redact(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -57,7 +57,15 @@ class Session:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Session:
-        return cls(**json.loads(text))
+        """A session as any version wrote it: fields this version does not know (written by
+        a newer worker during a rolling deploy) are left out."""
+        raw = json.loads(text)
+        if raw.keys() <= _FIELDS:
+            return cls(**raw)
+        return cls(**{k: v for k, v in raw.items() if k in _FIELDS})
+
+
+_FIELDS = frozenset(f.name for f in fields(Session))
 
 
 class WatchedData(dict[str, Any]):

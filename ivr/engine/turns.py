@@ -25,7 +25,7 @@ from foundation.phone import presented_clid
 from ivr.engine.actions import Action, Hangup, Say, Turn, from_dict, said, to_dict
 from ivr.engine.catalog import Catalog
 from ivr.engine.compiler import CompiledPlan
-from ivr.engine.display import keyed, shown
+from ivr.engine.display import heard_safely, is_sensitive, keyed, shown
 from ivr.engine.loader import load_text
 from ivr.engine.observer import NullObserver, Observer
 from ivr.engine.protocol import (
@@ -56,6 +56,7 @@ SHORT_APOLOGY = "Sorry, something went wrong."
 LOCK_WAIT = 20.0
 PLAN_SOURCE_TTL = 7 * 24 * 3600
 MAX_TRANSCRIPT = 400  # lines a call's transcript keeps
+HUNG_UP = "(hung up)"
 
 
 def env_secrets(extra: dict[str, str] | None = None) -> Callable[[str], str | None]:
@@ -192,6 +193,8 @@ class Engine:
         caller who is gone (so the record is the same whatever the order) and record again."""
         if s.history and s.history[-1][1] == "caller_hung_up":
             s.history.pop()
+            if s.transcript and s.transcript[-1][2] == HUNG_UP:
+                s.transcript.pop()  # said again where it happened, after the transfer
         s.awaiting_dial = False
         s.caller_gone = True
         s.recorded = False
@@ -222,7 +225,7 @@ class Engine:
                             [session.applet, "caller_hung_up", session.ended_at, session.plan_id,
                              {}]
                         )  # fmt: skip
-                        session.transcript.append([session.ended_at, "caller", "(hung up)"])
+                        session.transcript.append([session.ended_at, "caller", HUNG_UP])
                     # A transfer's action may still come after this callback: it tells how
                     # the transfer went, and the record is then written again from it.
                     session.awaiting_dial = session.waiting == "dial"
@@ -283,7 +286,7 @@ class Engine:
                     self._step(s, "caller_hung_up")
                     return self._finish(slot, s, compiled, actions, status=s.end_status)
                 s.waiting = _waits_for(decision)
-                return self._answer(slot, s, actions)
+                return self._answer(slot, s, compiled, actions)
             if isinstance(decision, End):
                 actions.extend(decision.actions)
                 self._step(s, "end")
@@ -333,20 +336,23 @@ class Engine:
         written = {name: shown(name, value) for name, value in s.take_written().items()}
         s.history.append([s.applet, outcome, self.clock().isoformat(), s.plan_id, written])
 
-    def _heard(self, s: Session, actions: Iterable[Action]) -> None:
-        """The transcript: what the caller hears this turn."""
+    def _heard(self, s: Session, compiled: CompiledPlan, actions: Iterable[Action]) -> None:
+        """The transcript: what the caller hears this turn, with the values of data sources
+        that look secret (and an entry read back before it is stored in one, a PIN say)
+        and card-number-like runs hidden."""
         at = self.clock().isoformat()
+        pending: list[Any] = []
+        if s.applet and s.state and is_sensitive(_store_of(compiled, s.applet) or ""):
+            pending = [v for v in s.state.values() if isinstance(v, (str, int))]
         for text in said(actions):
             if len(s.transcript) < MAX_TRANSCRIPT:
-                s.transcript.append([at, "ivr", text])
+                s.transcript.append([at, "ivr", heard_safely(text, s.data, pending)])
 
     def _heard_caller(self, s: Session, compiled: CompiledPlan, event: Event) -> None:
         """The transcript: what the caller did (keys hidden when they go into a name that
         looks secret)."""
         if isinstance(event, Keys):
-            applet = compiled.applets.get(s.applet or "")
-            into = getattr(getattr(applet, "config", None), "store", None)
-            text = "pressed " + keyed(event.digits, into if isinstance(into, str) else None)
+            text = "pressed " + keyed(event.digits, _store_of(compiled, s.applet or ""))
         elif isinstance(event, NoInput):
             text = "(no input)"
         elif isinstance(event, DialEnded):
@@ -366,8 +372,10 @@ class Engine:
         self._move(s, jump.applet or compiled.plan.start)
         return compiled
 
-    def _answer(self, slot: Slot, s: Session, actions: list[Action]) -> Turn:
-        self._heard(s, actions)
+    def _answer(
+        self, slot: Slot, s: Session, compiled: CompiledPlan, actions: list[Action]
+    ) -> Turn:
+        self._heard(s, compiled, actions)
         s.turn += 1
         s.response = [to_dict(a) for a in actions]
         self._save(slot, s)
@@ -389,7 +397,7 @@ class Engine:
                 s.data["InteractionOutcome"] = "Error"
         if not actions or not isinstance(actions[-1], Hangup):
             actions.append(Hangup())
-        self._heard(s, actions)
+        self._heard(s, compiled, actions)
         s.turn += 1
         s.response = [to_dict(a) for a in actions]
         s.waiting = None
@@ -503,3 +511,10 @@ def _fits(waiting: str | None, event: Event) -> bool:
     if waiting == "queue":
         return isinstance(event, QueueLeft)
     return False
+
+
+def _store_of(compiled: CompiledPlan, applet_id: str) -> str | None:
+    """The data source an applet stores the caller's entry in, if it has one."""
+    applet = compiled.applets.get(applet_id)
+    store = getattr(getattr(applet, "config", None), "store", None)
+    return store if isinstance(store, str) else None

@@ -1,6 +1,6 @@
 """Payments can be found and listed (GET /pci/v1/payments): each ended session's confirmation
 code (unique), outcome, amount in minor units and end time as columns, filled in for the
-sessions already there.
+sessions already there; references and callers indexed for inquiries.
 
 Revision ID: 0002
 Revises: 0001
@@ -42,6 +42,10 @@ def upgrade() -> None:
         op.create_index("ix_pci_sessions_outcome", "pci_sessions", ["outcome"])
     if "ix_pci_sessions_ended_ts" not in indexes:
         op.create_index("ix_pci_sessions_ended_ts", "pci_sessions", ["ended_ts"])
+    if "ix_pci_sessions_reference" not in indexes:
+        op.create_index("ix_pci_sessions_reference", "pci_sessions", ["reference"])
+    if "ix_pci_sessions_caller_clid" not in indexes:
+        op.create_index("ix_pci_sessions_caller_clid", "pci_sessions", ["caller_clid"])
     _fill(bind)
 
 
@@ -75,6 +79,8 @@ def _fill(bind: sa.Connection) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_pci_sessions_caller_clid", "pci_sessions")
+    op.drop_index("ix_pci_sessions_reference", "pci_sessions")
     op.drop_index("ix_pci_sessions_ended_ts", "pci_sessions")
     op.drop_index("ix_pci_sessions_outcome", "pci_sessions")
     op.drop_index("ix_pci_sessions_confirmation_code", "pci_sessions")
