@@ -64,6 +64,7 @@ def app(tmp_path: Path, service_keys_env: None) -> Iterator[Flask]:
     for role in Role:
         users.add(role.value, role.value, PASSWORD, actor="test")
     yield app
+    app.extensions["ivr"].stop_background()
 
 
 def token(page: str) -> str:
@@ -430,6 +431,7 @@ def paying_app(tmp_path: Path, service_keys_env: None, clock: Clock) -> Iterator
         )  # fmt: skip
         assert answer.status_code == 201, answer.get_json()
     yield app
+    app.extensions["ivr"].stop_background()
     bridge.close()
 
 

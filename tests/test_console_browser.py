@@ -72,6 +72,7 @@ class Served:
 
     def close(self) -> None:
         self.server.shutdown()
+        self.app.extensions["ivr"].stop_background()
         bridge = self.app.extensions["ivr"].bridge
         if bridge is not None:
             bridge.close()

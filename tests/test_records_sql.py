@@ -137,6 +137,25 @@ def test_transcript_and_step_data_round_trip(recorder: SqlRecorder) -> None:
     assert recorder.find(record.call_sid) == record
 
 
+def test_figures_count_in_sql(recorder: SqlRecorder) -> None:
+    day = "2026-11-20T10:00:00+00:00"
+    rows = [("1", "PaymentTaken", False, 60), ("2", "Abandoned", False, 20),
+            ("3", "Delivered", True, 100), ("4", "Completed", None, 40)]  # fmt: skip
+    for n, outcome, agent, seconds in rows:
+        ended = f"2026-11-20T10:{seconds // 60:02d}:{seconds % 60:02d}+00:00"
+        recorder.record(make_record(sid="CA" + n * 32, started=day, ended_at=ended,
+                                    outcome=outcome, reached_agent=agent))  # fmt: skip
+    recorder.record(make_record(sid="CA" + "9" * 32, started="2026-11-22T10:00:00+00:00",
+                                ended_at="2026-11-22T10:01:00+00:00"))  # fmt: skip
+    counted = recorder.figures("2026-11-20", "2026-11-21")
+    assert counted.calls == 4 and counted.per_day == {"2026-11-20": 4}
+    assert counted.judged == 3 and counted.reached_agent == 1
+    assert dict(counted.outcomes) == {"PaymentTaken": 1, "Abandoned": 1, "Delivered": 1,
+                                      "Completed": 1}  # fmt: skip
+    assert counted.seconds_median == 60
+    assert counted.left_at == [("pay_by_card / goodbye", 1)]
+
+
 def test_find_an_unknown_call(recorder: SqlRecorder) -> None:
     assert recorder.find("CA" + "9" * 32) is None
     assert recorder.recent() == []
@@ -219,6 +238,7 @@ def test_simulated_call_writes_one_record(db_url: str) -> None:
     assert [s.applet for s in record.path] == AGENT_PATH
     assert {s.plan for s in record.path} == {"main_menu"}
     assert record.path[3].outcome == "0"
+    assert record.reached_agent is True  # the transfer applet hands callers to a person
     assert record.started_at.startswith("2026-11-18T10:00")
     assert record.started_at <= record.ended_at
 

@@ -137,6 +137,10 @@ class QueuedRecorder:
         self.flush()
         return self.sql.recent(limit, **filters)
 
+    def figures(self, since: str, until: str) -> Any:
+        self.flush()
+        return self.sql.figures(since, until)
+
     # -- the writer ----------------------------------------------------------------------
 
     def start(self) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -146,6 +147,57 @@ class SqlRecorder:
         with self.db.connect() as conn:
             return [_from_row(r._mapping) for r in conn.execute(query)]
 
+    def figures(self, since: str, until: str, *, left_at_most: int = 20_000) -> CallFigures:
+        """The dashboard's figures for calls started in [since, until) (ISO dates or times),
+        counted in SQL: per day, outcome and plan, the calls that reached an agent, lengths,
+        and the applet each abandoned call was at (the newest `left_at_most` of them)."""
+        c = call_records.c
+        window = (c.started_at >= since, c.started_at < until)
+        day = func.substr(c.started_at, 1, 10)
+        with self.db.connect() as conn:
+            per_day: dict[str, int] = {
+                str(d): int(n)
+                for d, n in conn.execute(select(day, func.count()).where(*window).group_by(day))
+            }
+            outcomes = conn.execute(
+                select(c.outcome, func.count()).where(*window).group_by(c.outcome)
+            ).all()
+            plans = conn.execute(
+                select(c.plan_id, func.count()).where(*window).group_by(c.plan_id)
+            ).all()
+            agent = conn.execute(
+                select(c.reached_agent, func.count()).where(*window).group_by(c.reached_agent)
+            ).all()
+            lengths = (
+                conn.execute(
+                    select(c.seconds).where(*window, c.seconds.is_not(None)).order_by(c.seconds)
+                )
+                .scalars()
+                .all()
+            )
+            paths = conn.execute(
+                select(c.plan_id, c.path)
+                .where(*window, c.outcome == "Abandoned")
+                .order_by(c.started_at.desc())
+                .limit(left_at_most)
+            ).all()
+        left: Counter[str] = Counter()
+        for plan_id, path in paths:
+            steps = json.loads(path or "[]")
+            if steps:
+                left[f"{plan_id} / {steps[-1][0]}"] += 1
+        by_agent = {value: n for value, n in agent}
+        return CallFigures(
+            calls=sum(per_day.values()),
+            per_day=per_day,
+            outcomes=sorted(((str(o), int(n)) for o, n in outcomes), key=lambda x: -x[1]),
+            plans=sorted(((str(p), int(n)) for p, n in plans), key=lambda x: -x[1]),
+            reached_agent=int(by_agent.get(True, 0)),
+            judged=int(by_agent.get(True, 0)) + int(by_agent.get(False, 0)),
+            seconds_median=int(lengths[len(lengths) // 2]) if lengths else 0,
+            left_at=left.most_common(15),
+        )
+
     def find(self, call_sid: str) -> CallRecord | None:
         """The record of `call_sid` (one waiting for the database counts); raises
         RecordsUnavailable when the database does not answer."""
@@ -173,6 +225,20 @@ class SqlRecorder:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+@dataclass(frozen=True)
+class CallFigures:
+    """Calls over a period, counted in SQL (the console's dashboard)."""
+
+    calls: int
+    per_day: dict[str, int]  # "2026-11-30" → calls started that day (UTC)
+    outcomes: list[tuple[str, int]]
+    plans: list[tuple[str, int]]
+    reached_agent: int
+    judged: int  # calls whose record says whether they reached an agent
+    seconds_median: int
+    left_at: list[tuple[str, int]]  # "plan / applet" where abandoned calls were
 
 
 def _row(record: CallRecord) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Alembic revisions in ivr/adapters/migrations, version table alembic_version_ivr)
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Integer,
@@ -38,6 +39,7 @@ call_records = Table(
     Column("transcript", Text, nullable=False, server_default="[]"),
     Column("started_ts", DateTime(timezone=True), index=True),
     Column("seconds", Integer),
+    Column("reached_agent", Boolean),  # None: not known (records before it was kept)
 )
 
 # Every published version of every plan: immutable rows. The newest row of a plan is what it

@@ -77,6 +77,7 @@ class System:
 
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher_pid: int | None = None
+    _watcher: Any = None
 
     @property
     def directory(self) -> dict[str, Destination]:
@@ -121,7 +122,16 @@ class System:
         if forked:
             self._after_fork()
         self.sync.forked()
-        PlanWatcher(self, self.settings.plan_poll_interval).start()
+        self._watcher = PlanWatcher(self, self.settings.plan_poll_interval)
+        self._watcher.start()
+
+    def stop_background(self, timeout: float = 5.0) -> None:
+        """Stop this process's plan watcher (tests, and a clean shutdown)."""
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.stop.set()
+            watcher.join(timeout)
+            self._watcher = None
 
     def _after_fork(self) -> None:
         """In a worker forked from a process that had opened the databases (gunicorn

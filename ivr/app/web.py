@@ -75,26 +75,6 @@ def payments_api(system_: System) -> Any:
     return PaymentsApi(url, key, system_.engine.http)
 
 
-def reached_agent(catalog: Any, record: Any) -> bool | None:
-    """Whether a recorded call passed an applet that hands callers to a person (None when its
-    plan is not known here)."""
-    known = False
-    for step in record.path:
-        plan_id = step.plan or record.plan_id
-        compiled = None
-        if plan_id == record.plan_id:
-            compiled = catalog.version(plan_id, record.plan_version)
-        if compiled is None and plan_id in catalog:
-            compiled = catalog.current(plan_id)
-        if compiled is None:
-            continue
-        known = True
-        applet = compiled.applets.get(step.applet)
-        if applet is not None and type(applet).hands_to_agent:
-            return True
-    return False if known else None
-
-
 def mount_console(app: Flask, system_: System) -> None:
     """The operations console at /console (a serving process: it edits the published plans).
     Without a key to sign its sessions (IVR_SECRET_KEY, required with shared state) every
@@ -131,7 +111,6 @@ def mount_console(app: Flask, system_: System) -> None:
         records=system_.recorder,
         after_publish=system_.sync_plans,
         payments=payments_api(system_),
-        reached_agent=lambda record: reached_agent(system_.catalog, record),
     )
     secure = (settings.public_url or "").startswith("https://")
     register(app, services, secret, secure_cookies=secure)

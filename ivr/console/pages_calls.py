@@ -17,7 +17,6 @@ from ivr.console.stats import PaymentFigures, Period, figures, payment_figures, 
 from ivr.engine.records import CallRecord
 
 PAGE = 100
-DASHBOARD_MAX = 20_000  # calls read for the dashboard's figures
 PAYMENT_PAGES = 25  # of 200 payments each
 
 
@@ -32,15 +31,8 @@ def dashboard() -> Any:
         period = period_of(_arg("from") or None, _arg("to") or None, utc_now().date())
     except ValueError as exc:
         abort(400, description=f"The period cannot be used: {exc}.")
-    records = services().records.recent(
-        DASHBOARD_MAX + 1, since=period.since(), until=period.until()
-    )
-    shown = figures(
-        records[:DASHBOARD_MAX],
-        period,
-        reached_agent=services().reached_agent,
-        truncated=len(records) > DASHBOARD_MAX,
-    )
+    counted = services().records.figures(period.since(), period.until())
+    shown = figures(counted, period)
     return render_template("console/dashboard.html", f=shown, pay=_payments(period))
 
 

@@ -37,10 +37,9 @@ class PlanRow:
 class ConsoleServices:
     users: Users
     plans: PlanStore
-    records: Any  # recent(limit, plan=, outcome=, caller=, since=) and find(call_sid)
+    records: Any  # recent(limit, plan=, ...), find(call_sid), figures(since, until)
     after_publish: Callable[[], Any] = lambda: None  # this process follows at once
     payments: PaymentsApi | None = None  # the bridge's payments API (None: no bridge)
-    reached_agent: Callable[[CallRecord], bool | None] = lambda record: None
     _rows: tuple[int, list[PlanRow]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

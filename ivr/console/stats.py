@@ -5,13 +5,10 @@ the plan chose)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-
-from ivr.engine.records import CallRecord
 
 ABANDONED = "Abandoned"  # the engine's outcome for a caller who hung up mid-plan
 
@@ -43,7 +40,6 @@ class Figures:
     seconds_median: int = 0
     contained: int = 0  # calls that ended without reaching an agent
     judged: int = 0  # calls whose plan says whether they did
-    truncated: bool = False  # more calls than the dashboard reads: figures are of the newest
 
     @property
     def containment(self) -> int | None:
@@ -95,41 +91,18 @@ def period_of(first: str | None, last: str | None, today: date, default_days: in
     return Period(start, end)
 
 
-def figures(
-    records: list[CallRecord],
-    period: Period,
-    *,
-    reached_agent: Callable[[CallRecord], bool | None] = lambda record: None,
-    truncated: bool = False,
-) -> Figures:
-    out = Figures(period=period, calls=len(records), truncated=truncated)
-    for record in records:
-        agent = reached_agent(record)
-        if agent is not None:
-            out.judged += 1
-            out.contained += not agent
-    days: Counter[str] = Counter(r.started_at[:10] for r in records)
+def figures(counted: Any, period: Period) -> Figures:
+    """The dashboard's call figures from the recorder's counts (`SqlRecorder.figures`)."""
+    out = Figures(period=period, calls=counted.calls)
     out.per_day = [
         ((period.first + timedelta(days=n)).isoformat(),
-         days.get((period.first + timedelta(days=n)).isoformat(), 0))
+         counted.per_day.get((period.first + timedelta(days=n)).isoformat(), 0))
         for n in range(period.days)
     ]  # fmt: skip
-    out.outcomes = Counter(r.outcome or "(none)" for r in records).most_common()
-    out.plans = Counter(r.plan_id or "(a number with no plan)" for r in records).most_common()
-    left: Counter[str] = Counter()
-    for r in records:
-        if r.outcome == ABANDONED and r.path:
-            left[f"{r.plan_id} / {r.path[-1].applet}"] += 1
-    out.left_at = left.most_common(15)
-    lengths = sorted(s for s in (_seconds(r) for r in records) if s is not None)
-    out.seconds_median = lengths[len(lengths) // 2] if lengths else 0
+    out.outcomes = [(name or "(none)", n) for name, n in counted.outcomes]
+    out.plans = [(name or "(a number with no plan)", n) for name, n in counted.plans]
+    out.judged = counted.judged
+    out.contained = counted.judged - counted.reached_agent
+    out.left_at = counted.left_at
+    out.seconds_median = counted.seconds_median
     return out
-
-
-def _seconds(record: CallRecord) -> int | None:
-    try:
-        started = datetime.fromisoformat(record.started_at)
-        ended = datetime.fromisoformat(record.ended_at)
-    except ValueError:
-        return None
-    return max(0, round((ended - started).total_seconds()))

@@ -41,6 +41,7 @@ class CallRecord:
     path: tuple[PathStep, ...] = ()
     missing: tuple[str, ...] = field(default=())
     transcript: tuple[Line, ...] = ()
+    reached_agent: bool | None = None  # passed an applet that hands callers to a person
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (a step is [applet, outcome, at, plan, data], a transcript line
@@ -58,6 +59,7 @@ class CallRecord:
             "path": [[s.applet, s.outcome, s.at, s.plan, dict(s.data)] for s in self.path],
             "missing": list(self.missing),
             "transcript": [[line.at, line.who, line.text] for line in self.transcript],
+            "reached_agent": self.reached_agent,
         }
 
     @classmethod

@@ -461,6 +461,22 @@ class Engine:
     def _save(self, slot: Slot, s: Session) -> None:
         slot.put(s.to_json(), self.ended_ttl if s.ended else self.session_ttl)
 
+    def _reached_agent(self, s: Session) -> bool | None:
+        """Whether the call passed an applet that hands callers to a person (None when no
+        plan of its path is known here)."""
+        known = False
+        for step in s.history:
+            plan_id = step[3] or s.plan_id
+            compiled = self.catalog.version(plan_id, s.plan_version)
+            if compiled is None and plan_id in self.catalog:
+                compiled = self.catalog.current(plan_id)
+            if compiled is None:
+                continue
+            known = True
+            if step[0] and _hands_to_agent(compiled, step[0]):
+                return True
+        return False if known else None
+
     def _record(self, s: Session, slot: Slot | None = None) -> CallRecord | None:
         if s.recorded:
             return None
@@ -480,6 +496,7 @@ class Engine:
             path=tuple(PathStep(*step[:4], *step[4:5]) for step in s.history),
             missing=tuple(dict.fromkeys(s.missing)),
             transcript=tuple(Line(*line) for line in s.transcript),
+            reached_agent=self._reached_agent(s),
         )
         queue_with = getattr(self.recorder, "queue_with", None)
         try:
@@ -511,6 +528,11 @@ def _fits(waiting: str | None, event: Event) -> bool:
     if waiting == "queue":
         return isinstance(event, QueueLeft)
     return False
+
+
+def _hands_to_agent(compiled: CompiledPlan, applet_id: str) -> bool:
+    applet = compiled.applets.get(applet_id)
+    return applet is not None and type(applet).hands_to_agent
 
 
 def _store_of(compiled: CompiledPlan, applet_id: str) -> str | None:
