@@ -21,6 +21,10 @@ from ivr.app.settings import Settings, SettingsError
 log = logging.getLogger("ivr.keys")
 
 SHARED_STATE_SCHEMES = ("redis://", "rediss://", "unix://")
+FOR_ITS_PLANS = (
+    "accepts a random key this process made for its own plans; nothing outside the process "
+    "can call it"
+)
 HOW_TO_MAKE_ONE = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
@@ -31,7 +35,7 @@ class ServiceKeys:
     webhook_secret: str | None = None  # signs the bridge's payment results (the outbox)
     console_secret: str | None = None  # signs console sessions (None: the console is off)
     plan_secrets: dict[str, str] = field(default_factory=dict)  # handed to the plans
-    generated: tuple[tuple[str, str], ...] = ()  # (setting, service) it made a key for
+    generated: tuple[tuple[str, str], ...] = ()  # (setting, what its made-up key means)
 
 
 def is_shared(url: str | None) -> bool:
@@ -59,7 +63,7 @@ def service_keys(
             state_url = settings.pci.get("state_url") or settings.store_url
             _refuse_when_shared(private, state_url, "the PCI bridge", "PCI_API_KEYS")
             pci_keys = (new_key(),)
-            generated.append(("PCI_API_KEYS", "the PCI bridge's API"))
+            generated.append(("PCI_API_KEYS", f"the PCI bridge's API {FOR_ITS_PLANS}"))
         plan_secrets["PCI_API_KEY"] = resolve(env, secrets, "PCI_API_KEY") or pci_keys[0]
     billing: str | None = None
     if settings.demo_billing:
@@ -69,7 +73,7 @@ def service_keys(
                 private, settings.store_url, "the demo billing service", "BILLING_TOKEN"
             )
             billing = new_key()
-            generated.append(("BILLING_TOKEN", "the demo billing service"))
+            generated.append(("BILLING_TOKEN", f"the demo billing service {FOR_ITS_PLANS}"))
         plan_secrets["BILLING_TOKEN"] = billing
     webhook: str | None = None
     if settings.pci_enabled and (settings.pci.get("result_webhook") or settings.demo_billing):
@@ -80,7 +84,7 @@ def service_keys(
                 private, state_url, "the payment-result webhook", "PCI_WEBHOOK_SECRET"
             )
             webhook = new_key()
-            generated.append(("PCI_WEBHOOK_SECRET", "the payment-result webhook"))
+            generated.append(("PCI_WEBHOOK_SECRET", f"the payment-result webhook {FOR_ITS_PLANS}"))
     console = resolve(env, secrets, "IVR_SECRET_KEY")
     if console is not None and len(console) < 16:
         raise SettingsError(
@@ -89,7 +93,13 @@ def service_keys(
         )
     if console is None and not private and not is_shared(settings.store_url):
         console = new_key()  # one process: sessions last as long as it does
-        generated.append(("IVR_SECRET_KEY", "the console's sessions"))
+        generated.append(
+            (
+                "IVR_SECRET_KEY",
+                "the console's sessions are signed with a random key this process made, so "
+                "they end when it stops (set it to keep them, and for several processes)",
+            )
+        )
     return ServiceKeys(
         pci_api_keys=pci_keys,
         console_secret=console,
@@ -112,18 +122,5 @@ def _refuse_when_shared(private: bool, state_url: str | None, service: str, name
 
 def log_generated(keys: ServiceKeys) -> None:
     """Say once which keys the process made for itself (never the keys)."""
-    for name, service in keys.generated:
-        if name == "IVR_SECRET_KEY":
-            log.info(
-                "IVR_SECRET_KEY is not set: %s are signed with a random key this process "
-                "made, so they end when it stops (set it to keep them, and for several "
-                "processes)",
-                service,
-            )
-            continue
-        log.info(
-            "%s is not set: %s accepts a random key this process made for its own "
-            "plans; nothing outside the process can call it",
-            name,
-            service,
-        )
+    for name, consequence in keys.generated:
+        log.info("%s is not set: %s", name, consequence)

@@ -11,7 +11,7 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from foundation import stages
-from foundation.bearer import key_matches, presented_key
+from foundation.bearer import key_matches, presented_key, resolve
 from foundation.request_limits import WEBHOOK_MAX_BYTES, limit_bodies
 from foundation.twilio_signature import is_valid
 from ivr.adapters import logs, metrics, voice
@@ -66,7 +66,9 @@ def payments_api(system_: System) -> Any:
     from ivr.console.payments_api import PaymentsApi
 
     settings = system_.settings
-    key = system_.keys.plan_secrets.get("PCI_API_KEY") or settings.secrets.get("PCI_API_KEY")
+    key = system_.keys.plan_secrets.get("PCI_API_KEY") or resolve(
+        os.environ, settings.secrets, "PCI_API_KEY"
+    )
     url = settings.payments_api_url or (
         settings.self_url.rstrip("/") + "/pci/v1" if system_.bridge is not None else None
     )

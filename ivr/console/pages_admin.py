@@ -25,6 +25,12 @@ def _page(error: str | None = None, status: int = 200) -> Any:
     )
 
 
+@bp.errorhandler(UserProblem)
+def _refused(problem: UserProblem) -> Any:
+    """A user change that cannot be made: the users page, saying why (nothing changed)."""
+    return _page(str(problem), 400)
+
+
 @bp.get("/users")
 @needs(May.ADMINISTER)
 def users_page() -> Any:
@@ -35,15 +41,12 @@ def users_page() -> Any:
 @needs(May.ADMINISTER)
 def add_user() -> Any:
     form = request.form
-    try:
-        added = users().add(
-            form.get("username", "")[:100],
-            form.get("role", ""),
-            form.get("password", "")[: MAX_PASSWORD + 1],
-            actor=_actor(),
-        )
-    except UserProblem as exc:
-        return _page(str(exc), 400)
+    added = users().add(
+        form.get("username", "")[:100],
+        form.get("role", ""),
+        form.get("password", "")[: MAX_PASSWORD + 1],
+        actor=_actor(),
+    )
     flash(f"Added {added.name} ({added.role.value}).")
     return redirect(url_for("console.users_page"))
 
@@ -51,10 +54,7 @@ def add_user() -> Any:
 @bp.post("/users/<name>/role")
 @needs(May.ADMINISTER)
 def set_role(name: str) -> Any:
-    try:
-        changed = users().set_role(name, request.form.get("role", ""), actor=_actor())
-    except UserProblem as exc:
-        return _page(str(exc), 400)
+    changed = users().set_role(name, request.form.get("role", ""), actor=_actor())
     flash(f"{changed.name} is now {changed.role.value}; their sessions are signed out.")
     return redirect(url_for("console.users_page"))
 
@@ -62,10 +62,7 @@ def set_role(name: str) -> Any:
 @bp.post("/users/<name>/remove")
 @needs(May.ADMINISTER)
 def remove_user(name: str) -> Any:
-    try:
-        users().remove(name, actor=_actor())
-    except UserProblem as exc:
-        return _page(str(exc), 400)
+    users().remove(name, actor=_actor())
     flash(f"Removed {name}.")
     return redirect(url_for("console.users_page"))
 

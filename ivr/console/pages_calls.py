@@ -13,7 +13,7 @@ from ivr.console.pages_payments import masked_number
 from ivr.console.payments_api import PaymentsUnavailable
 from ivr.console.roles import May
 from ivr.console.services import services
-from ivr.console.stats import PaymentFigures, Period, figures, payment_figures, period_of
+from ivr.console.stats import Figures, PaymentFigures, Period, payment_figures, period_of
 from ivr.engine.records import CallRecord
 
 PAGE = 100
@@ -31,8 +31,7 @@ def dashboard() -> Any:
         period = period_of(_arg("from") or None, _arg("to") or None, utc_now().date())
     except ValueError as exc:
         abort(400, description=f"The period cannot be used: {exc}.")
-    counted = services().records.figures(period.since(), period.until())
-    shown = figures(counted, period)
+    shown = Figures(period, services().records.figures(period.since(), period.until()))
     return render_template("console/dashboard.html", f=shown, pay=_payments(period))
 
 

@@ -16,7 +16,6 @@ from ivr.console.roles import May
 from ivr.console.services import services
 from ivr.drawing.graph import edges_of
 from ivr.drawing.svg import svg
-from ivr.engine.catalog import load_texts
 from ivr.errors import PlanNotFound
 from ivr.lang.diagnostics import Diagnostic
 
@@ -39,7 +38,7 @@ def _diagnostics(found: list[Diagnostic]) -> list[dict[str, Any]]:
 @bp.get("/plans")
 @needs(May.VIEW)
 def plans() -> Any:
-    return render_template("console/plans.html", rows=services().plan_rows())
+    return render_template("console/plans.html", rows=list(services().serving().values()))
 
 
 def _serving(plan_id: str) -> Any:
@@ -53,22 +52,9 @@ def _serving(plan_id: str) -> Any:
 @needs(May.VIEW)
 def plan(plan_id: str) -> Any:
     history = _serving(plan_id)
-    serving = history[0]
-    loaded = load_texts([(serving.name, serving.content)], cross_check=False)
-    drawn = loaded.plans[0][0] if loaded.plans else None
-    routes = edges_of(drawn) if drawn is not None else []
     me = signed_in()
-    return render_template(
-        "console/plan.html",
-        plan_id=plan_id,
-        serving=serving,
-        history=history,
-        plan=drawn,
-        routes=routes,
-        text=serving.content,
-        diagnostics=_diagnostics(loaded.diagnostics),
-        may_edit=bool(me and me.may(May.EDIT)),
-        result=None,
+    return _plan_page(
+        plan_id, history, history[0].content, None, None, 200, bool(me and me.may(May.EDIT))
     )
 
 
@@ -76,11 +62,10 @@ def plan(plan_id: str) -> Any:
 @needs(May.VIEW)
 def plan_graph(plan_id: str) -> Any:
     """The serving version drawn (an image on the plan page; its style is its own)."""
-    serving = _serving(plan_id)[0]
-    loaded = load_texts([(serving.name, serving.content)], cross_check=False)
-    if not loaded.plans:
+    serving = services().serving().get(plan_id)
+    if serving is None or serving.plan is None:
         abort(404)
-    answer = Response(svg(loaded.plans[0][0]), mimetype="image/svg+xml")
+    answer = Response(svg(serving.plan), mimetype="image/svg+xml")
     answer.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return answer
 
@@ -112,30 +97,30 @@ def publish_plan(plan_id: str) -> Any:
     message = request.form.get("message", "").strip()[:500]
     me = signed_in()
     assert me is not None
-    if request.form.get("action") != "publish":
-        found = services().check(plan_id, text)
-        return _edit_page(plan_id, history, text, found, None, 200)
-    if not message:
-        found = services().check(plan_id, text)
-        note = "Say why in the message: it is kept with the version."
-        return _edit_page(plan_id, history, text, found, note, 400)
-    named = services().plan_id_of(text)
-    if named is not None and named != plan_id:
-        found = services().check(plan_id, text)
-        note = (
-            f"The text says plan: {named}, and this page edits {plan_id}. Keep the id (a new "
-            "plan is published from the plans folder or `ivr plans publish`)."
-        )
-        return _edit_page(plan_id, history, text, found, note, 400)
-    result = services().plans.publish(
-        [Candidate(EDITOR_NAME, text, f"console by {me.name}")], author=me.name, message=message
-    )
-    if result.checked.refused:
-        return _edit_page(
-            plan_id, history, text, result.checked.diagnostics,
-            "Not published: fix the errors below.", 400,
-        )  # fmt: skip
-    return _published(result, plan_id, me.name, "plan.publish", message)
+    note = None
+    if request.form.get("action") == "publish":
+        named = services().plan_id_of(text) if message else None
+        if not message:
+            note = "Say why in the message: it is kept with the version."
+        elif named is not None and named != plan_id:
+            note = (
+                f"The text says plan: {named}, and this page edits {plan_id}. Keep the id (a "
+                "new plan is published from the plans folder or `ivr plans publish`)."
+            )
+        else:
+            result = services().plans.publish(
+                [Candidate(EDITOR_NAME, text, f"console by {me.name}")],
+                author=me.name,
+                message=message,
+            )
+            if not result.checked.refused:
+                return _published(result, plan_id, me.name, "plan.publish", message)
+            return _edit_page(
+                plan_id, history, text, result.checked.diagnostics,
+                "Not published: fix the errors below.", 400,
+            )  # fmt: skip
+    found = services().check(plan_id, text)
+    return _edit_page(plan_id, history, text, found, note, 400 if note else 200)
 
 
 @bp.post("/plans/<plan_id>/rollback")
@@ -183,8 +168,27 @@ def _edit_page(
     note: str | None,
     status: int,
 ) -> Any:
-    loaded = load_texts([(history[0].name, history[0].content)], cross_check=False)
-    drawn = loaded.plans[0][0] if loaded.plans else None
+    """The plan page after a check or a refused publish: the edited text and what was found."""
+    errors = any(d.severity == "error" for d in found)
+    result = note or ("Errors: see below." if errors else "No errors.")
+    return _plan_page(plan_id, history, text, found, result, status, True)
+
+
+def _plan_page(
+    plan_id: str,
+    history: list[Any],
+    text: str,
+    found: list[Diagnostic] | None,
+    result: str | None,
+    status: int,
+    may_edit: bool,
+) -> Any:
+    """The plan page: the serving version drawn, `text` (its YAML, or an edit of it) with the
+    diagnostics `found` (the serving version's own when None), the versions."""
+    serving = services().serving().get(plan_id)
+    drawn = serving.plan if serving is not None else None
+    if found is None:
+        found = list(serving.diagnostics) if serving is not None else []
     return (
         render_template(
             "console/plan.html",
@@ -195,13 +199,8 @@ def _edit_page(
             routes=edges_of(drawn) if drawn is not None else [],
             text=text,
             diagnostics=_diagnostics(found),
-            may_edit=True,
-            result=note
-            or (
-                "No errors."
-                if not any(d.severity == "error" for d in found)
-                else "Errors: see below."
-            ),
+            may_edit=may_edit,
+            result=result,
         ),
         status,
     )

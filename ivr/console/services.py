@@ -16,21 +16,39 @@ from ivr.console.users import Users
 from ivr.engine.catalog import load_texts
 from ivr.engine.records import CallRecord
 from ivr.lang.diagnostics import Diagnostic
+from ivr.lang.model import Plan
 
 KEY = "ivr_console"
 
 
 @dataclass(frozen=True)
-class PlanRow:
-    """One line of the plans page."""
+class ServingPlan:
+    """A plan as the fleet serves it: its newest version, loaded beside the others (`plan`
+    is None when that version no longer loads), and what the checks found."""
 
-    plan_id: str
-    numbers: tuple[str, ...]
     serving: PublishedVersion
-    versions: int
-    errors: int
-    warnings: int
-    description: str
+    plan: Plan | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def plan_id(self) -> str:
+        return self.serving.plan_id
+
+    @property
+    def numbers(self) -> tuple[str, ...]:
+        return self.plan.numbers if self.plan is not None else ()
+
+    @property
+    def description(self) -> str:
+        return (self.plan.description or "") if self.plan is not None else ""
+
+    @property
+    def errors(self) -> int:
+        return sum(d.severity == "error" for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        return sum(d.severity == "warning" for d in self.diagnostics)
 
 
 @dataclass
@@ -40,36 +58,27 @@ class ConsoleServices:
     records: Any  # recent(limit, plan=, ...), find(call_sid), figures(since, until)
     after_publish: Callable[[], Any] = lambda: None  # this process follows at once
     payments: PaymentsApi | None = None  # the bridge's payments API (None: no bridge)
-    _rows: tuple[int, list[PlanRow]] | None = field(default=None, repr=False)
+    _serving: tuple[int, dict[str, ServingPlan]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def plan_rows(self) -> list[PlanRow]:
-        """Every serving plan, checked as the fleet loads them (kept until the next publish)."""
+    def serving(self) -> dict[str, ServingPlan]:
+        """Every serving plan by id, loaded and checked as the fleet loads them (once per
+        publish: the plan pages and their drawings reuse it)."""
         marker = self.plans.marker()
         with self._lock:
-            if self._rows is not None and self._rows[0] == marker:
-                return self._rows[1]
-        serving, loaded = self.plans.load_serving()
-        by_name = {v.name: v for v in serving}
+            if self._serving is not None and self._serving[0] == marker:
+                return self._serving[1]
+        versions, loaded = self.plans.load_serving()
         plans = {report.file: plan for plan, report in loaded.plans}
-        rows = []
-        for version in serving:
-            plan = plans.get(version.name)
-            found = [d for d in loaded.diagnostics if d.file == version.name]
-            rows.append(
-                PlanRow(
-                    plan_id=version.plan_id,
-                    numbers=plan.numbers if plan is not None else (),
-                    serving=by_name[version.name],
-                    versions=version.number,
-                    errors=sum(d.severity == "error" for d in found),
-                    warnings=sum(d.severity == "warning" for d in found),
-                    description=(plan.description or "") if plan is not None else "",
-                )
+        found = {
+            v.plan_id: ServingPlan(
+                v, plans.get(v.name), tuple(d for d in loaded.diagnostics if d.file == v.name)
             )
+            for v in versions
+        }
         with self._lock:
-            self._rows = (marker, rows)
-        return rows
+            self._serving = (marker, found)
+        return found
 
     def call_of_payment(self, payment: dict[str, Any]) -> CallRecord | None:
         """The call a payment came from: the caller's call in progress when it was created."""

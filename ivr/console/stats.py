@@ -1,6 +1,6 @@
-"""The dashboard's figures, worked out from call records over a period: calls per day, outcomes,
-plans, and where callers leave each plan (the last applet of calls that did not reach an end
-the plan chose)."""
+"""The dashboard's figures over a period: the calls as the recorder counts them (per day,
+outcome and plan, containment, where abandoned calls were) and the payments as the bridge's
+API lists them (taken, amounts, outcomes, decline reasons)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-
-ABANDONED = "Abandoned"  # the engine's outcome for a caller who hung up mid-plan
 
 
 @dataclass
@@ -29,22 +27,46 @@ class Period:
         return (self.last + timedelta(days=1)).isoformat()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Figures:
+    """The calls of `period` as the recorder counted them (`SqlRecorder.figures`)."""
+
     period: Period
-    calls: int = 0
-    per_day: list[tuple[str, int]] = field(default_factory=list)
-    outcomes: list[tuple[str, int]] = field(default_factory=list)
-    plans: list[tuple[str, int]] = field(default_factory=list)
-    left_at: list[tuple[str, int]] = field(default_factory=list)  # "plan / applet"
-    seconds_median: int = 0
-    contained: int = 0  # calls that ended without reaching an agent
-    judged: int = 0  # calls whose plan says whether they did
+    counted: Any
+
+    @property
+    def calls(self) -> int:
+        return int(self.counted.calls)
+
+    @property
+    def per_day(self) -> list[tuple[str, int]]:
+        """Every day of the period, with its calls (0 for a quiet day)."""
+        days = [
+            (self.period.first + timedelta(days=n)).isoformat() for n in range(self.period.days)
+        ]
+        return [(day, self.counted.per_day.get(day, 0)) for day in days]
+
+    @property
+    def outcomes(self) -> list[tuple[str, int]]:
+        return [(name or "(none)", n) for name, n in self.counted.outcomes]
+
+    @property
+    def plans(self) -> list[tuple[str, int]]:
+        return [(name or "(a number with no plan)", n) for name, n in self.counted.plans]
+
+    @property
+    def left_at(self) -> list[tuple[str, int]]:
+        return list(self.counted.left_at)
+
+    @property
+    def seconds_median(self) -> int:
+        return int(self.counted.seconds_median)
 
     @property
     def containment(self) -> int | None:
         """Per cent of calls that ended without an agent (None with no call to judge)."""
-        return round(100 * self.contained / self.judged) if self.judged else None
+        judged, agent = self.counted.judged, self.counted.reached_agent
+        return round(100 * (judged - agent) / judged) if judged else None
 
 
 @dataclass
@@ -89,20 +111,3 @@ def period_of(first: str | None, last: str | None, today: date, default_days: in
     if (end - start).days > 366:
         raise ValueError("choose a period of at most a year")
     return Period(start, end)
-
-
-def figures(counted: Any, period: Period) -> Figures:
-    """The dashboard's call figures from the recorder's counts (`SqlRecorder.figures`)."""
-    out = Figures(period=period, calls=counted.calls)
-    out.per_day = [
-        ((period.first + timedelta(days=n)).isoformat(),
-         counted.per_day.get((period.first + timedelta(days=n)).isoformat(), 0))
-        for n in range(period.days)
-    ]  # fmt: skip
-    out.outcomes = [(name or "(none)", n) for name, n in counted.outcomes]
-    out.plans = [(name or "(a number with no plan)", n) for name, n in counted.plans]
-    out.judged = counted.judged
-    out.contained = counted.judged - counted.reached_agent
-    out.left_at = counted.left_at
-    out.seconds_median = counted.seconds_median
-    return out

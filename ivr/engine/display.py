@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from foundation.redaction import redact
@@ -21,7 +22,10 @@ SENSITIVE = re.compile(
 PIN = re.compile(r"(?:^|_|[a-z])(?:PIN|Pin|pin)(?=$|_|[A-Z0-9])")  # PIN, CardPin; not Spin
 
 
+@lru_cache(maxsize=4096)
 def is_sensitive(name: str) -> bool:
+    """Whether data source `name` looks secret (asked for every value on every turn: the
+    names are a plan's few, so the answer is kept)."""
     return bool(SENSITIVE.search(name) or PIN.search(name))
 
 

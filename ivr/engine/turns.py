@@ -493,7 +493,7 @@ class Engine:
             ended_at=s.ended_at or self.clock().isoformat(),
             outcome=str(outcome),
             end_status=s.end_status or "completed",
-            path=tuple(PathStep(*step[:4], *step[4:5]) for step in s.history),
+            path=tuple(PathStep(step[0] or "", *step[1:]) for step in s.history),
             missing=tuple(dict.fromkeys(s.missing)),
             transcript=tuple(Line(*line) for line in s.transcript),
             reached_agent=self._reached_agent(s),
