@@ -25,8 +25,8 @@ from werkzeug.serving import make_server
 from demo.billing import Billing, register
 from ivr.app.settings import Destination
 from ivr.app.system import with_bridge_numbers
-from ivr.tools.simulator.transport import HttpTransport
-from ivr.tools.simulator.twilio import KeySource, TwilioSimulator
+from ivr.phone.transport import HttpTransport
+from ivr.phone.twilio import KeySource, TwilioSimulator
 from pci_bridge.gateway import SimulatedGateway
 from pci_bridge.ledger import Ledger
 from tests.conftest import ROOT, LoopbackServer, Reply, Seen, free_port

@@ -27,8 +27,8 @@ from twilio.request_validator import RequestValidator
 
 from ivr.app.settings import Destination
 from ivr.app.system import with_bridge_numbers
-from ivr.tools.simulator.transport import HttpTransport
-from ivr.tools.simulator.twilio import Event, KeySource, TwilioSimulator
+from ivr.phone.transport import HttpTransport
+from ivr.phone.twilio import Event, KeySource, TwilioSimulator
 from tests.conftest import ROOT, LoopbackServer, Reply, Seen, free_port
 from tests.test_auth_http import Server
 

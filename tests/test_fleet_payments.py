@@ -18,8 +18,8 @@ import yaml
 
 from ivr.app.settings import Destination
 from ivr.app.system import with_bridge_numbers
-from ivr.tools.simulator.transport import HttpTransport
-from ivr.tools.simulator.twilio import KeySource, TwilioSimulator
+from ivr.phone.transport import HttpTransport
+from ivr.phone.twilio import KeySource, TwilioSimulator
 from tests.conftest import ROOT, free_port
 from tests.test_auth_http import Server
 

@@ -18,10 +18,10 @@ import requests
 import yaml
 
 from ivr.adapters.records_sql import SqlRecorder
+from ivr.app.local_phone import LocalPhone
 from ivr.app.settings import Settings
 from ivr.engine.stores.redis_store import RedisStore
-from ivr.tools.simulator.local import LocalPhone
-from ivr.tools.simulator.twilio import KeySource, TwilioSimulator
+from ivr.phone.twilio import KeySource, TwilioSimulator
 from tests.conftest import PCI_KEY, PLANS, LoopbackServer, free_port
 
 CALL_NUMBER = "+441000000901"  # tests/plans/web_call.yaml

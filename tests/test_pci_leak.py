@@ -42,9 +42,9 @@ import sqlalchemy
 
 from foundation import redaction
 from ivr.adapters import logs
+from ivr.app.local_phone import CallReport, LocalPhone
 from ivr.app.settings import Settings
-from ivr.tools.simulator.local import CallReport, LocalPhone
-from ivr.tools.simulator.twilio import KeySource
+from ivr.phone.twilio import KeySource
 from tests.conftest import ROOT
 
 START = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday morning in London

@@ -316,8 +316,8 @@ def test_a_charge_reaches_billing_when_the_plans_post_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
     from ivr.adapters.canned import CannedAnswer, canned_session
+    from ivr.app.local_phone import LocalPhone
     from ivr.app.settings import Settings
-    from ivr.tools.simulator.local import LocalPhone
     from tests.conftest import CLI_ENVIRONMENT, ROOT
 
     for name in CLI_ENVIRONMENT:
@@ -357,8 +357,8 @@ def test_a_stored_card_charge_slower_than_a_turn_is_never_lost(
     again) and reaches an agent; when the charge completes the outbox posts it to billing."""
     import time
 
+    from ivr.app.local_phone import LocalPhone
     from ivr.app.settings import Settings
-    from ivr.tools.simulator.local import LocalPhone
     from tests.conftest import CLI_ENVIRONMENT, ROOT
 
     for name in CLI_ENVIRONMENT:

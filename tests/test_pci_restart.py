@@ -30,8 +30,8 @@ import sqlalchemy
 import yaml
 from flask import Flask
 
-from ivr.tools.simulator.transport import FlaskTransport, HttpTransport
-from ivr.tools.simulator.twilio import CallResult, KeySource, SimClock, TwilioSimulator
+from ivr.phone.transport import FlaskTransport, HttpTransport
+from ivr.phone.twilio import CallResult, KeySource, SimClock, TwilioSimulator
 from pci_bridge import BridgeConfig
 from pci_bridge.state import MemoryState
 from tests.conftest import PCI_KEY, Clock, free_port, keyed_bridge_app

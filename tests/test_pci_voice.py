@@ -27,8 +27,8 @@ from lxml import etree
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from ivr.tools.simulator import CallResult, KeySource, TwilioSimulator
-from ivr.tools.simulator.transport import FlaskTransport
+from ivr.phone import CallResult, KeySource, TwilioSimulator
+from ivr.phone.transport import FlaskTransport
 from pci_bridge.app import Bridge
 from pci_bridge.codes import spoken
 from pci_bridge.config import BridgeConfig

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from ivr.app.local_phone import LocalPhone
 from ivr.tools.cli import main
-from ivr.tools.simulator.local import LocalPhone
 from ivr.tools.testing import ivr_phone  # noqa: F401  (the fixture, as a conftest would enable it)
 from tests.conftest import CLI_ENVIRONMENT as ENVIRONMENT
 from tests.conftest import PLANS, ROOT

@@ -16,11 +16,11 @@ from flask import Flask, Response, request
 from lxml import etree
 from twilio.request_validator import RequestValidator
 
+from ivr.app.local_phone import CallReport, LocalPhone
 from ivr.app.settings import Destination, Settings
+from ivr.phone import CallResult, KeySource, SimClock, TwilioSimulator
+from ivr.phone.transport import FlaskTransport
 from ivr.tools.scenario_report import run_files
-from ivr.tools.simulator import CallResult, KeySource, SimClock, TwilioSimulator
-from ivr.tools.simulator.local import CallReport, LocalPhone
-from ivr.tools.simulator.transport import FlaskTransport
 from tests.conftest import EXAMPLES, ROOT, LoopbackServer, Seen
 from tests.test_twiml import assert_valid_twiml, demo_services
 

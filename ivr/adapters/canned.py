@@ -15,7 +15,7 @@ from requests.structures import CaseInsensitiveDict
 
 from foundation.documents import check, validator
 
-# A service answer in a scenario file (docs: README "Test"; ivr/tools/scenarios.py).
+# A service answer in a scenario file (docs: README "Test"; ivr/app/scenarios.py).
 SERVICE_ANSWER: dict[str, Any] = {
     "type": "object",
     "properties": {

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -38,6 +39,7 @@ DEAD_KEY = "ivr:records:unwritable"  # entries no database write accepts, kept f
 WRITER_KEY = "ivr:records:writer"
 BATCH = 200  # records written in one transaction
 IDLE_WAIT = 0.25  # seconds between a writer's looks at an empty queue
+SETTLE_WAIT = 1.0  # seconds a read waits for another writer to write the queue out
 WRITER_LEASE_MS = 30_000  # a writer that dies holding the lock frees it after this
 
 # Queue a record and index it by call, in one round trip.
@@ -134,12 +136,27 @@ class QueuedRecorder:
         return from_json(queued) if queued else self.sql.find(call_sid)
 
     def recent(self, limit: int = 20, **filters: Any) -> list[CallRecord]:
-        self.flush()
+        self.settle()
         return self.sql.recent(limit, **filters)
 
-    def figures(self, since: str, until: str) -> Any:
-        self.flush()
-        return self.sql.figures(since, until)
+    def figures(self, since: str, until: str, **filters: Any) -> Any:
+        self.settle()
+        return self.sql.figures(since, until, **filters)
+
+    def settle(self, within: float = SETTLE_WAIT) -> None:
+        """Write what is queued before a read: when another writer holds the lease, wait
+        (up to `within` seconds) until it has written the queue out."""
+        deadline = time.monotonic() + within
+        while True:
+            self.flush()
+            try:
+                if not self.client.llen(QUEUE_KEY):
+                    return
+            except redis.RedisError:
+                return
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
 
     # -- the writer ----------------------------------------------------------------------
 
@@ -162,10 +179,15 @@ class QueuedRecorder:
 
     def _exit(self) -> None:
         if self._pid == os.getpid():
-            self._stop.set()
-            self._wake.set()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
+            self.stop()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop this process's writer thread after its batch (reads still write the queue
+        out first); another worker's writer takes the queue."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -258,6 +258,16 @@ class Catalog:
             self._numbers.update(self._extra_numbers)
             return compiled
 
+    def with_numbers(self, numbers: dict[str, str]) -> Catalog:
+        """A catalog of the same plans (compiled once, shared) that also answers `numbers`."""
+        other = Catalog(numbers=numbers, max_plan_bytes=self.max_plan_bytes)
+        with self._lock:
+            other._current = dict(self._current)
+            other._versions = dict(self._versions)
+        other._numbers = {n: pid for pid, c in other._current.items() for n in c.plan.numbers}
+        other._numbers.update(other._extra_numbers)
+        return other
+
     def current(self, plan_id: str) -> CompiledPlan:
         try:
             return self._current[plan_id]

@@ -159,9 +159,9 @@ def call(
     In a terminal, leave out --keys and type each entry as you listen: keys, Enter for none,
     `say WORDS` to speak, Ctrl-C or Ctrl-D to hang up (the call is recorded)."""
     from ivr.adapters.logs import install
-    from ivr.tools.simulator.local import LocalPhone, RemotePhone
+    from ivr.app.local_phone import LocalPhone, RemotePhone
+    from ivr.phone.twilio import KeySource
     from ivr.tools.simulator.terminal import Terminal
-    from ivr.tools.simulator.twilio import KeySource
     from ivr.tools.transcript import event_line, lines, summary
 
     install("WARNING")
@@ -209,7 +209,7 @@ def call(
 def call_entries(keys: tuple[str, ...], say: tuple[str, ...]) -> list[Any]:
     """The caller's entries in order: --keys split on spaces and commas, each '~' taking the
     next --say (the --say left over come after). Letters in --keys are refused."""
-    from ivr.tools.simulator.twilio import Spoken, bad_entry
+    from ivr.phone.twilio import Spoken, bad_entry
 
     spoken = [Spoken(words.strip()) for words in say if words.strip()]
     entries: list[Any] = []

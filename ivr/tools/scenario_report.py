@@ -7,9 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from ivr.app.settings import DEFAULT_DATABASE, Settings
-from ivr.engine.catalog import Catalog
-from ivr.tools.scenarios import (
+from ivr.app.scenarios import (
     Outcome,
     ScenarioError,
     coverage,
@@ -17,6 +15,8 @@ from ivr.tools.scenarios import (
     run_scenario,
     scenario_files,
 )
+from ivr.app.settings import DEFAULT_DATABASE, Settings
+from ivr.engine.catalog import Catalog
 
 
 def run_files(

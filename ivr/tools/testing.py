@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from ivr.adapters.canned import CannedAnswer, canned_session
+from ivr.app.local_phone import LocalPhone
 from ivr.app.settings import Destination, Settings
-from ivr.tools.simulator.local import LocalPhone
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ goes."""
 
 from __future__ import annotations
 
-from ivr.tools.simulator.local import CallReport
-from ivr.tools.simulator.twilio import Event
+from ivr.app.local_phone import CallReport
+from ivr.phone.twilio import Event
 
 _LABELS = {
     "say": "hears",

@@ -1,5 +1,2 @@
-"""The call simulator: Twilio's side of a call, run against the webhook app."""
-
-from ivr.tools.simulator.twilio import CallResult, Event, KeySource, SimClock, TwilioSimulator
-
-__all__ = ["CallResult", "Event", "KeySource", "SimClock", "TwilioSimulator"]
+"""The call simulator: Twilio's side of a call (`ivr.phone`) run against a whole system in
+this process (`local`) or a running server, and shown in a terminal."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import click
 
-from ivr.tools.simulator.twilio import Event, KeySource, Spoken, bad_entry
+from ivr.phone.twilio import Event, KeySource, Spoken, bad_entry
 
 HANG_UP = ("h", "hangup", "hang up", "q")
 UP_AND_CLEAR = "\x1b[1A\r\x1b[2K"  # ANSI: cursor up one line, to its start, clear it

@@ -13,8 +13,8 @@ from typing import Any
 import requests
 
 from ivr.app.settings import Settings
-from ivr.tools.simulator.transport import FlaskTransport, HttpTransport
-from ivr.tools.simulator.twilio import CallResult, KeySource, SimClock, TwilioSimulator
+from ivr.phone.transport import FlaskTransport, HttpTransport
+from ivr.phone.twilio import CallResult, KeySource, SimClock, TwilioSimulator
 
 
 @dataclass
@@ -70,6 +70,7 @@ class LocalPhone:
         store: Any = None,
         recorder: Any = None,
         on_event: Any = None,
+        **wiring: Any,
     ):
         from ivr.adapters.loopback import mount
         from ivr.app import create_app
@@ -86,7 +87,13 @@ class LocalPhone:
         self.clock = SimClock(start)
         session = http if http is not None else requests.Session()
         self.app = create_app(
-            settings, clock=self.clock, http=session, store=store, recorder=recorder, private=True
+            settings,
+            clock=self.clock,
+            http=session,
+            store=store,
+            recorder=recorder,
+            private=True,
+            **wiring,
         )
         mount(session, self.app, settings.self_url)  # the app's own services, in-process
         self.system = self.app.extensions["ivr"]

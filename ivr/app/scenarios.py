@@ -37,14 +37,14 @@ from foundation.clock import parse_utc
 from foundation.documents import validator
 from foundation.suggest import did_you_mean
 from ivr.adapters.canned import SERVICE_ANSWER, CannedAnswer, canned_session
+from ivr.app.local_phone import CallReport, LocalPhone
 from ivr.app.settings import Destination, Settings
 from ivr.engine.catalog import Catalog
 from ivr.engine.registry import REGISTRY
 from ivr.lang.diagnostics import Diagnostic, Report
 from ivr.lang.diagnostics import Path as Path_
 from ivr.lang.documents import read_document
-from ivr.tools.simulator.local import CallReport, LocalPhone
-from ivr.tools.simulator.twilio import bad_entry
+from ivr.phone.twilio import bad_entry
 
 _TEXT = {"type": ["string", "null"]}
 _LIST = {"type": ["array", "null"]}
@@ -283,7 +283,11 @@ def _time(value: Any, at: Path_, report: Report) -> datetime | None:
 # --- running -------------------------------------------------------------------------------
 
 
-def run_scenario(scenario: Scenario, settings: Settings) -> Outcome:
+def run_scenario(
+    scenario: Scenario, settings: Settings, *, catalog: Catalog | None = None, **wiring: Any
+) -> Outcome:
+    """Run one scenario on a private system built from `settings` (its plans folder), or
+    serving `catalog`'s plans (the console's runs); `wiring` goes to the system."""
     started = time.perf_counter()
     directory = dict(settings.directory)
     for number, answer in scenario.dial.items():
@@ -299,10 +303,13 @@ def run_scenario(scenario: Scenario, settings: Settings) -> Outcome:
     if scenario.plan:  # a file may name the plan instead of a number: dial a stand-in number
         number = "+10000000000"
         numbers[number] = scenario.plan
+    if catalog is not None:
+        wiring["catalog"] = catalog.with_numbers(numbers)
     phone = LocalPhone(
         replace(settings, directory=directory, numbers=numbers),
         http=http,
         start=scenario.start_time,
+        **wiring,
     )
     if scenario.queue_result:
         phone.simulator.queue_result = scenario.queue_result
