@@ -85,8 +85,12 @@ return 0
 
 
 class RedisState:
-    def __init__(self, client: redis.Redis):
+    """Live state in Redis; `namespace` goes before every key, so a second bridge (the
+    console's softphone's) can share a Redis without ever meeting the first one's keys."""
+
+    def __init__(self, client: redis.Redis, namespace: str = ""):
         self.client = client
+        self.namespace = namespace
         self._release = client.register_script(_RELEASE)
 
     @classmethod
@@ -97,24 +101,26 @@ class RedisState:
         self.client.close()
 
     def get(self, key: str) -> str | None:
-        value = self.client.get(key)
+        value = self.client.get(self.namespace + key)
         return value.decode() if isinstance(value, bytes) else value
 
     def put(self, key: str, value: str, ttl: int) -> None:
-        self.client.set(key, value, ex=ttl)
+        self.client.set(self.namespace + key, value, ex=ttl)
 
     def delete(self, key: str) -> None:
-        self.client.delete(key)
+        self.client.delete(self.namespace + key)
 
     def reserve(self, key: str, value: str, ttl: int) -> bool:
-        return bool(self.client.set(key, value, nx=True, ex=ttl))
+        return bool(self.client.set(self.namespace + key, value, nx=True, ex=ttl))
 
     def release(self, key: str, value: str) -> None:
-        self._release([key], [value])
+        self._release([self.namespace + key], [value])
 
     @contextmanager
     def lock(self, name: str, timeout: float = 10.0) -> Iterator[None]:
-        lock = self.client.lock(name, timeout=30, sleep=0.005, blocking_timeout=timeout)
+        lock = self.client.lock(
+            self.namespace + name, timeout=30, sleep=0.005, blocking_timeout=timeout
+        )
         if not lock.acquire(token=uuid.uuid4().hex):
             raise PciBridgeError(f"{name} is busy")
         try:

@@ -42,6 +42,10 @@ NEEDS: dict[str, May | None] = {
     "console.call": May.VIEW,
     "console.payments": May.VIEW,
     "console.payment": May.INQUIRE,
+    "console.phone": May.EDIT,
+    "console.phone_ring": May.EDIT,
+    "console.phone_keys": May.EDIT,
+    "console.phone_hang_up": May.EDIT,
     "console.users_page": May.ADMINISTER,
     "console.add_user": May.ADMINISTER,
     "console.set_role": May.ADMINISTER,
@@ -492,7 +496,7 @@ def test_a_call_page_shows_its_transcript_and_data_but_no_secret(
     """A whole simulated payment with a new card (./scripts/demo.sh's keys), then its page."""
     from datetime import UTC, datetime
 
-    from ivr.tools.simulator.local import LocalPhone
+    from ivr.app.local_phone import LocalPhone
 
     database = f"sqlite:///{tmp_path}/calls.sqlite3"
     phone = LocalPhone(

@@ -59,7 +59,7 @@ def test_reference_has_every_operator_and_type_and_its_examples_are_valid_rules(
 
 def test_the_scenario_file_reference_names_every_key_a_file_may_have() -> None:
     from ivr.adapters.canned import SERVICE_ANSWER
-    from ivr.tools.scenarios import DIAL_ANSWERS, QUEUE_RESULTS, SCENARIO_FILE
+    from ivr.app.scenarios import DIAL_ANSWERS, QUEUE_RESULTS, SCENARIO_FILE
 
     text = (DOCS / "scenario-files.md").read_text(encoding="utf-8")
     scenario = SCENARIO_FILE["properties"]["scenarios"]["items"]

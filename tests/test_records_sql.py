@@ -20,10 +20,10 @@ import yaml
 from click.testing import CliRunner, Result
 
 from ivr.adapters.records_sql import SqlRecorder
+from ivr.app.local_phone import LocalPhone
 from ivr.app.settings import Settings
 from ivr.engine.records import CallRecord, Line, PathStep
 from ivr.tools.cli import main
-from ivr.tools.simulator.local import LocalPhone
 from tests.conftest import ROOT
 
 OPEN = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)  # a Wednesday, 10:00 in London: open

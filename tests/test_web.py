@@ -26,10 +26,10 @@ from werkzeug.test import TestResponse
 
 from foundation.twilio_signature import is_valid
 from ivr.app import create_app
+from ivr.app.local_phone import LocalPhone
 from ivr.app.settings import Settings
 from ivr.engine.stores import MemoryStore
 from ivr.engine.stores.redis_store import RedisStore
-from ivr.tools.simulator.local import LocalPhone
 from tests.conftest import PLANS, Clock, LoopbackServer, free_port
 from tests.test_twiml import assert_valid_twiml
 

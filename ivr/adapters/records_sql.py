@@ -127,10 +127,14 @@ class SqlRecorder:
         since: str | None = None,
         number: str | None = None,
         until: str | None = None,
+        test: bool | None = None,
     ) -> list[CallRecord]:
-        """The newest records first, filtered by plan, outcome, caller, number dialled and
-        start time (`since` inclusive, `until` exclusive; ISO text)."""
+        """The newest records first, filtered by plan, outcome, caller, number dialled,
+        start time (`since` inclusive, `until` exclusive; ISO text) and test calls (None:
+        live and test calls alike)."""
         query = select(call_records)
+        if test is not None:
+            query = query.where(call_records.c.test.is_(test))
         if plan:
             query = query.where(call_records.c.plan_id == plan)
         if outcome:
@@ -147,12 +151,15 @@ class SqlRecorder:
         with self.db.connect() as conn:
             return [_from_row(r._mapping) for r in conn.execute(query)]
 
-    def figures(self, since: str, until: str, *, left_at_most: int = 20_000) -> CallFigures:
-        """The dashboard's figures for calls started in [since, until) (ISO dates or times),
-        counted in SQL: per day, outcome and plan, the calls that reached an agent, lengths,
-        and the applet each abandoned call was at (the newest `left_at_most` of them)."""
+    def figures(
+        self, since: str, until: str, *, test: bool = False, left_at_most: int = 20_000
+    ) -> CallFigures:
+        """The dashboard's figures for the live calls (or with `test`, the test calls) started
+        in [since, until) (ISO dates or times), counted in SQL: per day, outcome and plan, the
+        calls that reached an agent, lengths, and the applet each abandoned call was at (the
+        newest `left_at_most` of them); and how many calls of the other kind there were."""
         c = call_records.c
-        window = (c.started_at >= since, c.started_at < until)
+        window = (c.started_at >= since, c.started_at < until, c.test.is_(test))
         day = func.substr(c.started_at, 1, 10)
         with self.db.connect() as conn:
             per_day: dict[str, int] = {
@@ -175,6 +182,11 @@ class SqlRecorder:
                 .scalars()
                 .all()
             )
+            others = conn.execute(
+                select(func.count()).where(
+                    c.started_at >= since, c.started_at < until, c.test.is_(not test)
+                )
+            ).scalar_one()
             paths = conn.execute(
                 select(c.plan_id, c.path)
                 .where(*window, c.outcome == "Abandoned")
@@ -196,6 +208,8 @@ class SqlRecorder:
             judged=int(by_agent.get(True, 0)) + int(by_agent.get(False, 0)),
             seconds_median=int(lengths[len(lengths) // 2]) if lengths else 0,
             left_at=left.most_common(15),
+            test=test,
+            others=int(others),
         )
 
     def find(self, call_sid: str) -> CallRecord | None:
@@ -239,6 +253,8 @@ class CallFigures:
     judged: int  # calls whose record says whether they reached an agent
     seconds_median: int
     left_at: list[tuple[str, int]]  # "plan / applet" where abandoned calls were
+    test: bool = False  # these are the test calls (else the live ones)
+    others: int = 0  # calls of the other kind in the period
 
 
 def _row(record: CallRecord) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from foundation.migrations import Schema
@@ -40,6 +41,7 @@ call_records = Table(
     Column("started_ts", DateTime(timezone=True), index=True),
     Column("seconds", Integer),
     Column("reached_agent", Boolean),  # None: not known (records before it was kept)
+    Column("test", Boolean, nullable=False, server_default=false()),  # a softphone call
 )
 
 # Every published version of every plan: immutable rows. The newest row of a plan is what it

@@ -59,6 +59,8 @@ class Settings:
     data: dict[str, Any] = field(default_factory=dict)
     self_url: str = "http://127.0.0.1:8080"
     payments_api_url: str | None = None  # the console's bridge (default: this app's /pci/v1)
+    # the softphone's own bridge ledger (test payments; SQLite by default, any SQL URL)
+    softphone_pci_database_url: str = "sqlite:///var/softphone-pci.sqlite3"
     pci: dict[str, Any] = field(default_factory=dict)
     demo_billing: bool = False  # the shipped config.yaml turns it on
     max_plan_bytes: int = MAX_PLAN_BYTES
@@ -151,6 +153,7 @@ SETTINGS_SCHEMA = {
         "data": _MAP,
         "self_url": _TEXT,
         "payments_api_url": _TEXT,
+        "softphone_pci_database_url": _TEXT,
         "pci": _MAP,
         "demo_billing": _FLAG,
         "max_plan_bytes": _COUNT,

@@ -126,12 +126,16 @@ class System:
         self._watcher.start()
 
     def stop_background(self, timeout: float = 5.0) -> None:
-        """Stop this process's plan watcher (tests, and a clean shutdown)."""
+        """Stop this process's background threads, the plan watcher and the call record
+        writer (tests, and a clean shutdown)."""
         watcher = self._watcher
         if watcher is not None:
             watcher.stop.set()
             watcher.join(timeout)
             self._watcher = None
+        stop_writer = getattr(self.recorder, "stop", None)
+        if stop_writer is not None:
+            stop_writer(timeout)
 
     def _after_fork(self) -> None:
         """In a worker forked from a process that had opened the databases (gunicorn
@@ -191,11 +195,21 @@ def build_system(
     store: SessionStore | None = None,
     recorder: Any = None,
     private: bool = False,
+    catalog: Catalog | None = None,
+    plan_sources: Callable[[str, str], str | None] | None = None,
+    bridge_state: Any = None,
+    test_calls: bool = False,
 ) -> System:
     """Wire a system. `private`: simulated calls and plan tests, whose service keys never
-    leave the process (they never refuse to start for want of a configured key)."""
+    leave the process (they never refuse to start for want of a configured key).
+
+    The console's softphone wires a private system onto the serving one: its `catalog` (the
+    published plans, followed as they change) and `plan_sources`, the bridge's live state
+    under a namespace of its own (`bridge_state`), and records marked as `test_calls`."""
     keys = service_keys(settings, private=private)
-    catalog = Catalog(numbers=settings.numbers, max_plan_bytes=settings.max_plan_bytes)
+    shared_catalog = catalog is not None
+    if catalog is None:
+        catalog = Catalog(numbers=settings.numbers, max_plan_bytes=settings.max_plan_bytes)
     store = store if store is not None else open_store(settings.store_url)
     if recorder is None:
         recorder = SqlRecorder(settings.database_url)
@@ -211,6 +225,8 @@ def build_system(
         session_ttl=settings.session_ttl,
         data=settings.data,
     )
+    engine.test_calls = test_calls
+    engine.plan_sources = plan_sources
     system = System(settings, catalog, store, recorder, engine, keys=keys)
     if settings.sms_from and settings.auth_token:
         system.sms = SmsSender(
@@ -221,7 +237,7 @@ def build_system(
             engine.http,
         )
     if settings.pci_enabled:
-        system.bridge = embedded_bridge(settings, clock, keys, engine.http)
+        system.bridge = embedded_bridge(settings, clock, keys, engine.http, bridge_state)
         system.bridge.sessions.on_late_end = system.late_receipt
     if not private:  # serving: the published versions in the database are what serves
         from ivr.app.fleet import PlanSync
@@ -232,12 +248,17 @@ def build_system(
         system.sync = PlanSync(system, system.plans, watch=settings.watch_plans)
         engine.plan_sources = system.plans.content
         engine.observer = EngineMetrics()
-    system.reload_plans()
+    if not shared_catalog:
+        system.reload_plans()
     return system
 
 
 def embedded_bridge(
-    settings: Settings, clock: Callable[[], datetime], keys: ServiceKeys, http: requests.Session
+    settings: Settings,
+    clock: Callable[[], datetime],
+    keys: ServiceKeys,
+    http: requests.Session,
+    state: Any = None,
 ) -> Any:
     """The PCI bridge on the same app: its own database file and `pci:` keys in the same
     store; signature checks and public URL shared with the engine; payment results sent with
@@ -251,4 +272,4 @@ def embedded_bridge(
     raw.setdefault("public_url", settings.public_url)
     raw["api_keys"] = keys.pci_api_keys
     raw["webhook_secret"] = keys.webhook_secret
-    return build_bridge(BridgeConfig.from_dict(raw), clock=clock, http=http)
+    return build_bridge(BridgeConfig.from_dict(raw), clock=clock, http=http, state=state)

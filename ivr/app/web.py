@@ -104,6 +104,8 @@ def mount_console(app: Flask, system_: System) -> None:
             )
 
         return
+    from ivr.app.scenario_runs import ScenarioRuns
+    from ivr.app.softphone import Softphone
     from ivr.console import ConsoleServices, register
     from ivr.console.users import Users
 
@@ -113,6 +115,8 @@ def mount_console(app: Flask, system_: System) -> None:
         records=system_.recorder,
         after_publish=system_.sync_plans,
         payments=payments_api(system_),
+        phone=Softphone(system_),
+        scenarios=ScenarioRuns(system_),
     )
     secure = (settings.public_url or "").startswith("https://")
     register(app, services, secret, secure_cookies=secure)

@@ -10,6 +10,7 @@ from ivr.console import (  # noqa: F401  (their routes join the blueprint)
     pages_admin,
     pages_calls,
     pages_payments,
+    pages_phone,
     pages_plans,
 )
 from ivr.console.auth import install

@@ -28,6 +28,7 @@ NAVIGATION = [
     ("console.plans", "Plans", May.VIEW),
     ("console.calls", "Calls", May.VIEW),
     ("console.payments", "Payments", May.VIEW),
+    ("console.phone", "Softphone", May.EDIT),
     ("console.users_page", "Users", May.ADMINISTER),
     ("console.audit", "Audit log", May.ADMINISTER),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, render_template, request
+from flask import abort, render_template, request, url_for
 
 from foundation.clock import utc_now
 from ivr.console.auth import needs, signed_in
@@ -31,15 +31,25 @@ def dashboard() -> Any:
         period = period_of(_arg("from") or None, _arg("to") or None, utc_now().date())
     except ValueError as exc:
         abort(400, description=f"The period cannot be used: {exc}.")
-    shown = Figures(period, services().records.figures(period.since(), period.until()))
-    return render_template("console/dashboard.html", f=shown, pay=_payments(period))
+    test = request.args.get("calls") == "test"  # the softphone's test calls and payments
+    counted = services().records.figures(period.since(), period.until(), test=test)
+    shown = Figures(period, counted)
+    view: dict[str, Any] = {"from": period.first.isoformat(), "to": period.last.isoformat()}
+    if not test:
+        view["calls"] = "test"
+    other_view = url_for("console.dashboard", **view)
+    return render_template(
+        "console/dashboard.html", f=shown, pay=_payments(period, test), other_view=other_view
+    )
 
 
-def _payments(period: Period) -> PaymentFigures:
-    """The period's payments, read page by page from the bridge's payments API."""
-    api = services().payments
+def _payments(period: Period, test: bool) -> PaymentFigures:
+    """The period's payments (live, or the softphone's test payments), read page by page from
+    the bridge's payments API."""
+    api = services().test_payments() if test else services().payments
     if api is None:
-        return PaymentFigures(unavailable="no PCI bridge is configured for this console")
+        what = "no softphone" if test else "no PCI bridge is configured for this console"
+        return PaymentFigures(unavailable=what)
     seen: list[dict[str, Any]] = []
     cursor = ""
     try:
@@ -74,8 +84,9 @@ def calls() -> Any:
             filters["until"] = period_of(day, day, utc_now().date()).until()
         except ValueError as exc:
             abort(400, description=f"The date 'to' cannot be used: {exc}.")
+    kind = {"live": False, "test": True}.get(_arg("kind"))
     records: list[CallRecord] = services().records.recent(
-        PAGE, **{k: v for k, v in filters.items() if v}
+        PAGE, **{k: v for k, v in filters.items() if v}, test=kind
     )
     return render_template(
         "console/calls.html", records=records, args=request.args, page=PAGE, caller=_caller()

@@ -34,6 +34,17 @@ def _api() -> PaymentsApi:
     return api
 
 
+def _sources(source: str, searching: bool) -> list[tuple[PaymentsApi, bool]]:
+    """The payments APIs to read, each with whether its payments are tests: the live bridge,
+    the softphone's (`source=test`), or both for a search (a code is found wherever it is)."""
+    test = services().test_payments() if source == "test" or searching else None
+    if source == "test":
+        if test is None:
+            abort(404, description="There is no softphone here, so no test payments.")
+        return [(test, True)]
+    return [(_api(), False)] + ([(test, True)] if test is not None else [])
+
+
 @bp.get("/payments")
 @needs(May.VIEW)
 def payments() -> Any:
@@ -41,21 +52,33 @@ def payments() -> Any:
     assert me is not None
     inquiring = me.may(May.INQUIRE)
     args = {k: request.args.get(k, "").strip()[:64] for k in ("q", "status", "from", "to")}
+    source = "test" if request.args.get("source") == "test" else "live"
     if args["q"] and not inquiring:
         abort(403)  # a search is a payment inquiry: the payments role
-    try:
-        page = _api().listing(**args, limit=str(PAGE), cursor=request.args.get("cursor", ""))
-        problem = None
-    except ValueError as exc:
-        page, problem = {"payments": [], "next_cursor": None}, str(exc)
-    except PaymentsUnavailable as exc:
-        page, problem = {"payments": [], "next_cursor": None}, f"{exc}. Try again shortly."
+    cursor = request.args.get("cursor", "")
+    page: dict[str, Any] = {"payments": [], "next_cursor": None}
+    problem = None
+    for api, test in _sources(source, bool(args["q"]) and not cursor):
+        try:
+            found = api.listing(**args, limit=str(PAGE), cursor=cursor)
+        except ValueError as exc:
+            problem = str(exc)
+            break
+        except PaymentsUnavailable as exc:
+            problem = f"{exc}. Try again shortly."
+            continue
+        for p in found["payments"]:
+            p["test"] = test
+        page["payments"].extend(found["payments"])
+        if test == (source == "test"):  # older pages: of the source chosen
+            page["next_cursor"] = found.get("next_cursor")
     for p in page["payments"]:
         p["caller"] = p.get("caller_clid") if inquiring else masked_number(p.get("caller_clid"))
     return render_template(
         "console/payments.html",
         page=page,
         args=args,
+        source=source,
         statuses=STATUSES,
         inquiring=inquiring,
         problem=problem,
@@ -65,13 +88,16 @@ def payments() -> Any:
 @bp.get("/payments/<session_id>")
 @needs(May.INQUIRE)
 def payment(session_id: str) -> Any:
-    try:
-        found = _api().find(session_id[:64])
-    except PaymentNotFound:
-        abort(404, description=f"There is no ended payment {session_id[:64]}.")
-    except ValueError as exc:
-        abort(400, description=str(exc))
-    except PaymentsUnavailable as exc:
-        abort(503, description=f"{exc}. Try again shortly.")
-    call = services().call_of_payment(found)
-    return render_template("console/payment.html", p=found, call=call)
+    """One payment, live or (from the softphone) a test one."""
+    for api, test in _sources("live", True):
+        try:
+            found = api.find(session_id[:64])
+        except PaymentNotFound:
+            continue
+        except ValueError as exc:
+            abort(400, description=str(exc))
+        except PaymentsUnavailable as exc:
+            abort(503, description=f"{exc}. Try again shortly.")
+        call = services().call_of_payment(found)
+        return render_template("console/payment.html", p=found, call=call, test=test)
+    abort(404, description=f"There is no ended payment {session_id[:64]}.")

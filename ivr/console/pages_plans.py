@@ -13,9 +13,11 @@ from ivr.adapters.plan_store import Candidate, PublishResult
 from ivr.console.auth import needs, signed_in, users
 from ivr.console.blueprint import bp
 from ivr.console.roles import May
+from ivr.console.scenario_runs import ScenarioRun
 from ivr.console.services import services
 from ivr.drawing.graph import edges_of
 from ivr.drawing.svg import svg
+from ivr.engine.catalog import load_texts
 from ivr.errors import PlanNotFound
 from ivr.lang.diagnostics import Diagnostic
 
@@ -119,8 +121,34 @@ def publish_plan(plan_id: str) -> Any:
                 plan_id, history, text, result.checked.diagnostics,
                 "Not published: fix the errors below.", 400,
             )  # fmt: skip
+    if request.form.get("action") == "test":
+        return _test(plan_id, history, text)
     found = services().check(plan_id, text)
     return _edit_page(plan_id, history, text, found, note, 400 if note else 200)
+
+
+def _test(plan_id: str, history: list[Any], text: str) -> Any:
+    """Run the plan's scenarios against the edited text, beside the other serving plans."""
+    runner = services().scenarios
+    if runner is None:
+        abort(503, description="Scenario runs are not available in this process.")
+    others = {pid: s.plan for pid, s in services().serving().items() if pid != plan_id and s.plan}
+    loaded = load_texts([(EDITOR_NAME, text)], known=others)
+    errors = [d for d in loaded.diagnostics if d.severity == "error"]
+    if errors or not loaded.plans:
+        return _edit_page(
+            plan_id, history, text, loaded.diagnostics,
+            "Not run: fix the errors below first.", 400,
+        )  # fmt: skip
+    edited = loaded.plans[0][0]
+    if edited.id != plan_id:
+        return _edit_page(
+            plan_id, history, text, loaded.diagnostics,
+            f"The text says plan: {edited.id}, and this page edits {plan_id}.", 400,
+        )  # fmt: skip
+    run = runner(plan_id, [edited, *others.values()])
+    summary = f"Scenario tests: {run.passed} passed, {run.failed} failed."
+    return _plan_page(plan_id, history, text, loaded.diagnostics, summary, 200, True, tests=run)
 
 
 @bp.post("/plans/<plan_id>/rollback")
@@ -182,6 +210,7 @@ def _plan_page(
     result: str | None,
     status: int,
     may_edit: bool,
+    tests: ScenarioRun | None = None,
 ) -> Any:
     """The plan page: the serving version drawn, `text` (its YAML, or an edit of it) with the
     diagnostics `found` (the serving version's own when None), the versions."""
@@ -201,6 +230,7 @@ def _plan_page(
             diagnostics=_diagnostics(found),
             may_edit=may_edit,
             result=result,
+            tests=tests,
         ),
         status,
     )

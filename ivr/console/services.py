@@ -12,6 +12,8 @@ from flask import current_app
 
 from ivr.adapters.plan_store import Candidate, PlanStore, PublishedVersion
 from ivr.console.payments_api import PaymentsApi
+from ivr.console.phone_line import PhoneLine
+from ivr.console.scenario_runs import ScenarioRunner
 from ivr.console.users import Users
 from ivr.engine.catalog import load_texts
 from ivr.engine.records import CallRecord
@@ -58,6 +60,8 @@ class ConsoleServices:
     records: Any  # recent(limit, plan=, ...), find(call_sid), figures(since, until)
     after_publish: Callable[[], Any] = lambda: None  # this process follows at once
     payments: PaymentsApi | None = None  # the bridge's payments API (None: no bridge)
+    phone: PhoneLine | None = None  # the softphone (test calls, on a private system)
+    scenarios: ScenarioRunner | None = None  # a plan's scenario tests, on private systems
     _serving: tuple[int, dict[str, ServingPlan]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -98,6 +102,10 @@ class ConsoleServices:
         """The `plan:` id the text declares, when it loads."""
         loaded = load_texts([("<console>", text)], cross_check=False)
         return loaded.plans[0][0].id if loaded.plans else None
+
+    def test_payments(self) -> PaymentsApi | None:
+        """The softphone's payments API (test payments), when there is a softphone."""
+        return self.phone.payments_api() if self.phone is not None else None
 
 
 def services() -> ConsoleServices:

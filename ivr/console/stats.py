@@ -39,6 +39,16 @@ class Figures:
         return int(self.counted.calls)
 
     @property
+    def test(self) -> bool:
+        """These are the softphone's test calls (else the live ones)."""
+        return bool(getattr(self.counted, "test", False))
+
+    @property
+    def others(self) -> int:
+        """Calls of the other kind (test or live) in the period, not counted here."""
+        return int(getattr(self.counted, "others", 0))
+
+    @property
     def per_day(self) -> list[tuple[str, int]]:
         """Every day of the period, with its calls (0 for a quiet day)."""
         days = [

@@ -42,6 +42,7 @@ class CallRecord:
     missing: tuple[str, ...] = field(default=())
     transcript: tuple[Line, ...] = ()
     reached_agent: bool | None = None  # passed an applet that hands callers to a person
+    test: bool = False  # a test call (the console's softphone), kept out of the live figures
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (a step is [applet, outcome, at, plan, data], a transcript line
@@ -60,6 +61,7 @@ class CallRecord:
             "missing": list(self.missing),
             "transcript": [[line.at, line.who, line.text] for line in self.transcript],
             "reached_agent": self.reached_agent,
+            "test": self.test,
         }
 
     @classmethod

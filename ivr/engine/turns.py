@@ -108,6 +108,7 @@ class Engine:
         self.plan_sources: Callable[[str, str], str | None] | None = None
         self._queues_records = bool(getattr(store, "queues_records", False))
         self.turn_budget = turn_budget  # seconds for everything one webhook does
+        self.test_calls = False  # records say test calls (the console's softphone system)
 
     # -- events ---------------------------------------------------------------------------
 
@@ -497,6 +498,7 @@ class Engine:
             missing=tuple(dict.fromkeys(s.missing)),
             transcript=tuple(Line(*line) for line in s.transcript),
             reached_agent=self._reached_agent(s),
+            test=self.test_calls,
         )
         queue_with = getattr(self.recorder, "queue_with", None)
         try:
