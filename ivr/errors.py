@@ -10,7 +10,11 @@ IVRError
 │   └── SessionLost      a turn of a call whose session is not in the store (expired, or
 │                        a store that lost its data)
 ├── EngineError          an applet failed at run time (routed to the plan's fallback)
-└── RecordsUnavailable   the call records database could not be read
+├── RecordsUnavailable   the call records database could not be read
+└── CollectionsError     a collections operation could not be done (ivr/collections)
+    ├── UnknownCase      no such case
+    ├── NotAllowed       a change of state the case's rules forbid
+    └── FlagProblem      the billing service did not set or remove an account's flag
 """
 
 from __future__ import annotations
@@ -74,3 +78,7 @@ class RecordsUnavailable(IVRError):
 
 class EngineError(IVRError):
     """An applet failed while running; the engine routes the call to the plan's fallback."""
+
+
+class CollectionsError(IVRError):
+    """A collections operation that cannot be done; the message says why."""

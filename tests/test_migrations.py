@@ -1,7 +1,7 @@
 """Schema migrations (foundation/migrations.py, Alembic): each package's revisions build exactly
 the tables its code declares, on SQLite and PostgreSQL; a database made before migrations
 existed is adopted without losing a row; workers opening a new database at once take turns;
-the three schemas share one database side by side."""
+the schemas share one database side by side."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ from demo.billing.store import SCHEMA as BILLING
 from foundation.db import open_engine
 from foundation.migrations import Schema, SchemaTooNew, adopt, current, head, upgrade
 from ivr.adapters.tables import SCHEMA as RECORDS
+from ivr.collections.tables import SCHEMA as COLLECTIONS
 from pci_bridge.ledger import SCHEMA as LEDGER
 from pci_bridge.ledger import Ledger
 
-SCHEMAS = {"ledger": LEDGER, "records": RECORDS, "billing": BILLING}
+SCHEMAS = {"ledger": LEDGER, "records": RECORDS, "billing": BILLING, "collections": COLLECTIONS}
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -57,7 +58,7 @@ def test_the_revisions_build_the_tables_the_code_declares(db_url: str, name: str
         db.dispose()
 
 
-def test_the_three_schemas_share_one_database(db_url: str) -> None:
+def test_the_schemas_share_one_database(db_url: str) -> None:
     db = open_engine(db_url)
     try:
         for schema in SCHEMAS.values():
@@ -67,6 +68,7 @@ def test_the_three_schemas_share_one_database(db_url: str) -> None:
             "alembic_version_pci",
             "alembic_version_ivr",
             "alembic_version_demo_billing",
+            "alembic_version_collections",
         } <= tables
         for schema in SCHEMAS.values():
             assert set(schema.metadata.tables) <= tables
@@ -137,8 +139,9 @@ import sys
 from pci_bridge.ledger import Ledger
 from ivr.adapters.records_sql import SqlRecorder
 from demo.billing.store import BillingStore
+from ivr.collections.cases import Cases
 url = sys.argv[1]
-for make in (Ledger, SqlRecorder, BillingStore):
+for make in (Ledger, SqlRecorder, BillingStore, Cases):
     make(url)
 print("ok")
 """

@@ -66,6 +66,8 @@ PROTECTION = {
     "demo_billing.pay": BILLING,
     "demo_billing.promise": BILLING,
     "demo_billing.plan": BILLING,
+    "demo_billing.flag": BILLING,
+    "demo_billing.unflag": BILLING,
     "demo_billing.payment_status": BILLING,
     "demo_billing.payment_result": RESULT_SIGNATURE,  # the bridge's payment-result webhook
     "console.login": SIGN_IN,

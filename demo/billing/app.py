@@ -68,6 +68,20 @@ def bill(number: str, position: int) -> Response:
     return jsonify({"bill": billing().bill_at(account, position, today())})
 
 
+@bp.put("/accounts/<number>/collections-flag")
+def flag(number: str) -> Response:
+    account = billing().by_number(number)
+    flagged = billing().set_collections_flag(account, True)
+    return jsonify({"account": account["number"], "collections_flag": flagged})
+
+
+@bp.delete("/accounts/<number>/collections-flag")
+def unflag(number: str) -> Response:
+    account = billing().by_number(number)
+    flagged = billing().set_collections_flag(account, False)
+    return jsonify({"account": account["number"], "collections_flag": flagged})
+
+
 @bp.post("/accounts/<number>/payments")
 def pay(number: str) -> tuple[Response, int]:
     account = billing().by_number(number)

@@ -101,6 +101,7 @@ class Billing:
             "bills": bills,
             "open_count": len(bills),
             "total_due": f"{total:.2f}",
+            "collections_flag": bool(account.get("collections_flag")),
             "card": (
                 {
                     "token": card["token"],
@@ -132,6 +133,19 @@ class Billing:
         }
 
     # -- changes --------------------------------------------------------------------------
+
+    def set_collections_flag(self, account: dict[str, Any], flagged: bool) -> bool:
+        """Mark the account as in collections (or no longer); the same call again changes
+        nothing."""
+
+        def apply(doc: dict[str, Any]) -> bool:
+            if flagged:
+                doc["collections_flag"] = True
+            else:
+                doc.pop("collections_flag", None)
+            return flagged
+
+        return bool(self.store.change(account["id"], apply))
 
     def pay(self, account: dict[str, Any], body: dict[str, Any], today: date) -> dict[str, Any]:
         amount = _amount(body.get("amount"))

@@ -39,6 +39,10 @@ class Destination:
     talk_seconds: int = 60
 
 
+# the demo back office's data, shared by every serving process, unless demo_billing_database says
+DEMO_BILLING_DATABASE = "sqlite:///var/demo-billing.sqlite3"
+
+
 @dataclass(frozen=True)
 class Settings:
     callplans: Path = Path("callplans")
@@ -68,6 +72,7 @@ class Settings:
     demo_billing_database: str | None = None  # the demo back office's data (SQL URL)
     sms_from: str | None = None  # the number receipts are texted from (Twilio Messages)
     twilio_api_url: str = "https://api.twilio.com"  # the simulator's on loopback, in tests
+    collections: dict[str, Any] = field(default_factory=dict)  # ivr/collections/config.py
     source: str | None = None
 
     @property
@@ -161,6 +166,7 @@ SETTINGS_SCHEMA = {
         "demo_billing_database": _TEXT,
         "sms_from": _TEXT,
         "twilio_api_url": _TEXT,
+        "collections": _MAP,
         "directory": {
             "type": ["object", "null"],
             "additionalProperties": {

@@ -47,6 +47,8 @@ class System:
     plans: PlanStore | None = None  # published versions (serving processes)
     sync: PlanSync | None = None  # follows them, and watches the plans folder
     store_outage: Outage = field(default_factory=store_outage)  # said once, not per webhook
+    collections: Any = None  # ivr.app.collections.Collections, when an inbox is configured
+    _inbox_listener: Any = None
 
     def late_receipt(self, caller: str, view: dict[str, Any]) -> None:
         """A stored-card charge ended after the plan stopped waiting for it: text the caller
@@ -112,7 +114,13 @@ class System:
 
     def start_background(self) -> None:
         """Start this process's plan watcher (once per process: gunicorn's post_fork hook
-        calls it again in each worker when the app was loaded before the fork)."""
+        calls it again in each worker when the app was loaded before the fork); and the
+        collections inbox's listener, when an inbox is configured."""
+        if self.collections is not None:
+            if self._inbox_listener is None:
+                self._inbox_listener = self.collections.listener()
+            if self._inbox_listener is not None:
+                self._inbox_listener.start()
         if self.sync is None or self._watcher_pid == os.getpid():
             return
         from ivr.app.fleet import PlanWatcher
@@ -128,6 +136,9 @@ class System:
     def stop_background(self, timeout: float = 5.0) -> None:
         """Stop this process's background threads, the plan watcher and the call record
         writer (tests, and a clean shutdown)."""
+        if self._inbox_listener is not None:
+            self._inbox_listener.close(timeout)
+            self._inbox_listener = None
         watcher = self._watcher
         if watcher is not None:
             watcher.stop.set()
@@ -142,6 +153,8 @@ class System:
         --preload): connections are never shared across processes, so drop the inherited ones
         (without closing them under the parent) and let each pool open its own."""
         engines = [getattr(self.plans, "db", None), getattr(self.recorder, "db", None)]
+        if self.collections is not None:
+            engines.append(self.collections.cases.db)
         if self.bridge is not None:
             engines.append(self.bridge.ledger.db)
         for engine in engines:

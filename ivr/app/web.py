@@ -18,14 +18,13 @@ from ivr.adapters import logs, metrics, voice
 from ivr.adapters.loopback import mount_services
 from ivr.app import probes
 from ivr.app.service_keys import log_generated
-from ivr.app.settings import Settings
+from ivr.app.settings import DEMO_BILLING_DATABASE, Settings
 from ivr.app.system import System, build_system
 
 log = logging.getLogger("ivr.web")
 
 SIGNED_PREFIXES = ("/voice",)
 CONSOLE_MAX_BYTES = 64 * 1024  # sign-in, user and filter forms
-DEMO_BILLING_DATABASE = "sqlite:///var/demo-billing.sqlite3"
 
 
 def mount_demo_billing(app: Flask, system_: System, private: bool) -> None:
@@ -172,6 +171,15 @@ def create_app(
         ]
         mount_services(system_.engine.http, app, settings.self_url, services)
         mount_console(app, system_)
+        if settings.collections.get("inbox"):
+            from ivr.app.collections import open_collections
+
+            system_.collections = open_collections(
+                settings,
+                http=system_.engine.http,
+                billing_token=system_.keys.billing_token,
+                clock=system_.engine.clock,
+            )
         system_.start_background()  # follow the published plans (and watch the folder)
 
     @app.before_request

@@ -400,9 +400,11 @@ def schema() -> None:
 
 
 def _add_groups() -> None:
+    from ivr.tools.collections_cli import collections
     from ivr.tools.plans_cli import plans
     from ivr.tools.users_cli import users
 
+    main.add_command(collections)
     main.add_command(plans)
     main.add_command(users)
 

@@ -1,0 +1,80 @@
+"""The collections tables: files taken in, cases, and each case's history (its own schema,
+version table alembic_version_collections, beside the engine's in the same database)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from foundation.migrations import Schema
+
+metadata = MetaData()
+
+# Every file taken in, by the SHA-256 of its content: the same content again changes nothing.
+collections_files = Table(
+    "collections_files",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("rows_read", Integer, nullable=False),
+    Column("opened", Integer, nullable=False),
+    Column("already_open", Integer, nullable=False),
+    Column("refused", Integer, nullable=False),
+)
+
+# One case per account in arrears; at most one open (not resolved or closed) per account.
+collections_cases = Table(
+    "collections_cases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(40), nullable=False, index=True),
+    Column("state", String(20), nullable=False, index=True),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("email", Text, nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("due_date", Date),
+    Column("timezone", String(64), nullable=False),
+    Column("campaign", String(40), nullable=False),
+    Column("flagged", Boolean, nullable=False),  # the billing service holds the flag
+    Column("source", Text, nullable=False),  # FILE:LINE it came from
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index(
+        "one_open_case_per_account",
+        "account",
+        unique=True,
+        sqlite_where=text("state NOT IN ('resolved', 'closed')"),
+        postgresql_where=text("state NOT IN ('resolved', 'closed')"),
+    ),
+)
+
+# What happened to a case, in order: each change of state (or of its flag) with time and cause.
+collections_case_events = Table(
+    "collections_case_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("collections_cases.id"), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("state_from", String(20), nullable=False),
+    Column("state_to", String(20), nullable=False),
+    Column("cause", Text, nullable=False),
+)
+
+SCHEMA = Schema("collections", "ivr.collections", metadata)

@@ -1,0 +1,132 @@
+"""`ivr collections`: take CSV files of accounts in arrears in, look at the cases, listen to the
+inbox (collections.md; README "Collections")."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from ivr.app.collections import Collections, open_collections
+from ivr.app.settings import SettingsError
+from ivr.collections.cases import CaseState
+from ivr.errors import CollectionsError
+from ivr.tools.settings_option import CONFIG, load_settings
+
+STATES = [s.value for s in CaseState]
+
+
+@contextmanager
+def _collections(config: str | None) -> Iterator[Collections]:
+    from ivr.adapters.logs import install
+
+    install("WARNING")
+    try:
+        opened = open_collections(load_settings(config))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield opened
+    except CollectionsError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        opened.close()
+
+
+@click.group()
+def collections() -> None:
+    """Collections: import files of accounts in arrears, list cases, listen to the inbox."""
+
+
+@collections.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@CONFIG
+def import_files(files: tuple[str, ...], config: str | None) -> None:
+    """Open a case for each account in FILES (CSV: account, phone, amount_due, ...). Prints
+    every problem as FILE:LINE: column: message and what was done; the same content again
+    changes nothing. Exit 1 when a file could not be read or a row was refused."""
+    bad = False
+    opened = refused = 0
+    with _collections(config) as chosen:
+        for name in files:
+            report = chosen.intake.take_path(Path(name), name)
+            for line in report.lines():
+                click.echo(line)
+            opened += len(report.opened)
+            refused += report.refused
+            bad = bad or report.failed or bool(report.refused)
+    if len(files) > 1:
+        click.echo(f"in all: {opened} cases opened, {refused} rows refused")
+    if bad:
+        raise SystemExit(1)
+
+
+@collections.command("cases")
+@click.option("--state", type=click.Choice(STATES), help="Only cases in this state.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of objects.")
+@click.option("--history", is_flag=True, help="Each case's changes, with time and cause.")
+@CONFIG
+def cases(state: str | None, as_json: bool, history: bool, config: str | None) -> None:
+    """List the collections cases (oldest first)."""
+    with _collections(config) as chosen:
+        found = chosen.cases.cases(CaseState(state) if state else None)
+        if as_json:
+            out = []
+            for case in found:
+                entry = case.as_dict()
+                if history:
+                    entry["history"] = [
+                        {"at": e.at.isoformat(), "from": e.state_from, "to": e.state_to,
+                         "cause": e.cause}
+                        for e in chosen.cases.events(case.id)
+                    ]  # fmt: skip
+                out.append(entry)
+            click.echo(json.dumps(out, indent=2))
+            return
+        if not found:
+            click.echo("no cases" + (f" in state {state}" if state else ""))
+            return
+        for case in found:
+            flag = "flagged" if case.flagged else "not flagged"
+            click.echo(
+                f"{case.id:>5}  {case.account:<14} {case.state.value:<15} "
+                f"{case.amount_due:>10.2f} {case.currency}  {case.phone:<16} {flag:<12} "
+                f"{case.source}"
+            )
+            if history:
+                for e in chosen.cases.events(case.id):
+                    moved = (
+                        e.state_to
+                        if e.state_from == e.state_to
+                        else f"{e.state_from or '-'} → {e.state_to}"
+                    )
+                    click.echo(f"         {e.at:%Y-%m-%d %H:%M:%S}  {moved:<28} {e.cause}")
+
+
+@collections.command("listen")
+@click.option("--once", is_flag=True, help="Look at the inbox once and stop.")
+@CONFIG
+def listen(once: bool, config: str | None) -> None:
+    """Take the files dropped into the inbox (`collections.inbox`) every `interval` seconds,
+    moving each to processed/ or failed/ with its report beside it. `ivr serve` and the
+    gunicorn workers do this themselves when an inbox is configured."""
+    with _collections(config) as chosen:
+        if chosen.inbox is None:
+            raise click.ClickException(
+                "no inbox: set collections.inbox in config.yaml (a folder files are dropped into)"
+            )
+        click.echo(f"listening to {chosen.inbox.folder} every {chosen.config.interval:g} s")
+        while True:
+            for report in chosen.inbox.poll():
+                click.echo(report.summary())
+            chosen.intake.flag_unflagged()
+            if once:
+                return
+            try:
+                time.sleep(chosen.config.interval)
+            except KeyboardInterrupt:
+                return
