@@ -1,6 +1,7 @@
 """Collections wired to this deployment: the cases in the engine's database (or the section's
 own), the billing service that keeps the accounts' flags (the demo one, in-process, when it is
-mounted), and the inbox listener."""
+mounted), the notices' channels (Twilio's Messages API, SMTP), and the periodic work (inbox,
+flags, contact rounds)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,16 @@ import requests
 from foundation.bearer import new_key, resolve
 from foundation.documents import DocumentError
 from ivr.adapters.loopback import mount
+from ivr.adapters.twilio_rest import twilio_client
 from ivr.app.settings import DEMO_BILLING_DATABASE, Settings, SettingsError
 from ivr.collections.cases import Cases
 from ivr.collections.config import CollectionsConfig
+from ivr.collections.contact import Contacts
 from ivr.collections.flags import BillingFlags
-from ivr.collections.intake import Inbox, Intake, Listener
+from ivr.collections.intake import Inbox, Intake
+from ivr.collections.notices import EmailChannel, NoticeWriter, SmsChannel, SmtpSettings
+from ivr.collections.periodic import Periodic
+from ivr.collections.policy import Channel
 
 
 @dataclass
@@ -27,12 +33,23 @@ class Collections:
     cases: Cases
     intake: Intake
     inbox: Inbox | None
+    contacts: Contacts | None  # None until collections.call_number is set
     http: requests.Session
     _owned: list[Any]
 
-    def listener(self) -> Listener | None:
-        """The inbox's listener (None without an inbox); not started."""
-        return Listener(self.inbox, self.config.interval) if self.inbox is not None else None
+    def tick(self) -> None:
+        """The periodic work, once: the inbox's files, flags to retry, contact rounds due."""
+        if self.inbox is not None:
+            self.inbox.poll()
+        self.intake.flag_unflagged()
+        if self.contacts is not None:
+            self.contacts.run_due()
+
+    def periodic(self) -> Periodic | None:
+        """The periodic work in a thread of its own (None when there is none); not started."""
+        if self.inbox is None and self.contacts is None:
+            return None
+        return Periodic(self.tick, self.config.interval, "ivr-collections")
 
     def close(self) -> None:
         self.cases.close()
@@ -74,7 +91,45 @@ def open_collections(
     flags = BillingFlags(http, url, token) if url else None
     intake = Intake(cases, flags, config.defaults, config.campaign)
     inbox = Inbox(intake, config.inbox) if config.inbox is not None else None
-    return Collections(config, cases, intake, inbox, http, owned)
+    contacts = _contacts(settings, config, cases, http) if config.call_number else None
+    return Collections(config, cases, intake, inbox, contacts, http, owned)
+
+
+def _contacts(
+    settings: Settings, config: CollectionsConfig, cases: Cases, http: requests.Session
+) -> Contacts:
+    """The contact rounds, with the channels the campaigns use; a channel a campaign uses and
+    the settings cannot send through is a SettingsError saying what to set."""
+    used = {channel for policy in config.campaigns.values() for channel in policy.channels}
+    sms = email = None
+    if Channel.SMS in used:
+        sender = config.sms_from or settings.sms_from
+        if not sender or not settings.auth_token:
+            raise SettingsError(
+                "collections: a campaign texts customers, but "
+                + ("collections.sms_from (or sms_from) is not set" if not sender else
+                   "TWILIO_AUTH_TOKEN is not set")
+                + ": set it, or leave sms out of the campaigns' channels"
+            )  # fmt: skip
+        client = twilio_client(
+            settings.account_sid, settings.auth_token, settings.twilio_api_url, http
+        )
+        sms = SmsChannel(client, sender)
+    if Channel.EMAIL in used:
+        if not config.email_from:
+            raise SettingsError(
+                "collections: a campaign emails customers, but collections.email_from is not "
+                "set: set it (and collections.smtp), or leave email out of the channels"
+            )
+        password = resolve(os.environ, settings.secrets, "SMTP_PASSWORD")
+        smtp = config.smtp
+        email = EmailChannel(
+            SmtpSettings(smtp.host, smtp.port, smtp.starttls, smtp.username, password),
+            config.email_from,
+        )
+    assert config.call_number is not None
+    writer = NoticeWriter(config.merchant, config.call_number, config.templates)
+    return Contacts(cases, config, writer, sms, email)
 
 
 def _demo_billing(

@@ -47,8 +47,8 @@ class System:
     plans: PlanStore | None = None  # published versions (serving processes)
     sync: PlanSync | None = None  # follows them, and watches the plans folder
     store_outage: Outage = field(default_factory=store_outage)  # said once, not per webhook
-    collections: Any = None  # ivr.app.collections.Collections, when an inbox is configured
-    _inbox_listener: Any = None
+    collections: Any = None  # ivr.app.collections.Collections, when configured
+    _collections_work: Any = None
 
     def late_receipt(self, caller: str, view: dict[str, Any]) -> None:
         """A stored-card charge ended after the plan stopped waiting for it: text the caller
@@ -115,12 +115,12 @@ class System:
     def start_background(self) -> None:
         """Start this process's plan watcher (once per process: gunicorn's post_fork hook
         calls it again in each worker when the app was loaded before the fork); and the
-        collections inbox's listener, when an inbox is configured."""
+        collections' periodic work (inbox, contact rounds), when configured."""
         if self.collections is not None:
-            if self._inbox_listener is None:
-                self._inbox_listener = self.collections.listener()
-            if self._inbox_listener is not None:
-                self._inbox_listener.start()
+            if self._collections_work is None:
+                self._collections_work = self.collections.periodic()
+            if self._collections_work is not None:
+                self._collections_work.start()
         if self.sync is None or self._watcher_pid == os.getpid():
             return
         from ivr.app.fleet import PlanWatcher
@@ -136,9 +136,9 @@ class System:
     def stop_background(self, timeout: float = 5.0) -> None:
         """Stop this process's background threads, the plan watcher and the call record
         writer (tests, and a clean shutdown)."""
-        if self._inbox_listener is not None:
-            self._inbox_listener.close(timeout)
-            self._inbox_listener = None
+        if self._collections_work is not None:
+            self._collections_work.close(timeout)
+            self._collections_work = None
         watcher = self._watcher
         if watcher is not None:
             watcher.stop.set()

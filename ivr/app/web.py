@@ -171,7 +171,7 @@ def create_app(
         ]
         mount_services(system_.engine.http, app, settings.self_url, services)
         mount_console(app, system_)
-        if settings.collections.get("inbox"):
+        if settings.collections.get("inbox") or settings.collections.get("call_number"):
             from ivr.app.collections import open_collections
 
             system_.collections = open_collections(

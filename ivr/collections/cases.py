@@ -21,6 +21,7 @@ from ivr.collections.tables import (
     SCHEMA,
     collections_case_events,
     collections_cases,
+    collections_contacts,
     collections_files,
 )
 from ivr.errors import CollectionsError
@@ -77,6 +78,8 @@ class Case:
     source: str
     opened_at: datetime
     updated_at: datetime
+    attempts: int = 0  # rounds of the contact policy made
+    next_contact_at: datetime | None = None  # when the next round is due
 
     @property
     def amount_due(self) -> Decimal:
@@ -105,6 +108,8 @@ class Case:
             "source": self.source,
             "opened_at": self.opened_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "attempts": self.attempts,
+            "next_contact_at": self.next_contact_at.isoformat() if self.next_contact_at else None,
             "payments": [],  # scheduled and taken payments: none are kept yet
         }
 
@@ -115,6 +120,17 @@ class CaseEvent:
     state_from: str
     state_to: str
     cause: str
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One attempt to reach the customer through one channel, and its result."""
+
+    at: datetime
+    attempt: int
+    channel: str
+    result: str  # delivered, failed, answered, no_answer, busy, voicemail
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -132,7 +148,8 @@ class Cases:
 
     def __init__(self, db: Engine | str, clock: Callable[[], datetime] | None = None):
         self.db = open_engine(db) if isinstance(db, str) else db
-        self.clock = clock or (lambda: datetime.now(UTC))
+        given = clock or (lambda: datetime.now(UTC))
+        self.clock = lambda: given().astimezone(UTC)  # stored as UTC, compared as text in SQLite
         upgrade(self.db, SCHEMA)
 
     def close(self) -> None:
@@ -201,6 +218,7 @@ class Cases:
                         source=f"{name}:{row.line}",
                         opened_at=now,
                         updated_at=now,
+                        next_contact_at=now,  # the contact policy starts at once
                     )
                 ).inserted_primary_key
                 assert inserted is not None
@@ -282,7 +300,66 @@ class Cases:
             ).all()
         return [_case(r._mapping) for r in rows]
 
+    def due_for_contact(self, now: datetime, limit: int = 500) -> list[Case]:
+        """Cases being contacted (open or contacting) whose next round is due at `now`."""
+        now = now.astimezone(UTC)
+        c = collections_cases.c
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(collections_cases)
+                .where(
+                    c.state.in_([S.OPEN.value, S.CONTACTING.value]),
+                    c.next_contact_at <= now,
+                )
+                .order_by(c.next_contact_at, c.id)
+                .limit(limit)
+            ).all()
+        return [_case(r._mapping) for r in rows]
+
+    def contacts(self, case_id: int) -> list[Contact]:
+        k = collections_contacts.c
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(k.at, k.attempt, k.channel, k.result, k.detail)
+                .where(k.case_id == case_id)
+                .order_by(k.id)
+            ).all()
+        return [Contact(_aware(r.at), r.attempt, r.channel, r.result, r.detail) for r in rows]
+
     # -- changes ------------------------------------------------------------------------------
+
+    def claim_round(self, case: Case, next_at: datetime | None, attempts: int) -> bool:
+        """Take the case's due round for this process: its next round moves to `next_at` and
+        its count to `attempts`, only if nobody else has moved them since `case` was read (so
+        of several workers, one contacts the customer)."""
+        c = collections_cases.c
+        with self.db.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(collections_cases)
+                    .where(
+                        c.id == case.id,
+                        c.attempts == case.attempts,
+                        c.next_contact_at == case.next_contact_at,
+                        c.state.in_([S.OPEN.value, S.CONTACTING.value]),
+                    )
+                    .values(
+                        next_contact_at=next_at.astimezone(UTC) if next_at else None,
+                        attempts=attempts,
+                    )
+                ).rowcount
+            )
+
+    def record_contact(
+        self, case_id: int, attempt: int, channel: str, result: str, detail: str
+    ) -> None:
+        with self.db.begin() as conn:
+            conn.execute(
+                insert(collections_contacts).values(
+                    case_id=case_id, at=self.clock(), attempt=attempt, channel=channel,
+                    result=result, detail=detail[:500],
+                )
+            )  # fmt: skip
 
     def move(self, case_id: int, to: CaseState, cause: str) -> Case:
         """Move a case to `to` (NotAllowed when the rules forbid it), recording the cause."""
@@ -353,4 +430,6 @@ def _case(row: Any) -> Case:
         source=row["source"],
         opened_at=_aware(row["opened_at"]),
         updated_at=_aware(row["updated_at"]),
+        attempts=int(row["attempts"]),
+        next_contact_at=_aware(row["next_contact_at"]) if row["next_contact_at"] else None,
     )

@@ -3,20 +3,57 @@ at, what a row leaves out, and the billing service that keeps the accounts' flag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
 from foundation.documents import DocumentError, check, validator
+from ivr.collections.notices import SmtpSettings
+from ivr.collections.policy import ContactPolicy, read_policy
 from ivr.collections.rows import Defaults
 
 _TEXT = {"type": "string", "minLength": 1}
+_CAMPAIGN = {
+    "type": "object",
+    "properties": {
+        "channels": {
+            "type": "array",
+            "items": {"enum": ["sms", "email", "call"]},
+            "minItems": 1,
+            "uniqueItems": True,
+        },
+        "attempts": {"type": "integer", "minimum": 1, "maximum": 20},
+        "gap_hours": {"type": "number", "minimum": 0.001, "maximum": 24 * 90},
+        "calling_hours": {
+            "type": "string",
+            "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$",
+        },
+    },
+    "additionalProperties": False,
+}
 SCHEMA = validator(
     {
         "type": "object",
         "properties": {
+            "merchant": _TEXT,
+            "call_number": {"type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$"},
+            "sms_from": {"type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$"},
+            "email_from": _TEXT,
+            "smtp": {
+                "type": "object",
+                "properties": {
+                    "host": _TEXT,
+                    "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                    "starttls": {"type": "boolean"},
+                    "username": _TEXT,
+                },
+                "additionalProperties": False,
+            },
+            "templates": _TEXT,
+            "campaigns": {"type": "object", "additionalProperties": _CAMPAIGN},
             "inbox": _TEXT,
             "interval": {"type": "number", "minimum": 1, "maximum": 86_400},
             "region": {"type": "string", "pattern": "^[A-Z]{2}$"},
@@ -39,6 +76,18 @@ class CollectionsConfig:
     campaign: str = "default"
     database_url: str | None = None  # default: the engine's database
     billing_url: str | None = None  # default: the demo billing service, when mounted
+    merchant: str = "Example Telecom"  # who the notices are from
+    call_number: str | None = None  # the number notices ask customers to call
+    sms_from: str | None = None  # default: the deployment's sms_from
+    email_from: str | None = None
+    smtp: SmtpSettings = SmtpSettings()
+    templates: Path | None = None  # a folder of templates replacing the shipped ones
+    campaigns: dict[str, ContactPolicy] = field(
+        default_factory=lambda: {"default": ContactPolicy()}
+    )
+
+    def policy(self, campaign: str) -> ContactPolicy:
+        return self.campaigns.get(campaign) or self.campaigns["default"]
 
     @classmethod
     def read(cls, raw: dict[str, Any] | None, base: Path, where: str) -> CollectionsConfig:
@@ -49,18 +98,46 @@ class CollectionsConfig:
         region = raw.get("region", "GB")
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise DocumentError(f"{where}: collections.region: '{region}' is not a region code")
-        inbox = Path(raw["inbox"]) if "inbox" in raw else None
-        if inbox is not None and not inbox.is_absolute():
-            inbox = base / inbox
+        zone = raw.get("timezone", "Europe/London")
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise DocumentError(
+                f"{where}: collections.timezone: '{zone}' is not a time zone (an IANA name: "
+                "Europe/London)"
+            ) from None
+        campaigns = {"default": ContactPolicy()}
+        for campaign, policy in (raw.get("campaigns") or {}).items():
+            campaigns[str(campaign)] = read_policy(policy)
+        smtp = dict(raw.get("smtp") or {})
         return cls(
-            inbox=inbox,
+            inbox=_path(raw.get("inbox"), base),
             interval=float(raw.get("interval", 60)),
             defaults=Defaults(
                 currency=raw.get("currency", "GBP"),
-                timezone=raw.get("timezone", "Europe/London"),
+                timezone=zone,
                 region=region,
             ),
             campaign=raw.get("campaign", "default"),
             database_url=raw.get("database"),
             billing_url=raw.get("billing_url"),
+            merchant=raw.get("merchant", "Example Telecom"),
+            call_number=raw.get("call_number"),
+            sms_from=raw.get("sms_from"),
+            email_from=raw.get("email_from"),
+            smtp=SmtpSettings(
+                host=smtp.get("host", "127.0.0.1"),
+                port=int(smtp.get("port", 25)),
+                starttls=bool(smtp.get("starttls", False)),
+                username=smtp.get("username"),
+            ),
+            templates=_path(raw.get("templates"), base),
+            campaigns=campaigns,
         )
+
+
+def _path(value: str | None, base: Path) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else base / path

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -220,35 +219,3 @@ def _free_name(path: Path) -> Path:
         if not candidate.exists():
             return candidate
         n += 1
-
-
-class Listener:
-    """The file listener: polls the inbox every `interval` seconds in a thread (the embedded
-    default; workers run the same poll as a job)."""
-
-    def __init__(self, inbox: Inbox, interval: float):
-        self.inbox = inbox
-        self.interval = interval
-        self.stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self.stop.clear()
-        self._thread = threading.Thread(target=self._run, name="ivr-collections-inbox", daemon=True)
-        self._thread.start()
-
-    def close(self, timeout: float = 5.0) -> None:
-        self.stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self.inbox.poll()
-                self.inbox.intake.flag_unflagged()
-            except Exception:  # noqa: BLE001 - the listener must outlive any one failure
-                log.exception("collections inbox: poll failed; trying again")
-            self.stop.wait(self.interval)

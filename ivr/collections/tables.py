@@ -56,6 +56,9 @@ collections_cases = Table(
     Column("source", Text, nullable=False),  # FILE:LINE it came from
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # the contact policy's progress: rounds made, and when the next is due (None: not now)
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_contact_at", DateTime(timezone=True), index=True),
     Index(
         "one_open_case_per_account",
         "account",
@@ -75,6 +78,20 @@ collections_case_events = Table(
     Column("state_from", String(20), nullable=False),
     Column("state_to", String(20), nullable=False),
     Column("cause", Text, nullable=False),
+)
+
+# Every attempt to reach the customer and its result (delivered, failed, answered, no answer,
+# busy, voicemail); `detail` is a message id or the reason, never what was said.
+collections_contacts = Table(
+    "collections_contacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("collections_cases.id"), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("result", String(20), nullable=False),
+    Column("detail", Text, nullable=False),
 )
 
 SCHEMA = Schema("collections", "ivr.collections", metadata)

@@ -84,6 +84,11 @@ def cases(state: str | None, as_json: bool, history: bool, config: str | None) -
                          "cause": e.cause}
                         for e in chosen.cases.events(case.id)
                     ]  # fmt: skip
+                    entry["contacts"] = [
+                        {"at": k.at.isoformat(), "attempt": k.attempt, "channel": k.channel,
+                         "result": k.result, "detail": k.detail}
+                        for k in chosen.cases.contacts(case.id)
+                    ]  # fmt: skip
                 out.append(entry)
             click.echo(json.dumps(out, indent=2))
             return
@@ -105,25 +110,39 @@ def cases(state: str | None, as_json: bool, history: bool, config: str | None) -
                         else f"{e.state_from or '-'} → {e.state_to}"
                     )
                     click.echo(f"         {e.at:%Y-%m-%d %H:%M:%S}  {moved:<28} {e.cause}")
+                for k in chosen.cases.contacts(case.id):
+                    what = f"round {k.attempt}: {k.channel} {k.result}"
+                    click.echo(f"         {k.at:%Y-%m-%d %H:%M:%S}  {what:<28} {k.detail}")
 
 
 @collections.command("listen")
 @click.option("--once", is_flag=True, help="Look at the inbox once and stop.")
 @CONFIG
 def listen(once: bool, config: str | None) -> None:
-    """Take the files dropped into the inbox (`collections.inbox`) every `interval` seconds,
-    moving each to processed/ or failed/ with its report beside it. `ivr serve` and the
-    gunicorn workers do this themselves when an inbox is configured."""
+    """Every `interval` seconds: take the files dropped into the inbox (`collections.inbox`),
+    moving each to processed/ or failed/ with its report beside it, and run the contact
+    rounds that are due (with `collections.call_number` set). `ivr serve` and the gunicorn
+    workers do this themselves when either is configured."""
     with _collections(config) as chosen:
-        if chosen.inbox is None:
+        if chosen.inbox is None and chosen.contacts is None:
             raise click.ClickException(
-                "no inbox: set collections.inbox in config.yaml (a folder files are dropped into)"
+                "nothing to do: set collections.inbox in config.yaml (a folder files are "
+                "dropped into) and collections.call_number (to send payment-due notices)"
             )
-        click.echo(f"listening to {chosen.inbox.folder} every {chosen.config.interval:g} s")
+        where = f"the inbox {chosen.inbox.folder}" if chosen.inbox else "contact rounds"
+        click.echo(f"taking {where} every {chosen.config.interval:g} s")
         while True:
-            for report in chosen.inbox.poll():
+            for report in chosen.inbox.poll() if chosen.inbox else []:
                 click.echo(report.summary())
             chosen.intake.flag_unflagged()
+            if chosen.contacts is not None:
+                for made in chosen.contacts.run_due():
+                    sent = ", ".join(f"{k} {v.result}" for k, v in made.sent.items())
+                    click.echo(
+                        f"case {made.case.account}: round {made.attempt}: {sent}"
+                        if not made.closed
+                        else f"case {made.case.account}: closed"
+                    )
             if once:
                 return
             try:
