@@ -44,6 +44,7 @@ WEBHOOK_SECRET = "webhook-secret-for-route-tests"
 # endpoint → protection. A new route fails the inventory until it is decided here.
 PROTECTION = {
     "voice.incoming": TWILIO,
+    "voice.outbound": TWILIO,  # a call placed for a collections case
     "voice.keys": TWILIO,
     "voice.dial": TWILIO,
     "voice.queue": TWILIO,

@@ -52,6 +52,7 @@ SESSION_LOST = "SessionLost"  # the outcome of a call recorded from its status c
 # ...and of one that paid meanwhile: the caller may not have heard the confirmation
 CHARGED_NOT_CONFIRMED = "ChargedNotConfirmed"
 NOT_IN_SERVICE_OUTCOME = "NotInService"  # a call to a number no plan answers
+UNANSWERED = "Unanswered"  # a call this app placed that nobody answered (busy, no answer)
 
 
 def _prefix() -> str:
@@ -112,6 +113,10 @@ class VoiceHost(Protocol):
     def store_outage(self) -> Outage: ...
 
     def paid_by(self, caller: str, since: datetime) -> list[dict[str, Any]]: ...
+
+    def outbound_call(self, campaign: str, case: str) -> tuple[str, dict[str, str]] | None:
+        """The plan and data sources of a call this app placed (None: not one it knows)."""
+        ...
 
 
 def system() -> VoiceHost:
@@ -263,6 +268,31 @@ def incoming() -> Response:
     )
 
 
+@bp.post("/outbound")
+def outbound() -> Response:
+    """A call this app placed through Twilio's REST API has been answered: its plan and data
+    come from what placed it (`campaign` and `case` in the URL, which Twilio signs); the
+    customer is `To`, and `AnsweredBy` says whether a person or a machine answered."""
+    form = request.form
+    placed = system().outbound_call(request.args.get("campaign", ""), request.args.get("case", ""))
+    if placed is None:
+        log.warning("outbound call for an unknown campaign or case: %s", request.query_string[:80])
+        response = VoiceResponse()
+        response.hangup()
+        return twiml(str(response))
+    plan_id, data = placed
+    extra = {**data, "AnsweredBy": form.get("AnsweredBy", "unknown"), "Direction": "outbound"}
+    return _guarded(
+        lambda: system().engine.start_call(
+            call_sid(),
+            caller=form.get("To", ""),
+            called=form.get("From", ""),
+            plan_id=plan_id,
+            data=extra,
+        )
+    )
+
+
 @bp.post("/turn/<int:turn>/keys")
 def keys(turn: int) -> Response:
     form = request.form
@@ -360,6 +390,8 @@ def _record_from_callback(sid: str, call_status: str) -> None:
                 outcome=(
                     CHARGED_NOT_CONFIRMED
                     if paid
+                    else UNANSWERED
+                    if form.get("Direction") == "outbound-api"
                     else SESSION_LOST
                     if compiled
                     else NOT_IN_SERVICE_OUTCOME

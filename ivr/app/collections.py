@@ -6,6 +6,7 @@ flags, contact rounds)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ import requests
 from foundation.bearer import new_key, resolve
 from foundation.documents import DocumentError
 from ivr.adapters.loopback import mount
+from ivr.adapters.records_sql import SqlRecorder
 from ivr.adapters.twilio_rest import twilio_client
 from ivr.app.settings import DEMO_BILLING_DATABASE, Settings, SettingsError
-from ivr.collections.cases import Cases
+from ivr.collections.calls import CallOutcomes, OutboundCalls, outbound_data
+from ivr.collections.cases import Cases, UnknownCase
 from ivr.collections.config import CollectionsConfig
 from ivr.collections.contact import Contacts
 from ivr.collections.flags import BillingFlags
@@ -34,16 +37,32 @@ class Collections:
     intake: Intake
     inbox: Inbox | None
     contacts: Contacts | None  # None until collections.call_number is set
+    outcomes: CallOutcomes
     http: requests.Session
     _owned: list[Any]
 
     def tick(self) -> None:
-        """The periodic work, once: the inbox's files, flags to retry, contact rounds due."""
+        """The periodic work, once: the inbox's files, flags to retry, contact rounds due,
+        placed calls to settle."""
         if self.inbox is not None:
             self.inbox.poll()
         self.intake.flag_unflagged()
         if self.contacts is not None:
             self.contacts.run_due()
+        self.outcomes.settle()
+
+    def outbound_call(self, campaign: str, case_id: str) -> tuple[str, dict[str, str]] | None:
+        """The plan and data sources of the call placed for case `case_id` of `campaign`
+        (None when there is no such case being contacted)."""
+        if not case_id.isdigit() or len(case_id) > 12 or self.config.call_number is None:
+            return None
+        try:
+            case = self.cases.get(int(case_id))
+        except UnknownCase:
+            return None
+        if case.campaign != campaign or not case.is_open:
+            return None
+        return self.config.policy(campaign).plan, outbound_data(case, self.config.call_number)
 
     def periodic(self) -> Periodic | None:
         """The periodic work in a thread of its own (None when there is none); not started."""
@@ -71,6 +90,7 @@ def open_collections(
     http: requests.Session | None = None,
     billing_token: str | None = None,
     clock: Any = None,
+    find_record: Callable[[str], Any] | None = None,
 ) -> Collections:
     """Collections for `settings`. A serving process passes its `http` session (its
     in-process services mounted) and the billing token its plans use; a command run on its own
@@ -92,7 +112,12 @@ def open_collections(
     intake = Intake(cases, flags, config.defaults, config.campaign)
     inbox = Inbox(intake, config.inbox) if config.inbox is not None else None
     contacts = _contacts(settings, config, cases, http) if config.call_number else None
-    return Collections(config, cases, intake, inbox, contacts, http, owned)
+    if find_record is None:
+        recorder = SqlRecorder(settings.database_url)
+        owned.append(recorder)
+        find_record = recorder.find
+    outcomes = CallOutcomes(cases, config, find_record, intake.unflag)
+    return Collections(config, cases, intake, inbox, contacts, outcomes, http, owned)
 
 
 def _contacts(
@@ -102,18 +127,29 @@ def _contacts(
     the settings cannot send through is a SettingsError saying what to set."""
     used = {channel for policy in config.campaigns.values() for channel in policy.channels}
     sms = email = None
+    call = None
+    if Channel.SMS in used or Channel.CALL in used:
+        if not settings.auth_token:
+            raise SettingsError(
+                "collections: a campaign texts or calls customers, but TWILIO_AUTH_TOKEN is "
+                "not set: set it, or leave sms and call out of the campaigns' channels"
+            )
+    client = (
+        twilio_client(settings.account_sid, settings.auth_token, settings.twilio_api_url, http)
+        if settings.auth_token
+        else None
+    )
+    if Channel.CALL in used:
+        base = settings.public_url or settings.self_url
+        assert config.call_number is not None and client is not None
+        call = OutboundCalls(client, config.call_from or config.call_number, base).place
     if Channel.SMS in used:
         sender = config.sms_from or settings.sms_from
-        if not sender or not settings.auth_token:
+        if not sender:
             raise SettingsError(
-                "collections: a campaign texts customers, but "
-                + ("collections.sms_from (or sms_from) is not set" if not sender else
-                   "TWILIO_AUTH_TOKEN is not set")
-                + ": set it, or leave sms out of the campaigns' channels"
-            )  # fmt: skip
-        client = twilio_client(
-            settings.account_sid, settings.auth_token, settings.twilio_api_url, http
-        )
+                "collections: a campaign texts customers, but collections.sms_from (or "
+                "sms_from) is not set: set it, or leave sms out of the campaigns' channels"
+            )
         sms = SmsChannel(client, sender)
     if Channel.EMAIL in used:
         if not config.email_from:
@@ -129,7 +165,7 @@ def _contacts(
         )
     assert config.call_number is not None
     writer = NoticeWriter(config.merchant, config.call_number, config.templates)
-    return Contacts(cases, config, writer, sms, email)
+    return Contacts(cases, config, writer, sms, email, call)
 
 
 def _demo_billing(

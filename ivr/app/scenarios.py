@@ -7,6 +7,7 @@ A scenario file (YAML):
     caller: "+447700900123"
     start_time: 2026-11-20T10:00:00Z # optional simulated clock
     services: [...]                  # canned web service answers for every scenario
+    data: {AnsweredBy: human}        # data sources the calls start with (here or per scenario)
     scenarios:
       - name: pays with a new card
         keys: ["42*50#", "1"]        # one entry per prompt; "-" for no input
@@ -67,6 +68,11 @@ QUEUE_RESULTS = (  # Twilio's QueueResult values
     "redirected-from-bridged",
     "system-shutdown",
 )
+_DATA = {
+    "type": ["object", "null"],
+    "additionalProperties": {"type": ["string", "number", "boolean"]},
+    "x-messages": {"type": 'should be a map of data sources to values ({{AnsweredBy: human}})'},
+}
 _DIAL = {
     "type": ["object", "null"],
     "additionalProperties": {"enum": list(DIAL_ANSWERS)},
@@ -104,6 +110,7 @@ _SCENARIO = {
         "start_time": _TEXT,
         "expect": _EXPECT,
         "queue_result": {"enum": [*QUEUE_RESULTS, None]},
+        "data": _DATA,
     },
     "additionalProperties": False,
     "x-messages": {"type": "expected a map (- name: ..., keys: [...], expect: {{...}})"},
@@ -119,6 +126,7 @@ SCENARIO_FILE = {
         "services": _ANSWERS,
         "scenarios": {"type": "array", "items": _SCENARIO},
         "dial": _DIAL,
+        "data": _DATA,
     },
     "required": ["scenarios"],
     "additionalProperties": False,
@@ -154,6 +162,7 @@ class Scenario:
     plan: str | None = None
     queue_result: str | None = None  # how a queue ends: bridged, queue-full, error, hangup
     own_services: int = 0  # the first services are the scenario's own (each must be used)
+    data: dict[str, str] = field(default_factory=dict)  # data sources the call starts with
 
 
 @dataclass
@@ -251,11 +260,21 @@ def load_scenarios(path: Path) -> list[Scenario]:
                 plan=str(plan) if plan and not number else None,
                 queue_result=item.get("queue_result"),
                 own_services=len(own or []),
+                data={
+                    str(k): _text(v)
+                    for k, v in {**(raw.get("data") or {}), **(item.get("data") or {})}.items()
+                },
             )
         )
     if report.errors:
         raise ScenarioError(sorted(report.errors, key=lambda d: (d.line, d.col)))
     return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _services(raw: Any, at: Path_, report: Report) -> list[CannedAnswer] | None:
@@ -305,8 +324,9 @@ def run_scenario(
         numbers[number] = scenario.plan
     if catalog is not None:
         wiring["catalog"] = catalog.with_numbers(numbers)
+    data = {**settings.data, **scenario.data}  # as an outbound call's case gives them
     phone = LocalPhone(
-        replace(settings, directory=directory, numbers=numbers),
+        replace(settings, directory=directory, numbers=numbers, data=data),
         http=http,
         start=scenario.start_time,
         **wiring,

@@ -77,6 +77,13 @@ class System:
         result: list[dict[str, Any]] = self.bridge.sessions.paid_by(caller, since)
         return result
 
+    def outbound_call(self, campaign: str, case: str) -> tuple[str, dict[str, str]] | None:
+        """The plan and data sources of an outbound collections call (None: no such case)."""
+        if self.collections is None:
+            return None
+        answer: tuple[str, dict[str, str]] | None = self.collections.outbound_call(campaign, case)
+        return answer
+
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher_pid: int | None = None
     _watcher: Any = None

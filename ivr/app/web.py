@@ -179,6 +179,7 @@ def create_app(
                 http=system_.engine.http,
                 billing_token=system_.keys.billing_token,
                 clock=system_.engine.clock,
+                find_record=system_.recorder.find,
             )
         system_.start_background()  # follow the published plans (and watch the folder)
 

@@ -126,6 +126,7 @@ class CaseEvent:
 class Contact:
     """One attempt to reach the customer through one channel, and its result."""
 
+    id: int
     at: datetime
     attempt: int
     channel: str
@@ -320,11 +321,35 @@ class Cases:
         k = collections_contacts.c
         with self.db.connect() as conn:
             rows = conn.execute(
-                select(k.at, k.attempt, k.channel, k.result, k.detail)
+                select(k.id, k.at, k.attempt, k.channel, k.result, k.detail)
                 .where(k.case_id == case_id)
                 .order_by(k.id)
             ).all()
-        return [Contact(_aware(r.at), r.attempt, r.channel, r.result, r.detail) for r in rows]
+        return [Contact(r.id, _aware(r.at), r.attempt, r.channel, r.result, r.detail) for r in rows]
+
+    def placed_calls(self, limit: int = 500) -> list[tuple[int, int, str, datetime]]:
+        """Calls placed whose result is not known yet: (contact id, case id, CallSid, when)."""
+        k = collections_contacts.c
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(k.id, k.case_id, k.detail, k.at)
+                .where(k.channel == "call", k.result == "placed")
+                .order_by(k.id)
+                .limit(limit)
+            ).all()
+        return [(r.id, r.case_id, r.detail, _aware(r.at)) for r in rows]
+
+    def settle_contact(self, contact_id: int, result: str, detail: str) -> bool:
+        """A placed call's result, once (False: another worker settled it first)."""
+        k = collections_contacts.c
+        with self.db.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(collections_contacts)
+                    .where(k.id == contact_id, k.result == "placed")
+                    .values(result=result, detail=detail[:500])
+                ).rowcount
+            )
 
     # -- changes ------------------------------------------------------------------------------
 

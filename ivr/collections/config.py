@@ -27,6 +27,7 @@ _CAMPAIGN = {
         },
         "attempts": {"type": "integer", "minimum": 1, "maximum": 20},
         "gap_hours": {"type": "number", "minimum": 0.001, "maximum": 24 * 90},
+        "plan": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"},
         "calling_hours": {
             "type": "string",
             "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$",
@@ -40,6 +41,7 @@ SCHEMA = validator(
         "properties": {
             "merchant": _TEXT,
             "call_number": {"type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$"},
+            "call_from": {"type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$"},
             "sms_from": {"type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$"},
             "email_from": _TEXT,
             "smtp": {
@@ -78,6 +80,7 @@ class CollectionsConfig:
     billing_url: str | None = None  # default: the demo billing service, when mounted
     merchant: str = "Example Telecom"  # who the notices are from
     call_number: str | None = None  # the number notices ask customers to call
+    call_from: str | None = None  # outbound calls come from (default: call_number)
     sms_from: str | None = None  # default: the deployment's sms_from
     email_from: str | None = None
     smtp: SmtpSettings = SmtpSettings()
@@ -123,6 +126,7 @@ class CollectionsConfig:
             billing_url=raw.get("billing_url"),
             merchant=raw.get("merchant", "Example Telecom"),
             call_number=raw.get("call_number"),
+            call_from=raw.get("call_from"),
             sms_from=raw.get("sms_from"),
             email_from=raw.get("email_from"),
             smtp=SmtpSettings(

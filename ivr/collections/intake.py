@@ -134,6 +134,19 @@ class Intake:
         before = self.cases.clock() - retry_after
         return sum(1 for case in self.cases.unflagged(before) if not self._flag(case))
 
+    def unflag(self, case: Case) -> None:
+        """The case is resolved: remove the account's flag (a failure is noted on the case
+        and logged; the flag stays until an operator removes it)."""
+        if self.flags is None:
+            return
+        try:
+            self.flags.remove(case.account)
+        except FlagProblem as exc:
+            log.warning("collections: %s", exc)
+            self.cases.note(case.id, f"flag not removed: {exc}")
+            return
+        self.cases.set_flagged(case.id, False, "collections flag removed in billing")
+
     def _flag(self, case: Case) -> str:
         """Set the account's flag; '' when set, else what went wrong (noted on the case)."""
         if self.flags is None:

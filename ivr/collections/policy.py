@@ -28,6 +28,7 @@ class ContactPolicy:
     gap: timedelta = timedelta(days=2)  # between rounds
     hours_from: time = time(9, 0)  # calling hours, the customer's local time
     hours_to: time = time(20, 0)
+    plan: str = "collections_outbound"  # the plan that answers this campaign's calls
 
     def in_hours(self, now: datetime, zone: str) -> bool:
         local = now.astimezone(ZoneInfo(zone)).time()
@@ -62,4 +63,5 @@ def read_policy(raw: Mapping[str, Any]) -> ContactPolicy:
         gap=timedelta(hours=float(raw.get("gap_hours", 48))),
         hours_from=start,
         hours_to=end,
+        plan=str(raw.get("plan", "collections_outbound")),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -113,9 +113,17 @@ class Engine:
     # -- events ---------------------------------------------------------------------------
 
     def start_call(
-        self, call_sid: str, *, caller: str = "", called: str = "", plan_id: str | None = None
+        self,
+        call_sid: str,
+        *,
+        caller: str = "",
+        called: str = "",
+        plan_id: str | None = None,
+        data: Mapping[str, str] | None = None,
     ) -> Turn:
         """A new call: pick the plan by `plan_id` or the dialled number, run to the first ask.
+        `data`: the call's own data sources (an outbound call's case), over the plan's and the
+        deployment's; the built-in ones (CLID, CallSid...) win over all.
 
         Raises PlanNotFound when no plan answers the number (the web app says so politely).
         """
@@ -143,6 +151,7 @@ class Engine:
             session.data = {
                 **plan.data,
                 **self.data,
+                **(data or {}),
                 "CLID": clid,
                 "DDI": called,
                 "CallSid": call_sid,

@@ -1,7 +1,9 @@
-"""Twilio's REST API, simulated: the Messages resource as the `twilio` library calls it
-(`POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, HTTP basic auth with the account SID
-and auth token, a form body), answering as Twilio does and keeping every message sent, for
-simulated campaigns and tests (`twilio_api_url` points the library here)."""
+"""Twilio's REST API, simulated: the Messages and Calls resources as the `twilio` library calls
+them (`POST /2010-04-01/Accounts/{AccountSid}/Messages.json` and `.../Calls.json`, HTTP basic
+auth with the account SID and auth token, a form body), answering as Twilio does, for simulated
+campaigns and tests (`twilio_api_url` points the library here). Messages are kept; calls are
+queued and run by `run_calls` against the app's webhooks, answered by scripted customers (a
+person keying entries, an answering machine, nobody, a busy line)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,35 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from ivr.phone.twilio import (
+    NO_MORE_KEYS,
+    CallResult,
+    Event,
+    KeySource,
+    OutboundCall,
+    Spoken,
+    TwilioSimulator,
+)
+
 MAX_BODY = 1600  # characters in one message, as Twilio allows
+ANSWERS = ("human", "machine", "no-answer", "busy", "failed")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How a scripted customer answers one call: `human` (then keys `entries` at the
+    prompts and hangs up when they run out), `machine` (voicemail: the message is heard to
+    its end), `no-answer`, `busy` or `failed`."""
+
+    answer: str = "human"
+    entries: tuple[str | Spoken, ...] = ()
+
+
+@dataclass
+class PlacedCall:
+    call: OutboundCall
+    answer: Answer | None = None  # None until it has been run
+    result: CallResult | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +73,8 @@ class TwilioRestSimulator:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.messages: list[SentMessage] = []
         self.undeliverable: set[str] = set()
+        self.calls: list[PlacedCall] = []
+        self.customers: dict[str, list[Answer]] = {}  # number → how each call is answered
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.app = self._build()
@@ -50,6 +82,51 @@ class TwilioRestSimulator:
     def sent_to(self, number: str) -> list[SentMessage]:
         with self._lock:
             return [m for m in self.messages if m.to == number]
+
+    def answers(self, number: str, *answers: Answer) -> None:
+        """How `number` answers its next calls, in order (the last one again after that)."""
+        self.customers[number] = list(answers)
+
+    def pending(self) -> list[PlacedCall]:
+        with self._lock:
+            return [c for c in self.calls if c.result is None]
+
+    def run_calls(self, voice: TwilioSimulator) -> list[PlacedCall]:
+        """Run every call placed and not yet run, each answered as its number's script says
+        (a number with no script does not answer); what happened to each."""
+        done = []
+        for placed in self.pending():
+            answer = self._next_answer(placed.call.to)
+            placed.answer = answer
+            events: list[Event] = []
+            if answer.answer in ("human", "machine"):
+                state = voice.begin_outbound(
+                    placed.call, "human" if answer.answer == "human" else "machine_end_beep",
+                    events,
+                )  # fmt: skip
+                keys = KeySource(list(answer.entries) if answer.answer == "human" else [])
+                while state.waiting is not None:
+                    entry = keys.next(state.waiting.prompt, state.waiting.leg)
+                    if entry is NO_MORE_KEYS:
+                        voice.hang_up(state, events)
+                        break
+                    voice.answer(state, entry, events)
+                status, duration = "completed", state.duration
+            else:
+                voice.not_answered(placed.call, answer.answer, events)
+                status, duration = answer.answer, 0
+            placed.result = CallResult(
+                placed.call.sid, placed.call.from_, placed.call.to, events, status, duration
+            )
+            done.append(placed)
+        return done
+
+    def _next_answer(self, number: str) -> Answer:
+        with self._lock:
+            script = self.customers.get(number)
+            if not script:
+                return Answer("no-answer")
+            return script.pop(0) if len(script) > 1 else script[0]
 
     def _build(self) -> Flask:
         app = Flask("twilio_rest_simulator", static_folder=None)
@@ -76,6 +153,30 @@ class TwilioRestSimulator:
                 {"sid": sid, "account_sid": account, "to": to, "from": sender, "body": body,
                  "status": "queued", "num_segments": str(1 + len(body) // 153),
                  "date_created": message.at.strftime("%a, %d %b %Y %H:%M:%S +0000")}
+            ), 201  # fmt: skip
+
+        @app.post(base + "/Calls.json")
+        def create_call(account: str) -> tuple[Response, int]:
+            refused = self._refuse(account)
+            if refused is not None:
+                return refused
+            form = request.form
+            to, sender, url = form.get("To", ""), form.get("From", ""), form.get("Url", "")
+            if not to or not sender:
+                return _error(400, 21201, "A 'To' and a 'From' phone number are required")
+            if not url and not form.get("Twiml"):
+                return _error(400, 21205, "A 'Url' or 'Twiml' is required")
+            if to in self.undeliverable:
+                return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+            sid = f"CA{next(self._ids):032x}"
+            call = OutboundCall(
+                sid, to, sender, url, form.get("StatusCallback"), form.get("MachineDetection")
+            )
+            with self._lock:
+                self.calls.append(PlacedCall(call))
+            return jsonify(
+                {"sid": sid, "account_sid": account, "to": to, "from": sender,
+                 "status": "queued", "direction": "outbound-api"}
             ), 201  # fmt: skip
 
         return app

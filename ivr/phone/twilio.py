@@ -204,6 +204,9 @@ class CallState:
     application_error: bool = False
     ended_by: str | None = None  # None while the call is in progress: twiml | caller | error
     duration: int = 0
+    direction: str = "inbound"  # outbound-api: placed through the REST API
+    status_url: str | None = None  # the call's status callback (None: the simulator's own)
+    answered_by: str | None = None  # answering machine detection's verdict (human, machine_*)
 
     @property
     def ended(self) -> bool:
@@ -222,6 +225,19 @@ class CallState:
                 "waiting": Waiting(**waiting) if waiting else None,
             }
         )
+
+
+@dataclass(frozen=True)
+class OutboundCall:
+    """A call placed through the REST API (`calls.create`): who is called, from which
+    number, the TwiML URL to request when it is answered, and its status callback."""
+
+    sid: str
+    to: str
+    from_: str
+    url: str
+    status_callback: str | None = None
+    machine_detection: str | None = None
 
 
 class TwilioSimulator:
@@ -304,6 +320,47 @@ class TwilioSimulator:
         state = CallState(call_sid or _sid(), caller, to, self.clock().isoformat())
         self._ring(state, events)
         return state
+
+    def begin_outbound(
+        self,
+        placed: OutboundCall,
+        answered_by: str,
+        events: list[Event],
+    ) -> CallState:
+        """A call placed through the REST API has been answered (by a person, `human`, or
+        a machine, `machine_end_beep`...): Twilio requests its `url` with `AnsweredBy`, and the
+        call runs until a prompt waits (or it ends)."""
+        state = CallState(
+            placed.sid,
+            placed.from_,
+            placed.to,
+            self.clock().isoformat(),
+            direction="outbound-api",
+            status_url=placed.status_callback,
+            answered_by=answered_by,
+        )
+        events.append(Event("leg_start", f"call from {placed.from_} to {placed.to}"))
+        leg = Leg(placed.sid, placed.from_, placed.to, "outbound-api", placed.url)
+        state.legs.append(leg)
+        params = self._params(
+            placed.sid, placed.from_, placed.to, leg.direction, "in-progress",
+            AnsweredBy=answered_by,
+        )  # fmt: skip
+        leg.document = self._fetch(state, placed.url, params, events, 0)
+        self._proceed(state, events)
+        return state
+
+    def not_answered(self, placed: OutboundCall, status: str, events: list[Event]) -> None:
+        """A call placed through the REST API that nobody answered (`no-answer`, `busy`,
+        `failed`): Twilio requests no TwiML, only the status callback."""
+        events.append(Event("leg_start", f"call from {placed.from_} to {placed.to}"))
+        if placed.status_callback:
+            self._post(
+                placed.status_callback,
+                self._params(placed.sid, placed.from_, placed.to, "outbound-api", status,
+                             CallDuration="0"),
+            )  # fmt: skip
+        events.append(Event("leg_end", f"call not answered: {status}"))
 
     def _ring(self, state: CallState, events: list[Event]) -> None:
         caller = state.caller or "a withheld number"
@@ -453,15 +510,17 @@ class TwilioSimulator:
         state.duration = int((self.clock() - datetime.fromisoformat(state.started)).total_seconds())
         if self.on_before_end is not None:
             self.on_before_end(state.sid)
+        extra = {"AnsweredBy": state.answered_by} if state.answered_by else {}
         self._post(
-            self.absolute(self.status_url),
+            self.absolute(state.status_url or self.status_url),
             self._params(
                 state.sid,
                 state.caller,
                 state.to,
-                "inbound",
+                state.direction,
                 FINAL,
                 CallDuration=str(state.duration),
+                **extra,
             ),
         )
         events.append(Event("leg_end", "call ended"))
