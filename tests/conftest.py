@@ -57,6 +57,7 @@ CLI_ENVIRONMENT = (
     "SIM_API_TOKEN",
     "PCI_API_KEYS",
     "PCI_API_KEY",
+    "COLLECTIONS_API_KEY",
     "BILLING_TOKEN",
     "IVR_SECRET_KEY",
 )
@@ -66,6 +67,7 @@ CLI_ENVIRONMENT = (
 
 PCI_KEY = "test-pci-key-0123456789abcdef"
 BILLING_KEY = "test-billing-token-0123456789"
+COLLECTIONS_KEY = "test-collections-key-0123456789"
 
 
 class KeyedClient(FlaskClient):
@@ -90,6 +92,7 @@ def service_keys_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PCI_API_KEYS", PCI_KEY)
     monkeypatch.setenv("BILLING_TOKEN", BILLING_KEY)
+    monkeypatch.setenv("COLLECTIONS_API_KEY", COLLECTIONS_KEY)
 
 
 @pytest.fixture
@@ -392,3 +395,11 @@ def call() -> Callable[..., CallDriver]:
         return CallDriver(engine, sid, caller=caller, called=called, plan_id=plan_id)
 
     return start
+
+
+@pytest.fixture
+def campaign(tmp_path: Path, service_keys_env: None, clock: Clock) -> Iterator[Any]:
+    """An outbound collections campaign as served (tests/collections_world.py)."""
+    from tests.collections_world import build_campaign
+
+    yield from build_campaign(tmp_path, clock)

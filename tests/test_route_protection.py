@@ -26,7 +26,7 @@ from ivr.app import create_app
 from ivr.app.service_keys import service_keys
 from ivr.app.settings import Settings, SettingsError
 from pci_bridge import BridgeConfig, create_bridge_app
-from tests.conftest import BILLING_KEY, PCI_KEY, ROOT
+from tests.conftest import BILLING_KEY, COLLECTIONS_KEY, PCI_KEY, ROOT
 
 TWILIO_TOKEN = "twilio-auth-token-for-route-tests"
 PUBLIC_URL = "https://ivr.example.com"
@@ -34,6 +34,7 @@ PUBLIC_URL = "https://ivr.example.com"
 TWILIO = "Twilio signature"
 PCI = "bearer key: PCI_API_KEYS"
 BILLING = "bearer key: BILLING_TOKEN"
+COLLECTIONS = "bearer key: COLLECTIONS_API_KEY"
 PUBLIC = "public by design"
 RESULT_SIGNATURE = "X-PCI-Signature (PCI_WEBHOOK_SECRET)"
 CONSOLE = "console session with a role (tests/test_console.py checks each role)"
@@ -67,6 +68,9 @@ PROTECTION = {
     "demo_billing.pay": BILLING,
     "demo_billing.promise": BILLING,
     "demo_billing.plan": BILLING,
+    "collections_api.create_plan": COLLECTIONS,
+    "collections_api.start_plan": COLLECTIONS,
+    "collections_api.show_plan": COLLECTIONS,
     "demo_billing.flag": BILLING,
     "demo_billing.unflag": BILLING,
     "demo_billing.payment_status": BILLING,
@@ -123,9 +127,11 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_keys_env: None)
         public_url=PUBLIC_URL,
         database_url=f"sqlite:///{tmp_path}/calls.sqlite3",
         pci={"database_url": f"sqlite:///{tmp_path}/pci.sqlite3"},
+        collections={"interval": 3600},  # the collections API mounted
     )
     app = create_app(settings)
     yield app
+    app.extensions["ivr"].stop_background()
     app.extensions["ivr"].bridge.close()
 
 
@@ -188,15 +194,15 @@ def test_every_route_refuses_what_its_protection_refuses(app: Flask) -> None:
             assert forged.status_code == 403, where
             good = client.open(path, method=method, data=form, headers=signed(path, form))
             assert good.status_code in (200, 204), f"{where}: {good.status_code}"
-        elif kind in (PCI, BILLING):
+        elif kind in (PCI, BILLING, COLLECTIONS):
             for label, headers in WRONG.items():
-                if label == "key of the other service" and kind == BILLING:
+                if label == "key of the other service" and kind != PCI:
                     headers = {"Authorization": f"Bearer {PCI_KEY}"}
                 answer = client.open(path, method=method, json={}, headers=headers)
                 assert answer.status_code == 401, f"{where}, {label}: {answer.status_code}"
                 assert answer.headers["WWW-Authenticate"].startswith("Bearer"), where
                 assert set(answer.get_json()) == {"error"}, where
-            key = PCI_KEY if kind == PCI else BILLING_KEY
+            key = {PCI: PCI_KEY, BILLING: BILLING_KEY, COLLECTIONS: COLLECTIONS_KEY}[kind]
             good = client.open(
                 path, method=method, json={}, headers={"Authorization": f"Bearer {key}"}
             )

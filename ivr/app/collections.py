@@ -15,18 +15,27 @@ import requests
 
 from foundation.bearer import new_key, resolve
 from foundation.documents import DocumentError
-from ivr.adapters.loopback import mount
+from ivr.adapters.loopback import mount_services
 from ivr.adapters.records_sql import SqlRecorder
 from ivr.adapters.twilio_rest import twilio_client
 from ivr.app.settings import DEMO_BILLING_DATABASE, Settings, SettingsError
+from ivr.collections.bridge import BridgeClient
 from ivr.collections.calls import CallOutcomes, OutboundCalls, outbound_data
 from ivr.collections.cases import Cases, UnknownCase
 from ivr.collections.config import CollectionsConfig
 from ivr.collections.contact import Contacts
 from ivr.collections.flags import BillingFlags
+from ivr.collections.instalments import Instalments
 from ivr.collections.intake import Inbox, Intake
-from ivr.collections.notices import EmailChannel, NoticeWriter, SmsChannel, SmtpSettings
+from ivr.collections.notices import (
+    EmailChannel,
+    NoticeWriter,
+    Notifier,
+    SmsChannel,
+    SmtpSettings,
+)
 from ivr.collections.periodic import Periodic
+from ivr.collections.plans import Plans
 from ivr.collections.policy import Channel
 
 
@@ -38,6 +47,9 @@ class Collections:
     inbox: Inbox | None
     contacts: Contacts | None  # None until collections.call_number is set
     outcomes: CallOutcomes
+    plans: Plans
+    bridge: BridgeClient | None  # the PCI bridge's session API (plans' payments)
+    instalments: Instalments | None
     http: requests.Session
     _owned: list[Any]
 
@@ -50,6 +62,8 @@ class Collections:
         if self.contacts is not None:
             self.contacts.run_due()
         self.outcomes.settle()
+        if self.instalments is not None:
+            self.instalments.run_due()
 
     def outbound_call(self, campaign: str, case_id: str) -> tuple[str, dict[str, str]] | None:
         """The plan and data sources of the call placed for case `case_id` of `campaign`
@@ -66,7 +80,7 @@ class Collections:
 
     def periodic(self) -> Periodic | None:
         """The periodic work in a thread of its own (None when there is none); not started."""
-        if self.inbox is None and self.contacts is None:
+        if self.inbox is None and self.contacts is None and self.instalments is None:
             return None
         return Periodic(self.tick, self.config.interval, "ivr-collections")
 
@@ -91,6 +105,7 @@ def open_collections(
     billing_token: str | None = None,
     clock: Any = None,
     find_record: Callable[[str], Any] | None = None,
+    pci_key: str | None = None,
 ) -> Collections:
     """Collections for `settings`. A serving process passes its `http` session (its
     in-process services mounted) and the billing token its plans use; a command run on its own
@@ -111,61 +126,104 @@ def open_collections(
     flags = BillingFlags(http, url, token) if url else None
     intake = Intake(cases, flags, config.defaults, config.campaign)
     inbox = Inbox(intake, config.inbox) if config.inbox is not None else None
-    contacts = _contacts(settings, config, cases, http) if config.call_number else None
+    sms, email = _channels(settings, config, http)
+    contacts = _contacts(settings, config, cases, http, sms, email) if config.call_number else None
     if find_record is None:
         recorder = SqlRecorder(settings.database_url)
         owned.append(recorder)
         find_record = recorder.find
     outcomes = CallOutcomes(cases, config, find_record, intake.unflag)
-    return Collections(config, cases, intake, inbox, contacts, outcomes, http, owned)
+    plans = Plans(cases.db, cases.clock)
+    bridge = _bridge(settings, http, pci_key)
+    instalments = (
+        Instalments(plans, cases, bridge, Notifier(config.merchant, sms, email), intake.unflag)
+        if bridge is not None
+        else None
+    )
+    return Collections(
+        config, cases, intake, inbox, contacts, outcomes, plans, bridge, instalments, http, owned
+    )
+
+
+def _bridge(settings: Settings, http: requests.Session, key: str | None) -> BridgeClient | None:
+    """The bridge's session API: `payments_api_url`, else this app's own bridge."""
+    url = settings.payments_api_url or (
+        settings.self_url.rstrip("/") + "/pci/v1" if settings.pci_enabled else None
+    )
+    key = key or resolve(os.environ, settings.secrets, "PCI_API_KEY")
+    if not url or not key:
+        return None
+    return BridgeClient(http, url, key)
 
 
 def _contacts(
-    settings: Settings, config: CollectionsConfig, cases: Cases, http: requests.Session
+    settings: Settings,
+    config: CollectionsConfig,
+    cases: Cases,
+    http: requests.Session,
+    sms: SmsChannel | None,
+    email: EmailChannel | None,
 ) -> Contacts:
-    """The contact rounds, with the channels the campaigns use; a channel a campaign uses and
-    the settings cannot send through is a SettingsError saying what to set."""
+    """The contact rounds, with the channels the campaigns use."""
     used = {channel for policy in config.campaigns.values() for channel in policy.channels}
-    sms = email = None
     call = None
+    if Channel.CALL in used:
+        base = settings.public_url or settings.self_url
+        client = _client(settings, http)
+        assert config.call_number is not None and client is not None
+        call = OutboundCalls(client, config.call_from or config.call_number, base).place
+    assert config.call_number is not None
+    writer = NoticeWriter(config.merchant, config.call_number, config.templates)
+    return Contacts(cases, config, writer, sms, email, call)
+
+
+def _client(settings: Settings, http: requests.Session) -> Any:
+    if not settings.auth_token:
+        return None
+    return twilio_client(settings.account_sid, settings.auth_token, settings.twilio_api_url, http)
+
+
+def _channels(
+    settings: Settings, config: CollectionsConfig, http: requests.Session
+) -> tuple[SmsChannel | None, EmailChannel | None]:
+    """Text and email, when the campaigns use them (notices) or can be sent (receipts); a
+    channel a campaign uses that the settings cannot send through is a SettingsError saying
+    what to set."""
+    used = (
+        {channel for policy in config.campaigns.values() for channel in policy.channels}
+        if config.call_number
+        else set()
+    )
+    sms = email = None
     if Channel.SMS in used or Channel.CALL in used:
         if not settings.auth_token:
             raise SettingsError(
                 "collections: a campaign texts or calls customers, but TWILIO_AUTH_TOKEN is "
                 "not set: set it, or leave sms and call out of the campaigns' channels"
             )
-    client = (
-        twilio_client(settings.account_sid, settings.auth_token, settings.twilio_api_url, http)
-        if settings.auth_token
-        else None
-    )
-    if Channel.CALL in used:
-        base = settings.public_url or settings.self_url
-        assert config.call_number is not None and client is not None
-        call = OutboundCalls(client, config.call_from or config.call_number, base).place
+    client = _client(settings, http)
+    sender = config.sms_from or settings.sms_from
     if Channel.SMS in used:
-        sender = config.sms_from or settings.sms_from
         if not sender:
             raise SettingsError(
                 "collections: a campaign texts customers, but collections.sms_from (or "
                 "sms_from) is not set: set it, or leave sms out of the campaigns' channels"
             )
+    if client is not None and sender:
         sms = SmsChannel(client, sender)
-    if Channel.EMAIL in used:
-        if not config.email_from:
-            raise SettingsError(
-                "collections: a campaign emails customers, but collections.email_from is not "
-                "set: set it (and collections.smtp), or leave email out of the channels"
-            )
+    if Channel.EMAIL in used and not config.email_from:
+        raise SettingsError(
+            "collections: a campaign emails customers, but collections.email_from is not "
+            "set: set it (and collections.smtp), or leave email out of the channels"
+        )
+    if config.email_from:
         password = resolve(os.environ, settings.secrets, "SMTP_PASSWORD")
         smtp = config.smtp
         email = EmailChannel(
             SmtpSettings(smtp.host, smtp.port, smtp.starttls, smtp.username, password),
             config.email_from,
         )
-    assert config.call_number is not None
-    writer = NoticeWriter(config.merchant, config.call_number, config.templates)
-    return Contacts(cases, config, writer, sms, email, call)
+    return sms, email
 
 
 def _demo_billing(
@@ -187,6 +245,6 @@ def _demo_billing(
         options["clock"] = clock
     register(app, service, **options)
     http = requests.Session()
-    mount(http, app, settings.self_url)
+    mount_services(http, app, settings.self_url, ["/demo/billing/"])  # the rest: HTTP
     owned.extend([http, service])
     return http, token

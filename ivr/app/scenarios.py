@@ -71,7 +71,7 @@ QUEUE_RESULTS = (  # Twilio's QueueResult values
 _DATA = {
     "type": ["object", "null"],
     "additionalProperties": {"type": ["string", "number", "boolean"]},
-    "x-messages": {"type": 'should be a map of data sources to values ({{AnsweredBy: human}})'},
+    "x-messages": {"type": "should be a map of data sources to values ({{AnsweredBy: human}})"},
 }
 _DIAL = {
     "type": ["object", "null"],

@@ -1,5 +1,6 @@
 """The keys of the services a process mounts: the PCI bridge's API keys, the key the plans send
-to it (`PCI_API_KEY`), and the demo billing service's token (`BILLING_TOKEN`).
+to it (`PCI_API_KEY`), the demo billing service's token (`BILLING_TOKEN`) and the collections
+API's key (`COLLECTIONS_API_KEY`).
 
 Configured keys come from the environment, then the config file's `secrets`. A process with
 none configured makes its own at start and hands them to its own plans only: nobody outside
@@ -34,6 +35,7 @@ class ServiceKeys:
     billing_token: str | None = None  # what the demo billing service accepts
     webhook_secret: str | None = None  # signs the bridge's payment results (the outbox)
     console_secret: str | None = None  # signs console sessions (None: the console is off)
+    collections_api_key: str | None = None  # what the collections API accepts
     plan_secrets: dict[str, str] = field(default_factory=dict)  # handed to the plans
     generated: tuple[tuple[str, str], ...] = ()  # (setting, what its made-up key means)
 
@@ -85,6 +87,16 @@ def service_keys(
             )
             webhook = new_key()
             generated.append(("PCI_WEBHOOK_SECRET", f"the payment-result webhook {FOR_ITS_PLANS}"))
+    collections: str | None = None
+    if settings.collections or private:  # plan tests answer collections requests canned
+        collections = resolve(env, secrets, "COLLECTIONS_API_KEY")
+        if collections is None:
+            _refuse_when_shared(
+                private, settings.store_url, "the collections API", "COLLECTIONS_API_KEY"
+            )
+            collections = new_key()
+            generated.append(("COLLECTIONS_API_KEY", f"the collections API {FOR_ITS_PLANS}"))
+        plan_secrets["COLLECTIONS_API_KEY"] = collections
     console = resolve(env, secrets, "IVR_SECRET_KEY")
     if console is not None and len(console) < 16:
         raise SettingsError(
@@ -105,6 +117,7 @@ def service_keys(
         console_secret=console,
         billing_token=billing,
         webhook_secret=webhook,
+        collections_api_key=collections,
         plan_secrets=plan_secrets,
         generated=tuple(generated),
     )

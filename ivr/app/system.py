@@ -124,10 +124,7 @@ class System:
         calls it again in each worker when the app was loaded before the fork); and the
         collections' periodic work (inbox, contact rounds), when configured."""
         if self.collections is not None:
-            if self._collections_work is None:
-                self._collections_work = self.collections.periodic()
-            if self._collections_work is not None:
-                self._collections_work.start()
+            self._start_collections()
         if self.sync is None or self._watcher_pid == os.getpid():
             return
         from ivr.app.fleet import PlanWatcher
@@ -139,6 +136,24 @@ class System:
         self.sync.forked()
         self._watcher = PlanWatcher(self, self.settings.plan_poll_interval)
         self._watcher.start()
+
+    def _start_collections(self) -> None:
+        """A fleet on Redis: the collections jobs run on `ivr worker` (RQ); this process only
+        makes sure the next tick is scheduled. One process alone: a thread of its own."""
+        assert self.collections is not None
+        client = getattr(self.store, "client", None)
+        if client is not None:
+            from ivr.app.collections_jobs import schedule_tick
+
+            try:
+                schedule_tick(client, self.collections.config.interval)
+            except Exception as exc:  # noqa: BLE001 - serving goes on; workers schedule too
+                log.warning("collections: the next tick was not scheduled (%s)", exc)
+            return
+        if self._collections_work is None:
+            self._collections_work = self.collections.periodic()
+        if self._collections_work is not None:
+            self._collections_work.start()
 
     def stop_background(self, timeout: float = 5.0) -> None:
         """Stop this process's background threads, the plan watcher and the call record

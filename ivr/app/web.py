@@ -166,13 +166,15 @@ def create_app(
             for path, on in (
                 ("/pci/", system_.bridge is not None),
                 ("/demo/billing/", settings.demo_billing),
+                ("/collections/", bool(settings.collections)),
             )
             if on
         ]
         mount_services(system_.engine.http, app, settings.self_url, services)
         mount_console(app, system_)
-        if settings.collections.get("inbox") or settings.collections.get("call_number"):
+        if settings.collections:
             from ivr.app.collections import open_collections
+            from ivr.collections.api import register as register_collections_api
 
             system_.collections = open_collections(
                 settings,
@@ -180,7 +182,10 @@ def create_app(
                 billing_token=system_.keys.billing_token,
                 clock=system_.engine.clock,
                 find_record=system_.recorder.find,
+                pci_key=system_.keys.plan_secrets.get("PCI_API_KEY"),
             )
+            assert system_.keys.collections_api_key is not None
+            register_collections_api(app, system_.collections, system_.keys.collections_api_key)
         system_.start_background()  # follow the published plans (and watch the folder)
 
     @app.before_request

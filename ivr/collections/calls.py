@@ -118,6 +118,8 @@ class CallOutcomes:
                 what = f"{paid:.2f}" if paid is not None else "an amount"
                 self.cases.note(case_id, f"paid {what} of {case.amount_due:.2f}: {why}")
                 return
+        if case.state is target:
+            return  # the plan's own request moved it already
         if target not in MOVES[case.state]:
             self.cases.note(case_id, f"{why} (the case is {case.state.value}: not moved)")
             return

@@ -375,6 +375,16 @@ class Cases:
                 ).rowcount
             )
 
+    def restart_contact(self, case_id: int) -> None:
+        """The contact policy starts again from its first round, now (a plan that failed)."""
+        c = collections_cases.c
+        with self.db.begin() as conn:
+            conn.execute(
+                update(collections_cases)
+                .where(c.id == case_id)
+                .values(attempts=0, next_contact_at=self.clock())
+            )
+
     def record_contact(
         self, case_id: int, attempt: int, channel: str, result: str, detail: str
     ) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from ivr.collections.cases import Case
@@ -147,3 +148,25 @@ class EmailChannel:
         if refused:
             return Sent("failed", "the mail server refused the address")
         return Sent("delivered", message_id)
+
+
+class Notifier:
+    """Short messages about a case's payments (a receipt, a failed payment), by text and by
+    email, through whichever channels are configured; never card data."""
+
+    def __init__(self, merchant: str, sms: SmsChannel | None, email: EmailChannel | None):
+        self.merchant = merchant
+        self.sms = sms
+        self.email = email
+
+    def tell(self, case: Case, subject: str, text: str) -> dict[str, Sent]:
+        sent: dict[str, Sent] = {}
+        body = f"{self.merchant}: {text}"
+        if self.sms is not None and case.phone:
+            sent["sms"] = self.sms.send(case.phone, body)
+        if self.email is not None and case.email:
+            html = f'<!doctype html><html lang="en"><body><p>{escape(body)}</p></body></html>\n'
+            sent["email"] = self.email.send(
+                case.email, f"{self.merchant}: {subject}", body + "\n", html
+            )
+        return sent

@@ -94,4 +94,38 @@ collections_contacts = Table(
     Column("detail", Text, nullable=False),
 )
 
+# A payment plan agreed for a case: its instalments are child payments (below), charged on
+# their dates with the card token saved when the first was taken (a token, never card data).
+collections_plans = Table(
+    "collections_plans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("collections_cases.id"), nullable=False, index=True),
+    Column("state", String(20), nullable=False),  # pending_card, active, resolved, failed
+    Column("months", Integer, nullable=False),
+    Column("card_token", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Each scheduled (or taken) payment of a plan.
+collections_payments = Table(
+    "collections_payments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan_id", Integer, ForeignKey("collections_plans.id"), nullable=False, index=True),
+    Column("case_id", Integer, ForeignKey("collections_cases.id"), nullable=False, index=True),
+    Column("n", Integer, nullable=False),  # 1, 2, 3 in the plan
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("due_date", Date, nullable=False),
+    # scheduled, charging (claimed by a worker), taken, failed (no more tries)
+    Column("state", String(20), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False),  # charge attempts made (the idempotency key's)
+    Column("next_try_at", DateTime(timezone=True), index=True),
+    Column("session_id", String(64)),  # the bridge session of the latest attempt
+    Column("confirmation_code", String(16)),
+    Column("last_error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 SCHEMA = Schema("collections", "ivr.collections", metadata)

@@ -149,3 +149,32 @@ def listen(once: bool, config: str | None) -> None:
                 time.sleep(chosen.config.interval)
             except KeyboardInterrupt:
                 return
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="Run the jobs waiting now, then stop.")
+@CONFIG
+def worker(burst: bool, config: str | None) -> None:
+    """Run collections jobs (inbox, notices, outbound calls, scheduled payments) from Redis
+    with RQ: start as many as you like, on any hosts sharing the store and database; each
+    piece of work is done once. Needs `store: redis://...` (with the embedded store the
+    serving process does the work itself)."""
+    import os
+
+    from ivr.adapters.logs import install
+    from ivr.app.collections_jobs import run_worker
+    from ivr.app.service_keys import is_shared
+
+    if config:
+        os.environ["IVR_CONFIG"] = os.path.abspath(config)  # the jobs read the same settings
+    settings = load_settings(config)
+    if not is_shared(settings.store_url):
+        raise click.ClickException(
+            f"ivr worker needs a Redis store (store: redis://...), not {settings.store_url}: "
+            "with the embedded store the serving process runs the collections work itself"
+        )
+    if not settings.collections:
+        raise click.ClickException("no collections: section in the config: nothing to run")
+    install(settings.log_level, settings.log_format)
+    click.echo(f"ivr worker: collections jobs from {settings.store_url.split('@')[-1]}")
+    run_worker(settings, burst=burst)

@@ -1,0 +1,73 @@
+"""The PCI bridge's session API as collections use it: read a session (the first payment of a
+plan, taken during the call) and charge a saved card token for a scheduled payment, with an
+idempotency key of the payment's own (one charge whatever the retries)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from ivr.errors import CollectionsError
+
+TIMEOUT = 12.0  # seconds: a stored-card charge answers within `wait` (8 s) and a margin
+WAIT = 8  # seconds the bridge waits for the gateway before answering "in progress"
+
+
+class BridgeProblem(CollectionsError):
+    """The bridge could not be asked (down, refused the key, answered nonsense)."""
+
+
+class BridgeClient:
+    def __init__(self, http: requests.Session, url: str, key: str | None):
+        self.http = http
+        self.url = url.rstrip("/")
+        self.key = key
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        return self._send("GET", f"/sessions/{quote(session_id, safe='')}")
+
+    def charge(
+        self,
+        card_token: str,
+        amount: str,
+        currency: str,
+        reference: str,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """Charge a saved card; the session's public view (its `result` is None while the
+        gateway has not answered)."""
+        body = {
+            "amount": amount,
+            "currency": currency,
+            "reference": reference,
+            "description": "Scheduled payment",
+            "card_token": card_token,
+            "wait": WAIT,
+        }
+        return self._send("POST", "/sessions", body, {"Idempotency-Key": idempotency_key})
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        sent = {"Authorization": f"Bearer {self.key}", **(headers or {})}
+        try:
+            answer = self.http.request(
+                method, self.url + path, json=body, headers=sent, timeout=TIMEOUT
+            )
+        except requests.RequestException as exc:
+            raise BridgeProblem(f"the PCI bridge did not answer ({type(exc).__name__})") from None
+        if answer.status_code >= 300:
+            raise BridgeProblem(f"the PCI bridge answered {answer.status_code} to {method} {path}")
+        try:
+            view = answer.json()
+        except ValueError:
+            raise BridgeProblem("the PCI bridge answered without JSON") from None
+        if not isinstance(view, dict):
+            raise BridgeProblem("the PCI bridge answered something other than a session")
+        return view

@@ -1,0 +1,141 @@
+"""Scheduled payments taken on their dates: each due payment is claimed in SQL by one worker,
+charged through the PCI bridge with the plan's saved card token and a key of its own attempt
+(`collections-payment-ID-ATTEMPT`: a worker that stops mid-charge, or a charge still with the
+gateway, is charged again with the same key and gets the first result, so one charge whatever
+the retries), the customer told by text and email; a declined payment is tried again after a
+gap, up to a number of tries; when every payment is taken the plan, then the case, is resolved
+and the account's flag removed, and a payment that cannot be taken fails the plan and sends
+the case back to contacting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ivr.collections.bridge import BridgeClient, BridgeProblem
+from ivr.collections.cases import Case, Cases, CaseState
+from ivr.collections.notices import Notifier, money
+from ivr.collections.plans import Instalment, PaymentState, Plans, PlanState
+
+log = logging.getLogger("ivr.collections")
+
+RETRY_GAP = timedelta(days=3)  # a declined payment is tried again this much later
+MAX_TRIES = 3  # charge attempts per payment
+STUCK_AFTER = timedelta(minutes=2)  # a claimed payment still unsettled: charged again
+
+
+@dataclass(frozen=True)
+class Charged:
+    payment: Instalment
+    outcome: str  # success, declined, gateway_error... or pending (still with the gateway)
+
+
+class Instalments:
+    def __init__(
+        self,
+        plans: Plans,
+        cases: Cases,
+        bridge: BridgeClient,
+        notifier: Notifier,
+        on_resolved: Callable[[Case], None],
+    ):
+        self.plans = plans
+        self.cases = cases
+        self.bridge = bridge
+        self.notifier = notifier
+        self.on_resolved = on_resolved
+
+    def run_due(self) -> list[Charged]:
+        """Charge every payment due now (and any left unsettled by a stopped worker)."""
+        now = self.cases.clock()
+        done = []
+        for payment in self.plans.stuck(now - STUCK_AFTER):
+            done.append(self._charge(payment))
+        for payment in self.plans.due(now):
+            claimed = self.plans.claim(payment)
+            if claimed is not None:  # else another worker has it
+                done.append(self._charge(claimed))
+        return done
+
+    def _charge(self, payment: Instalment) -> Charged:
+        plan = self.plans.get(payment.plan_id)
+        case = self.cases.get(payment.case_id)
+        assert plan.card_token is not None, "a plan in force has its card"
+        try:
+            view = self.bridge.charge(
+                plan.card_token,
+                f"{payment.amount:.2f}",
+                case.currency,
+                f"{case.account}/plan-{plan.id}/{payment.n}",
+                f"collections-payment-{payment.id}-{payment.attempts}",
+            )
+        except BridgeProblem as exc:
+            log.warning("collections: payment %s not charged yet: %s", payment.id, exc)
+            self.plans.touch(payment.id)
+            return Charged(payment, "pending")
+        result = view.get("result") or {}
+        outcome = str(result.get("outcome") or "")
+        if not outcome:  # the gateway is still answering: looked at again later
+            self.plans.touch(payment.id)
+            return Charged(payment, "pending")
+        when = f"{payment.due_date.day} {payment.due_date:%B %Y}"
+        amount = money(payment.amount, case.currency)
+        if outcome == "success":
+            code = str(result.get("confirmation_code") or "")
+            if self.plans.settle(
+                payment, PaymentState.TAKEN, session_id=view.get("session_id"),
+                confirmation_code=code, last_error=None,
+            ):  # fmt: skip
+                self.notifier.tell(
+                    case,
+                    "payment taken",
+                    f"we took payment {payment.n} of {plan.months} of your plan, {amount}, "
+                    f"due {when}. Confirmation code {code}.",
+                )
+                self._maybe_resolve(plan.id, case)
+            return Charged(payment, outcome)
+        reason = str((result.get("gateway") or {}).get("message") or outcome)
+        if payment.attempts < MAX_TRIES:
+            retry_at = self.cases.clock() + RETRY_GAP
+            if self.plans.settle(
+                payment, PaymentState.SCHEDULED, next_try_at=retry_at,
+                session_id=view.get("session_id"), last_error=reason,
+            ):  # fmt: skip
+                self.notifier.tell(
+                    case,
+                    "payment not taken",
+                    f"we could not take payment {payment.n} of your plan, {amount} ({reason}). "
+                    f"We will try again on {retry_at.day} {retry_at:%B}. Please make sure it "
+                    "can be paid, or call us.",
+                )
+            return Charged(payment, outcome)
+        if self.plans.settle(
+            payment, PaymentState.FAILED, session_id=view.get("session_id"), last_error=reason
+        ):
+            self.plans.end_plan(plan.id, PlanState.FAILED)
+            self.cases.move(
+                case.id,
+                CaseState.CONTACTING,
+                f"payment {payment.n} of plan {plan.id} failed {payment.attempts} times ({reason})",
+            )
+            self.cases.restart_contact(case.id)  # the contact policy starts again
+            self.notifier.tell(
+                case,
+                "payment plan stopped",
+                f"we could not take payment {payment.n} of your plan, {amount}, after "
+                f"{payment.attempts} tries ({reason}). Please call us to pay.",
+            )
+        return Charged(payment, outcome)
+
+    def _maybe_resolve(self, plan_id: int, case: Case) -> None:
+        plan = self.plans.get(plan_id)
+        if any(p.state is not PaymentState.TAKEN for p in plan.instalments):
+            return
+        if not self.plans.end_plan(plan_id, PlanState.RESOLVED):
+            return
+        resolved = self.cases.move(
+            case.id, CaseState.RESOLVED, f"every payment of plan {plan_id} taken"
+        )
+        self.on_resolved(resolved)
