@@ -86,6 +86,9 @@ TEST_CARDS: dict[str, tuple[ChargeStatus, str | None]] = {
     "4000000000000127": (ChargeStatus.DECLINED, "incorrect_cvc"),
     "4000000000000119": (ChargeStatus.ERROR, "processing_error"),
 }
+# Cards that pay once but whose saved token is declined later (scheduled payments that fail):
+# the card succeeds, a stored-card charge with its token is declined for this reason.
+LATER_DECLINES = {"4000000000000341": "insufficient_funds"}
 
 MESSAGES = {
     "generic_decline": "no reason was given",
@@ -186,7 +189,7 @@ class SimulatedGateway:
                         last4=card.number[-4:],
                         exp_month=card.exp_month,
                         exp_year=card.exp_year,
-                        behaviour="success",
+                        behaviour=LATER_DECLINES.get(card.number, "success"),
                     )
                 )
         return ChargeResult(

@@ -282,6 +282,10 @@ def test_a_channel_a_campaign_uses_must_be_configured(tmp_path: Path) -> None:
     without_email.pop("email_from")
     with pytest.raises(SettingsError, match="collections.email_from is not set"):
         open_collections(Settings(**{**settings.__dict__, "collections": without_email}))
+    overnight = {**settings.collections,
+                 "campaigns": {"default": {"calling_hours": "20:00-08:00"}}}  # fmt: skip
+    with pytest.raises(SettingsError, match="campaigns.default.calling_hours: '20:00-08:00' ends"):
+        open_collections(Settings(**{**settings.__dict__, "collections": overnight}))
     bad_policy = {**settings.collections, "campaigns": {"default": {"channels": ["fax"]}}}
     with pytest.raises(SettingsError, match="channels"):
         open_collections(Settings(**{**settings.__dict__, "collections": bad_policy}))

@@ -78,17 +78,18 @@ def test_a_plan_agreed_on_a_call_is_charged_on_its_dates_and_resolves_the_case(
     first_code = plan.instalments[0].confirmation_code
     assert first_code and first_code.isdigit()
     assert plan.card_token not in repr(plan.as_dict())  # the token never leaves the tables
-    # nothing is charged before its date
-    clock.set(datetime(2026, 12, 31, 23, 0, tzinfo=UTC))
+    # nothing is charged before 09:00 on its date where the customer lives (London)
+    assert plan.instalments[1].next_try_at == datetime(2027, 1, 1, 9, 0, tzinfo=UTC)
+    clock.set(datetime(2027, 1, 1, 8, 59, tzinfo=UTC))
     assert collections.instalments.run_due() == []
-    clock.set(datetime(2027, 1, 1, 8, 0, tzinfo=UTC))
+    clock.set(datetime(2027, 1, 1, 9, 0, tzinfo=UTC))
     [second] = collections.instalments.run_due()
     assert second.outcome == "success"
     assert collections.plans.get(plan_id).instalments[1].state is PaymentState.TAKEN
     texts = campaign.rest.sent_to("+447700900001")
     assert "we took payment 2 of 3 of your plan, £3.75" in texts[-1].body
     assert CARD not in texts[-1].body and CARD[-4:] not in texts[-1].body
-    clock.set(datetime(2027, 2, 1, 8, 0, tzinfo=UTC))
+    clock.set(datetime(2027, 2, 1, 9, 0, tzinfo=UTC))
     collections.tick()
     done = collections.plans.get(plan_id)
     assert done.state is PlanState.RESOLVED
@@ -120,17 +121,17 @@ def test_a_declined_payment_is_tried_again_then_fails_the_plan(
             .where(collections_plans.c.id == plan_id)
             .values(card_token=refused)
         )
-    clock.set(datetime(2027, 1, 1, 8, 0, tzinfo=UTC))
+    clock.set(datetime(2027, 1, 1, 9, 0, tzinfo=UTC))
     [first_try] = collections.instalments.run_due()
     assert first_try.outcome == "declined"
     payment = collections.plans.get(plan_id).instalments[1]
     assert payment.state is PaymentState.SCHEDULED and payment.attempts == 1
-    assert payment.next_try_at == datetime(2027, 1, 4, 8, 0, tzinfo=UTC)
+    assert payment.next_try_at == datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
     told = campaign.rest.sent_to("+447700900001")[-1].body
     assert "could not take payment 2" in told and "try again on 4 January" in told
-    clock.set(datetime(2027, 1, 4, 8, 0, tzinfo=UTC))
+    clock.set(datetime(2027, 1, 4, 9, 0, tzinfo=UTC))
     collections.instalments.run_due()
-    clock.set(datetime(2027, 1, 7, 8, 0, tzinfo=UTC))
+    clock.set(datetime(2027, 1, 7, 9, 0, tzinfo=UTC))
     collections.instalments.run_due()
     failed = collections.plans.get(plan_id)
     assert failed.state is PlanState.FAILED
@@ -141,7 +142,7 @@ def test_a_declined_payment_is_tried_again_then_fails_the_plan(
     assert "failed 3 times" in collections.cases.events(case_id)[-1].cause
     assert "Please call us to pay" in campaign.rest.sent_to("+447700900001")[-1].body
     assert charges(campaign, "20000001/plan-") == 4  # the first, then three tries
-    clock.set(datetime(2027, 2, 1, 8, 0, tzinfo=UTC))
+    clock.set(datetime(2027, 2, 1, 9, 0, tzinfo=UTC))
     assert collections.instalments.run_due() == []  # a failed plan charges nothing more
 
 
@@ -150,7 +151,7 @@ def test_a_payment_is_charged_once_by_several_workers_and_after_a_crash(
 ) -> None:
     collections = campaign.collections
     _, plan_id = set_up_plan(campaign)
-    clock.set(datetime(2027, 1, 1, 8, 0, tzinfo=UTC))
+    clock.set(datetime(2027, 1, 1, 9, 0, tzinfo=UTC))
     results: list[list[object]] = []
     threads = [
         threading.Thread(target=lambda: results.append(collections.instalments.run_due()))
@@ -163,7 +164,7 @@ def test_a_payment_is_charged_once_by_several_workers_and_after_a_crash(
     assert sum(len(r) for r in results) == 1
     assert charges(campaign, "20000001/plan-") == 2
     # a worker claims the third payment, charges it and stops before writing the result
-    clock.set(datetime(2027, 2, 1, 8, 0, tzinfo=UTC))
+    clock.set(datetime(2027, 2, 1, 9, 0, tzinfo=UTC))
     [due] = collections.plans.due(clock())
     claimed = collections.plans.claim(due)
     assert claimed is not None
@@ -173,7 +174,7 @@ def test_a_payment_is_charged_once_by_several_workers_and_after_a_crash(
         f"collections-payment-{claimed.id}-{claimed.attempts}",
     )  # fmt: skip
     assert collections.instalments.run_due() == []  # claimed a moment ago: left alone
-    clock.set(datetime(2027, 2, 1, 8, 5, tzinfo=UTC))
+    clock.set(datetime(2027, 2, 1, 9, 5, tzinfo=UTC))
     [again] = collections.instalments.run_due()
     assert again.outcome == "success"
     assert charges(campaign, "20000001/plan-") == 3  # the same key: the first charge's result

@@ -5,6 +5,7 @@ flags, contact rounds)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from ivr.collections.notices import (
 from ivr.collections.periodic import Periodic
 from ivr.collections.plans import Plans
 from ivr.collections.policy import Channel
+
+log = logging.getLogger("ivr.collections")
 
 
 @dataclass
@@ -151,7 +154,15 @@ def _bridge(settings: Settings, http: requests.Session, key: str | None) -> Brid
         settings.self_url.rstrip("/") + "/pci/v1" if settings.pci_enabled else None
     )
     key = key or resolve(os.environ, settings.secrets, "PCI_API_KEY")
+    if key is None:  # as the plans do: the first of the bridge's own keys
+        keys = resolve(os.environ, settings.secrets, "PCI_API_KEYS") or ""
+        key = next((k.strip() for k in keys.split(",") if k.strip()), None)
     if not url or not key:
+        log.info(
+            "collections: no PCI bridge API (%s): scheduled payments are not charged; set "
+            "PCI_API_KEY (and payments_api_url for another deployment's bridge)",
+            "no key" if url else "the bridge is off",
+        )
         return None
     return BridgeClient(http, url, key)
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import redis
 from rq import Queue, SimpleWorker
 
-from ivr.app.collections import Collections, collections_config, open_collections
+from ivr.app.collections import Collections, open_collections
 from ivr.app.settings import Settings
 
 log = logging.getLogger("ivr.collections")
@@ -75,7 +75,13 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     """`ivr worker`: run collections jobs from the settings' Redis until stopped (jobs run in
     this process, one at a time: a worker keeps its connections between ticks)."""
     connection = redis.Redis.from_url(settings.store_url)
-    schedule_tick(connection, collections_config(settings).interval)
+    _, collections = _collections()
+    if collections.bridge is None:
+        log.warning(
+            "ivr worker: no PCI bridge API key (PCI_API_KEY or PCI_API_KEYS): scheduled "
+            "payments will not be charged by this worker"
+        )
+    schedule_tick(connection, collections.config.interval)
     worker = SimpleWorker(
         [queue(connection)], connection=connection, name=f"ivr-worker-{os.getpid()}"
     )

@@ -14,6 +14,7 @@ from foundation.bearer import BearerGuard
 from foundation.request_limits import API_MAX_BYTES, BodyProblem, json_object, limit_bodies
 from ivr.collections.bridge import BridgeClient, BridgeProblem
 from ivr.collections.cases import Cases, CaseState, NotAllowed, UnknownCase
+from ivr.collections.instalments import Instalments
 from ivr.collections.plans import PaymentPlan, Plans
 
 log = logging.getLogger("ivr.collections")
@@ -33,6 +34,9 @@ class PlansHost(Protocol):
 
     @property
     def bridge(self) -> BridgeClient | None: ...
+
+    @property
+    def instalments(self) -> Instalments | None: ...
 
 
 def _host() -> PlansHost:
@@ -74,7 +78,7 @@ def create_plan(case_id: int) -> tuple[Response, int]:
     today = host.cases.clock().astimezone(ZoneInfo(case.timezone)).date()
     plan = host.plans.create(case, months, today)
     log.info("collections: case %s: plan %s of %d payments set up", case.id, plan.id, months)
-    return jsonify({"plan": plan.as_dict()}), 201
+    return jsonify({"plan": {**plan.as_dict(), "currency": case.currency}}), 201
 
 
 @bp.post("/plans/<int:plan_id>/card")
@@ -94,14 +98,23 @@ def start_plan(plan_id: int) -> tuple[Response, int]:
     result = view.get("result") or {}
     first = plan.instalments[0]
     problem = _not_a_first_payment(view, result, first.amount_minor)
+    if not problem and view.get("currency") != case.currency:
+        problem = f"it was taken in {view.get('currency')}, not the case's {case.currency}"
     if view.get("reference") != f"{case.account}/plan-{plan.id}":
         problem = f"it was not taken for this plan (reference {case.account}/plan-{plan.id})"
     if problem:
         return _error(409, f"session {session_id}: {problem}")
     started = host.plans.start(
-        plan_id, str(result["card_token"]), session_id, str(result.get("confirmation_code"))
+        plan_id,
+        str(result["card_token"]),
+        session_id,
+        str(result.get("confirmation_code")),
+        zone=case.timezone,
     )
     _plan_scheduled(host.cases, started)
+    if host.instalments is not None:  # a plan of one payment is paid in full already
+        host.instalments.resolve_if_done(started.id, host.cases.get(started.case_id))
+        started = host.plans.get(plan_id)
     return jsonify({"plan": started.as_dict()}), 201
 
 

@@ -16,7 +16,12 @@ WAIT = 8  # seconds the bridge waits for the gateway before answering "in progre
 
 
 class BridgeProblem(CollectionsError):
-    """The bridge could not be asked (down, refused the key, answered nonsense)."""
+    """The bridge could not be asked (down, answered nonsense): try again later."""
+
+
+class BridgeRefused(CollectionsError):
+    """The bridge refused the request itself (4xx other than 409 and 429): trying again with
+    the same request would be refused again."""
 
 
 class BridgeClient:
@@ -62,6 +67,11 @@ class BridgeClient:
             )
         except requests.RequestException as exc:
             raise BridgeProblem(f"the PCI bridge did not answer ({type(exc).__name__})") from None
+        if 400 <= answer.status_code < 500 and answer.status_code not in (409, 429):
+            raise BridgeRefused(
+                f"the PCI bridge refused {method} {path} ({answer.status_code}: "
+                f"{answer.text[:200]})"
+            )
         if answer.status_code >= 300:
             raise BridgeProblem(f"the PCI bridge answered {answer.status_code} to {method} {path}")
         try:

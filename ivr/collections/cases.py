@@ -110,7 +110,7 @@ class Case:
             "updated_at": self.updated_at.isoformat(),
             "attempts": self.attempts,
             "next_contact_at": self.next_contact_at.isoformat() if self.next_contact_at else None,
-            "payments": [],  # scheduled and taken payments: none are kept yet
+            "payments": [],  # scheduled and taken payments: the plans fill them in
         }
 
 
@@ -427,10 +427,13 @@ class Cases:
                     f"case {case_id} is {current.value}: it can go to {allowed}, not {to.value}"
                 )
             target = to or current
+            where = [c.id == case_id] + ([c.state == current.value] if to is not None else [])
             changed = conn.execute(
                 update(collections_cases)
-                .where(c.id == case_id, c.state == current.value)
+                .where(*where)
                 .values(state=target.value, updated_at=now, **values)
+                if to is not None
+                else update(collections_cases).where(*where).values(updated_at=now, **values)
             ).rowcount
             if not changed:
                 raise NotAllowed(f"case {case_id} changed meanwhile; try again")

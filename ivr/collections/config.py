@@ -111,7 +111,10 @@ class CollectionsConfig:
             ) from None
         campaigns = {"default": ContactPolicy()}
         for campaign, policy in (raw.get("campaigns") or {}).items():
-            campaigns[str(campaign)] = read_policy(policy)
+            try:
+                campaigns[str(campaign)] = read_policy(policy)
+            except ValueError as exc:
+                raise DocumentError(f"{where}: collections.campaigns.{campaign}.{exc}") from None
         smtp = dict(raw.get("smtp") or {})
         return cls(
             inbox=_path(raw.get("inbox"), base),

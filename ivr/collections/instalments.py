@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ivr.collections.bridge import BridgeClient, BridgeProblem
+from ivr.collections.bridge import BridgeClient, BridgeProblem, BridgeRefused
 from ivr.collections.cases import Case, Cases, CaseState
 from ivr.collections.notices import Notifier, money
 from ivr.collections.plans import Instalment, PaymentState, Plans, PlanState
@@ -75,6 +75,9 @@ class Instalments:
             log.warning("collections: payment %s not charged yet: %s", payment.id, exc)
             self.plans.touch(payment.id)
             return Charged(payment, "pending")
+        except BridgeRefused as exc:  # counts as a failed try, told like a decline
+            log.error("collections: payment %s: %s", payment.id, exc)
+            view = {"result": {"outcome": "refused", "gateway": {"message": "not accepted"}}}
         result = view.get("result") or {}
         outcome = str(result.get("outcome") or "")
         if not outcome:  # the gateway is still answering: looked at again later
@@ -94,7 +97,7 @@ class Instalments:
                     f"we took payment {payment.n} of {plan.months} of your plan, {amount}, "
                     f"due {when}. Confirmation code {code}.",
                 )
-                self._maybe_resolve(plan.id, case)
+                self.resolve_if_done(plan.id, case)
             return Charged(payment, outcome)
         reason = str((result.get("gateway") or {}).get("message") or outcome)
         if payment.attempts < MAX_TRIES:
@@ -129,7 +132,8 @@ class Instalments:
             )
         return Charged(payment, outcome)
 
-    def _maybe_resolve(self, plan_id: int, case: Case) -> None:
+    def resolve_if_done(self, plan_id: int, case: Case) -> None:
+        """Every payment of the plan taken: the plan, then the case, resolved (once)."""
         plan = self.plans.get(plan_id)
         if any(p.state is not PaymentState.TAKEN for p in plan.instalments):
             return

@@ -23,6 +23,7 @@ PROCESSED = "processed"
 FAILED = "failed"
 REPORT_SUFFIX = ".report.txt"
 FLAG_RETRY = timedelta(minutes=5)  # between tries at an account's flag
+STRANDED_AFTER = 3600  # seconds: a claimed file not moved on by then was left by a dead process
 
 
 @dataclass
@@ -188,16 +189,23 @@ class Inbox:
             for p in self.folder.iterdir()
             if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")
         ]
-        return [(p, p.name) for p in sorted(files, key=lambda p: (p.stat().st_mtime, p.name))]
+
+        def age(p: Path) -> tuple[float, str]:
+            try:
+                return (p.stat().st_mtime, p.name)
+            except FileNotFoundError:  # another process claimed it meanwhile
+                return (0.0, p.name)
+
+        return [(p, p.name) for p in sorted(files, key=age)]
 
     def _stranded(self) -> list[tuple[Path, str]]:
         """Files claimed (as PID-NAME) by a process that stopped before moving them on: older
-        than a minute."""
+        than STRANDED_AFTER."""
         now = time.time()  # file times are the real time's
         return [
             (p, p.name.split("-", 1)[-1])
             for p in sorted((self.folder / TAKING).iterdir())
-            if p.is_file() and now - p.stat().st_mtime > 60
+            if p.is_file() and now - p.stat().st_mtime > STRANDED_AFTER
         ]
 
     def _claim(self, path: Path, name: str) -> Path | None:
@@ -212,7 +220,10 @@ class Inbox:
     def _take(self, claimed: Path, name: str) -> ImportReport:
         report = self.intake.take_path(claimed, name)
         final = _free_name(self.folder / (FAILED if report.failed else PROCESSED) / name)
-        os.replace(claimed, final)
+        try:
+            os.replace(claimed, final)
+        except FileNotFoundError:  # taken over meanwhile: that process reports it
+            return report
         final.with_name(final.name + REPORT_SUFFIX).write_text(
             "\n".join(report.lines()) + "\n", encoding="utf-8"
         )

@@ -7,10 +7,11 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert, select, update
 
@@ -18,6 +19,7 @@ from ivr.collections.cases import Case, NotAllowed, UnknownCase
 from ivr.collections.tables import collections_payments, collections_plans
 
 MAX_MONTHS = 3
+CHARGE_AT = time(9, 0)  # scheduled payments are charged from this time on their date
 
 
 class PlanState(StrEnum):
@@ -191,7 +193,12 @@ class Plans:
         return [self.get(i) for i in found]
 
     def start(
-        self, plan_id: int, card_token: str, session_id: str, confirmation_code: str
+        self,
+        plan_id: int,
+        card_token: str,
+        session_id: str,
+        confirmation_code: str,
+        zone: str = "UTC",
     ) -> PaymentPlan:
         """The first payment was taken (`session_id`, its card saved as `card_token`): the
         plan is in force and the others are due on their dates. The same session again
@@ -205,11 +212,13 @@ class Plans:
         if plan.state is not PlanState.PENDING_CARD:
             raise NotAllowed(f"plan {plan_id} is {plan.state.value}: its first payment is over")
         with self.db.begin() as conn:
-            conn.execute(
+            started = conn.execute(
                 update(collections_plans)
-                .where(p.id == plan_id)
+                .where(p.id == plan_id, p.state == PlanState.PENDING_CARD.value)
                 .values(state=PlanState.ACTIVE.value, card_token=card_token, updated_at=now)
-            )
+            ).rowcount
+            if not started:
+                raise NotAllowed(f"plan {plan_id} changed meanwhile: it was not started")
             conn.execute(
                 update(collections_payments)
                 .where(k.id == first.id)
@@ -219,7 +228,10 @@ class Plans:
                 )
             )  # fmt: skip
             for later in plan.instalments[1:]:
-                due_at = datetime.combine(later.due_date, datetime.min.time(), tzinfo=UTC)
+                # 09:00 on the due date where the customer lives
+                due_at = datetime.combine(
+                    later.due_date, CHARGE_AT, tzinfo=ZoneInfo(zone)
+                ).astimezone(UTC)
                 conn.execute(
                     update(collections_payments)
                     .where(k.id == later.id)

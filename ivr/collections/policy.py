@@ -57,6 +57,10 @@ def read_policy(raw: Mapping[str, Any]) -> ContactPolicy:
     channels = tuple(Channel(str(c)) for c in raw.get("channels", ["sms", "email"]))
     hours = str(raw.get("calling_hours", "09:00-20:00"))
     start, end = (time.fromisoformat(part.strip()) for part in hours.split("-", 1))
+    if start >= end:
+        raise ValueError(
+            f"calling_hours: '{hours}' ends before it starts (hours within one day, as 09:00-20:00)"
+        )
     return ContactPolicy(
         channels=channels,
         attempts=int(raw.get("attempts", 3)),

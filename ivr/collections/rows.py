@@ -107,12 +107,14 @@ def read_rows(data: bytes, file: str, defaults: Defaults) -> Parsed:
         parsed.unreadable = True
         return parsed
     seen: dict[str, int] = {}
+    read = 0
     try:
         for record in reader:
             line = reader.line_num
             if not any(value.strip() for value in record):
                 continue  # a blank line
-            if len(parsed.rows) + parsed.refused_lines >= MAX_ROWS:
+            read += 1
+            if read > MAX_ROWS:
                 parsed.problems.append(
                     Problem(file, line, "*", f"more than {MAX_ROWS} rows: the rest not read")
                 )

@@ -78,6 +78,11 @@ def cases(state: str | None, as_json: bool, history: bool, config: str | None) -
             out = []
             for case in found:
                 entry = case.as_dict()
+                entry["payments"] = [
+                    {**payment.as_dict(), "plan": plan.id}
+                    for plan in chosen.plans.for_case(case.id)
+                    for payment in plan.instalments
+                ]
                 if history:
                     entry["history"] = [
                         {"at": e.at.isoformat(), "from": e.state_from, "to": e.state_to,
@@ -178,3 +183,42 @@ def worker(burst: bool, config: str | None) -> None:
     install(settings.log_level, settings.log_format)
     click.echo(f"ivr worker: collections jobs from {settings.store_url.split('@')[-1]}")
     run_worker(settings, burst=burst)
+
+
+@collections.command("simulate")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--customers", "script", type=click.Path(exists=True, dir_okay=False),
+              help="YAML: account → what the customer does (pays, promises, plan_1, plan_2, "
+                   "plan_3, declines, voicemail, never_answers, busy).")  # fmt: skip
+@click.option("--days", default=92, show_default=True, type=click.IntRange(1, 730))
+@click.option("--callplans", type=click.Path(exists=True, file_okay=False), default="callplans",
+              show_default=True)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="The cases as a JSON list.")
+def simulate_campaign(
+    csv_file: str, script: str | None, days: int, callplans: str, as_json: bool
+) -> None:
+    """Run a whole campaign from CSV_FILE on simulated time, nothing outside this process:
+    notices (texts and email to a local SMTP server), outbound calls answered by the scripted
+    customers through the real webhooks and plans, payments on the simulated gateway,
+    scheduled payments on their dates; then what happened to each case."""
+    from ivr.adapters.logs import install
+    from ivr.app.campaign_sim import ScriptError, read_customers, simulate
+
+    install("ERROR")
+    try:
+        customers = read_customers(Path(script)) if script else {}
+    except ScriptError as exc:
+        raise click.ClickException(str(exc)) from None
+    result = simulate(Path(csv_file), customers, days=days, callplans=Path(callplans))
+    if as_json:
+        click.echo(json.dumps([s.__dict__ for s in result.stories], indent=2))
+        return
+    for line in result.report:
+        click.echo(line)
+    for story in result.stories:
+        click.echo(story.line())
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(result.counts().items()))
+    click.echo(
+        f"{days} days: {len(result.stories)} cases ({counts}); {result.texts} texts, "
+        f"{result.emails} emails, {result.calls} calls"
+    )
