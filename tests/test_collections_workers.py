@@ -1,7 +1,8 @@
 """Collections jobs on two `ivr worker` processes over a real Redis, on real time (collections.md
-"Jobs"): a file dropped in the inbox becomes cases and one notice per customer and channel;
-scheduled payments due seconds apart are each charged once, with one receipt, and resolve
-their plans; nothing is done twice whatever the workers."""
+"Jobs"): a file dropped in the inbox becomes cases, one notice per customer and channel and one
+outbound call each, answered over HTTP by scripted customers (pay, promise, a plan, decline,
+no answer) and settled into the cases; scheduled payments due seconds apart are each charged
+once, with one receipt, and resolve their plans; nothing is done twice whatever the workers."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ from ivr.app.web import create_app
 from ivr.collections.cases import Cases, CaseState
 from ivr.collections.plans import PaymentState, Plans, PlanState
 from ivr.collections.tables import collections_payments
-from ivr.phone.rest import TwilioRestSimulator
+from ivr.phone.rest import Answer, TwilioRestSimulator
+from ivr.phone.transport import HttpTransport
+from ivr.phone.twilio import TwilioSimulator
 from pci_bridge.ledger import sessions
 from tests.collections_world import customer
 from tests.conftest import BILLING_KEY, COLLECTIONS_KEY, PCI_KEY, ROOT, free_port
@@ -96,6 +99,9 @@ def fleet(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> It
         f"account_sid: {ACCOUNT}\n"
         f"twilio_api_url: http://127.0.0.1:{rest_server.server_port}\n"
         "watch_plans: false\n"
+        f"data: {{BillingUrl: 'http://127.0.0.1:{port}/demo/billing', "
+        f"PciUrl: 'http://127.0.0.1:{port}/pci/v1', "
+        f"CollectionsUrl: 'http://127.0.0.1:{port}/collections/v1'}}\n"
         "log_level: WARNING\n"
         "demo_billing: true\n"
         f"demo_billing_database: {billing_db}\n"
@@ -108,7 +114,7 @@ def fleet(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> It
         "  email_from: collections@example.com\n"
         f"  smtp: {{host: 127.0.0.1, port: {smtp_port}}}\n"
         "  campaigns:\n"
-        "    default: {channels: [sms, email], attempts: 1, gap_hours: 1000, "
+        "    default: {channels: [sms, email, call], attempts: 1, gap_hours: 1000, "
         'calling_hours: "00:00-23:59"}\n',
         encoding="utf-8",
     )
@@ -127,7 +133,7 @@ def fleet(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> It
         for _ in range(2)
     ]
     try:
-        yield {"app": app, "rest": rest, "mailbox": mailbox, "inbox": inbox,
+        yield {"app": app, "rest": rest, "mailbox": mailbox, "inbox": inbox, "port": port,
                "database": f"sqlite:///{tmp_path}/ivr.sqlite3", "workers": workers}  # fmt: skip
     finally:
         for proc in workers:
@@ -162,13 +168,46 @@ def test_two_workers_take_a_file_notify_once_and_charge_each_payment_once(fleet:
         assert (inbox / "processed" / "arrears.csv").exists()
         assert all(c.state is CaseState.CONTACTING and c.flagged for c in cases.cases())
 
+        # the calls: answered over HTTP through the serving app's webhooks, as Twilio would
+        wait_for("the calls", lambda: len(rest.calls) >= CUSTOMERS)
+        base = f"http://127.0.0.1:{fleet['port']}"
+        voice = TwilioSimulator(
+            HttpTransport(base),
+            directory=fleet["app"].extensions["ivr"].directory,
+            auth_token=TOKEN,
+            sign_base=base,
+            account_sid=ACCOUNT,
+        )
+        scripts = {
+            1: Answer("human", ("1", "11#", "1", "1", "2")),  # pays with the card on file
+            2: Answer(
+                "human",
+                ("1", "11#", "2", f"{datetime.now(UTC) + timedelta(days=7):%d%m}", "12*25#", "1"),
+            ),  # promises  # fmt: skip
+            3: Answer("human", ("1", "11#", "3", "2", "4242424242424242#", "1230", "123", "1")),
+            4: Answer("human", ("2",)),  # declines
+        }
+        for n, answer in scripts.items():
+            rest.answers(f"+4477009{n:05d}", answer)
+        rest.run_calls(voice)
+        assert len(rest.calls) == CUSTOMERS  # one call each, whatever the workers
+        wait_for("the calls to be settled", lambda: not cases.placed_calls())
+        states = {c.account: c.state for c in cases.cases()}
+        assert states["20000001"] is CaseState.RESOLVED
+        assert states["20000002"] is CaseState.PROMISED
+        assert states["20000003"] is CaseState.PLAN_SCHEDULED
+        assert states["20000004"] is CaseState.CONTACTING
+        results = sorted(k.result for c in cases.cases() for k in cases.contacts(c.id)
+                         if k.channel == "call")  # fmt: skip
+        assert results == sorted(["answered"] * 4 + ["no_answer"] * (CUSTOMERS - 4))
+
         # three customers agreed plans of three; payments 2 and 3 fall due seconds apart
         bridge = fleet["app"].extensions["ivr"].bridge
         token = bridge.gateway.mint_token(brand="visa", last4="4242", exp_month=12, exp_year=2030)
         plans = Plans(cases.db, cases.clock)
         made = []
         now = datetime.now(UTC)
-        for case in cases.cases()[:3]:
+        for case in [c for c in cases.cases() if c.state is CaseState.CONTACTING][:3]:
             plan = plans.create(case, 3, now.date())
             plans.start(plan.id, token, f"first-{plan.id}", "00000000")
             cases.move(case.id, CaseState.PLAN_SCHEDULED, "plan agreed (test)")
@@ -193,7 +232,7 @@ def test_two_workers_take_a_file_notify_once_and_charge_each_payment_once(fleet:
             assert case.state is CaseState.RESOLVED and not case.flagged
         with bridge.ledger.db.connect() as conn:
             charged = conn.execute(
-                select(func.count()).where(sessions.c.reference.like("%/plan-%"))
+                select(func.count()).where(sessions.c.reference.like("%/plan-%/%"))
             ).scalar_one()
         assert charged == 6  # two scheduled payments for each of three plans, once each
         receipts = [m.to for m in rest.messages if "we took payment" in m.body]
