@@ -9,6 +9,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A time read back from a database: SQLite drops the zone of what was written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def parse_utc(text: str) -> datetime:
     """An ISO 8601 date-time (`Z` for UTC allowed); one without a zone is taken as UTC.
     Raises ValueError."""

@@ -78,12 +78,18 @@ class Campaign:
             service.close()
 
 
+def seeded_billing(folder: Path, accounts: list[dict[str, Any]]) -> str:
+    """A demo billing database in `folder` that also knows `accounts`; its URL."""
+    url = f"sqlite:///{folder}/billing.sqlite3"
+    service = Billing.from_file(database_url=url)
+    service.store.seed(accounts)
+    service.close()
+    return url
+
+
 def build_campaign(tmp_path: Path, clock: Any) -> Iterator[Campaign]:
     clock.set(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
-    billing_db = f"sqlite:///{tmp_path}/billing.sqlite3"
-    service = Billing.from_file(database_url=billing_db)
-    service.store.seed([customer(n) for n in range(1, 6)])
-    service.close()
+    billing_db = seeded_billing(tmp_path, [customer(n) for n in range(1, 6)])
     rest = TwilioRestSimulator(ACCOUNT, TOKEN, clock=clock)
     server = make_server("127.0.0.1", 0, rest.app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -24,6 +24,7 @@ from ivr.app.collections import Collections, open_collections
 from ivr.app.settings import Settings, SettingsError
 from ivr.collections.cases import CaseState
 from ivr.phone.rest import TwilioRestSimulator
+from tests.collections_world import seeded_billing
 from tests.conftest import ROOT, Clock, free_port
 from tests.test_collections_intake import account_doc, campaign_csv
 
@@ -81,12 +82,7 @@ def twilio(clock: Clock) -> Iterator[tuple[TwilioRestSimulator, str]]:
 def settings_for(
     tmp_path: Path, smtp_port: int, twilio_url: str, campaign: dict[str, Any] | None = None
 ) -> Settings:
-    from demo.billing import Billing
-
-    billing_db = f"sqlite:///{tmp_path}/billing.sqlite3"
-    service = Billing.from_file(database_url=billing_db)
-    service.store.seed([account_doc(n) for n in range(1, 51)])
-    service.close()
+    billing_db = seeded_billing(tmp_path, [account_doc(n) for n in range(1, 51)])
     return Settings(
         callplans=ROOT / "callplans",
         database_url=f"sqlite:///{tmp_path}/ivr.sqlite3",

@@ -24,6 +24,7 @@ from ivr.collections.flags import BillingFlags
 from ivr.collections.intake import Inbox, Intake
 from ivr.collections.rows import Defaults, read_rows
 from ivr.tools.cli import main
+from tests.collections_world import seeded_billing
 from tests.conftest import ROOT
 
 HEADER = "account,phone,amount_due,currency,due_date,name,email,reference,timezone"
@@ -55,10 +56,7 @@ def campaign_csv(count: int = 50, bad: dict[int, str] | None = None) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    billing_db = f"sqlite:///{tmp_path}/billing.sqlite3"
-    service = Billing.from_file(database_url=billing_db)
-    service.store.seed([account_doc(n) for n in range(1, 51)])
-    service.close()
+    billing_db = seeded_billing(tmp_path, [account_doc(n) for n in range(1, 51)])
     return Settings(
         callplans=ROOT / "callplans",
         database_url=f"sqlite:///{tmp_path}/ivr.sqlite3",

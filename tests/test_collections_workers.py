@@ -24,7 +24,6 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 
-from demo.billing import Billing
 from ivr.app.settings import Settings
 from ivr.app.web import create_app
 from ivr.collections.cases import Cases, CaseState
@@ -34,7 +33,7 @@ from ivr.phone.rest import Answer, TwilioRestSimulator
 from ivr.phone.transport import HttpTransport
 from ivr.phone.twilio import TwilioSimulator
 from pci_bridge.ledger import sessions
-from tests.collections_world import customer
+from tests.collections_world import customer, seeded_billing
 from tests.conftest import BILLING_KEY, COLLECTIONS_KEY, PCI_KEY, ROOT, free_port
 from tests.test_collections_intake import campaign_csv
 
@@ -76,10 +75,7 @@ def fleet(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> It
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    billing_db = f"sqlite:///{tmp_path}/billing.sqlite3"
-    service = Billing.from_file(database_url=billing_db)
-    service.store.seed([customer(n) for n in range(1, CUSTOMERS + 1)])
-    service.close()
+    billing_db = seeded_billing(tmp_path, [customer(n) for n in range(1, CUSTOMERS + 1)])
     rest = TwilioRestSimulator(ACCOUNT, TOKEN)
     rest_server = make_server("127.0.0.1", 0, rest.app, threaded=True)
     threading.Thread(target=rest_server.serve_forever, daemon=True).start()

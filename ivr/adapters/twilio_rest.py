@@ -11,7 +11,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-TWILIO_API = "https://api.twilio.com"
+from ivr.adapters.sms import TWILIO_API
+
 TIMEOUT = 10.0  # seconds for one REST request
 
 

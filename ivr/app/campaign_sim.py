@@ -230,7 +230,7 @@ def simulate(
             while clock.now < end:
                 collections.tick()
                 for placed in rest.pending():
-                    case = collections.cases.for_account(_account_of(collections, placed))
+                    case = _case_of(collections, placed)
                     customer = customers.get(case.account if case else "") or customers.get(
                         "default", Customer()
                     )
@@ -263,10 +263,10 @@ def simulate(
                 system.bridge.close()
 
 
-def _account_of(collections: Any, placed: Any) -> str:
-    """The account of a placed call (its URL carries the case)."""
+def _case_of(collections: Any, placed: Any) -> Case | None:
+    """The case a placed call is for (its URL carries the case's id)."""
     case_id = placed.call.url.rsplit("case=", 1)[-1]
-    return str(collections.cases.get(int(case_id)).account) if case_id.isdigit() else ""
+    return collections.cases.get(int(case_id)) if case_id.isdigit() else None
 
 
 def _account(row: Any) -> dict[str, Any]:

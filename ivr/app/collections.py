@@ -176,9 +176,8 @@ def _contacts(
     email: EmailChannel | None,
 ) -> Contacts:
     """The contact rounds, with the channels the campaigns use."""
-    used = {channel for policy in config.campaigns.values() for channel in policy.channels}
     call = None
-    if Channel.CALL in used:
+    if Channel.CALL in config.channels_used:
         base = settings.public_url or settings.self_url
         client = _client(settings, http)
         assert config.call_number is not None and client is not None
@@ -200,11 +199,7 @@ def _channels(
     """Text and email, when the campaigns use them (notices) or can be sent (receipts); a
     channel a campaign uses that the settings cannot send through is a SettingsError saying
     what to set."""
-    used = (
-        {channel for policy in config.campaigns.values() for channel in policy.channels}
-        if config.call_number
-        else set()
-    )
+    used = config.channels_used if config.call_number else frozenset()
     sms = email = None
     if Channel.SMS in used or Channel.CALL in used:
         if not settings.auth_token:

@@ -5,6 +5,7 @@ up a payment plan for a case, and start it once its first payment is taken on th
 from __future__ import annotations
 
 import logging
+from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -129,8 +130,8 @@ def _not_a_first_payment(view: dict[str, Any], result: dict[str, Any], minor: in
     if not result.get("card_token"):
         return "the card was not saved (create the session with save_card: true)"
     try:
-        paid = round(float(str(view.get("amount"))) * 100)
-    except ValueError:
+        paid = int(Decimal(str(view.get("amount"))).scaleb(2))
+    except (InvalidOperation, ValueError):
         paid = -1
     if paid != minor:
         return f"it took {view.get('amount')}, not the plan's first payment"

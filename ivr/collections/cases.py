@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from foundation.clock import as_utc
 from foundation.db import open_engine
 from foundation.migrations import upgrade
 from ivr.collections.rows import AccountRow
@@ -243,7 +244,7 @@ class Cases:
         f = collections_files.c
         with self.db.connect() as conn:
             seen = conn.execute(select(f.received_at).where(f.sha256 == sha256)).scalar()
-        return _aware(seen) if seen is not None else None
+        return as_utc(seen) if seen is not None else None
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -283,7 +284,7 @@ class Cases:
                 .where(e.case_id == case_id)
                 .order_by(e.id)
             ).all()
-        return [CaseEvent(_aware(r.at), r.state_from, r.state_to, r.cause) for r in rows]
+        return [CaseEvent(as_utc(r.at), r.state_from, r.state_to, r.cause) for r in rows]
 
     def unflagged(self, before: datetime) -> list[Case]:
         """Open cases whose account flag the billing service has not confirmed yet, last
@@ -325,7 +326,7 @@ class Cases:
                 .where(k.case_id == case_id)
                 .order_by(k.id)
             ).all()
-        return [Contact(r.id, _aware(r.at), r.attempt, r.channel, r.result, r.detail) for r in rows]
+        return [Contact(r.id, as_utc(r.at), r.attempt, r.channel, r.result, r.detail) for r in rows]
 
     def placed_calls(self, limit: int = 500) -> list[tuple[int, int, str, datetime]]:
         """Calls placed whose result is not known yet: (contact id, case id, CallSid, when)."""
@@ -337,7 +338,7 @@ class Cases:
                 .order_by(k.id)
                 .limit(limit)
             ).all()
-        return [(r.id, r.case_id, r.detail, _aware(r.at)) for r in rows]
+        return [(r.id, r.case_id, r.detail, as_utc(r.at)) for r in rows]
 
     def settle_contact(self, contact_id: int, result: str, detail: str) -> bool:
         """A placed call's result, once (False: another worker settled it first)."""
@@ -427,13 +428,12 @@ class Cases:
                     f"case {case_id} is {current.value}: it can go to {allowed}, not {to.value}"
                 )
             target = to or current
-            where = [c.id == case_id] + ([c.state == current.value] if to is not None else [])
+            where = [c.id == case_id]
+            if to is not None:  # a move: only from the state it was read in
+                where.append(c.state == current.value)
+                values["state"] = to.value
             changed = conn.execute(
-                update(collections_cases)
-                .where(*where)
-                .values(state=target.value, updated_at=now, **values)
-                if to is not None
-                else update(collections_cases).where(*where).values(updated_at=now, **values)
+                update(collections_cases).where(*where).values(updated_at=now, **values)
             ).rowcount
             if not changed:
                 raise NotAllowed(f"case {case_id} changed meanwhile; try again")
@@ -443,11 +443,6 @@ class Cases:
                     cause=cause,
                 )
             )  # fmt: skip
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite gives back naive times for what was written as UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _case(row: Any) -> Case:
@@ -466,8 +461,8 @@ def _case(row: Any) -> Case:
         campaign=row["campaign"],
         flagged=bool(row["flagged"]),
         source=row["source"],
-        opened_at=_aware(row["opened_at"]),
-        updated_at=_aware(row["updated_at"]),
+        opened_at=as_utc(row["opened_at"]),
+        updated_at=as_utc(row["updated_at"]),
         attempts=int(row["attempts"]),
-        next_contact_at=_aware(row["next_contact_at"]) if row["next_contact_at"] else None,
+        next_contact_at=as_utc(row["next_contact_at"]) if row["next_contact_at"] else None,
     )

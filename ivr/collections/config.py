@@ -12,7 +12,7 @@ import phonenumbers
 
 from foundation.documents import DocumentError, check, validator
 from ivr.collections.notices import SmtpSettings
-from ivr.collections.policy import ContactPolicy, read_policy
+from ivr.collections.policy import Channel, ContactPolicy, read_policy
 from ivr.collections.rows import Defaults
 
 _TEXT = {"type": "string", "minLength": 1}
@@ -88,6 +88,11 @@ class CollectionsConfig:
     campaigns: dict[str, ContactPolicy] = field(
         default_factory=lambda: {"default": ContactPolicy()}
     )
+
+    @property
+    def channels_used(self) -> frozenset[Channel]:
+        """Every channel some campaign contacts customers through."""
+        return frozenset(c for policy in self.campaigns.values() for c in policy.channels)
 
     def policy(self, campaign: str) -> ContactPolicy:
         return self.campaigns.get(campaign) or self.campaigns["default"]

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert, select, update
 
+from foundation.clock import as_utc
 from ivr.collections.cases import Case, NotAllowed, UnknownCase
 from ivr.collections.tables import collections_payments, collections_plans
 
@@ -338,12 +339,6 @@ class Plans:
         return _instalment(row._mapping)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _instalment(row: Any) -> Instalment:
     return Instalment(
         id=int(row["id"]),
@@ -354,7 +349,7 @@ def _instalment(row: Any) -> Instalment:
         due_date=row["due_date"],
         state=PaymentState(row["state"]),
         attempts=int(row["attempts"]),
-        next_try_at=_aware(row["next_try_at"]),
+        next_try_at=as_utc(row["next_try_at"]) if row["next_try_at"] else None,
         session_id=row["session_id"],
         confirmation_code=row["confirmation_code"],
         last_error=row["last_error"],
