@@ -114,7 +114,9 @@ class PaymentLeg:
             self.state.put(CALL_KEY.format(call_sid=call_sid), session_id, self.config.leg_ttl)
             leg = Leg(session_id, call_sid, tries={})
             intro = self.config.prompt(
-                "intro", amount=self._amount(session), merchant=self.config.merchant_name
+                _named("intro", session),
+                amount=self._amount(session),
+                merchant=self.config.merchant_name,
             )
             log.info("[%s] payment leg for session %s started", call_sid, session_id)
             return self._ask(leg, [intro], Stage.NUMBER)
@@ -273,7 +275,16 @@ class PaymentLeg:
         if answer.status == ChargeStatus.SUCCESS:
             code = spoken(result.confirmation_code or "")
             return self._end(
-                leg, [self.config.prompt("success", amount=self._amount(row), code=code)]
+                leg,
+                [
+                    self.config.prompt(
+                        _named("success", row),
+                        amount=self._amount(row),
+                        code=code,
+                        brand=BRAND_NAMES.get(leg.brand or "", "card"),
+                        last4=" ".join(leg.last4 or ""),
+                    )
+                ],
             )
         if answer.status == ChargeStatus.DECLINED:
             reason = answer.message or self.config.prompt("no_reason")
@@ -332,7 +343,7 @@ class PaymentLeg:
         if stage == Stage.CONFIRM:
             row = self.lifecycle.row(leg.session_id)
             return self.config.prompt(
-                "confirm",
+                _named("confirm", row),
                 amount=self._amount(row),
                 brand=BRAND_NAMES.get(leg.brand or "", "card"),
                 last4=" ".join(leg.last4 or ""),
@@ -411,3 +422,9 @@ class PaymentLeg:
             )
             self.state.delete(CARD_KEY.format(session_id=leg.session_id))
             return None
+
+
+def _named(prompt: str, row: SessionRow) -> str:
+    """The prompt of that name, or its `verify_` form for a session that only verifies and
+    saves a card (amount zero: nothing is taken)."""
+    return f"verify_{prompt}" if Decimal(row.amount) == 0 else prompt

@@ -302,7 +302,11 @@ def document() -> dict[str, Any]:
                     "required": ["amount", "currency", "reference"],
                     "additionalProperties": False,
                     "properties": {
-                        "amount": {"type": "string", "description": 'decimal, e.g. "42.50"'},
+                        "amount": {
+                            "type": "string",
+                            "description": 'decimal, e.g. "42.50"; "0.00" with save_card verifies '
+                            "and saves a card, taking nothing",
+                        },
                         "currency": {"type": "string", "description": "ISO 4217"},
                         "reference": {"type": "string", "maxLength": 64},
                         "description": {"type": "string", "maxLength": 200},

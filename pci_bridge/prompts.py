@@ -11,6 +11,12 @@ PROMPTS = {
     "code": "Please enter the {code_length} digit security code.",
     "postcode": "Please enter the numbers in your billing postcode, followed by the hash key.",
     "confirm": "To pay {amount} with the {brand} ending {last4}, press 1. To cancel, press 2.",
+    # a session of amount zero verifies and saves a card for later payments: nothing is taken
+    "verify_intro": "You are saving a card for later payments to {merchant}. No money will be "
+    "taken now. To cancel at any time, press star.",
+    "verify_confirm": "To save the {brand} ending {last4}, press 1. To cancel, press 2.",
+    "verify_success": "Thank you. Your {brand} ending {last4} is saved. No money was taken. "
+    "Your confirmation code is {code}.",
     "no_input": "Sorry, we did not hear anything.",
     "success": "Thank you. Your payment of {amount} was successful. Your confirmation code is "
     "{code}.",

@@ -96,6 +96,12 @@ def session_request(body: Any, config: BridgeConfig) -> SessionRequest:
             isinstance(max_cards, int) and max_cards <= config.max_cards
         ),
     )
+    if Decimal(amount) == 0 and (body.get("save_card") is not True or token is not None):
+        raise ValidationError(
+            "amount",
+            "must be more than zero (a zero amount only verifies and saves a card: "
+            "save_card true, no card_token)",
+        )
     check("wait")
     wait = body.get("wait", WAIT_DEFAULT)
     check("wait", isinstance(wait, int))
@@ -146,11 +152,12 @@ def _problem(field: str, value: Any, config: BridgeConfig) -> str:
 
 
 def _amount(text: str) -> str:
-    """A positive decimal of at most two places and at most 1000000, with two places."""
+    """A decimal of at most two places from 0 (a card verified and saved, nothing taken) to
+    1000000, with two places."""
     if not AMOUNT.fullmatch(text):  # Decimal() alone would take "1_000" or "4.2E+1"
         raise ValidationError("amount", f"'{text}' is not a decimal amount like 42.50")
     value = Decimal(text)
-    if not value.is_finite() or value <= 0:
+    if not value.is_finite() or value < 0:
         raise ValidationError("amount", "must be more than zero")
     if value.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValidationError("amount", "at most two decimal places")

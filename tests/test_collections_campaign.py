@@ -27,6 +27,15 @@ START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 CARD = "4242424242424242"
 
 
+# Where each kind of customer's case ends (a failing plan: tried, failed, contacted again).
+EXPECTED = {
+    "pays": "resolved", "promises": "promised", "plan_1": "resolved", "plan_2": "resolved",
+    "plan_3": "resolved", "declines": "closed", "voicemail": "closed",
+    "never_answers": "closed", "busy": "closed", "plan_2_card_fails": "closed",
+    "plan_2_later": "resolved",
+}  # fmt: skip
+
+
 def campaign_file(tmp_path: Path) -> tuple[Path, dict[str, Customer]]:
     lines = ["account,phone,amount_due,due_date,name,email"]
     customers = {}
@@ -54,19 +63,14 @@ def test_a_three_month_campaign_ends_every_case_where_it_should(tmp_path: Path) 
     assert [line.split(": ")[0] for line in result.report[:3]] == [
         "arrears.csv:11", "arrears.csv:21", "arrears.csv:31",
     ]  # fmt: skip
-    expected = {
-        "pays": "resolved", "promises": "promised", "plan_1": "resolved", "plan_2": "resolved",
-        "plan_3": "resolved", "declines": "closed", "voicemail": "closed",
-        "never_answers": "closed", "busy": "closed", "plan_2_card_fails": "closed",
-    }  # fmt: skip
     for story in result.stories:
         does = customers[story.account].does
-        assert story.state == expected[does], (story, does)
-        assert story.flagged == (expected[does] != "resolved"), story
+        assert story.state == EXPECTED[does], (story, does)
+        assert story.flagged == (EXPECTED[does] != "resolved"), story
         if does == "plan_2_card_fails":  # tried 3 times, the plan failed, contacted again
             assert story.payments == ["plan of 2 failed (1 taken)"], story
         elif does.startswith("plan_"):
-            months = int(does[-1])
+            months = int(does.removesuffix("_later")[-1])
             assert story.payments == [f"plan of {months} resolved ({months} taken)"], story
     assert not any(CARD in m or CARD[-4:] + " " in m for m in result.messages)
     assert result.texts == result.emails  # every round texted and emailed each customer
@@ -81,24 +85,34 @@ def test_a_three_month_campaign_ends_every_case_where_it_should(tmp_path: Path) 
         plans = Plans(cases.db, cases.clock)
         charged: Counter[str] = Counter()
         first_try: dict[str, date] = {}
+        verified: dict[int, date] = {}  # plan → the day its card was saved, nothing taken
         ledger_db = f"sqlite:///{world}/pci.sqlite3"
         from foundation.db import open_engine
 
         ledger = open_engine(ledger_db)
         with ledger.connect() as conn:
-            for reference, created in conn.execute(
-                select(sessions.c.reference, sessions.c.created_at).where(
+            for reference, created, amount in conn.execute(
+                select(sessions.c.reference, sessions.c.created_at, sessions.c.amount).where(
                     sessions.c.reference.like("%/plan-%")
                 )
             ):
-                charged[reference] += 1
                 day = date.fromisoformat(created[:10])
+                if amount == "0.00":
+                    verified[int(reference.split("/plan-")[1])] = day
+                    continue
+                charged[reference] += 1
                 first_try[reference] = min(first_try.get(reference, day), day)
         for reference, day in first_try.items():
             n = int(reference.rsplit("/", 1)[1]) if reference.count("/") == 2 else 1
             plan_id = int(reference.split("/plan-")[1].split("/")[0])
             assert day == plans.get(plan_id).instalments[n - 1].due_date, reference  # its date
         ledger.dispose()
+        later = [c for c in customers.values() if c.does == "plan_2_later"]
+        assert later and len(verified) == len(later)
+        for plan_id, day in verified.items():  # nothing taken that day; both paid later
+            plan = plans.get(plan_id)
+            assert plan.instalments[0].due_date > day and plan.state.value == "resolved"
+            assert all(f"{plan.id}/{n}" in " ".join(charged) for n in (1, 2)), plan
         # each payment charged once, a declined one once per try (its own key per attempt)
         tries = Counter(charged.values())
         assert set(charged.values()) <= {1, 3} and tries[3] == failing
@@ -125,7 +139,7 @@ def test_ivr_collections_simulate_prints_what_happened(tmp_path: Path) -> None:
         "--callplans", str(ROOT / "callplans"),
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "campaign.csv: 12 cases opened, 2 rows refused" in result.output
+    assert "campaign.csv: 13 cases opened, 2 rows refused" in result.output
     assert "30000001       resolved        not flagged" in result.output
     assert "plan of 3 resolved (3 taken)" in result.output
     bad = CliRunner().invoke(main, [

@@ -13,7 +13,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from ivr.collections.cases import CaseState
-from ivr.collections.plans import PaymentState, PlanState, monthly, split
+from ivr.collections.plans import PaymentState, PlanState
+from ivr.collections.schedules import monthly, split
 from ivr.phone.rest import Answer
 from pci_bridge.ledger import sessions
 from tests.collections_world import Campaign
@@ -22,7 +23,7 @@ from tests.test_collections_intake import campaign_csv
 
 CARD = "4242424242424242"
 # me; postcode; a plan; of three payments; the first on a new card; expiry; code; pay
-PLAN_OF_THREE = ("1", "11#", "3", "3", CARD + "#", "1230", "123", "1")
+PLAN_OF_THREE = ("1", "11#", "3", "3", "1", CARD + "#", "1230", "123", "1")
 
 
 def test_an_amount_is_split_into_monthly_payments() -> None:
@@ -54,7 +55,7 @@ def set_up_plan(campaign: Campaign) -> tuple[int, int]:
     [ran] = campaign.rest.run_calls(campaign.voice)
     assert ran.result is not None
     heard = " ".join(ran.result.heard())
-    assert "Your plan is set up and the first payment is taken" in heard, heard
+    assert "Your plan is set up. Your confirmation code is" in heard, heard
     collections.tick()
     case = collections.cases.for_account("20000001")
     [plan] = collections.plans.for_case(case.id)
@@ -192,7 +193,7 @@ def test_the_plans_api_needs_its_key_and_refuses_what_is_not_a_first_payment(
     assert client.post(path, json={"months": 2}).status_code == 401
     key = campaign.app.extensions["ivr"].keys.collections_api_key
     auth = {"Authorization": f"Bearer {key}"}
-    assert client.post(path, json={"months": 4}, headers=auth).status_code == 409
+    assert client.post(path, json={"months": 4}, headers=auth).status_code == 400
     assert client.post(path, json={"months": "two"}, headers=auth).status_code == 400
     assert client.post("/collections/v1/cases/999/plans", json={"months": 2},
                        headers=auth).status_code == 404  # fmt: skip

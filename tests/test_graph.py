@@ -42,7 +42,8 @@ def test_dot_output_is_utf8_with_the_same_labels() -> None:
 def test_a_plan_id_is_found_in_the_plans_folder(tmp_path: Path) -> None:
     code, out = graph("self_service_payment", "--callplans", str(ROOT / "callplans"))
     assert code == 0
-    assert '    verified -->|"Verified = true"| bills_due' in out
+    assert '    verified -->|"Verified = true"| collections_case' in out
+    assert '    collections_plan -->|"goto_plan"| plan_collections_outbound' in out
     assert '    bills_due -->|"OpenCount ≤ 0"| nothing_due' in out
     assert '    card_route -->|"CardToken is set"| card_menu' in out
 
@@ -92,7 +93,8 @@ def test_svg_draws_every_applet_once_without_overlap_and_labels_router_arrows() 
     root = ElementTree.fromstring(drawn("self_service_payment"))
     assert root.tag == f"{SVG}svg"
     placed = boxes(root)
-    assert set(placed) == set(plan.applets)
+    # each applet, and once each plan a goto_plan continues in
+    assert set(placed) == set(plan.applets) | {"collections_outbound"}
     items = list(placed.items())
     for i, (a, (ax, ay, aw, ah)) in enumerate(items):
         for b, (bx, by, bw, bh) in items[i + 1 :]:

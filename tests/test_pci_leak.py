@@ -314,6 +314,7 @@ def secrets_of(payments: list[Payment]) -> list[Secret]:
 
 
 TRUNCATED = re.compile(r"\(\d+ characters truncated\)")
+CACHED = re.compile(r"\[cached since [0-9.]+s ago\]")
 
 
 def findings(corpus: dict[str, list[str]], secrets: list[Secret]) -> list[str]:
@@ -324,6 +325,8 @@ def findings(corpus: dict[str, list[str]], secrets: list[Secret]) -> list[str]:
         # SQLAlchemy's DEBUG row log shortens long values with "... (839 characters
         # truncated) ...": a count, not data (it once matched a security code by chance)
         text = TRUNCATED.sub("(truncated)", text)
+        # ... and its statement cache says how old an entry is ("[cached since 165.4s ago]")
+        text = CACHED.sub("[cached]", text)
         squashed = squash(text)
         for secret in secrets:
             haystack = squashed if secret.squashed else text

@@ -71,6 +71,7 @@ PROTECTION = {
     "collections_api.create_plan": COLLECTIONS,
     "collections_api.start_plan": COLLECTIONS,
     "collections_api.show_plan": COLLECTIONS,
+    "collections_api.inbound_call": COLLECTIONS,
     "demo_billing.flag": BILLING,
     "demo_billing.unflag": BILLING,
     "demo_billing.payment_status": BILLING,

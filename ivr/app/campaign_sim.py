@@ -21,7 +21,7 @@ import yaml
 
 from ivr.adapters.loopback import mount
 from ivr.app.settings import Settings
-from ivr.collections.cases import Case
+from ivr.collections.cases import Case, Cases
 from ivr.collections.rows import Defaults, read_rows
 from ivr.phone.rest import Answer, TwilioRestSimulator
 from ivr.phone.transport import FlaskTransport
@@ -34,7 +34,7 @@ NEW_CARD = ("4242424242424242#", "1230", "123", "1")  # a new card on the bridge
 FAILING_CARD = ("4000000000000341#", "1230", "123", "1")  # pays now, declined later
 # What a scripted customer does when a person answers (keys are made at call time).
 BEHAVIOURS = ("pays", "promises", "plan_1", "plan_2", "plan_3", "plan_2_card_fails",
-              "declines", "voicemail", "never_answers", "busy")  # fmt: skip
+              "declines", "voicemail", "never_answers", "busy", "plan_2_later")  # fmt: skip
 
 
 class ScriptError(ValueError):
@@ -109,9 +109,12 @@ def keys_for(customer: Customer, case: Case, now: datetime) -> Answer:
         amount = f"{case.amount_due:.2f}".replace(".", "*") + "#"
         return Answer("human", ("1", verify, "2", f"{day:%d%m}", amount, "1"))
     if customer.does == "plan_2_card_fails":  # the later payments are declined
-        return Answer("human", ("1", verify, "3", "2", *FAILING_CARD))
+        return Answer("human", ("1", verify, "3", "2", "1", *FAILING_CARD))
+    if customer.does == "plan_2_later":  # from a later day: the card saved, nothing taken now
+        on = 28 if now.day < 28 else 1
+        return Answer("human", ("1", verify, "3", "2", "2", f"{on}#", *NEW_CARD))
     months = customer.does.removeprefix("plan_")
-    return Answer("human", ("1", verify, "3", months, *NEW_CARD))
+    return Answer("human", ("1", verify, "3", months, "1", *NEW_CARD))
 
 
 @contextmanager
@@ -177,7 +180,7 @@ def simulate(
         billing_db = f"sqlite:///{work}/billing.sqlite3"
         billing = Billing.from_file(database_url=billing_db)
         parsed = read_rows(data, csv_file.name, Defaults())
-        billing.store.seed([_account(row) for row in parsed.rows])
+        billing.store.seed([billing_account(row) for row in parsed.rows])
         billing.close()
         token = secrets.token_urlsafe(24)
         settings = Settings(
@@ -224,27 +227,11 @@ def simulate(
         collections = system.collections
         try:
             report = collections.intake.take(data, csv_file.name)
-            calls_made: dict[str, int] = {}
-            acted: set[str] = set()  # customers who did what they do: later calls, they decline
+            scripted = ScriptedCustomers(customers)
             end = clock.now + timedelta(days=days)
             while clock.now < end:
                 collections.tick()
-                for placed in rest.pending():
-                    case = _case_of(collections, placed)
-                    customer = customers.get(case.account if case else "") or customers.get(
-                        "default", Customer()
-                    )
-                    n = calls_made[placed.call.to] = calls_made.get(placed.call.to, 0) + 1
-                    if case is None or n < customer.answers_call:
-                        answer = Answer("no-answer")
-                    elif case.account in acted:
-                        answer = keys_for(Customer("declines"), case, clock.now)
-                    else:
-                        answer = keys_for(customer, case, clock.now)
-                        if answer.answer == "human":
-                            acted.add(case.account)
-                    rest.answers(placed.call.to, answer)
-                rest.run_calls(voice)
+                rest.run_calls(voice, scripted.answer(rest, collections.cases, clock.now))
                 clock.advance(STEP.total_seconds())
             collections.tick()
             stories = [_story(collections, case) for case in collections.cases.cases()]
@@ -263,13 +250,41 @@ def simulate(
                 system.bridge.close()
 
 
-def _case_of(collections: Any, placed: Any) -> Case | None:
-    """The case a placed call is for (its URL carries the case's id)."""
-    case_id = placed.call.url.rsplit("case=", 1)[-1]
-    return collections.cases.get(int(case_id)) if case_id.isdigit() else None
+class ScriptedCustomers:
+    """Answers the calls placed to the customers of a script: each does what the script says
+    on the first call a person answers (after `answers_call` - 1 unanswered), then declines."""
+
+    def __init__(self, customers: dict[str, Customer]):
+        self.customers = customers
+        self.calls_made: dict[str, int] = {}
+        self.acted: set[str] = set()
+
+    def answer(self, rest: TwilioRestSimulator, cases: Cases, now: datetime) -> list[Any]:
+        """Tell `rest` how each call placed and not yet run is answered: those calls (to run
+        with `rest.run_calls(voice, calls)`; a call placed meanwhile waits for the next)."""
+        placed_calls = rest.pending()
+        for placed in placed_calls:
+            case_id = placed.call.url.rsplit("case=", 1)[-1]  # the URL carries the case's id
+            case = cases.get(int(case_id)) if case_id.isdigit() else None
+            customer = self.customers.get(case.account if case else "") or self.customers.get(
+                "default", Customer()
+            )
+            to = placed.call.to
+            n = self.calls_made[to] = self.calls_made.get(to, 0) + 1
+            if case is None or n < customer.answers_call:
+                answer = Answer("no-answer")
+            elif case.account in self.acted:
+                answer = keys_for(Customer("declines"), case, now)
+            else:
+                answer = keys_for(customer, case, now)
+                if answer.answer == "human":
+                    self.acted.add(case.account)
+            rest.answers(to, answer)
+        return placed_calls
 
 
-def _account(row: Any) -> dict[str, Any]:
+def billing_account(row: Any) -> dict[str, Any]:
+    """The demo billing account a file's row is (verification digits "11", a card on file)."""
     return {
         "id": f"S{row.account}",
         "number": row.account,

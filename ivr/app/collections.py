@@ -38,6 +38,8 @@ from ivr.collections.notices import (
 from ivr.collections.periodic import Periodic
 from ivr.collections.plans import Plans
 from ivr.collections.policy import Channel
+from ivr.collections.schedules import PlanLimits
+from ivr.collections.starts import PlanStarts
 
 log = logging.getLogger("ivr.collections")
 
@@ -53,6 +55,7 @@ class Collections:
     plans: Plans
     bridge: BridgeClient | None  # the PCI bridge's session API (plans' payments)
     instalments: Instalments | None
+    starts: PlanStarts | None
     http: requests.Session
     _owned: list[Any]
 
@@ -65,6 +68,8 @@ class Collections:
         if self.contacts is not None:
             self.contacts.run_due()
         self.outcomes.settle()
+        if self.starts is not None:
+            self.starts.run_pending()
         if self.instalments is not None:
             self.instalments.run_due()
 
@@ -80,6 +85,10 @@ class Collections:
         if case.campaign != campaign or not case.is_open:
             return None
         return self.config.policy(campaign).plan, outbound_data(case, self.config.call_number)
+
+    @property
+    def limits(self) -> PlanLimits:
+        return self.config.plan_limits
 
     def periodic(self) -> Periodic | None:
         """The periodic work in a thread of its own (None when there is none); not started."""
@@ -139,13 +148,22 @@ def open_collections(
     plans = Plans(cases.db, cases.clock)
     bridge = _bridge(settings, http, pci_key)
     instalments = (
-        Instalments(plans, cases, bridge, Notifier(config.merchant, sms, email), intake.unflag)
+        Instalments(
+            plans,
+            cases,
+            bridge,
+            Notifier(config.merchant, sms, email),
+            intake.unflag,
+            config.plan_limits,
+        )  # fmt: skip
         if bridge is not None
         else None
     )
+    starts = PlanStarts(plans, cases, bridge, instalments) if bridge is not None else None
     return Collections(
-        config, cases, intake, inbox, contacts, outcomes, plans, bridge, instalments, http, owned
-    )
+        config, cases, intake, inbox, contacts, outcomes, plans, bridge, instalments, starts,
+        http, owned,
+    )  # fmt: skip
 
 
 def _bridge(settings: Settings, http: requests.Session, key: str | None) -> BridgeClient | None:

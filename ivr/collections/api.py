@@ -1,11 +1,12 @@
 """The collections API the call plans use (`/collections/v1`, bearer COLLECTIONS_API_KEY): set
-up a payment plan for a case, and start it once its first payment is taken on the PCI bridge
-(its card saved as a token, read from the bridge, never passed through the plan)."""
+up a payment plan for a case, and start it once the PCI bridge saved its card (taking the first
+payment, or nothing when none is due today; the token is read from the bridge, never passed
+through the plan); and tell an inbound call about the caller's open case."""
 
 from __future__ import annotations
 
 import logging
-from decimal import Decimal, InvalidOperation
+import re
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -13,14 +14,22 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from foundation.bearer import BearerGuard
 from foundation.request_limits import API_MAX_BYTES, BodyProblem, json_object, limit_bodies
-from ivr.collections.bridge import BridgeClient, BridgeProblem
-from ivr.collections.cases import Cases, CaseState, NotAllowed, UnknownCase
-from ivr.collections.instalments import Instalments
+from ivr.collections.bridge import BridgeProblem
+from ivr.collections.cases import Case, Cases, NotAllowed, UnknownCase
 from ivr.collections.plans import PaymentPlan, Plans
+from ivr.collections.schedules import (
+    BadSchedule,
+    PlanLimits,
+    custom_schedule,
+    monthly_schedule,
+    next_day_of_month,
+)
+from ivr.collections.starts import PlanStarts, reference
 
 log = logging.getLogger("ivr.collections")
 
 PREFIX = "/collections/v1"
+CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")
 bp = Blueprint("collections_api", __name__, url_prefix=PREFIX)
 
 
@@ -34,10 +43,10 @@ class PlansHost(Protocol):
     def plans(self) -> Plans: ...
 
     @property
-    def bridge(self) -> BridgeClient | None: ...
+    def starts(self) -> PlanStarts | None: ...
 
     @property
-    def instalments(self) -> Instalments | None: ...
+    def limits(self) -> PlanLimits: ...
 
 
 def _host() -> PlansHost:
@@ -59,6 +68,11 @@ def _refused(exc: NotAllowed) -> tuple[Response, int]:
     return _error(409, str(exc))
 
 
+@bp.errorhandler(BadSchedule)
+def _bad_schedule(exc: BadSchedule) -> tuple[Response, int]:
+    return _error(400, str(exc))
+
+
 @bp.errorhandler(BodyProblem)
 def _bad_body(exc: BodyProblem) -> tuple[Response, int]:
     return _error(400, str(exc))
@@ -71,51 +85,48 @@ def _bridge_down(exc: BridgeProblem) -> tuple[Response, int]:
 
 @bp.post("/cases/<int:case_id>/plans")
 def create_plan(case_id: int) -> tuple[Response, int]:
-    """Body {"months": 1-3}: the plan, first payment due today (in the customer's zone)."""
+    """Body {"months": 1-3, "day": 1-28 (optional)}: monthly payments of the amount due, the
+    first today or on the next `day` of a month; or {"payments": [{"amount", "due_date"}, ...]}
+    for a custom plan within the configured limits. `session_amount` is what the bridge
+    session that saves the card takes now: the first payment when it is due today, else 0.00
+    (a verification)."""
     body = json_object()
-    months = _whole(body.get("months"), "months")
     host = _host()
     case = host.cases.get(case_id)
     today = host.cases.clock().astimezone(ZoneInfo(case.timezone)).date()
-    plan = host.plans.create(case, months, today)
-    log.info("collections: case %s: plan %s of %d payments set up", case.id, plan.id, months)
-    return jsonify({"plan": {**plan.as_dict(), "currency": case.currency}}), 201
+    if "payments" in body:
+        schedule = custom_schedule(body["payments"], case.amount_minor, today, host.limits)
+    else:
+        months = _whole(body.get("months"), "months")
+        day = body.get("day")
+        first = today if day in (None, "") else next_day_of_month(today, _whole(day, "day"))
+        schedule = monthly_schedule(case.amount_minor, months, first)
+    if host.starts is None:
+        return _error(503, "no PCI bridge is configured for collections")
+    plan = host.starts.create(case, schedule)
+    log.info("collections: case %s: plan %s of %d payments set up", case.id, plan.id, plan.months)
+    view = {
+        **plan.as_dict(),
+        "currency": case.currency,
+        "session_amount": f"{plan.session_amount(today):.2f}",
+        "reference": reference(case, plan.id),
+    }
+    return jsonify({"plan": view}), 201
 
 
 @bp.post("/plans/<int:plan_id>/card")
 def start_plan(plan_id: int) -> tuple[Response, int]:
-    """Body {"session_id": ...}: the bridge session that took the first payment with
-    save_card; the plan starts and the case is `plan_scheduled`."""
+    """Body {"session_id": ...}: the bridge session that saved the card (save_card), taking
+    the first payment or, when none was due today, nothing; the plan starts and the case is
+    `plan_scheduled`."""
     body = json_object()
     session_id = body.get("session_id")
     if not isinstance(session_id, str) or not 0 < len(session_id) <= 64:
         raise BodyProblem("session_id: expected the bridge session's id")
     host = _host()
-    if host.bridge is None:
+    if host.starts is None:
         return _error(503, "no PCI bridge is configured for collections")
-    plan = host.plans.get(plan_id)
-    case = host.cases.get(plan.case_id)
-    view = host.bridge.session(session_id)
-    result = view.get("result") or {}
-    first = plan.instalments[0]
-    problem = _not_a_first_payment(view, result, first.amount_minor)
-    if not problem and view.get("currency") != case.currency:
-        problem = f"it was taken in {view.get('currency')}, not the case's {case.currency}"
-    if view.get("reference") != f"{case.account}/plan-{plan.id}":
-        problem = f"it was not taken for this plan (reference {case.account}/plan-{plan.id})"
-    if problem:
-        return _error(409, f"session {session_id}: {problem}")
-    started = host.plans.start(
-        plan_id,
-        str(result["card_token"]),
-        session_id,
-        str(result.get("confirmation_code")),
-        zone=case.timezone,
-    )
-    _plan_scheduled(host.cases, started)
-    if host.instalments is not None:  # a plan of one payment is paid in full already
-        host.instalments.resolve_if_done(started.id, host.cases.get(started.case_id))
-        started = host.plans.get(plan_id)
+    started = host.starts.start(plan_id, session_id)
     return jsonify({"plan": started.as_dict()}), 201
 
 
@@ -124,30 +135,39 @@ def show_plan(plan_id: int) -> Response:
     return jsonify({"plan": _host().plans.get(plan_id).as_dict()})
 
 
-def _not_a_first_payment(view: dict[str, Any], result: dict[str, Any], minor: int) -> str:
-    if result.get("outcome") != "success":
-        return f"the payment did not succeed ({result.get('outcome') or view.get('state')})"
-    if not result.get("card_token"):
-        return "the card was not saved (create the session with save_card: true)"
-    try:
-        paid = int(Decimal(str(view.get("amount"))).scaleb(2))
-    except (InvalidOperation, ValueError):
-        paid = -1
-    if paid != minor:
-        return f"it took {view.get('amount')}, not the plan's first payment"
-    return ""
+@bp.post("/accounts/<account>/calls")
+def inbound_call(account: str) -> Response:
+    """Body {"call_sid": ...}: a customer who rang in has passed the plan's identity check.
+    The account's open case (404 when it has none), with the next payment of its plan in
+    force; the call is kept on the case and settled from its record as an outbound one is
+    (paying the amount due resolves the case, a promise makes it `promised`)."""
+    body = json_object()
+    call_sid = body.get("call_sid")
+    if not isinstance(call_sid, str) or not CALL_SID.fullmatch(call_sid):
+        raise BodyProblem("call_sid: expected the call's CallSid")
+    if len(account) > 64:
+        raise UnknownCase("no open case for that account")
+    host = _host()
+    case = host.cases.for_account(account)
+    if case is None or not case.is_open:
+        raise UnknownCase(f"no open case for account {account}")
+    host.cases.record_inbound(case, call_sid)
+    return jsonify({"case": case_view(case, host.plans.for_case(case.id))})
 
 
-def _plan_scheduled(cases: Cases, plan: PaymentPlan) -> None:
-    case = cases.get(plan.case_id)
-    if case.state is CaseState.PLAN_SCHEDULED:
-        return
-    cases.move(
-        case.id,
-        CaseState.PLAN_SCHEDULED,
-        f"plan {plan.id} of {plan.months} monthly payments; the first taken "
-        f"({plan.instalments[0].confirmation_code})",
-    )
+def case_view(case: Case, plans: list[PaymentPlan]) -> dict[str, Any]:
+    """What a call plan may say of a case: its state, the amount due and the next payment of
+    its plan in force."""
+    due = next((p.next_due() for p in plans if p.next_due() is not None), None)
+    return {
+        "id": case.id,
+        "state": case.state.value,
+        "amount_due": f"{case.amount_due:.2f}",
+        "currency": case.currency,
+        "next_payment": (
+            {"amount": f"{due.amount:.2f}", "due_date": due.due_date.isoformat()} if due else None
+        ),
+    }
 
 
 def _whole(value: Any, name: str) -> int:

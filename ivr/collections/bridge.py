@@ -1,11 +1,12 @@
-"""The PCI bridge's session API as collections use it: read a session (the first payment of a
-plan, taken during the call) and charge a saved card token for a scheduled payment, with an
-idempotency key of the payment's own (one charge whatever the retries)."""
+"""The PCI bridge's session API as collections use it: read a session (the one that saved a
+plan's card during the call), find the sessions taken for a plan, and charge a saved card
+token for a scheduled payment, with an idempotency key of the payment's own (one charge
+whatever the retries)."""
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -32,6 +33,16 @@ class BridgeClient:
 
     def session(self, session_id: str) -> dict[str, Any]:
         return self._send("GET", f"/sessions/{quote(session_id, safe='')}")
+
+    def payments(self, reference: str, status: str = "") -> list[dict[str, Any]]:
+        """Ended sessions taken for exactly `reference` (newest first), optionally only those
+        of `status` (an outcome or a state)."""
+        query = {"q": reference, "limit": "20", **({"status": status} if status else {})}
+        view = self._send("GET", "/payments?" + urlencode(query))
+        found = view.get("payments")
+        if not isinstance(found, list):
+            raise BridgeProblem("the PCI bridge answered a listing without payments")
+        return [p for p in found if isinstance(p, dict)]
 
     def charge(
         self,

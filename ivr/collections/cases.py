@@ -51,6 +51,7 @@ MOVES: dict[CaseState, frozenset[CaseState]] = {
     S.CLOSED: frozenset(),
 }
 ENDED = frozenset({S.RESOLVED, S.CLOSED})
+INBOUND = "inbound"  # the contact channel of a call the customer made
 
 
 class UnknownCase(CollectionsError):
@@ -334,11 +335,27 @@ class Cases:
         with self.db.connect() as conn:
             rows = conn.execute(
                 select(k.id, k.case_id, k.detail, k.at)
-                .where(k.channel == "call", k.result == "placed")
+                .where(k.channel.in_(["call", INBOUND]), k.result == "placed")
                 .order_by(k.id)
                 .limit(limit)
             ).all()
         return [(r.id, r.case_id, r.detail, as_utc(r.at)) for r in rows]
+
+    def record_inbound(self, case: Case, call_sid: str) -> None:
+        """The customer rang in (and passed the plan's identity check): the call is kept on
+        the case, to be settled from its record as a placed call is; once per call."""
+        k = collections_contacts.c
+        with self.db.begin() as conn:
+            known = conn.execute(
+                select(k.id).where(k.case_id == case.id, k.channel == INBOUND, k.detail == call_sid)
+            ).first()
+            if known is None:
+                conn.execute(
+                    insert(collections_contacts).values(
+                        case_id=case.id, at=self.clock(), attempt=case.attempts,
+                        channel=INBOUND, result="placed", detail=call_sid,
+                    )
+                )  # fmt: skip
 
     def settle_contact(self, contact_id: int, result: str, detail: str) -> bool:
         """A placed call's result, once (False: another worker settled it first)."""

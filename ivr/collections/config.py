@@ -4,6 +4,8 @@ at, what a row leaves out, and the billing service that keeps the accounts' flag
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +16,7 @@ from foundation.documents import DocumentError, check, validator
 from ivr.collections.notices import SmtpSettings
 from ivr.collections.policy import Channel, ContactPolicy, read_policy
 from ivr.collections.rows import Defaults
+from ivr.collections.schedules import PlanLimits
 
 _TEXT = {"type": "string", "minLength": 1}
 _CAMPAIGN = {
@@ -64,6 +67,18 @@ SCHEMA = validator(
             "campaign": {"type": "string", "pattern": "^[a-z0-9_-]{1,40}$"},
             "database": _TEXT,
             "billing_url": _TEXT,
+            "plans": {
+                "type": "object",
+                "properties": {
+                    "max_payments": {"type": "integer", "minimum": 1, "maximum": 24},
+                    "max_days": {"type": "integer", "minimum": 1, "maximum": 730},
+                    "first_within_days": {"type": "integer", "minimum": 0, "maximum": 365},
+                    "min_payment": {"type": "number", "minimum": 0.01},
+                    "retry_gap_hours": {"type": "number", "minimum": 0.001, "maximum": 24 * 31},
+                    "max_tries": {"type": "integer", "minimum": 1, "maximum": 10},
+                },
+                "additionalProperties": False,
+            },
         },
         "additionalProperties": False,
     }
@@ -88,6 +103,7 @@ class CollectionsConfig:
     campaigns: dict[str, ContactPolicy] = field(
         default_factory=lambda: {"default": ContactPolicy()}
     )
+    plan_limits: PlanLimits = PlanLimits()  # what a custom payment plan may be
 
     @property
     def channels_used(self) -> frozenset[Channel]:
@@ -121,6 +137,7 @@ class CollectionsConfig:
             except ValueError as exc:
                 raise DocumentError(f"{where}: collections.campaigns.{campaign}.{exc}") from None
         smtp = dict(raw.get("smtp") or {})
+        limits = dict(raw.get("plans") or {})
         return cls(
             inbox=_path(raw.get("inbox"), base),
             interval=float(raw.get("interval", 60)),
@@ -145,6 +162,14 @@ class CollectionsConfig:
             ),
             templates=_path(raw.get("templates"), base),
             campaigns=campaigns,
+            plan_limits=PlanLimits(
+                max_payments=limits.get("max_payments", PlanLimits.max_payments),
+                max_days=limits.get("max_days", PlanLimits.max_days),
+                first_within_days=limits.get("first_within_days", PlanLimits.first_within_days),
+                min_payment_minor=int(Decimal(str(limits.get("min_payment", "1.00"))).scaleb(2)),
+                retry_gap=timedelta(hours=limits.get("retry_gap_hours", 72)),
+                max_tries=limits.get("max_tries", PlanLimits.max_tries),
+            ),
         )
 
 

@@ -18,11 +18,10 @@ from ivr.collections.bridge import BridgeClient, BridgeProblem, BridgeRefused
 from ivr.collections.cases import Case, Cases, CaseState
 from ivr.collections.notices import Notifier, money
 from ivr.collections.plans import Instalment, PaymentState, Plans, PlanState
+from ivr.collections.schedules import PlanLimits
 
 log = logging.getLogger("ivr.collections")
 
-RETRY_GAP = timedelta(days=3)  # a declined payment is tried again this much later
-MAX_TRIES = 3  # charge attempts per payment
 STUCK_AFTER = timedelta(minutes=2)  # a claimed payment still unsettled: charged again
 
 
@@ -40,12 +39,14 @@ class Instalments:
         bridge: BridgeClient,
         notifier: Notifier,
         on_resolved: Callable[[Case], None],
+        limits: PlanLimits | None = None,
     ):
         self.plans = plans
         self.cases = cases
         self.bridge = bridge
         self.notifier = notifier
         self.on_resolved = on_resolved
+        self.limits = limits or PlanLimits()
 
     def run_due(self) -> list[Charged]:
         """Charge every payment due now (and any left unsettled by a stopped worker)."""
@@ -100,8 +101,8 @@ class Instalments:
                 self.resolve_if_done(plan.id, case)
             return Charged(payment, outcome)
         reason = str((result.get("gateway") or {}).get("message") or outcome)
-        if payment.attempts < MAX_TRIES:
-            retry_at = self.cases.clock() + RETRY_GAP
+        if payment.attempts < self.limits.max_tries:
+            retry_at = self.cases.clock() + self.limits.retry_gap
             if self.plans.settle(
                 payment, PaymentState.SCHEDULED, next_try_at=retry_at,
                 session_id=view.get("session_id"), last_error=reason,

@@ -1,10 +1,10 @@
-"""Payment plans of collections cases in SQL: a plan of 1, 2 or 3 monthly payments, each a
-child payment with its date and state; the first is taken during the call (its card saved as a
-token), the others are claimed and charged on their dates (instalments.py)."""
+"""Payment plans of collections cases in SQL: a schedule of payments (schedules.py), each a
+child payment with its date and state. The card is saved as a token during the call: with the
+first payment when it is due that day, else by a zero-amount verification; the payments not
+taken during the call are claimed and charged on their dates (instalments.py)."""
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -17,14 +17,14 @@ from sqlalchemy import Engine, insert, select, update
 
 from foundation.clock import as_utc
 from ivr.collections.cases import Case, NotAllowed, UnknownCase
+from ivr.collections.schedules import Schedule
 from ivr.collections.tables import collections_payments, collections_plans
 
-MAX_MONTHS = 3
 CHARGE_AT = time(9, 0)  # scheduled payments are charged from this time on their date
 
 
 class PlanState(StrEnum):
-    PENDING_CARD = "pending_card"  # agreed; the first payment is being taken
+    PENDING_CARD = "pending_card"  # agreed; the card is being saved (and the first taken)
     ACTIVE = "active"
     RESOLVED = "resolved"  # every payment taken
     FAILED = "failed"  # a payment could not be taken after every try
@@ -72,9 +72,27 @@ class PaymentPlan:
     id: int
     case_id: int
     state: PlanState
-    months: int
+    months: int  # how many payments
     card_token: str | None
+    card_session_id: str | None
+    created_at: datetime
     instalments: tuple[Instalment, ...]
+
+    @property
+    def first(self) -> Instalment:
+        return self.instalments[0]
+
+    def next_due(self) -> Instalment | None:
+        """The next payment still to be taken of a plan in force."""
+        if self.state is not PlanState.ACTIVE:
+            return None
+        waiting = (PaymentState.SCHEDULED, PaymentState.CHARGING)
+        return next((i for i in self.instalments if i.state in waiting), None)
+
+    def session_amount(self, today: date) -> Decimal:
+        """What the bridge session that saves the card takes: the first payment when it is
+        due `today`, else nothing (a verification)."""
+        return self.first.amount if self.first.due_date <= today else Decimal("0.00")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (the card token stays out)."""
@@ -87,24 +105,6 @@ class PaymentPlan:
         }
 
 
-def split(amount_minor: int, months: int) -> list[int]:
-    """`amount_minor` in `months` parts as equal as pennies allow (the odd pennies first)."""
-    base, odd = divmod(amount_minor, months)
-    return [base + (1 if n < odd else 0) for n in range(months)]
-
-
-def monthly(first: date, months: int) -> list[date]:
-    """`first`, then the same day of each following month (the month's last day when it is
-    shorter)."""
-    days = []
-    for n in range(months):
-        year, month = divmod(first.month - 1 + n, 12)
-        year += first.year
-        last = calendar.monthrange(year, month + 1)[1]
-        days.append(date(year, month + 1, min(first.day, last)))
-    return days
-
-
 class Plans:
     """The plans and payments tables (of the cases' database)."""
 
@@ -112,11 +112,11 @@ class Plans:
         self.db = db
         self.clock = clock
 
-    def create(self, case: Case, months: int, today: date) -> PaymentPlan:
-        """A plan of `months` monthly payments of the case's amount, the first due today;
-        NotAllowed when the case is not open or already has a plan in force."""
-        if not 1 <= months <= MAX_MONTHS:
-            raise NotAllowed(f"a plan has 1 to {MAX_MONTHS} monthly payments, not {months}")
+    def create(self, case: Case, schedule: Schedule) -> PaymentPlan:
+        """A plan of the case paying `schedule` (schedules.py checked it); NotAllowed when the
+        case is not open or already has a plan in force (one still waiting for its card is
+        replaced: the caller chose again; see PlanStarts.create, which first asks the bridge
+        whether that one's card was taken after all)."""
         if not case.is_open:
             raise NotAllowed(f"case {case.id} is {case.state.value}: no plan can be set up")
         now = self.clock()
@@ -142,16 +142,13 @@ class Plans:
                     raise NotAllowed(f"case {case.id} already has plan {active.id} in force")
             inserted = conn.execute(
                 insert(collections_plans).values(
-                    case_id=case.id, state=PlanState.PENDING_CARD.value, months=months,
+                    case_id=case.id, state=PlanState.PENDING_CARD.value, months=len(schedule),
                     card_token=None, created_at=now, updated_at=now,
                 )
             ).inserted_primary_key  # fmt: skip
             assert inserted is not None
             plan_id = int(inserted[0])
-            for n, (amount, due) in enumerate(
-                zip(split(case.amount_minor, months), monthly(today, months), strict=True),
-                start=1,
-            ):
+            for n, (amount, due) in enumerate(schedule, start=1):
                 conn.execute(
                     insert(collections_payments).values(
                         plan_id=plan_id, case_id=case.id, n=n, amount_minor=amount,
@@ -180,6 +177,8 @@ class Plans:
             state=PlanState(plan["state"]),
             months=int(plan["months"]),
             card_token=plan["card_token"],
+            card_session_id=plan["card_session_id"],
+            created_at=as_utc(plan["created_at"]),
             instalments=tuple(_instalment(r._mapping) for r in payments),
         )
 
@@ -193,6 +192,20 @@ class Plans:
             found = list(ids)
         return [self.get(i) for i in found]
 
+    def pending(self, before: datetime) -> list[PaymentPlan]:
+        """Plans set up before `before` still waiting for their card."""
+        p = collections_plans.c
+        with self.db.connect() as conn:
+            ids = list(
+                conn.execute(
+                    select(p.id).where(
+                        p.state == PlanState.PENDING_CARD.value,
+                        p.created_at < before.astimezone(UTC),
+                    )
+                ).scalars()
+            )
+        return [self.get(i) for i in ids]
+
     def start(
         self,
         plan_id: int,
@@ -200,45 +213,55 @@ class Plans:
         session_id: str,
         confirmation_code: str,
         zone: str = "UTC",
+        first_taken: bool = True,
     ) -> PaymentPlan:
-        """The first payment was taken (`session_id`, its card saved as `card_token`): the
-        plan is in force and the others are due on their dates. The same session again
-        changes nothing."""
+        """The card was saved as `card_token` by bridge session `session_id`, which took the
+        first payment (`first_taken`) or only verified the card: the plan is in force and its
+        other payments are due on their dates. The same session again changes nothing."""
         now = self.clock()
         p, k = collections_plans.c, collections_payments.c
         plan = self.get(plan_id)
-        first = plan.instalments[0]
-        if plan.state is PlanState.ACTIVE and first.session_id == session_id:
+        if plan.state is not PlanState.PENDING_CARD and plan.card_session_id == session_id:
             return plan
         if plan.state is not PlanState.PENDING_CARD:
-            raise NotAllowed(f"plan {plan_id} is {plan.state.value}: its first payment is over")
+            raise NotAllowed(f"plan {plan_id} is {plan.state.value}: its card was settled already")
         with self.db.begin() as conn:
             started = conn.execute(
                 update(collections_plans)
                 .where(p.id == plan_id, p.state == PlanState.PENDING_CARD.value)
-                .values(state=PlanState.ACTIVE.value, card_token=card_token, updated_at=now)
-            ).rowcount
+                .values(
+                    state=PlanState.ACTIVE.value, card_token=card_token,
+                    card_session_id=session_id, updated_at=now,
+                )
+            ).rowcount  # fmt: skip
             if not started:
                 raise NotAllowed(f"plan {plan_id} changed meanwhile: it was not started")
-            conn.execute(
-                update(collections_payments)
-                .where(k.id == first.id)
-                .values(
-                    state=PaymentState.TAKEN.value, attempts=1, session_id=session_id,
-                    confirmation_code=confirmation_code, updated_at=now,
-                )
-            )  # fmt: skip
-            for later in plan.instalments[1:]:
+            later = plan.instalments
+            if first_taken:
+                conn.execute(
+                    update(collections_payments)
+                    .where(k.id == plan.first.id)
+                    .values(
+                        state=PaymentState.TAKEN.value, attempts=1, session_id=session_id,
+                        confirmation_code=confirmation_code, updated_at=now,
+                    )
+                )  # fmt: skip
+                later = later[1:]
+            for payment in later:
                 # 09:00 on the due date where the customer lives
                 due_at = datetime.combine(
-                    later.due_date, CHARGE_AT, tzinfo=ZoneInfo(zone)
+                    payment.due_date, CHARGE_AT, tzinfo=ZoneInfo(zone)
                 ).astimezone(UTC)
                 conn.execute(
                     update(collections_payments)
-                    .where(k.id == later.id)
+                    .where(k.id == payment.id)
                     .values(next_try_at=due_at, updated_at=now)
                 )
         return self.get(plan_id)
+
+    def give_up(self, plan_id: int) -> bool:
+        """A plan whose card was never saved: failed, once."""
+        return self._move(plan_id, PlanState.PENDING_CARD, PlanState.FAILED)
 
     # -- the scheduled payments -------------------------------------------------------------
 
@@ -319,13 +342,17 @@ class Plans:
 
     def end_plan(self, plan_id: int, state: PlanState) -> bool:
         """Resolve (or fail) a plan in force, once."""
+        return self._move(plan_id, PlanState.ACTIVE, state)
+
+    def _move(self, plan_id: int, now_in: PlanState, to: PlanState) -> bool:
+        """The plan from `now_in` to `to`, once (False: it was not in `now_in`)."""
         p = collections_plans.c
         with self.db.begin() as conn:
             return bool(
                 conn.execute(
                     update(collections_plans)
-                    .where(p.id == plan_id, p.state == PlanState.ACTIVE.value)
-                    .values(state=state.value, updated_at=self.clock().astimezone(UTC))
+                    .where(p.id == plan_id, p.state == now_in.value)
+                    .values(state=to.value, updated_at=self.clock().astimezone(UTC))
                 ).rowcount
             )
 

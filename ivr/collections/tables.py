@@ -104,6 +104,9 @@ collections_plans = Table(
     Column("state", String(20), nullable=False),  # pending_card, active, resolved, failed
     Column("months", Integer, nullable=False),
     Column("card_token", Text),
+    # the bridge session that saved the card: the first payment, or a zero-amount
+    # verification when nothing is paid on the day the plan is set up
+    Column("card_session_id", String(64)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

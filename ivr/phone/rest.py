@@ -91,11 +91,14 @@ class TwilioRestSimulator:
         with self._lock:
             return [c for c in self.calls if c.result is None]
 
-    def run_calls(self, voice: TwilioSimulator) -> list[PlacedCall]:
-        """Run every call placed and not yet run, each answered as its number's script says
-        (a number with no script does not answer); what happened to each."""
+    def run_calls(
+        self, voice: TwilioSimulator, calls: list[PlacedCall] | None = None
+    ) -> list[PlacedCall]:
+        """Run every call placed and not yet run (or those of `calls`), each answered as its
+        number's script says (a number with no script does not answer); what happened to
+        each."""
         done = []
-        for placed in self.pending():
+        for placed in self.pending() if calls is None else calls:
             answer = self._next_answer(placed.call.to)
             placed.answer = answer
             events: list[Event] = []
