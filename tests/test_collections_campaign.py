@@ -74,6 +74,11 @@ def test_a_three_month_campaign_ends_every_case_where_it_should(tmp_path: Path) 
             assert story.payments == [f"plan of {months} resolved ({months} taken)"], story
     assert not any(CARD in m or CARD[-4:] + " " in m for m in result.messages)
     assert result.texts == result.emails  # every round texted and emailed each customer
+    # each text's delivery was reported by (simulated) Twilio and kept on its case
+    assert all(
+        c.endswith("delivered") for s in result.stories for c in s.contacts if c.startswith("sms")
+    )
+    assert any(c == "sms delivered" for s in result.stories for c in s.contacts)
     failing = sum(1 for c in customers.values() if c.does == "plan_2_card_fails")
     retried = [m for m in result.messages if "could not take payment 2" in m and "try again" in m]
     stopped = [m for m in result.messages if "after 3 tries" in m]

@@ -50,12 +50,14 @@ def test_the_campaign_on_two_workers_ends_as_simulated_charging_and_telling_once
             while True:
                 assert time.monotonic() < deadline, Counter(c.state for c in cases.cases())
                 fleet.rest.run_calls(voice, scripted.answer(fleet.rest, cases, datetime.now(UTC)))
+                fleet.rest.report_deliveries(voice)
                 bring_forward(plans, brought_forward)
                 if is_over(cases, plans, fleet.rest.pending()):
                     break
                 time.sleep(0.3)
             time.sleep(3)  # several more ticks of both workers: nothing more happens
             assert not fleet.rest.pending()
+            fleet.rest.report_deliveries(voice)  # a text sent as the last round was claimed
 
             report = (fleet.inbox / "processed" / f"{csv_file.name}.report.txt").read_text()
             assert "47 cases opened, 3 rows refused" in report, report
@@ -95,6 +97,10 @@ def test_the_campaign_on_two_workers_ends_as_simulated_charging_and_telling_once
                 assert len(emails) == contacts["email"], (case.account, contacts)
                 assert len(calls) == contacts["call"], (case.account, contacts)
                 assert contacts["sms"] <= 6  # three rounds (again after a plan failed)
+                # Twilio's delivery reports reached the case (signed, over HTTP)
+                assert {k.result for k in cases.contacts(case.id) if k.channel == "sms"} == {
+                    "delivered"
+                }, case.account
             # one receipt per payment taken after the call
             receipts = Counter(m.to for m in fleet.rest.messages if "we took payment" in m.body)
             for case in every:

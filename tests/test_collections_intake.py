@@ -254,11 +254,21 @@ def test_a_flag_the_billing_service_could_not_set_is_set_on_a_later_try(
     served = open_collections(settings)  # the billing service is back (in-process)
     try:
         up = Intake(cases, served.intake.flags, Defaults())
-        assert up.flag_unflagged() == 0  # tried a moment ago: not yet
+        assert up.retry_flags() == 0  # tried a moment ago: not yet
         clock.now += timedelta(minutes=6)
-        assert up.flag_unflagged() == 2
+        assert up.retry_flags() == 2
         assert all(c.flagged for c in cases.cases())
         assert billing_flags(settings)["20000001"]
+
+        # resolved while the billing service is down: the flag stays, and is removed later
+        cases.move(1, CaseState.PAID, "paid (test)")
+        down.unflag(cases.move(1, CaseState.RESOLVED, "paid in full"))
+        assert cases.get(1).flagged and "flag not removed" in cases.events(1)[-1].cause
+        assert up.retry_flags() == 0  # tried a moment ago: not yet
+        clock.now += timedelta(minutes=6)
+        assert up.retry_flags() == 1
+        assert not cases.get(1).flagged and cases.get(2).flagged
+        assert not billing_flags(settings)["20000001"] and billing_flags(settings)["20000002"]
     finally:
         served.close()
         cases.close()

@@ -172,8 +172,14 @@ def test_a_payment_is_charged_once_by_several_workers_and_after_a_crash(
     plan = collections.plans.get(plan_id)
     collections.bridge.charge(
         str(plan.card_token), "3.75", "GBP", f"20000001/plan-{plan_id}/3",
-        f"collections-payment-{claimed.id}-{claimed.attempts}",
+        str(claimed.charge_key),
     )  # fmt: skip
+    # the key was recorded at the claim, and carries this deployment's id (two deployments
+    # sharing one bridge never share a key)
+    deployment = collections.plans.deployment
+    assert len(deployment) == 16 and claimed.charge_key == (
+        f"collections-{deployment}-payment-{claimed.id}-{claimed.attempts}"
+    )
     assert collections.instalments.run_due() == []  # claimed a moment ago: left alone
     clock.set(datetime(2027, 2, 1, 9, 5, tzinfo=UTC))
     [again] = collections.instalments.run_due()

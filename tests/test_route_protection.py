@@ -72,6 +72,7 @@ PROTECTION = {
     "collections_api.start_plan": COLLECTIONS,
     "collections_api.show_plan": COLLECTIONS,
     "collections_api.inbound_call": COLLECTIONS,
+    "collections_sms.status": TWILIO,  # a text notice's delivery report
     "demo_billing.flag": BILLING,
     "demo_billing.unflag": BILLING,
     "demo_billing.payment_status": BILLING,
@@ -178,6 +179,8 @@ def test_every_route_refuses_what_its_protection_refuses(app: Flask) -> None:
         "From": "+447700900123",
         "To": "+442071230001",
         "CallStatus": "ringing",
+        "MessageSid": "SM" + "1" * 32,  # a text's delivery report
+        "MessageStatus": "delivered",
     }
     checked = set()
     for endpoint, method, path in requests_for(app):

@@ -232,6 +232,7 @@ def simulate(
             while clock.now < end:
                 collections.tick()
                 rest.run_calls(voice, scripted.answer(rest, collections.cases, clock.now))
+                rest.report_deliveries(voice)
                 clock.advance(STEP.total_seconds())
             collections.tick()
             stories = [_story(collections, case) for case in collections.cases.cases()]

@@ -39,6 +39,7 @@ from ivr.collections.periodic import Periodic
 from ivr.collections.plans import Plans
 from ivr.collections.policy import Channel
 from ivr.collections.schedules import PlanLimits
+from ivr.collections.sms_status import SMS_STATUS_PATH
 from ivr.collections.starts import PlanStarts
 
 log = logging.getLogger("ivr.collections")
@@ -64,7 +65,7 @@ class Collections:
         placed calls to settle."""
         if self.inbox is not None:
             self.inbox.poll()
-        self.intake.flag_unflagged()
+        self.intake.retry_flags()
         if self.contacts is not None:
             self.contacts.run_due()
         self.outcomes.settle()
@@ -234,7 +235,8 @@ def _channels(
                 "sms_from) is not set: set it, or leave sms out of the campaigns' channels"
             )
     if client is not None and sender:
-        sms = SmsChannel(client, sender)
+        base = (settings.public_url or settings.self_url).rstrip("/")
+        sms = SmsChannel(client, sender, base + SMS_STATUS_PATH)
     if Channel.EMAIL in used and not config.email_from:
         raise SettingsError(
             "collections: a campaign emails customers, but collections.email_from is not "

@@ -23,7 +23,7 @@ from ivr.app.system import System, build_system
 
 log = logging.getLogger("ivr.web")
 
-SIGNED_PREFIXES = ("/voice",)
+SIGNED_PREFIXES = ("/voice", "/collections/sms/")  # Twilio's webhooks
 CONSOLE_MAX_BYTES = 64 * 1024  # sign-in, user and filter forms
 
 
@@ -138,6 +138,7 @@ def create_app(
         logs.install(settings.log_level, settings.log_format)
     app = Flask("ivr", static_folder=None)  # no static files: every route is decided
     limit_bodies(app, "/voice", WEBHOOK_MAX_BYTES)  # before the signature check reads a form
+    limit_bodies(app, "/collections/sms/", WEBHOOK_MAX_BYTES)
     app.extensions["ivr"] = system or build_system(settings, private=private, **wiring)
     if settings.trust_proxy:
         proxied = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
@@ -175,6 +176,7 @@ def create_app(
         if settings.collections:
             from ivr.app.collections import open_collections
             from ivr.collections.api import register as register_collections_api
+            from ivr.collections.sms_status import register as register_sms_status
 
             system_.collections = open_collections(
                 settings,
@@ -186,6 +188,7 @@ def create_app(
             )
             assert system_.keys.collections_api_key is not None
             register_collections_api(app, system_.collections, system_.keys.collections_api_key)
+            register_sms_status(app, system_.collections.cases)
         system_.start_background()  # follow the published plans (and watch the folder)
 
     @app.before_request

@@ -132,7 +132,7 @@ class Contact:
     at: datetime
     attempt: int
     channel: str
-    result: str  # delivered, failed, answered, no_answer, busy, voicemail
+    result: str  # sent, delivered, failed, answered, no_answer, busy, voicemail
     detail: str
 
 
@@ -291,17 +291,21 @@ class Cases:
         """Open cases whose account flag the billing service has not confirmed yet, last
         changed (or tried) before `before`."""
         c = collections_cases.c
+        return self._flag_waiting(
+            c.flagged.is_(False), c.state.not_in([s.value for s in ENDED]), before=before
+        )
+
+    def still_flagged(self, before: datetime) -> list[Case]:
+        """Resolved cases whose account flag the billing service has not removed yet (it was
+        down), last changed (or tried) before `before`."""
+        c = collections_cases.c
+        return self._flag_waiting(c.flagged.is_(True), c.state == S.RESOLVED.value, before=before)
+
+    def _flag_waiting(self, *where: Any, before: datetime) -> list[Case]:
+        c = collections_cases.c
+        query = select(collections_cases).where(*where, c.updated_at < before).order_by(c.id)
         with self.db.connect() as conn:
-            rows = conn.execute(
-                select(collections_cases)
-                .where(
-                    c.flagged.is_(False),
-                    c.state.not_in([s.value for s in ENDED]),
-                    c.updated_at < before,
-                )
-                .order_by(c.id)
-            ).all()
-        return [_case(r._mapping) for r in rows]
+            return [_case(r._mapping) for r in conn.execute(query).all()]
 
     def due_for_contact(self, now: datetime, limit: int = 500) -> list[Case]:
         """Cases being contacted (open or contacting) whose next round is due at `now`."""
@@ -356,6 +360,19 @@ class Cases:
                         channel=INBOUND, result="placed", detail=call_sid,
                     )
                 )  # fmt: skip
+
+    def message_status(self, sid: str, result: str, detail: str) -> bool:
+        """Twilio's delivery report of text `sid` (`delivered` or `failed`): the contact that
+        sent it says so, once (False: no such text waiting for its report)."""
+        k = collections_contacts.c
+        with self.db.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(collections_contacts)
+                    .where(k.channel == "sms", k.detail == sid, k.result == "sent")
+                    .values(result=result, detail=detail[:500])
+                ).rowcount
+            )
 
     def settle_contact(self, contact_id: int, result: str, detail: str) -> bool:
         """A placed call's result, once (False: another worker settled it first)."""

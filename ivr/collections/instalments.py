@@ -1,11 +1,11 @@
 """Scheduled payments taken on their dates: each due payment is claimed in SQL by one worker,
 charged through the PCI bridge with the plan's saved card token and a key of its own attempt
-(`collections-payment-ID-ATTEMPT`: a worker that stops mid-charge, or a charge still with the
-gateway, is charged again with the same key and gets the first result, so one charge whatever
-the retries), the customer told by text and email; a declined payment is tried again after a
-gap, up to a number of tries; when every payment is taken the plan, then the case, is resolved
-and the account's flag removed, and a payment that cannot be taken fails the plan and sends
-the case back to contacting."""
+(`collections-DEPLOYMENT-payment-ID-ATTEMPT`, recorded when the payment is claimed: a worker
+that stops mid-charge, or a charge still with the gateway, is charged again with the same key
+and gets the first result, so one charge whatever the retries), the customer told by text and
+email; a declined payment is tried again after a gap, up to a number of tries; when every
+payment is taken the plan, then the case, is resolved and the account's flag removed, and a
+payment that cannot be taken fails the plan and sends the case back to contacting."""
 
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ class Instalments:
                 f"{payment.amount:.2f}",
                 case.currency,
                 f"{case.account}/plan-{plan.id}/{payment.n}",
-                f"collections-payment-{payment.id}-{payment.attempts}",
+                # claimed before keys were recorded (an older release): the key it had then
+                payment.charge_key or f"collections-payment-{payment.id}-{payment.attempts}",
             )
         except BridgeProblem as exc:
             log.warning("collections: payment %s not charged yet: %s", payment.id, exc)

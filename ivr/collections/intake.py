@@ -128,25 +128,30 @@ class Intake:
         log.info("collections: %s", report.summary())
         return report
 
-    def flag_unflagged(self, retry_after: timedelta = FLAG_RETRY) -> int:
+    def retry_flags(self, retry_after: timedelta = FLAG_RETRY) -> int:
         """Set the flag of every open case whose flag the billing service has not confirmed
-        (it was down, or did not know the account), at most once per `retry_after`; how many
-        were set."""
+        (it was down, or did not know the account), and remove it for every resolved case
+        whose removal failed, at most once per `retry_after` each; how many were done."""
         before = self.cases.clock() - retry_after
-        return sum(1 for case in self.cases.unflagged(before) if not self._flag(case))
+        done = sum(1 for case in self.cases.unflagged(before) if not self._flag(case))
+        return done + sum(1 for case in self.cases.still_flagged(before) if self._unflag(case))
 
     def unflag(self, case: Case) -> None:
         """The case is resolved: remove the account's flag (a failure is noted on the case
-        and logged; the flag stays until an operator removes it)."""
+        and logged, and tried again by `retry_flags`)."""
+        self._unflag(case)
+
+    def _unflag(self, case: Case) -> bool:
         if self.flags is None:
-            return
+            return False
         try:
             self.flags.remove(case.account)
         except FlagProblem as exc:
-            log.warning("collections: %s", exc)
+            log.warning("collections: %s (tried again later)", exc)
             self.cases.note(case.id, f"flag not removed: {exc}")
-            return
+            return False
         self.cases.set_flagged(case.id, False, "collections flag removed in billing")
+        return True
 
     def _flag(self, case: Case) -> str:
         """Set the account's flag; '' when set, else what went wrong (noted on the case)."""

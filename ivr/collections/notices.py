@@ -29,15 +29,16 @@ SMTP_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class Sent:
-    """What a channel did with a notice: `delivered` (taken by Twilio or the mail server) or
-    `failed`, with the message id or the reason."""
+    """What a channel did with a notice: `sent` (taken by Twilio, whose delivery report later
+    makes it `delivered` or `failed`), `delivered` (taken by the mail server) or `failed`, with
+    the message id or the reason."""
 
     result: str
     detail: str
 
     @property
     def ok(self) -> bool:
-        return self.result == "delivered"
+        return self.result in ("sent", "delivered")
 
 
 @dataclass(frozen=True)
@@ -93,20 +94,23 @@ def money(amount: Decimal, currency: str) -> str:
 
 
 class SmsChannel:
-    """Text messages through Twilio's Messages API (the `twilio` library's client)."""
+    """Text messages through Twilio's Messages API (the `twilio` library's client); Twilio
+    reports each one's delivery to `status_url` (POST /collections/sms/status)."""
 
-    def __init__(self, client: Any, from_number: str):
+    def __init__(self, client: Any, from_number: str, status_url: str | None = None):
         self.client = client
         self.from_number = from_number
+        self.status_url = status_url
 
     def send(self, to: str, body: str) -> Sent:
+        extra = {"status_callback": self.status_url} if self.status_url else {}
         try:
-            message = self.client.messages.create(to=to, from_=self.from_number, body=body)
+            message = self.client.messages.create(to=to, from_=self.from_number, body=body, **extra)
         except TwilioRestException as exc:
             return Sent("failed", f"Twilio refused it ({exc.status}, code {exc.code})")
         except (TwilioException, OSError) as exc:
             return Sent("failed", f"Twilio did not answer ({type(exc).__name__})")
-        return Sent("delivered", str(message.sid))
+        return Sent("sent", str(message.sid))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, insert, select, update
 from foundation.clock import as_utc
 from ivr.collections.cases import Case, NotAllowed, UnknownCase
 from ivr.collections.schedules import Schedule
-from ivr.collections.tables import collections_payments, collections_plans
+from ivr.collections.tables import collections_meta, collections_payments, collections_plans
 
 CHARGE_AT = time(9, 0)  # scheduled payments are charged from this time on their date
 
@@ -51,6 +51,7 @@ class Instalment:
     session_id: str | None
     confirmation_code: str | None
     last_error: str | None
+    charge_key: str | None = None  # the latest attempt's idempotency key
 
     @property
     def amount(self) -> Decimal:
@@ -111,6 +112,19 @@ class Plans:
     def __init__(self, db: Engine, clock: Callable[[], datetime]):
         self.db = db
         self.clock = clock
+        self._deployment: str | None = None
+
+    @property
+    def deployment(self) -> str:
+        """This deployment's collections id (made when its tables were), which the charges'
+        idempotency keys carry."""
+        if self._deployment is None:
+            m = collections_meta.c
+            with self.db.connect() as conn:
+                self._deployment = str(
+                    conn.execute(select(m.value).where(m.name == "deployment")).scalar_one()
+                )
+        return self._deployment
 
     def create(self, case: Case, schedule: Schedule) -> PaymentPlan:
         """A plan of the case paying `schedule` (schedules.py checked it); NotAllowed when the
@@ -295,9 +309,10 @@ class Plans:
         return [_instalment(r._mapping) for r in rows]
 
     def claim(self, payment: Instalment) -> Instalment | None:
-        """Take a due payment for this worker (its attempt counted), or None when another
-        worker took it first."""
+        """Take a due payment for this worker (its attempt counted, and the attempt's
+        idempotency key recorded), or None when another worker took it first."""
         k = collections_payments.c
+        attempt = payment.attempts + 1
         with self.db.begin() as conn:
             taken = conn.execute(
                 update(collections_payments)
@@ -308,7 +323,8 @@ class Plans:
                 )
                 .values(
                     state=PaymentState.CHARGING.value,
-                    attempts=payment.attempts + 1,
+                    attempts=attempt,
+                    charge_key=f"collections-{self.deployment}-payment-{payment.id}-{attempt}",
                     updated_at=self.clock().astimezone(UTC),
                 )
             ).rowcount
@@ -380,4 +396,5 @@ def _instalment(row: Any) -> Instalment:
         session_id=row["session_id"],
         confirmation_code=row["confirmation_code"],
         last_error=row["last_error"],
+        charge_key=row.get("charge_key"),
     )

@@ -80,8 +80,8 @@ collections_case_events = Table(
     Column("cause", Text, nullable=False),
 )
 
-# Every attempt to reach the customer and its result (delivered, failed, answered, no answer,
-# busy, voicemail); `detail` is a message id or the reason, never what was said.
+# Every attempt to reach the customer and its result (sent, delivered, failed, answered,
+# no answer, busy, voicemail); `detail` is a message id or the reason, never what was said.
 collections_contacts = Table(
     "collections_contacts",
     metadata,
@@ -126,9 +126,19 @@ collections_payments = Table(
     Column("attempts", Integer, nullable=False),  # charge attempts made (the idempotency key's)
     Column("next_try_at", DateTime(timezone=True), index=True),
     Column("session_id", String(64)),  # the bridge session of the latest attempt
+    # the latest attempt's idempotency key, set when a worker claims it
+    Column("charge_key", String(120)),
     Column("confirmation_code", String(16)),
     Column("last_error", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 SCHEMA = Schema("collections", "ivr.collections", metadata)
+
+# This deployment's collections: `deployment`, a random id the charges' keys carry.
+collections_meta = Table(
+    "collections_meta",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", String(200), nullable=False),
+)

@@ -56,6 +56,7 @@ class SentMessage:
     from_: str
     body: str
     at: datetime
+    status_callback: str | None = None  # where its delivery is reported
 
 
 class TwilioRestSimulator:
@@ -73,6 +74,8 @@ class TwilioRestSimulator:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.messages: list[SentMessage] = []
         self.undeliverable: set[str] = set()
+        self.unreachable: set[str] = set()  # taken, then reported undelivered (30003)
+        self._reported: set[str] = set()
         self.calls: list[PlacedCall] = []
         self.customers: dict[str, list[Answer]] = {}  # number → how each call is answered
         self._lock = threading.Lock()
@@ -86,6 +89,25 @@ class TwilioRestSimulator:
     def answers(self, number: str, *answers: Answer) -> None:
         """How `number` answers its next calls, in order (the last one again after that)."""
         self.customers[number] = list(answers)
+
+    def report_deliveries(self, voice: TwilioSimulator) -> int:
+        """Report each text taken and not yet reported to its StatusCallback, signed as
+        Twilio signs it: delivered, or undelivered (error 30003) to an unreachable number;
+        how many were reported."""
+        with self._lock:
+            due = [m for m in self.messages if m.status_callback and m.sid not in self._reported]
+            self._reported.update(m.sid for m in due)
+        for message in due:
+            assert message.status_callback is not None
+            lost = message.to in self.unreachable
+            params = {
+                "MessageSid": message.sid, "SmsSid": message.sid, "AccountSid": self.account_sid,
+                "From": message.from_, "To": message.to,
+                "MessageStatus": "undelivered" if lost else "delivered",
+                **({"ErrorCode": "30003"} if lost else {}),
+            }  # fmt: skip
+            voice.callback(message.status_callback, params)
+        return len(due)
 
     def pending(self) -> list[PlacedCall]:
         with self._lock:
@@ -149,7 +171,9 @@ class TwilioRestSimulator:
             if to in self.undeliverable:
                 return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
             sid = f"SM{next(self._ids):032x}"
-            message = SentMessage(sid, to, sender, body, self.clock())
+            message = SentMessage(
+                sid, to, sender, body, self.clock(), form.get("StatusCallback") or None
+            )
             with self._lock:
                 self.messages.append(message)
             return jsonify(

@@ -736,6 +736,11 @@ class TwilioSimulator:
         """A configured path ("/voice") under the public base, or an absolute URL as is."""
         return urljoin(self.public_base, url.lstrip("/")) if not urlsplit(url).scheme else url
 
+    def callback(self, url: str, params: dict[str, str]) -> tuple[int, str]:
+        """POST a callback of Twilio's other APIs (a text's delivery report) as it does:
+        to `url` (a path under the public base, or absolute), signed."""
+        return self._post(self.absolute(url), params)
+
     def _post(self, url: str, params: dict[str, str]) -> tuple[int, str]:
         """POST to an absolute URL (as Twilio does), signed for exactly that URL."""
         headers = {}

@@ -139,7 +139,7 @@ def listen(once: bool, config: str | None) -> None:
         while True:
             for report in chosen.inbox.poll() if chosen.inbox else []:
                 click.echo(report.summary())
-            chosen.intake.flag_unflagged()
+            chosen.intake.retry_flags()
             if chosen.contacts is not None:
                 for made in chosen.contacts.run_due():
                     sent = ", ".join(f"{k} {v.result}" for k, v in made.sent.items())
