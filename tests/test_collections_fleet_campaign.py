@@ -2,13 +2,15 @@
 promise, set up 1/2/3-month plans, one whose card fails later, one from a later day, decline,
 let a machine answer or never answer) on two `ivr worker` processes over a real Redis, on real
 time: contact rounds seconds apart, every scheduled payment made due seconds apart as soon as
-its plan is agreed, a declined one tried again seconds later. The cases end where the
+its plan is agreed (a promise checked seconds after it is made), a declined one tried again
+seconds later. The cases end where the
 simulated campaign ends them, nothing is charged twice and no notice is sent twice."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from ivr.app.campaign_sim import ScriptedCustomers, billing_account
 from ivr.collections.cases import Cases, CaseState
 from ivr.collections.plans import PaymentState, Plans, PlanState
 from ivr.collections.rows import Defaults, read_rows
-from ivr.collections.tables import collections_payments
+from ivr.collections.tables import collections_payments, collections_promises
 from pci_bridge.ledger import sessions
 from tests.collections_fleet import running_fleet
 from tests.test_collections_campaign import EXPECTED, campaign_file
@@ -28,7 +30,7 @@ CAMPAIGN = (  # three rounds 5.4 s apart
     'calling_hours: "00:00-23:59"}\n'
 )
 PLANS = "  plans: {retry_gap_hours: 0.0015, max_tries: 3}\n"  # a declined payment: 5.4 s later
-FINAL = {CaseState.RESOLVED, CaseState.CLOSED, CaseState.PROMISED}
+FINAL = {CaseState.RESOLVED, CaseState.CLOSED}
 
 
 def test_the_campaign_on_two_workers_ends_as_simulated_charging_and_telling_once(
@@ -58,6 +60,8 @@ def test_the_campaign_on_two_workers_ends_as_simulated_charging_and_telling_once
             time.sleep(3)  # several more ticks of both workers: nothing more happens
             assert not fleet.rest.pending()
             fleet.rest.report_deliveries(voice)  # a text sent as the last round was claimed
+            time.sleep(2)  # a report that came before its contact was recorded: applied
+            assert fleet.rest.refused_reports == []
 
             report = (fleet.inbox / "processed" / f"{csv_file.name}.report.txt").read_text()
             assert "47 cases opened, 3 rows refused" in report, report
@@ -117,8 +121,16 @@ def test_the_campaign_on_two_workers_ends_as_simulated_charging_and_telling_once
 
 def bring_forward(plans: Plans, done: set[int]) -> None:
     """Payments of plans in force due on later dates: due a few seconds from now instead, two
-    seconds apart (once each; a retry keeps the time it was given)."""
+    seconds apart (once each; a retry keeps the time it was given); promises checked a few
+    seconds from now rather than the day after their date."""
     now = datetime.now(UTC)
+    p = collections_promises.c
+    with plans.db.begin() as conn:
+        conn.execute(
+            update(collections_promises)
+            .where(p.state == "open", p.check_at > now + timedelta(minutes=1))
+            .values(check_at=now + timedelta(seconds=2))
+        )
     k = collections_payments.c
     with plans.db.connect() as conn:
         rows = conn.execute(
@@ -139,7 +151,7 @@ def bring_forward(plans: Plans, done: set[int]) -> None:
             )
 
 
-def is_over(cases: Cases, plans: Plans, pending: list[object]) -> bool:
+def is_over(cases: Cases, plans: Plans, pending: Sequence[object]) -> bool:
     """Every case where it ends, no payment waiting, no call waiting to be answered."""
     if pending or cases.placed_calls():
         return False

@@ -39,3 +39,20 @@ def test_delivery_reports_reach_the_cases_and_must_be_signed(campaign: Campaign)
     [lost] = collections.cases.contacts(second.id)
     assert lost.result == "failed"
     assert lost.detail == f"{campaign.rest.messages[1].sid}: undelivered (Twilio error 30003)"
+
+
+def test_a_report_that_comes_before_its_text_is_recorded_is_applied_after(
+    campaign: Campaign,
+) -> None:
+    collections = campaign.collections
+    collections.intake.take(campaign_csv(count=1).encode(), "early.csv")
+    case = collections.cases.for_account("20000001")
+    assert case is not None
+    client = campaign.app.extensions["ivr"].collections.contacts.sms.client
+    sent = SmsChannel(client, "+442071230555", PUBLIC + SMS_STATUS_PATH).send(case.phone, "Hi")
+    assert campaign.rest.report_deliveries(campaign.voice) == 1  # before the contact is kept
+    assert campaign.rest.refused_reports == []
+    collections.cases.record_contact(case.id, 1, "sms", sent.result, sent.detail)
+    collections.tick()
+    [contact] = [k for k in collections.cases.contacts(case.id) if k.channel == "sms"]
+    assert contact.result == "delivered"

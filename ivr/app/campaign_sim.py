@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,11 @@ class CaseStory:
     flagged: bool
     contacts: list[str] = field(default_factory=list)
     payments: list[str] = field(default_factory=list)
+    promises: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         paid = f"  payments: {', '.join(self.payments)}" if self.payments else ""
+        paid += f"  promises: {', '.join(self.promises)}" if self.promises else ""
         flag = "flagged" if self.flagged else "not flagged"
         return f"{self.account:<14} {self.state:<15} {flag:<12} {len(self.contacts)} contacts{paid}"
 
@@ -317,4 +320,7 @@ def _story(collections: Any, case: Case) -> CaseStory:
     for plan in collections.plans.for_case(case.id):
         taken = sum(1 for p in plan.instalments if p.state.value == "taken")
         story.payments.append(f"plan of {plan.months} {plan.state.value} ({taken} taken)")
+    for promise in collections.promises.for_case(case.id):
+        amount = Decimal(promise.amount_minor).scaleb(-2)
+        story.promises.append(f"{amount:.2f} by {promise.promised_for} {promise.state}")
     return story

@@ -38,6 +38,7 @@ from ivr.collections.notices import (
 from ivr.collections.periodic import Periodic
 from ivr.collections.plans import Plans
 from ivr.collections.policy import Channel
+from ivr.collections.promises import Promises
 from ivr.collections.schedules import PlanLimits
 from ivr.collections.sms_status import SMS_STATUS_PATH
 from ivr.collections.starts import PlanStarts
@@ -57,18 +58,22 @@ class Collections:
     bridge: BridgeClient | None  # the PCI bridge's session API (plans' payments)
     instalments: Instalments | None
     starts: PlanStarts | None
+    promises: Promises
     http: requests.Session
     _owned: list[Any]
 
     def tick(self) -> None:
-        """The periodic work, once: the inbox's files, flags to retry, contact rounds due,
-        placed calls to settle."""
+        """The periodic work, once: the inbox's files, flags to retry, texts' delivery reports
+        that came early, contact rounds due, placed calls to settle, promises to check, plans
+        waiting for their card, scheduled payments due."""
         if self.inbox is not None:
             self.inbox.poll()
         self.intake.retry_flags()
+        self.cases.apply_message_reports()
         if self.contacts is not None:
             self.contacts.run_due()
         self.outcomes.settle()
+        self.promises.run_due()
         if self.starts is not None:
             self.starts.run_pending()
         if self.instalments is not None:
@@ -145,7 +150,8 @@ def open_collections(
         recorder = SqlRecorder(settings.database_url)
         owned.append(recorder)
         find_record = recorder.find
-    outcomes = CallOutcomes(cases, config, find_record, intake.unflag)
+    promises = Promises(cases, flags, intake.unflag)
+    outcomes = CallOutcomes(cases, config, find_record, intake.unflag, promises)
     plans = Plans(cases.db, cases.clock)
     bridge = _bridge(settings, http, pci_key)
     instalments = (
@@ -163,7 +169,7 @@ def open_collections(
     starts = PlanStarts(plans, cases, bridge, instalments) if bridge is not None else None
     return Collections(
         config, cases, intake, inbox, contacts, outcomes, plans, bridge, instalments, starts,
-        http, owned,
+        promises, http, owned,
     )  # fmt: skip
 
 

@@ -1,13 +1,14 @@
 """Outbound collections calls: placed through Twilio's REST API (`calls.create`, answering
 machine detection on) to be answered by the campaign's outbound plan through the voice
 webhooks; settled afterwards from the call's record (answered, voicemail, no answer, busy) and
-what the customer did on it (paid, promised, set up a plan) moves the case."""
+what the customer did on it (paid, promised, set up a plan) moves the case; a promise is kept
+to be checked after its date (promises.py)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
@@ -17,6 +18,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from ivr.collections.cases import MOVES, Case, Cases, CaseState
 from ivr.collections.config import CollectionsConfig
 from ivr.collections.notices import Sent
+from ivr.collections.promises import Promises
 
 log = logging.getLogger("ivr.collections")
 
@@ -71,11 +73,13 @@ class CallOutcomes:
         config: CollectionsConfig,
         find_record: Callable[[str], Any],
         on_resolved: Callable[[Case], None],
+        promises: Promises | None = None,
     ):
         self.cases = cases
         self.config = config
         self.find_record = find_record
         self.on_resolved = on_resolved
+        self.promises = promises
 
     def settle(self) -> int:
         """Settle every placed call whose record is written; how many were."""
@@ -123,10 +127,29 @@ class CallOutcomes:
         if target not in MOVES[case.state]:
             self.cases.note(case_id, f"{why} (the case is {case.state.value}: not moved)")
             return
-        self.cases.move(case_id, target, why)
+        moved = self.cases.move(case_id, target, why)
+        if target is CaseState.PROMISED:
+            self._promised(moved, data, record.call_sid)
         if target is CaseState.PAID:
             resolved = self.cases.move(case_id, CaseState.RESOLVED, "paid in full")
             self.on_resolved(resolved)
+
+    def _promised(self, case: Case, data: dict[str, str], call_sid: str) -> None:
+        """Keep the promise made on the call, to be checked after its date."""
+        if self.promises is None:
+            return
+        amount, owed = _amount(data.get("PromiseAmount")), _amount(data.get("TotalDue"))
+        try:
+            promised_for = date.fromisoformat(str(data.get("PromiseDate")))
+        except ValueError:
+            promised_for = None
+        if amount is None or promised_for is None:
+            self.cases.note(
+                case.id, f"the promise on {call_sid} has no amount or date: not checked"
+            )
+            return
+        owed_minor = int((owed if owed is not None else case.amount_due).scaleb(2))
+        self.promises.record(case, int(amount.scaleb(2)), promised_for, owed_minor, call_sid)
 
 
 def _data(record: Any) -> dict[str, str]:

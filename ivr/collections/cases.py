@@ -24,6 +24,7 @@ from ivr.collections.tables import (
     collections_cases,
     collections_contacts,
     collections_files,
+    collections_sms_reports,
 )
 from ivr.errors import CollectionsError
 
@@ -362,8 +363,37 @@ class Cases:
                 )  # fmt: skip
 
     def message_status(self, sid: str, result: str, detail: str) -> bool:
-        """Twilio's delivery report of text `sid` (`delivered` or `failed`): the contact that
-        sent it says so, once (False: no such text waiting for its report)."""
+        """Twilio's delivery report of text `sid` (`delivered` or `failed`): kept, and the
+        contact that sent it says so (False: its contact is not recorded yet, or was told
+        already; `apply_message_reports` applies it once it is)."""
+        r = collections_sms_reports.c
+        try:
+            with self.db.begin() as conn:
+                conn.execute(
+                    insert(collections_sms_reports).values(
+                        sid=sid, result=result, detail=detail[:500], at=self.clock()
+                    )
+                )
+        except IntegrityError:  # the same report again
+            with self.db.connect() as conn:
+                known = conn.execute(select(r.result).where(r.sid == sid)).scalar_one()
+            if known != result:
+                return False
+        return self._apply_report(sid, result, detail)
+
+    def apply_message_reports(self, limit: int = 500) -> int:
+        """Reports that came before their text's contact was recorded: applied now."""
+        k, r = collections_contacts.c, collections_sms_reports.c
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(r.sid, r.result, r.detail)
+                .join(collections_contacts, k.detail == r.sid)
+                .where(k.channel == "sms", k.result == "sent")
+                .limit(limit)
+            ).all()
+        return sum(1 for row in rows if self._apply_report(row.sid, row.result, row.detail))
+
+    def _apply_report(self, sid: str, result: str, detail: str) -> bool:
         k = collections_contacts.c
         with self.db.begin() as conn:
             return bool(

@@ -1,8 +1,10 @@
-"""The account's collections flag, set and removed through the billing service's API
-(`PUT`/`DELETE /accounts/NUMBER/collections-flag`, docs/demo-billing-api.md)."""
+"""The billing service as collections use it (docs/demo-billing-api.md): the account's
+collections flag, set and removed (`PUT`/`DELETE /accounts/NUMBER/collections-flag`), and what
+the account owes now (`GET /accounts/NUMBER`: `total_due`)."""
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from urllib.parse import quote
 
 import requests
@@ -13,7 +15,8 @@ TIMEOUT = 5.0  # seconds for one request to the billing service
 
 
 class FlagProblem(CollectionsError):
-    """The billing service did not set or remove a flag; the message says what it answered."""
+    """The billing service did not set or remove a flag (or say what an account owes); the
+    message says what it answered."""
 
 
 class BillingFlags:
@@ -30,6 +33,25 @@ class BillingFlags:
 
     def remove(self, account: str) -> None:
         self._send("DELETE", account, False)
+
+    def owed_minor(self, account: str) -> int:
+        """What the account owes now, in minor units."""
+        url = f"{self.base_url}/accounts/{quote(account, safe='')}"
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            answer = self.http.get(url, headers=headers, timeout=TIMEOUT)
+            total = Decimal(str(answer.json()["account"]["total_due"]))
+        except requests.RequestException as exc:
+            raise FlagProblem(
+                f"could not read what {account} owes: the billing service at {self.base_url} "
+                f"did not answer ({type(exc).__name__})"
+            ) from None
+        except (ValueError, KeyError, TypeError, InvalidOperation):
+            raise FlagProblem(
+                f"could not read what {account} owes: the billing service answered "
+                f"{answer.status_code} without an account's total_due"
+            ) from None
+        return int(total.scaleb(2))
 
     def _send(self, method: str, account: str, flagged: bool) -> None:
         url = f"{self.base_url}/accounts/{quote(account, safe='')}/collections-flag"

@@ -135,6 +135,33 @@ collections_payments = Table(
 
 SCHEMA = Schema("collections", "ivr.collections", metadata)
 
+# Promises to pay made on calls: checked against the billing service the day after their date
+# (`owed_minor`: what the account owed when the promise was made).
+collections_promises = Table(
+    "collections_promises",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("collections_cases.id"), nullable=False, index=True),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("promised_for", Date, nullable=False),
+    Column("owed_minor", BigInteger, nullable=False),
+    Column("state", String(10), nullable=False),  # open, kept, broken
+    Column("check_at", DateTime(timezone=True), index=True),  # None once checked
+    Column("call_sid", String(64), nullable=False),  # the call it was made on
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Twilio's delivery report of each text (delivered, failed), kept so that a report arriving
+# before its text's contact is recorded is applied to it afterwards.
+collections_sms_reports = Table(
+    "collections_sms_reports",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("result", String(20), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
 # This deployment's collections: `deployment`, a random id the charges' keys carry.
 collections_meta = Table(
     "collections_meta",

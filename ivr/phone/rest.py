@@ -76,6 +76,7 @@ class TwilioRestSimulator:
         self.undeliverable: set[str] = set()
         self.unreachable: set[str] = set()  # taken, then reported undelivered (30003)
         self._reported: set[str] = set()
+        self.refused_reports: list[tuple[str, int]] = []  # (sid, status) answered >= 300
         self.calls: list[PlacedCall] = []
         self.customers: dict[str, list[Answer]] = {}  # number → how each call is answered
         self._lock = threading.Lock()
@@ -106,7 +107,9 @@ class TwilioRestSimulator:
                 "MessageStatus": "undelivered" if lost else "delivered",
                 **({"ErrorCode": "30003"} if lost else {}),
             }  # fmt: skip
-            voice.callback(message.status_callback, params)
+            status, _ = voice.callback(message.status_callback, params)
+            if status >= 300:  # Twilio does not send it again: kept for the test to see
+                self.refused_reports.append((message.sid, status))
         return len(due)
 
     def pending(self) -> list[PlacedCall]:
