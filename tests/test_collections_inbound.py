@@ -5,9 +5,16 @@ outbound call would: paying the amount due resolves it and removes the account's
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
+
+from ivr.collections.bridge import BridgeRefused
 from ivr.collections.cases import CaseState
+from ivr.collections.plans import PaymentState, PlanState
 from ivr.phone import KeySource
 from tests.collections_world import Campaign
+from tests.conftest import Clock
 from tests.test_collections_intake import campaign_csv
 
 SELF_SERVICE = "+442071230001"
@@ -53,3 +60,70 @@ def test_an_inbound_caller_with_a_plan_hears_the_next_payment(campaign: Campaign
     other = campaign.voice.call(SELF_SERVICE, "+447700900002", KeySource(["11#", "0"]))
     assert "overdue, and we" not in " ".join(other.heard())
     assert "payment plan with us" not in " ".join(other.heard())
+
+
+def test_paying_in_full_while_a_plan_is_in_force_cancels_what_it_leaves(
+    campaign: Campaign, clock: Clock
+) -> None:
+    collections = campaign.collections
+    collections.intake.take(campaign_csv(count=1).encode(), "inbound.csv")
+    case = collections.cases.for_account("20000001")
+    assert case is not None
+    keys = ["11#", "5", "2", "2", "20#", "4242424242424242#", "1230", "123", "1"]
+    campaign.voice.call(SELF_SERVICE, CUSTOMER_1, KeySource(keys))  # a plan from the 20th
+    collections.tick()
+    [plan] = collections.plans.for_case(case.id)
+    assert plan.state is PlanState.ACTIVE
+    # then pays the total on the card on file before any payment of the plan is due
+    paid = campaign.voice.call(SELF_SERVICE, CUSTOMER_1, KeySource(["11#", "1", "1", "2"]))
+    assert "Your payment of £11.25 has been taken" in " ".join(paid.heard())
+    collections.tick()
+    done = collections.plans.get(plan.id)
+    assert done.state is PlanState.RESOLVED
+    assert [p.state for p in done.instalments] == [PaymentState.CANCELLED] * 2
+    resolved = collections.cases.get(case.id)
+    assert resolved.state is CaseState.RESOLVED and not resolved.flagged
+    assert "paid the 11.25 left of the plan in full" in collections.cases.events(case.id)[-2].cause
+    clock.set(datetime(2026, 12, 20, 9, 0, tzinfo=UTC))
+    assert collections.instalments is not None
+    assert collections.instalments.run_due() == []  # nothing is charged on the 20th
+
+
+def test_the_same_inbound_call_is_kept_once(campaign: Campaign) -> None:
+    collections = campaign.collections
+    collections.intake.take(campaign_csv(count=1).encode(), "inbound.csv")
+    case = collections.cases.for_account("20000001")
+    assert case is not None
+    keys = campaign.app.extensions["ivr"].keys
+    auth = {"Authorization": f"Bearer {keys.collections_api_key}"}
+    client = campaign.app.test_client()
+    for _ in range(2):  # a webhook retried
+        answer = client.post("/collections/v1/accounts/20000001/calls",
+                             json={"call_sid": "CA" + "7" * 32}, headers=auth)  # fmt: skip
+        assert answer.status_code == 200 and answer.get_json()["case"]["id"] == case.id
+    inbound = [k for k in collections.cases.contacts(case.id) if k.channel == "inbound"]
+    assert [k.detail for k in inbound] == ["CA" + "7" * 32]
+    unknown = client.post("/collections/v1/accounts/99999999/calls",
+                          json={"call_sid": "CA" + "7" * 32}, headers=auth)  # fmt: skip
+    assert unknown.status_code == 404
+
+
+def test_a_failing_step_of_the_periodic_work_does_not_hold_back_the_payments_due(
+    campaign: Campaign, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collections = campaign.collections
+    collections.intake.take(campaign_csv(count=1).encode(), "inbound.csv")
+    keys = ["11#", "5", "2", "2", "20#", "4242424242424242#", "1230", "123", "1"]
+    campaign.voice.call(SELF_SERVICE, CUSTOMER_1, KeySource(keys))
+    collections.tick()
+
+    def refused() -> None:
+        raise BridgeRefused("the PCI bridge refused GET /payments (401)")
+
+    monkeypatch.setattr(collections.starts, "run_pending", refused)
+    clock.set(datetime(2026, 12, 20, 9, 0, tzinfo=UTC))
+    collections.tick()  # logged, and the rest of the work still runs
+    case = collections.cases.for_account("20000001")
+    assert case is not None
+    [plan] = collections.plans.for_case(case.id)
+    assert plan.instalments[0].state is PaymentState.TAKEN

@@ -14,7 +14,13 @@ import pytest
 
 from ivr.collections.cases import CaseState
 from ivr.collections.plans import PaymentState, PlanState
-from ivr.collections.schedules import BadSchedule, PlanLimits, custom_schedule, next_day_of_month
+from ivr.collections.schedules import (
+    BadSchedule,
+    PlanLimits,
+    custom_schedule,
+    monthly_schedule,
+    next_day_of_month,
+)
 from ivr.phone import KeySource
 from ivr.phone.rest import Answer
 from ivr.phone.transport import FlaskTransport
@@ -221,3 +227,72 @@ def test_waiting_plans_are_started_from_the_bridge_or_given_up(
                        headers=auth)  # fmt: skip
     assert made.status_code == 201
     assert clock() - datetime(2026, 12, 1, 10, 0, tzinfo=UTC) > timedelta(hours=2)
+
+
+def test_a_card_saved_after_the_case_is_over_starts_no_plan_and_says_what_to_refund(
+    campaign: Campaign, clock: Clock
+) -> None:
+    """The call's report was lost, and the customer paid in full some other way before the
+    bridge was asked: the plan is given up, never charged, and the case says what to refund."""
+    collections = campaign.collections
+    collections.intake.take(campaign_csv(count=1).encode(), "over.csv")
+    case = collections.cases.for_account("20000001")
+    client, auth, _ = api(campaign)
+    plan = client.post(f"/collections/v1/cases/{case.id}/plans", json={"months": 3},
+                       headers=auth).get_json()["plan"]  # fmt: skip
+    take_first_payment(campaign, plan)
+    collections.cases.move(case.id, CaseState.PAID, "paid at the counter (test)")
+    collections.cases.move(case.id, CaseState.RESOLVED, "paid in full")
+    clock.advance(minutes=20)
+    collections.tick()
+    given_up = collections.plans.get(plan["id"])
+    assert given_up.state is PlanState.FAILED and given_up.card_token is None
+    note = collections.cases.events(case.id)[-1].cause
+    assert "came after the case was resolved" in note and "refund it" in note, note
+    clock.set(datetime(2027, 2, 1, 9, 0, tzinfo=UTC))
+    collections.tick()
+    assert charges(campaign, "20000001/plan-") == 1  # the first only: nothing scheduled ran
+
+
+def test_a_plan_still_taking_its_card_is_not_replaced(campaign: Campaign, clock: Clock) -> None:
+    collections = campaign.collections
+    collections.intake.take(campaign_csv(count=1).encode(), "twice.csv")
+    case = collections.cases.for_account("20000001")
+    client, auth, _ = api(campaign)
+    path = f"/collections/v1/cases/{case.id}/plans"
+    first = client.post(path, json={"months": 2}, headers=auth)
+    assert first.status_code == 201
+    again = client.post(path, json={"months": 3}, headers=auth)
+    assert again.status_code == 409 and "still waiting for its card" in again.get_json()["error"]
+    clock.advance(minutes=16)  # longer than a card session: replaced
+    assert client.post(path, json={"months": 3}, headers=auth).status_code == 201
+    assert [p.state for p in collections.plans.for_case(case.id)] == [
+        PlanState.FAILED, PlanState.PENDING_CARD,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"months": "²"}, "months: expected a whole number"),
+        ({"months": "9" * 5000}, "months: expected a whole number"),
+        ({"months": 3, "day": "1.5"}, "day: expected a whole number"),
+        ({"payments": [{"amount": "1E+999999", "due_date": "2026-12-10"}]}, "not an amount"),
+        ({"payments": [{"amount": True, "due_date": "2026-12-10"}]}, "not an amount"),
+    ],
+)
+def test_the_plans_api_answers_bad_input_with_400(
+    campaign: Campaign, body: dict[str, Any], problem: str
+) -> None:
+    collections = campaign.collections
+    collections.intake.take(campaign_csv(count=1).encode(), "bad.csv")
+    case = collections.cases.for_account("20000001")
+    client, auth, _ = api(campaign)
+    answer = client.post(f"/collections/v1/cases/{case.id}/plans", json=body, headers=auth)
+    assert answer.status_code == 400 and problem in answer.get_json()["error"], answer.get_json()
+
+
+def test_monthly_payments_below_the_smallest_payment_are_refused() -> None:
+    with pytest.raises(BadSchedule, match="less than 1.00 each"):
+        monthly_schedule(250, 3, date(2026, 12, 1))
+    assert monthly_schedule(250, 1, date(2026, 12, 1)) == [(250, date(2026, 12, 1))]

@@ -65,19 +65,25 @@ class Collections:
     def tick(self) -> None:
         """The periodic work, once: the inbox's files, flags to retry, texts' delivery reports
         that came early, contact rounds due, placed calls to settle, promises to check, plans
-        waiting for their card, scheduled payments due."""
-        if self.inbox is not None:
-            self.inbox.poll()
-        self.intake.retry_flags()
-        self.cases.apply_message_reports()
-        if self.contacts is not None:
-            self.contacts.run_due()
-        self.outcomes.settle()
-        self.promises.run_due()
-        if self.starts is not None:
-            self.starts.run_pending()
-        if self.instalments is not None:
-            self.instalments.run_due()
+        waiting for their card, scheduled payments due. A step that fails is logged and the
+        others still run (a bridge refusing one plan never holds back the payments due)."""
+        steps: list[tuple[str, Callable[[], object] | None]] = [
+            ("inbox", self.inbox.poll if self.inbox is not None else None),
+            ("flags", self.intake.retry_flags),
+            ("text reports", self.cases.apply_message_reports),
+            ("contact rounds", self.contacts.run_due if self.contacts is not None else None),
+            ("placed calls", self.outcomes.settle),
+            ("promises", self.promises.run_due),
+            ("plans waiting", self.starts.run_pending if self.starts is not None else None),
+            ("payments due", self.instalments.run_due if self.instalments is not None else None),
+        ]
+        for name, step in steps:
+            if step is None:
+                continue
+            try:
+                step()
+            except Exception:
+                log.exception("collections: the %s step failed (tried again next time)", name)
 
     def outbound_call(self, campaign: str, case_id: str) -> tuple[str, dict[str, str]] | None:
         """The plan and data sources of the call placed for case `case_id` of `campaign`
@@ -151,8 +157,8 @@ def open_collections(
         owned.append(recorder)
         find_record = recorder.find
     promises = Promises(cases, flags, intake.unflag)
-    outcomes = CallOutcomes(cases, config, find_record, intake.unflag, promises)
     plans = Plans(cases.db, cases.clock)
+    outcomes = CallOutcomes(cases, config, find_record, intake.unflag, promises, plans)
     bridge = _bridge(settings, http, pci_key)
     instalments = (
         Instalments(

@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from foundation.bearer import BearerGuard
 from foundation.request_limits import API_MAX_BYTES, BodyProblem, json_object, limit_bodies
-from ivr.collections.bridge import BridgeProblem
+from ivr.collections.bridge import BridgeProblem, BridgeRefused
 from ivr.collections.cases import Case, Cases, NotAllowed, UnknownCase
 from ivr.collections.plans import PaymentPlan, Plans
 from ivr.collections.schedules import (
@@ -30,6 +30,7 @@ log = logging.getLogger("ivr.collections")
 
 PREFIX = "/collections/v1"
 CALL_SID = re.compile(r"CA[0-9a-zA-Z]{32}")
+SMALL_WHOLE = re.compile(r"[0-9]{1,3}")
 bp = Blueprint("collections_api", __name__, url_prefix=PREFIX)
 
 
@@ -83,6 +84,11 @@ def _bridge_down(exc: BridgeProblem) -> tuple[Response, int]:
     return _error(502, str(exc))
 
 
+@bp.errorhandler(BridgeRefused)
+def _bridge_refused(exc: BridgeRefused) -> tuple[Response, int]:
+    return _error(409, str(exc))  # an unknown session, say
+
+
 @bp.post("/cases/<int:case_id>/plans")
 def create_plan(case_id: int) -> tuple[Response, int]:
     """Body {"months": 1-3, "day": 1-28 (optional)}: monthly payments of the amount due, the
@@ -100,7 +106,7 @@ def create_plan(case_id: int) -> tuple[Response, int]:
         months = _whole(body.get("months"), "months")
         day = body.get("day")
         first = today if day in (None, "") else next_day_of_month(today, _whole(day, "day"))
-        schedule = monthly_schedule(case.amount_minor, months, first)
+        schedule = monthly_schedule(case.amount_minor, months, first, host.limits)
     if host.starts is None:
         return _error(503, "no PCI bridge is configured for collections")
     plan = host.starts.create(case, schedule)
@@ -135,7 +141,7 @@ def show_plan(plan_id: int) -> Response:
     return jsonify({"plan": _host().plans.get(plan_id).as_dict()})
 
 
-@bp.post("/accounts/<account>/calls")
+@bp.post("/accounts/<path:account>/calls")
 def inbound_call(account: str) -> Response:
     """Body {"call_sid": ...}: a customer who rang in has passed the plan's identity check.
     The account's open case (404 when it has none), with the next payment of its plan in
@@ -171,8 +177,11 @@ def case_view(case: Case, plans: list[PaymentPlan]) -> dict[str, Any]:
 
 
 def _whole(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    """A small whole number (months, a day of the month)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
         raise BodyProblem(f"{name}: expected a whole number, found {value!r}")
+    if not SMALL_WHOLE.fullmatch(str(value)):
+        raise BodyProblem(f"{name}: expected a whole number, found {str(value)[:20]!r}")
     return int(value)
 
 

@@ -18,6 +18,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from ivr.collections.cases import MOVES, Case, Cases, CaseState
 from ivr.collections.config import CollectionsConfig
 from ivr.collections.notices import Sent
+from ivr.collections.plans import PaymentState, Plans, PlanState
 from ivr.collections.promises import Promises
 
 log = logging.getLogger("ivr.collections")
@@ -74,12 +75,14 @@ class CallOutcomes:
         find_record: Callable[[str], Any],
         on_resolved: Callable[[Case], None],
         promises: Promises | None = None,
+        plans: Plans | None = None,
     ):
         self.cases = cases
         self.config = config
         self.find_record = find_record
         self.on_resolved = on_resolved
         self.promises = promises
+        self.plans = plans
 
     def settle(self) -> int:
         """Settle every placed call whose record is written; how many were."""
@@ -116,6 +119,9 @@ class CallOutcomes:
         if target is CaseState.PAID and data.get("PlanFirst"):  # a plan's first payment
             target = CaseState.PLAN_SCHEDULED
         why = f"{record.outcome} on call {record.call_sid}"
+        if target is CaseState.PAID and case.state is CaseState.PLAN_SCHEDULED:
+            self._paid_off(case, _amount(data.get("PayAmount")), why)
+            return
         if target is CaseState.PAID:
             paid = _amount(data.get("PayAmount"))
             if paid is None or paid < case.amount_due:
@@ -133,6 +139,26 @@ class CallOutcomes:
         if target is CaseState.PAID:
             resolved = self.cases.move(case_id, CaseState.RESOLVED, "paid in full")
             self.on_resolved(resolved)
+
+    def _paid_off(self, case: Case, paid: Decimal | None, why: str) -> None:
+        """A payment on a call while a plan is in force: what it leaves to pay is cancelled
+        when it covers it (the plan resolved, then the case), else it is only noted."""
+        known = self.plans.for_case(case.id) if self.plans is not None else []
+        plans = [p for p in known if p.state is PlanState.ACTIVE]
+        left = sum(
+            (i.amount for p in plans for i in p.instalments if i.state is PaymentState.SCHEDULED),
+            Decimal("0"),
+        )
+        if self.plans is None or not plans or paid is None or paid < left:
+            what = f"{paid:.2f}" if paid is not None else "an amount"
+            self.cases.note(case.id, f"paid {what} while a plan is in force: {why}")
+            return
+        for plan in plans:
+            self.plans.cancel_rest(plan.id)
+        resolved = self.cases.move(
+            case.id, CaseState.RESOLVED, f"paid the {left:.2f} left of the plan in full: {why}"
+        )
+        self.on_resolved(resolved)
 
     def _promised(self, case: Case, data: dict[str, str], call_sid: str) -> None:
         """Keep the promise made on the call, to be checked after its date."""

@@ -349,18 +349,16 @@ class Cases:
     def record_inbound(self, case: Case, call_sid: str) -> None:
         """The customer rang in (and passed the plan's identity check): the call is kept on
         the case, to be settled from its record as a placed call is; once per call."""
-        k = collections_contacts.c
-        with self.db.begin() as conn:
-            known = conn.execute(
-                select(k.id).where(k.case_id == case.id, k.channel == INBOUND, k.detail == call_sid)
-            ).first()
-            if known is None:
+        try:
+            with self.db.begin() as conn:
                 conn.execute(
                     insert(collections_contacts).values(
                         case_id=case.id, at=self.clock(), attempt=case.attempts,
                         channel=INBOUND, result="placed", detail=call_sid,
                     )
                 )  # fmt: skip
+        except IntegrityError:  # the same call again (a webhook retried)
+            pass
 
     def message_status(self, sid: str, result: str, detail: str) -> bool:
         """Twilio's delivery report of text `sid` (`delivered` or `failed`): kept, and the

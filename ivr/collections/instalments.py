@@ -53,12 +53,21 @@ class Instalments:
         now = self.cases.clock()
         done = []
         for payment in self.plans.stuck(now - STUCK_AFTER):
-            done.append(self._charge(payment))
+            done.extend(self._try(payment))
         for payment in self.plans.due(now):
             claimed = self.plans.claim(payment)
             if claimed is not None:  # else another worker has it
-                done.append(self._charge(claimed))
+                done.extend(self._try(claimed))
         return done
+
+    def _try(self, payment: Instalment) -> list[Charged]:
+        """Charge one claimed payment; a failure is logged and the payment, still claimed,
+        is charged again with the same key once it is stuck (the others go on)."""
+        try:
+            return [self._charge(payment)]
+        except Exception:
+            log.exception("collections: payment %s: the charge failed (tried again)", payment.id)
+            return []
 
     def _charge(self, payment: Instalment) -> Charged:
         plan = self.plans.get(payment.plan_id)

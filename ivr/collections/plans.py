@@ -5,6 +5,7 @@ taken during the call are claimed and charged on their dates (instalments.py).""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -14,11 +15,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from foundation.clock import as_utc
-from ivr.collections.cases import Case, NotAllowed, UnknownCase
+from ivr.collections.cases import ENDED, Case, NotAllowed, UnknownCase
 from ivr.collections.schedules import Schedule
-from ivr.collections.tables import collections_meta, collections_payments, collections_plans
+from ivr.collections.tables import (
+    collections_cases,
+    collections_meta,
+    collections_payments,
+    collections_plans,
+)
 
 CHARGE_AT = time(9, 0)  # scheduled payments are charged from this time on their date
 
@@ -35,6 +42,7 @@ class PaymentState(StrEnum):
     CHARGING = "charging"  # claimed by a worker: a charge is under way
     TAKEN = "taken"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # not needed: the case was paid in full another way
 
 
 @dataclass(frozen=True)
@@ -121,9 +129,20 @@ class Plans:
         if self._deployment is None:
             m = collections_meta.c
             with self.db.connect() as conn:
-                self._deployment = str(
-                    conn.execute(select(m.value).where(m.name == "deployment")).scalar_one()
-                )
+                found = conn.execute(select(m.value).where(m.name == "deployment")).scalar()
+            if found is None:  # its row was lost: a new id (no key of the old one is open)
+                try:
+                    with self.db.begin() as conn:
+                        conn.execute(
+                            insert(collections_meta).values(
+                                name="deployment", value=secrets.token_hex(8)
+                            )
+                        )
+                except IntegrityError:  # another process made it first
+                    pass
+                with self.db.connect() as conn:
+                    found = conn.execute(select(m.value).where(m.name == "deployment")).scalar()
+            self._deployment = str(found)
         return self._deployment
 
     def create(self, case: Case, schedule: Schedule) -> PaymentPlan:
@@ -133,6 +152,13 @@ class Plans:
         whether that one's card was taken after all)."""
         if not case.is_open:
             raise NotAllowed(f"case {case.id} is {case.state.value}: no plan can be set up")
+        try:
+            plan_id = self._insert(case, schedule)
+        except IntegrityError:  # another plan of the case was set up at the same moment
+            raise NotAllowed(f"case {case.id} already has a plan being set up") from None
+        return self.get(plan_id)
+
+    def _insert(self, case: Case, schedule: Schedule) -> int:
         now = self.clock()
         p = collections_plans.c
         with self.db.begin() as conn:
@@ -154,7 +180,7 @@ class Plans:
                 ).first()
                 if active is not None:
                     raise NotAllowed(f"case {case.id} already has plan {active.id} in force")
-            inserted = conn.execute(
+            inserted = conn.execute(  # one plan in force per case (an index says so too)
                 insert(collections_plans).values(
                     case_id=case.id, state=PlanState.PENDING_CARD.value, months=len(schedule),
                     card_token=None, created_at=now, updated_at=now,
@@ -170,7 +196,7 @@ class Plans:
                         next_try_at=None, updated_at=now,
                     )
                 )  # fmt: skip
-        return self.get(plan_id)
+        return plan_id
 
     def get(self, plan_id: int) -> PaymentPlan:
         with self.db.connect() as conn:
@@ -273,6 +299,19 @@ class Plans:
                 )
         return self.get(plan_id)
 
+    def cancel_rest(self, plan_id: int) -> int:
+        """The case was paid in full another way: the payments still scheduled are cancelled
+        and the plan is resolved; how many were cancelled (a charge under way goes on)."""
+        k = collections_payments.c
+        with self.db.begin() as conn:
+            cancelled = conn.execute(
+                update(collections_payments)
+                .where(k.plan_id == plan_id, k.state == PaymentState.SCHEDULED.value)
+                .values(state=PaymentState.CANCELLED.value, updated_at=self.clock())
+            ).rowcount
+        self._move(plan_id, PlanState.ACTIVE, PlanState.RESOLVED)
+        return int(cancelled)
+
     def give_up(self, plan_id: int) -> bool:
         """A plan whose card was never saved: failed, once."""
         return self._move(plan_id, PlanState.PENDING_CARD, PlanState.FAILED)
@@ -281,15 +320,17 @@ class Plans:
 
     def due(self, now: datetime, limit: int = 200) -> list[Instalment]:
         """Scheduled payments of plans in force whose time has come."""
-        k, p = collections_payments.c, collections_plans.c
+        k, p, c = collections_payments.c, collections_plans.c, collections_cases.c
         with self.db.connect() as conn:
             rows = conn.execute(
                 select(collections_payments)
                 .join(collections_plans, p.id == k.plan_id)
+                .join(collections_cases, c.id == k.case_id)
                 .where(
                     k.state == PaymentState.SCHEDULED.value,
                     k.next_try_at <= now.astimezone(UTC),
                     p.state == PlanState.ACTIVE.value,
+                    c.state.not_in([s.value for s in ENDED]),  # never on a case that is over
                 )
                 .order_by(k.next_try_at, k.id)
                 .limit(limit)

@@ -25,6 +25,7 @@ log = logging.getLogger("ivr.collections")
 
 CHECK_AT = time(9, 0)  # the day after the promised date, where the customer lives
 RETRY = timedelta(hours=1)  # the billing service could not say: asked again this later
+LEASE = timedelta(minutes=10)  # a check claimed and never finished (a worker stopped): again
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Promise:
     promised_for: date
     owed_minor: int
     state: str
-    check_at: datetime | None
+    check_at: datetime | None  # when it is (next) checked
 
 
 def _money(minor: int) -> str:
@@ -96,7 +97,7 @@ class Promises:
         return sum(1 for r in rows if self._check(_promise(r._mapping), now))
 
     def _check(self, promise: Promise, now: datetime) -> bool:
-        if not self._claim(promise, None):  # another worker has it
+        if not self._claim(promise, now + LEASE):  # another worker has it
             return False
         case = self.cases.get(promise.case_id)
         if case.state is not CaseState.PROMISED:  # paid, a plan, closed meanwhile
@@ -107,22 +108,25 @@ class Promises:
             owed = self.billing.owed_minor(case.account)
         except FlagProblem as exc:
             log.warning("collections: promise %s not checked yet: %s", promise.id, exc)
-            self._claim(replace(promise, check_at=None), now + RETRY)
+            self._claim(replace(promise, check_at=now + LEASE), now + RETRY)
             return False
         what = f"the promise of {_money(promise.amount_minor)} by {promise.promised_for}"
         kept = owed <= promise.owed_minor - promise.amount_minor
-        self._settle(promise, "kept" if kept else "broken")
+        # the case first: should this stop halfway, the promise is checked again (by the
+        # case's state, then) once its lease is over
         if kept and owed <= 0:
             self.cases.move(case.id, CaseState.PAID, f"{what} was kept")
             self.on_resolved(self.cases.move(case.id, CaseState.RESOLVED, "paid in full"))
-            return True
-        why = f"{what} was kept, {_money(owed)} still owed" if kept else f"{what} was not kept"
-        self.cases.move(case.id, CaseState.CONTACTING, why)
-        self.cases.restart_contact(case.id)
+        else:
+            why = f"{what} was kept, {_money(owed)} still owed" if kept else f"{what} was not kept"
+            self.cases.move(case.id, CaseState.CONTACTING, why)
+            self.cases.restart_contact(case.id)
+        self._settle(promise, "kept" if kept else "broken")
         return True
 
     def _claim(self, promise: Promise, check_at: datetime | None) -> bool:
-        """Move the promise's check time from what it was read with to `check_at`, once."""
+        """Move the promise's check time from what it was read with to `check_at`, once (a
+        claim: a lease that runs out if the check never finishes)."""
         p = collections_promises.c
         with self.db.begin() as conn:
             return bool(

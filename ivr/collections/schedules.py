@@ -5,15 +5,17 @@ configured limits (how many, how far ahead, how small)."""
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ivr.collections.cases import NotAllowed
 
 MAX_MONTHS = 3  # a plan of monthly payments: 1, 2 or 3
 LAST_PAYMENT_DAY = 28  # a chosen day of the month exists in every month
+AMOUNT = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")  # a plain decimal of at most two places
 
 
 class BadSchedule(NotAllowed):
@@ -63,10 +65,21 @@ def next_day_of_month(today: date, day: int) -> date:
     return monthly(today.replace(day=day), 2)[1]
 
 
-def monthly_schedule(amount_minor: int, months: int, first: date) -> Schedule:
+def monthly_schedule(
+    amount_minor: int, months: int, first: date, limits: PlanLimits | None = None
+) -> Schedule:
+    """`months` monthly payments of the amount from `first`, each at least the limits'
+    smallest payment."""
     if not 1 <= months <= MAX_MONTHS:
         raise BadSchedule(f"a plan has 1 to {MAX_MONTHS} monthly payments, not {months}")
-    return list(zip(split(amount_minor, months), monthly(first, months), strict=True))
+    parts = split(amount_minor, months)
+    least = (limits or PlanLimits()).min_payment_minor
+    if months > 1 and min(parts) < least:
+        raise BadSchedule(
+            f"months: {months} payments would be less than {Decimal(least).scaleb(-2)} each: "
+            "fewer payments"
+        )
+    return list(zip(parts, monthly(first, months), strict=True))
 
 
 def custom_schedule(payments: Any, amount_minor: int, today: date, limits: PlanLimits) -> Schedule:
@@ -111,13 +124,10 @@ def custom_schedule(payments: Any, amount_minor: int, today: date, limits: PlanL
 
 
 def _minor(value: Any, where: str) -> int:
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise BadSchedule(f"{where}: '{value}' is not an amount like 12.50") from None
-    if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise BadSchedule(f"{where}: '{value}' is not an amount like 12.50")
-    return int(amount.scaleb(2))
+    text = str(value)
+    if isinstance(value, bool) or not AMOUNT.fullmatch(text):
+        raise BadSchedule(f"{where}: '{text[:20]}' is not an amount like 12.50")
+    return int(Decimal(text).scaleb(2))
 
 
 def _date(value: Any, where: str) -> date:

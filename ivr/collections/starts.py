@@ -12,16 +12,18 @@ again, and a plan whose card never came is given up."""
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ivr.collections.bridge import BridgeClient, BridgeProblem
+from foundation.clock import parse_utc
+from ivr.collections.bridge import BridgeClient
 from ivr.collections.cases import Case, Cases, CaseState, NotAllowed
 from ivr.collections.instalments import Instalments
 from ivr.collections.plans import PaymentPlan, Plans, PlanState
 from ivr.collections.schedules import Schedule
+from ivr.errors import CollectionsError
 
 log = logging.getLogger("ivr.collections")
 
@@ -31,6 +33,15 @@ GIVE_UP_AFTER = timedelta(hours=2)  # ... and with no card saved by then, it is 
 
 class NotItsCard(NotAllowed):
     """The session named does not start this plan (what is wrong is said)."""
+
+
+class CaseOver(NotAllowed):
+    """The plan's card was saved (and its first payment maybe taken) after its case was
+    over: the plan is given up and the case says what to refund."""
+
+
+# a case in these states can have a plan come into force
+OPEN_TO_PLANS = (CaseState.OPEN, CaseState.CONTACTING, CaseState.PROMISED, CaseState.PLAN_SCHEDULED)
 
 
 def reference(case: Case, plan_id: int) -> str:
@@ -59,11 +70,24 @@ class PlanStarts:
     def create(self, case: Case, schedule: Schedule) -> PaymentPlan:
         """A new plan for the case; a plan of it still waiting for its card is first looked up
         on the bridge (so one whose first payment was taken starts, and the new one is
-        refused, instead of the caller paying twice)."""
+        refused, instead of the caller paying twice). One set up less than LOOK_AFTER ago
+        whose card session has not ended may still be taking the payment: refused too."""
+        now = self.cases.clock()
         for plan in self.plans.for_case(case.id):
-            if plan.state is PlanState.PENDING_CARD:
-                self.reconcile(plan)
+            if plan.state is not PlanState.PENDING_CARD:
+                continue
+            after = self.reconcile(plan)
+            young = plan.created_at > now - LOOK_AFTER
+            if after.state is PlanState.PENDING_CARD and young and not self._card_tried(plan, case):
+                raise NotAllowed(
+                    f"plan {plan.id} of case {case.id} is still waiting for its card (a payment "
+                    "may be under way): try again in a few minutes"
+                )
         return self.plans.create(case, schedule)
+
+    def _card_tried(self, plan: PaymentPlan, case: Case) -> bool:
+        """The bridge holds an ended session of the plan (declined, cancelled, ...)."""
+        return bool(self.bridge.payments(reference(case, plan.id)))
 
     def start(self, plan_id: int, session_id: str) -> PaymentPlan:
         """Start the plan with the card bridge session `session_id` saved; NotItsCard when
@@ -82,6 +106,8 @@ class PlanStarts:
             except NotItsCard as exc:
                 log.warning("collections: plan %s: %s", plan.id, exc)
                 continue
+            except CaseOver:
+                return self.plans.get(plan.id)
             log.warning(
                 "collections: plan %s started from bridge session %s (the call did not report it)",
                 plan.id,
@@ -96,7 +122,7 @@ class PlanStarts:
         for plan in self.plans.pending(now - LOOK_AFTER):
             try:
                 after = self.reconcile(plan)
-            except BridgeProblem as exc:
+            except CollectionsError as exc:  # the bridge away or refusing, a race: next time
                 log.warning("collections: plan %s not looked up yet: %s", plan.id, exc)
                 continue
             if after.state is PlanState.PENDING_CARD and plan.created_at < now - GIVE_UP_AFTER:
@@ -106,14 +132,20 @@ class PlanStarts:
     def _start(self, plan: PaymentPlan, case: Case, view: dict[str, Any]) -> PaymentPlan:
         session_id = str(view.get("session_id") or "")
         result = view.get("result") or {}
+        if plan.state is not PlanState.PENDING_CARD and plan.card_session_id == session_id:
+            return plan  # started by this session already
         expected = plan.session_amount(set_up_day(plan, case))
         problem = _not_its_card(view, result, expected)
         if not problem and view.get("currency") != case.currency:
             problem = f"it was taken in {view.get('currency')}, not the case's {case.currency}"
         if view.get("reference") != reference(case, plan.id):
             problem = f"it was not taken for this plan (reference {reference(case, plan.id)})"
+        if not problem and _made(view) < plan.created_at - timedelta(minutes=1):
+            problem = "it was made before the plan was set up"
         if problem:
             raise NotItsCard(f"session {session_id}: {problem}")
+        if case.state not in OPEN_TO_PLANS:
+            self._too_late(plan, case, session_id, str(result.get("confirmation_code")))
         started = self.plans.start(
             plan.id,
             str(result["card_token"]),
@@ -128,6 +160,27 @@ class PlanStarts:
             started = self.plans.get(plan.id)
         return started
 
+    def _too_late(self, plan: PaymentPlan, case: Case, session_id: str, code: str) -> None:
+        """The card came after the case was over (paid another way, closed): the plan is
+        given up, never charged, and the case says what the session took."""
+        if self.plans.give_up(plan.id):
+            taken = plan.session_amount(set_up_day(plan, case))
+            what = (
+                f"took {taken:.2f} {case.currency} (code {code}): refund it or apply it"
+                if taken
+                else "saved a card and took nothing"
+            )
+            log.error(
+                "collections: plan %s of case %s (%s): bridge session %s %s",
+                plan.id, case.id, case.state.value, session_id, what,
+            )  # fmt: skip
+            self.cases.note(
+                case.id,
+                f"plan {plan.id} given up: its card session {session_id} came after the case "
+                f"was {case.state.value} and {what}",
+            )
+        raise CaseOver(f"case {case.id} is {case.state.value}: plan {plan.id} was not started")
+
     def _scheduled(self, plan: PaymentPlan, first_taken: bool) -> None:
         case = self.cases.get(plan.case_id)
         if case.state is CaseState.PLAN_SCHEDULED:
@@ -140,6 +193,14 @@ class PlanStarts:
         self.cases.move(
             case.id, CaseState.PLAN_SCHEDULED, f"plan {plan.id} of {plan.months} payments; {saved}"
         )
+
+
+def _made(view: dict[str, Any]) -> datetime:
+    """When the bridge made the session (long ago when it does not say)."""
+    try:
+        return parse_utc(str(view.get("created_at")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _not_its_card(view: dict[str, Any], result: dict[str, Any], expected: Decimal) -> str:

@@ -92,6 +92,14 @@ collections_contacts = Table(
     Column("channel", String(10), nullable=False),
     Column("result", String(20), nullable=False),
     Column("detail", Text, nullable=False),
+    Index(
+        "one_contact_per_inbound_call",
+        "case_id",
+        "detail",
+        unique=True,
+        sqlite_where=text("channel = 'inbound'"),
+        postgresql_where=text("channel = 'inbound'"),
+    ),
 )
 
 # A payment plan agreed for a case: its instalments are child payments (below), charged on
@@ -109,6 +117,13 @@ collections_plans = Table(
     Column("card_session_id", String(64)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index(
+        "one_plan_in_force_per_case",
+        "case_id",
+        unique=True,
+        sqlite_where=text("state IN ('pending_card', 'active')"),
+        postgresql_where=text("state IN ('pending_card', 'active')"),
+    ),
 )
 
 # Each scheduled (or taken) payment of a plan.

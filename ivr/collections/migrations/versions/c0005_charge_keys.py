@@ -23,12 +23,15 @@ depends_on = None
 def upgrade() -> None:
     bind = op.get_bind()
     have = set(sa.inspect(bind).get_table_names())
+    meta = sa.table("collections_meta", sa.column("name"), sa.column("value"))
     if "collections_meta" not in have:
-        meta = op.create_table(
+        op.create_table(
             "collections_meta",
             sa.Column("name", sa.String(40), primary_key=True),
             sa.Column("value", sa.String(200), nullable=False),
         )
+    found = bind.execute(sa.select(meta.c.value).where(meta.c.name == "deployment")).first()
+    if found is None:
         op.bulk_insert(meta, [{"name": "deployment", "value": secrets.token_hex(8)}])
     columns = {c["name"] for c in sa.inspect(bind).get_columns("collections_payments")}
     if "charge_key" not in columns:

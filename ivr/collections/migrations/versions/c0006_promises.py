@@ -1,5 +1,6 @@
 """Collections: promises to pay, each checked the day after its date; Twilio's delivery
-reports of texts, kept until the text's contact is recorded (a report can come first).
+reports of texts, kept until the text's contact is recorded (a report can come first); at most
+one plan in force per case, and one contact per inbound call, said by unique indexes.
 
 Revision ID: c0006
 Revises: c0005
@@ -16,8 +17,25 @@ branch_labels = None
 depends_on = None
 
 
+IN_FORCE = "state IN ('pending_card', 'active')"
+INBOUND = "channel = 'inbound'"
+
+
 def upgrade() -> None:
-    have = set(sa.inspect(op.get_bind()).get_table_names())
+    bind = op.get_bind()
+    have = set(sa.inspect(bind).get_table_names())
+    indexes = {i["name"] for i in sa.inspect(bind).get_indexes("collections_plans")}
+    if "one_plan_in_force_per_case" not in indexes:
+        op.create_index(
+            "one_plan_in_force_per_case", "collections_plans", ["case_id"], unique=True,
+            sqlite_where=sa.text(IN_FORCE), postgresql_where=sa.text(IN_FORCE),
+        )  # fmt: skip
+    indexes = {i["name"] for i in sa.inspect(bind).get_indexes("collections_contacts")}
+    if "one_contact_per_inbound_call" not in indexes:
+        op.create_index(
+            "one_contact_per_inbound_call", "collections_contacts", ["case_id", "detail"],
+            unique=True, sqlite_where=sa.text(INBOUND), postgresql_where=sa.text(INBOUND),
+        )  # fmt: skip
     if "collections_sms_reports" not in have:
         op.create_table(
             "collections_sms_reports",
@@ -45,5 +63,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("one_contact_per_inbound_call", "collections_contacts")
+    op.drop_index("one_plan_in_force_per_case", "collections_plans")
     op.drop_table("collections_promises")
     op.drop_table("collections_sms_reports")
