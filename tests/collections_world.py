@@ -112,6 +112,7 @@ def build_campaign(tmp_path: Path, clock: Any) -> Iterator[Campaign]:
         },
     )
     app = create_app(settings, clock=clock)
+    app.extensions["ivr"].stop_collections_work()  # the tests run the periodic work themselves
     voice = TwilioSimulator(
         FlaskTransport(app),
         directory=app.extensions["ivr"].directory,  # the bridge's numbers, for payment legs

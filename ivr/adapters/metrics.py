@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -43,6 +44,22 @@ STAGES = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 15.0),
 )
 ERRORS = Counter("ivr_webhook_errors", "Webhooks that failed, by kind", ["kind"])
+
+
+_CHILDREN: dict[tuple[int, str], Any] = {}
+
+
+def child(metric: Any, label: str) -> Any:
+    """`metric.labels(label)`, looked up once per (metric, label): a webhook observes
+    several, and `labels()` locks and checks its arguments on every call. The labels are a
+    few fixed names (stages, webhooks), so the table stays small."""
+    key = (id(metric), label)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN.setdefault(key, metric.labels(label))
+    return found
+
+
 SERVICE_CALLS = Histogram(
     "ivr_data_connector_seconds",
     "Web service calls the plans make, by plan, applet and result, and their latency",

@@ -155,12 +155,17 @@ class System:
         if self._collections_work is not None:
             self._collections_work.start()
 
-    def stop_background(self, timeout: float = 5.0) -> None:
-        """Stop this process's background threads, the plan watcher and the call record
-        writer (tests, and a clean shutdown)."""
+    def stop_collections_work(self, timeout: float = 5.0) -> None:
+        """Stop collections' periodic thread (after the turn it is in): whoever stops it runs
+        `collections.tick()` itself (tests, simulations)."""
         if self._collections_work is not None:
             self._collections_work.close(timeout)
             self._collections_work = None
+
+    def stop_background(self, timeout: float = 5.0) -> None:
+        """Stop this process's background threads, the plan watcher and the call record
+        writer (tests, and a clean shutdown)."""
+        self.stop_collections_work(timeout)
         watcher = self._watcher
         if watcher is not None:
             watcher.stop.set()

@@ -213,7 +213,7 @@ def create_app(
             session = taken.get("session_read", 0.0) + taken.get("session_write", 0.0)
             taken["engine"] = max(taken.pop("turn") - session, 0.0)
         for name, seconds in taken.items():
-            metrics.STAGES.labels(name).observe(seconds)
+            metrics.child(metrics.STAGES, name).observe(seconds)
 
     probes.register(app)
     register_metrics(app, os.environ.get("IVR_METRICS_TOKEN"))

@@ -8,7 +8,13 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Flask, abort, current_app, redirect, request, url_for
+from flask import Flask, Request, Response, abort, current_app, redirect, request, url_for
+from flask.sessions import (
+    NullSession,
+    SecureCookieSession,
+    SecureCookieSessionInterface,
+    SessionMixin,
+)
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 
@@ -43,9 +49,26 @@ def users() -> Users:
     return found
 
 
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions under the console's path only: its cookie is sent nowhere else
+    (SESSION_COOKIE_PATH), so every other request (a webhook, an API call) gets the null
+    session and pays nothing to open and save one."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith(app.config["SESSION_COOKIE_PATH"]):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if isinstance(session, NullSession):
+            return
+        super().save_session(app, session, response)
+
+
 def install(app: Flask, users_: Users, secret_key: str, *, secure_cookies: bool) -> None:
     """Sessions for the console on `app`."""
     app.secret_key = secret_key
+    app.session_interface = ConsoleSessions()
     app.extensions["ivr_console_users"] = users_
     app.config.update(
         SESSION_COOKIE_NAME="ivr_console",
