@@ -164,7 +164,7 @@ def inbound_call(account: str) -> Response:
 def case_view(case: Case, plans: list[PaymentPlan]) -> dict[str, Any]:
     """What a call plan may say of a case: its state, the amount due and the next payment of
     its plan in force."""
-    due = next((p.next_due() for p in plans if p.next_due() is not None), None)
+    due = next((found for p in plans if (found := p.next_due()) is not None), None)
     return {
         "id": case.id,
         "state": case.state.value,

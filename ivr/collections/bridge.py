@@ -34,11 +34,10 @@ class BridgeClient:
     def session(self, session_id: str) -> dict[str, Any]:
         return self._send("GET", f"/sessions/{quote(session_id, safe='')}")
 
-    def payments(self, reference: str, status: str = "") -> list[dict[str, Any]]:
-        """Ended sessions taken for exactly `reference` (newest first), optionally only those
-        of `status` (an outcome or a state)."""
-        query = {"q": reference, "limit": "20", **({"status": status} if status else {})}
-        view = self._send("GET", "/payments?" + urlencode(query))
+    def payments(self, reference: str) -> list[dict[str, Any]]:
+        """Ended sessions taken for exactly `reference`, newest first (each with its
+        `outcome`)."""
+        view = self._send("GET", "/payments?" + urlencode({"q": reference, "limit": "20"}))
         found = view.get("payments")
         if not isinstance(found, list):
             raise BridgeProblem("the PCI bridge answered a listing without payments")

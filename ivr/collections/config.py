@@ -137,7 +137,6 @@ class CollectionsConfig:
             except ValueError as exc:
                 raise DocumentError(f"{where}: collections.campaigns.{campaign}.{exc}") from None
         smtp = dict(raw.get("smtp") or {})
-        limits = dict(raw.get("plans") or {})
         return cls(
             inbox=_path(raw.get("inbox"), base),
             interval=float(raw.get("interval", 60)),
@@ -162,15 +161,21 @@ class CollectionsConfig:
             ),
             templates=_path(raw.get("templates"), base),
             campaigns=campaigns,
-            plan_limits=PlanLimits(
-                max_payments=limits.get("max_payments", PlanLimits.max_payments),
-                max_days=limits.get("max_days", PlanLimits.max_days),
-                first_within_days=limits.get("first_within_days", PlanLimits.first_within_days),
-                min_payment_minor=int(Decimal(str(limits.get("min_payment", "1.00"))).scaleb(2)),
-                retry_gap=timedelta(hours=limits.get("retry_gap_hours", 72)),
-                max_tries=limits.get("max_tries", PlanLimits.max_tries),
-            ),
+            plan_limits=_plan_limits(raw.get("plans") or {}),
         )
+
+
+def _plan_limits(given: dict[str, Any]) -> PlanLimits:
+    """`collections.plans` (checked by the schema); what it leaves out keeps its default."""
+    values: dict[str, Any] = {
+        k: given[k] for k in ("max_payments", "max_days", "first_within_days", "max_tries")
+        if k in given
+    }  # fmt: skip
+    if "min_payment" in given:
+        values["min_payment_minor"] = int(Decimal(str(given["min_payment"])).scaleb(2))
+    if "retry_gap_hours" in given:
+        values["retry_gap"] = timedelta(hours=given["retry_gap_hours"])
+    return PlanLimits(**values)
 
 
 def _path(value: str | None, base: Path) -> Path | None:

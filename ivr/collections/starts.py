@@ -76,18 +76,15 @@ class PlanStarts:
         for plan in self.plans.for_case(case.id):
             if plan.state is not PlanState.PENDING_CARD:
                 continue
-            after = self.reconcile(plan)
+            ended = self.bridge.payments(reference(case, plan.id))  # its card sessions, ended
+            after = self._reconcile(plan, case, ended)
             young = plan.created_at > now - LOOK_AFTER
-            if after.state is PlanState.PENDING_CARD and young and not self._card_tried(plan, case):
+            if after.state is PlanState.PENDING_CARD and young and not ended:
                 raise NotAllowed(
                     f"plan {plan.id} of case {case.id} is still waiting for its card (a payment "
                     "may be under way): try again in a few minutes"
                 )
         return self.plans.create(case, schedule)
-
-    def _card_tried(self, plan: PaymentPlan, case: Case) -> bool:
-        """The bridge holds an ended session of the plan (declined, cancelled, ...)."""
-        return bool(self.bridge.payments(reference(case, plan.id)))
 
     def start(self, plan_id: int, session_id: str) -> PaymentPlan:
         """Start the plan with the card bridge session `session_id` saved; NotItsCard when
@@ -99,7 +96,13 @@ class PlanStarts:
         """A plan waiting for its card: started when the bridge holds a session that saved it
         (the call's report was lost), else left as it is."""
         case = self.cases.get(plan.case_id)
-        for found in self.bridge.payments(reference(case, plan.id), status="success"):
+        return self._reconcile(plan, case, self.bridge.payments(reference(case, plan.id)))
+
+    def _reconcile(self, plan: PaymentPlan, case: Case, ended: list[dict[str, Any]]) -> PaymentPlan:
+        """`reconcile`, given the plan's ended card sessions as the bridge lists them."""
+        for found in ended:
+            if found.get("outcome") != "success":
+                continue
             session_id = str(found.get("session_id") or "")
             try:
                 started = self._start(plan, case, self.bridge.session(session_id))
@@ -145,7 +148,7 @@ class PlanStarts:
         if problem:
             raise NotItsCard(f"session {session_id}: {problem}")
         if case.state not in OPEN_TO_PLANS:
-            self._too_late(plan, case, session_id, str(result.get("confirmation_code")))
+            self._too_late(plan, case, session_id, str(result.get("confirmation_code")), expected)
         started = self.plans.start(
             plan.id,
             str(result["card_token"]),
@@ -160,11 +163,12 @@ class PlanStarts:
             started = self.plans.get(plan.id)
         return started
 
-    def _too_late(self, plan: PaymentPlan, case: Case, session_id: str, code: str) -> None:
+    def _too_late(
+        self, plan: PaymentPlan, case: Case, session_id: str, code: str, taken: Decimal
+    ) -> None:
         """The card came after the case was over (paid another way, closed): the plan is
         given up, never charged, and the case says what the session took."""
         if self.plans.give_up(plan.id):
-            taken = plan.session_amount(set_up_day(plan, case))
             what = (
                 f"took {taken:.2f} {case.currency} (code {code}): refund it or apply it"
                 if taken
