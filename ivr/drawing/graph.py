@@ -51,6 +51,9 @@ def mermaid(plan: Plan) -> str:
 
 
 def dot(plan: Plan) -> str:
+    """The plan in Graphviz DOT; applets with a `layout:` position carry it as a pinned `pos`
+    (drawn where the plan's editor put them by `neato -n`, ignored by `dot`)."""
+
     def q(text: str) -> str:
         return json.dumps(text, ensure_ascii=False)  # DOT reads UTF-8
 
@@ -63,6 +66,9 @@ def dot(plan: Plan) -> str:
             attrs.append("style=dashed")
         if REGISTRY[spec.type].is_terminal():
             attrs.append("shape=oval")
+        position = plan.layout.get(spec.id)
+        if position is not None:  # the plan's layout: (canvas pixels, y down) → points, y up
+            attrs.append(f'pos="{position.x / 2:g},{-position.y / 2:g}!"')
         lines.append(f"    {q(spec.id)} [{', '.join(attrs)}];")
     for source, target, outcome in edges_of(plan):
         if target.startswith("plan:"):

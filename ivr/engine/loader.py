@@ -33,7 +33,7 @@ from ivr.lang.yaml_source import read_yaml, released
 
 TOP_LEVEL_KEYS = tuple(yaml_name(f) for f in dc_fields(PlanHeader))
 _HEADER = {yaml_name(f): f for f in dc_fields(PlanHeader)}
-_SIMPLE_TOP = ("description", "numbers", "start", "fallback", "data", "secrets")
+_SIMPLE_TOP = ("description", "numbers", "start", "fallback", "data", "secrets", "layout")
 
 
 def plan_version(text: str) -> str:
@@ -138,6 +138,13 @@ def build(text: str, report: Report) -> Plan | None:
         fallback=header.get("fallback"),
         data=header.get("data") if header.get("data") is not INVALID else {},
     )
+    layout = header.get("layout")
+    layout = {} if layout in (None, INVALID) else layout
+    known = raw["applets"] if isinstance(raw.get("applets"), dict) else {}
+    for applet_id in layout:
+        if applet_id not in known:
+            hint = did_you_mean(applet_id, known)
+            report.warning(("layout", applet_id), f"no applet '{applet_id}'{hint}", key=True)
     if report.errors:
         return None
     assert isinstance(plan_id, str)
@@ -154,6 +161,7 @@ def build(text: str, report: Report) -> Plan | None:
         version=plan_version(text),
         file=report.file,
         source=text,
+        layout=layout,
     )
 
 

@@ -16,6 +16,7 @@ from ivr.lang.fields import (
     MapOf,
     Name,
     Phone,
+    Struct,
     Text,
     Timezone,
     spec,
@@ -73,6 +74,14 @@ class Defaults:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Position:
+    """Where an applet sits on an editor's canvas (`layout:`); the call never reads it."""
+
+    x: int = field(metadata=spec(Integer(-1_000_000, 1_000_000, placeholders=False), "across"))
+    y: int = field(metadata=spec(Integer(-1_000_000, 1_000_000, placeholders=False), "down"))
+
+
+@dataclass(frozen=True, kw_only=True)
 class PlanHeader:
     """The top-level keys of a plan file (used for checking and the JSON Schema)."""
 
@@ -108,6 +117,14 @@ class PlanHeader:
     applets: dict[str, Any] = field(
         default_factory=dict, metadata=spec(MapOf(Text()), "applet id → applet")
     )
+    layout: dict[str, Position] = field(
+        default_factory=dict,
+        metadata=spec(
+            MapOf(Struct(Position, "a position {x, y}")),
+            "applet id → {x, y}: where an editor draws each applet (kept by `ivr import "
+            "studio` from the Studio canvas); calls ignore it",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -137,3 +154,4 @@ class Plan:
     data: Mapping[str, Any] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
     source: str = ""
+    layout: Mapping[str, Position] = field(default_factory=dict)

@@ -401,10 +401,12 @@ def schema() -> None:
 
 def _add_groups() -> None:
     from ivr.tools.collections_cli import collections, worker
+    from ivr.tools.import_cli import import_group
     from ivr.tools.plans_cli import plans
     from ivr.tools.users_cli import users
 
     main.add_command(collections)
+    main.add_command(import_group)
     main.add_command(worker)
     main.add_command(plans)
     main.add_command(users)

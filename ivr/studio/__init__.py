@@ -1,0 +1,1 @@
+"""Import Twilio Studio flow definitions as call plans (`ivr import studio`)."""

@@ -1,0 +1,213 @@
+"""Studio's Liquid (`{{widgets.menu.Digits}}`, `{{flow.variables.x}}`) as plan placeholders.
+
+Each Studio value a plan can read becomes a data source: a widget's output is named after
+the applet the widget became (`{{widgets.main_menu.Digits}}` → `$(main_menu_Digits)`), a flow
+variable keeps its name, the call's own fields are the built-in sources. What has no
+equivalent (a Liquid tag, a filter with no formatter, a field Twilio gives and a plan does not)
+is a problem, named so the report can say what to change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ivr.lang.model import BUILTIN_SOURCES
+from ivr.lang.templates import NAME_RE
+from ivr.studio.flow import Flow
+
+_OUTPUT = re.compile(r"\{\{(.*?)\}\}", re.S)
+_TAG = re.compile(r"\{%.*?%\}", re.S)
+_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+|\[[0-9]+\])*")
+
+CALL_FIELDS = {
+    "From": "CLID",
+    "Caller": "CLID",
+    "To": "DDI",
+    "Called": "DDI",
+    "CallSid": "CallSid",
+}
+FILTERS = {"upcase": "upper", "downcase": "lower", "url_encode": "urlencode"}
+# What each kind of widget gives later widgets (Studio's names), and the data source part.
+OUTPUTS = {
+    "gather-input-on-call": ("Digits",),
+    "make-http-request": ("parsed", "body", "status_code"),
+    "capture-payments": (
+        "PaymentConfirmationCode",
+        "PaymentCardNumber",
+        "PaymentCardType",
+        "PaymentError",
+        "Result",
+        "PaymentToken",
+    ),
+}
+NOT_KEPT = {
+    "SpeechResult": "speech input is not supported yet (keys only)",
+    "Confidence": "speech input is not supported yet (keys only)",
+    "DialCallStatus": "a transfer's end status is not kept by the transfer applet",
+    "content_type": "a web service's content type is not kept",
+}
+
+
+def snake(name: str) -> str:
+    """A Studio widget name as an applet id: `MainMenu` → `main_menu`."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    text = re.sub(r"[^a-z0-9_]+", "_", text).strip("_")
+    text = re.sub(r"_+", "_", text)
+    return text if text[:1].isalpha() else f"w_{text}" if text else "widget"
+
+
+def variable_name(key: str) -> str:
+    """A Studio flow variable as a data source name."""
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", key).strip("_") or "variable"
+    if not name[0].isalpha():
+        name = f"v_{name}"
+    return f"var_{name}" if name in BUILTIN_SOURCES else name
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """A Studio text as plan text, with what could not be carried over."""
+
+    text: str
+    problems: tuple[str, ...] = ()
+    source: str | None = None  # the data source path, when the text is one plain reference
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class Names:
+    """Studio names → plan names for one flow; `used` holds the widget outputs read."""
+
+    flow: Flow
+    applet_ids: dict[str, str]
+    used: set[tuple[str, str]] = field(default_factory=set)
+
+    def output(self, widget: str, part: str) -> str:
+        return f"{self.applet_ids[widget]}_{part}"
+
+    def reference(self, path: str) -> tuple[str | None, str | None]:
+        """(data source path, None) or (None, why it has no equivalent)."""
+        head, _, rest = path.partition(".")
+        if head == "trigger":
+            kind, _, name = rest.partition(".")
+            if kind == "parent" and name.startswith("parameters.") and len(name) > 11:
+                var, sep, tail = _split_first(name[11:])  # a subflow's parameters
+                return variable_name(var) + sep + tail, None
+            if kind == "call" and name in CALL_FIELDS:
+                return CALL_FIELDS[name], None
+            if kind == "call":
+                return None, f"'{path}': Twilio's call detail {name or '?'} is not passed to plans"
+            return None, f"'{path}': not a voice call trigger field"
+        if head in ("flow", "contact"):
+            kind, _, name = rest.partition(".")
+            if head == "flow" and kind in ("variables", "data") and name:
+                var, sep, tail = _split_first(name)
+                return variable_name(var) + sep + tail, None
+            if kind == "channel" and name == "address":  # the caller's, or the flow's number
+                return ("CLID" if head == "contact" else "DDI"), None
+            return None, f"'{path}': no data source holds this"
+        if head == "widgets":
+            return self._widget_reference(path, rest)
+        return None, f"'{path}': unknown Liquid variable"
+
+    def _widget_reference(self, path: str, rest: str) -> tuple[str | None, str | None]:
+        widget, _, part_path = rest.partition(".")
+        target = self.flow.widgets.get(widget)
+        if target is None or widget not in self.applet_ids:
+            return None, f"'{path}': no widget '{widget}' on the call's path"
+        part, sep, tail = _split_first(part_path)
+        if part in OUTPUTS.get(target.type, ()):
+            self.used.add((widget, part))
+            return self.output(widget, part) + sep + tail, None
+        if part in NOT_KEPT:
+            return None, f"'{path}': {NOT_KEPT[part]}"
+        return None, f"'{path}': a {target.type} widget gives no '{part}' here"
+
+    def text(self, value: Any) -> Mapped:
+        """Studio text (with Liquid) as plan text."""
+        if value is None:
+            return Mapped("")
+        source = str(value)
+        problems: list[str] = []
+        tags = _TAG.findall(source)
+        if tags:
+            more = f" and {len(tags) - 1} more" if len(tags) > 1 else ""
+            problems.append(
+                f"Liquid tag '{tags[0][:40]}'{more}: no equivalent (route with a split instead)"
+            )
+        source = _TAG.sub("", source)
+        out: list[str] = []
+        pos = 0
+        only: str | None = None
+        outputs = list(_OUTPUT.finditer(source))
+        for m in outputs:
+            out.append(_literal(source[pos : m.start()]))
+            ref, problem = self._output(m.group(1))
+            if problem:
+                problems.append(problem)
+            else:
+                out.append(ref or "")
+            pos = m.end()
+        out.append(_literal(source[pos:]))
+        text = "".join(out)
+        if len(outputs) == 1 and source.strip() == outputs[0].group(0) and not problems:
+            inner = text.strip()[2:-1]
+            only = inner if ":" not in inner else None
+        return Mapped(text, tuple(problems), only)
+
+    def _output(self, body: str) -> tuple[str | None, str | None]:
+        expr, *filters = (part.strip() for part in body.split("|"))
+        if not _PATH.fullmatch(expr):
+            return None, f"Liquid expression '{{{{{body.strip()}}}}}' (only variables map)"
+        source, problem = self.reference(expr)
+        if problem:
+            return None, problem
+        formatters = []
+        for f in filters:
+            name = f.split(":", 1)[0].strip()
+            if name not in FILTERS or ":" in f:
+                return None, f"Liquid filter '{name}' in '{{{{{body.strip()}}}}}' has no formatter"
+            formatters.append(FILTERS[name])
+        if len(formatters) > 1:
+            return None, f"'{{{{{body.strip()}}}}}': more than one filter (one formatter only)"
+        suffix = f":{formatters[0]}" if formatters else ""
+        return f"$({source}{suffix})", None
+
+
+def _split_first(path: str) -> tuple[str, str, str]:
+    """`a.b[0]` → (`a`, `.`, `b[0]`); `a[0].b` → (`a`, ``, `[0].b`)."""
+    m = re.match(r"[^.\[]+", path)
+    head = m.group(0) if m else path
+    tail = path[len(head) :]
+    if tail.startswith("."):
+        return head, ".", tail[1:]
+    return head, "", tail
+
+
+def _literal(text: str) -> str:
+    return text.replace("$", "$$").replace("#(", "# (")
+
+
+def liquid_paths(value: Any) -> Iterator[str]:
+    """Every `{{ path ... }}` variable in a properties value (strings inside lists and maps)."""
+    if isinstance(value, str):
+        for m in _OUTPUT.finditer(value):
+            expr = m.group(1).split("|")[0].strip()
+            if _PATH.fullmatch(expr):
+                yield expr
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from liquid_paths(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from liquid_paths(v)
+
+
+def is_name(text: str) -> bool:
+    return bool(NAME_RE.fullmatch(text))
