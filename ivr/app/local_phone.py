@@ -50,6 +50,11 @@ class CallReport:
             "plan": self.plan,
             "duration": r.duration,
             "ended_by": r.ended_by,
+            "caller_cost": {
+                "entries": r.entries,
+                "seconds": r.duration,
+                "prompt_seconds": r.prompt_seconds,
+            },
             "outcome": self.outcome,
             "path": [{"applet": a, "outcome": o} for a, o in self.path],
             "data": self.data,

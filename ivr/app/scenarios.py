@@ -80,6 +80,14 @@ _DIAL = {
         "type": 'should be a map of numbers to how they answer ({{"+442071230200": busy}})'
     },
 }
+_BUDGET = {
+    "type": ["object", "null"],
+    "properties": {
+        "max_seconds": {"type": "integer", "minimum": 1},
+        "max_entries": {"type": "integer", "minimum": 1},
+    },
+    "additionalProperties": False,
+}
 _EXPECT = {
     "type": ["object", "null"],
     "properties": {
@@ -111,6 +119,7 @@ _SCENARIO = {
         "expect": _EXPECT,
         "queue_result": {"enum": [*QUEUE_RESULTS, None]},
         "data": _DATA,
+        "budget": _BUDGET,
     },
     "additionalProperties": False,
     "x-messages": {"type": "expected a map (- name: ..., keys: [...], expect: {{...}})"},
@@ -127,6 +136,7 @@ SCENARIO_FILE = {
         "scenarios": {"type": "array", "items": _SCENARIO},
         "dial": _DIAL,
         "data": _DATA,
+        "budget": _BUDGET,
     },
     "required": ["scenarios"],
     "additionalProperties": False,
@@ -163,6 +173,7 @@ class Scenario:
     queue_result: str | None = None  # how a queue ends: bridged, queue-full, error, hangup
     own_services: int = 0  # the first services are the scenario's own (each must be used)
     data: dict[str, str] = field(default_factory=dict)  # data sources the call starts with
+    budget: dict[str, int] = field(default_factory=dict)  # max_seconds, max_entries
 
 
 @dataclass
@@ -264,6 +275,7 @@ def load_scenarios(path: Path) -> list[Scenario]:
                     str(k): _text(v)
                     for k, v in {**(raw.get("data") or {}), **(item.get("data") or {})}.items()
                 },
+                budget={**(raw.get("budget") or {}), **(item.get("budget") or {})},
             )
         )
     if report.errors:
@@ -303,7 +315,12 @@ def _time(value: Any, at: Path_, report: Report) -> datetime | None:
 
 
 def run_scenario(
-    scenario: Scenario, settings: Settings, *, catalog: Catalog | None = None, **wiring: Any
+    scenario: Scenario,
+    settings: Settings,
+    *,
+    catalog: Catalog | None = None,
+    barge_in: bool = True,
+    **wiring: Any,
 ) -> Outcome:
     """Run one scenario on a private system built from `settings` (its plans folder), or
     serving `catalog`'s plans (the console's runs); `wiring` goes to the system."""
@@ -333,6 +350,7 @@ def run_scenario(
     )
     if scenario.queue_result:
         phone.simulator.queue_result = scenario.queue_result
+    phone.simulator.barge_in = barge_in
     try:
         report = phone.call(
             number, scenario.caller, list(scenario.keys), hangup_after=scenario.hangup_after
@@ -347,6 +365,7 @@ def run_scenario(
             + (", ".join(sorted(settings.numbers) + _numbers(catalog)) or "no number")
         )
     outcome.failures += _unknown_applets(scenario.expect, report, catalog)
+    outcome.failures += over_budget(_budget(scenario, report, catalog), report)
     outcome.failures += compare(scenario.expect, report)
     if adapter is not None and adapter.unanswered:
         outcome.failures.append("no canned answer for: " + ", ".join(adapter.unanswered))
@@ -358,6 +377,33 @@ def run_scenario(
             )
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _budget(scenario: Scenario, report: CallReport, catalog: Catalog) -> dict[str, int]:
+    """The plan's budget (of the plan the call started in), the file's and the scenario's
+    over it."""
+    first = report.path_plans[0] if report.path_plans else report.plan
+    plan_budget = catalog.current(first).plan.budget if first and first in catalog else None
+    own = {}
+    if plan_budget is not None:
+        own = {k: v for k, v in vars(plan_budget).items() if v is not None}
+    return {**own, **scenario.budget}
+
+
+def over_budget(budget: dict[str, int], report: CallReport) -> list[str]:
+    """What the call cost the caller beyond its budget."""
+    r = report.result
+    out = []
+    limit = budget.get("max_seconds")
+    if limit is not None and r.duration > limit:
+        out.append(
+            f"over budget: the call took {r.duration}s, max_seconds is {limit} "
+            f"({r.prompt_seconds:.0f}s of prompts)"
+        )
+    limit = budget.get("max_entries")
+    if limit is not None and r.entries > limit:
+        out.append(f"over budget: the caller made {r.entries} entries, max_entries is {limit}")
+    return out
 
 
 def _numbers(catalog: Catalog) -> list[str]:

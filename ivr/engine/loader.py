@@ -33,7 +33,16 @@ from ivr.lang.yaml_source import read_yaml, released
 
 TOP_LEVEL_KEYS = tuple(yaml_name(f) for f in dc_fields(PlanHeader))
 _HEADER = {yaml_name(f): f for f in dc_fields(PlanHeader)}
-_SIMPLE_TOP = ("description", "numbers", "start", "fallback", "data", "secrets", "layout")
+_SIMPLE_TOP = (
+    "description",
+    "numbers",
+    "start",
+    "fallback",
+    "data",
+    "secrets",
+    "layout",
+    "budget",
+)
 
 
 def plan_version(text: str) -> str:
@@ -162,6 +171,7 @@ def build(text: str, report: Report) -> Plan | None:
         file=report.file,
         source=text,
         layout=layout,
+        budget=header.get("budget") if header.get("budget") is not INVALID else None,
     )
 
 

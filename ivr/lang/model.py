@@ -82,6 +82,25 @@ class Position:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Budget:
+    """What a call may cost its caller at most (`budget:`), checked by `ivr test`."""
+
+    max_seconds: int | None = field(
+        default=None,
+        metadata=spec(
+            Integer(1, 86_400, placeholders=False),
+            "longest a scenario's call may last on the simulator's clock, in seconds",
+        ),
+    )
+    max_entries: int | None = field(
+        default=None,
+        metadata=spec(
+            Integer(1, 1_000, placeholders=False), "most entries (keys or words) a caller makes"
+        ),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class PlanHeader:
     """The top-level keys of a plan file (used for checking and the JSON Schema)."""
 
@@ -116,6 +135,14 @@ class PlanHeader:
     )
     applets: dict[str, Any] = field(
         default_factory=dict, metadata=spec(MapOf(Text()), "applet id → applet")
+    )
+    budget: Budget | None = field(
+        default=None,
+        metadata=spec(
+            Struct(Budget, "a map {max_seconds, max_entries}"),
+            "what a call may cost the caller at most: `ivr test` fails a scenario of this "
+            "plan over it",
+        ),
     )
     layout: dict[str, Position] = field(
         default_factory=dict,
@@ -155,3 +182,4 @@ class Plan:
     secrets: tuple[str, ...] = ()
     source: str = ""
     layout: Mapping[str, Position] = field(default_factory=dict)
+    budget: Budget | None = None

@@ -93,6 +93,38 @@ class Spoken:
 
 
 KEYS = re.compile(r"[0-9*#]+")
+WORDS_PER_SECOND = 2.5  # 150 words a minute
+PLAY_SECONDS = 3.0  # an audio file, as the simulator counts it
+
+
+def speaking_seconds(text: str) -> float:
+    """How long text-to-speech takes to say `text` (at least a second)."""
+    return max(1.0, len(text.split()) / WORDS_PER_SECOND)
+
+
+def _mentions(key: str) -> re.Pattern[str]:
+    word = {"*": r"(?:star|\*)", "#": r"(?:hash|pound|#)"}.get(key, re.escape(key))
+    return re.compile(rf"\bpress(?:ing)?\s+(?:the\s+)?{word}(?![0-9])", re.IGNORECASE)
+
+
+def heard_seconds(parts: list[tuple[str, float]] | list[list[Any]], key: str) -> float:
+    """Seconds of a prompt (its parts: words and seconds) heard before the caller presses
+    `key`: up to the end of the sentence that says "press KEY", or all of it (no key, or a
+    prompt that never says it: the caller listens to the end before keying an answer)."""
+    total = sum(float(seconds) for _, seconds in parts)
+    if not key:
+        return total
+    so_far = 0.0
+    pattern = _mentions(key)
+    for text, seconds in parts:
+        m = pattern.search(text) if text else None
+        if m is not None:
+            end = re.search(r"[.!?](?:\s|$)", text[m.end() :])
+            upto = m.end() + (end.end() if end else len(text) - m.end())
+            share = len(text[:upto].split()) / max(1, len(text.split()))
+            return so_far + float(seconds) * share
+        so_far += float(seconds)
+    return total
 
 
 def bad_entry(entry: str) -> str | None:
@@ -146,6 +178,8 @@ class CallResult:
     status: str = FINAL
     duration: int = 0
     ended_by: str = "twiml"  # twiml | caller | error
+    entries: int = 0  # prompts the caller answered with keys or words
+    prompt_seconds: float = 0.0  # seconds of prompts the caller listened to
 
     def heard(self, leg: int | None = None) -> list[str]:
         return [e.text for e in self.events if e.kind == "say" and (leg is None or e.leg == leg)]
@@ -172,6 +206,7 @@ class Waiting:
     leg: int
     gather: dict[str, str]
     prompt: str
+    parts: list[tuple[str, float]] = field(default_factory=list)  # its prompts: words, seconds
 
     @property
     def num_digits(self) -> int:
@@ -205,6 +240,8 @@ class CallState:
     ended_by: str | None = None  # None while the call is in progress: twiml | caller | error
     duration: int = 0
     direction: str = "inbound"  # outbound-api: placed through the REST API
+    entries: int = 0  # prompts answered with keys or words
+    prompt_seconds: float = 0.0  # seconds of prompts heard (cut short by barge-in)
     status_url: str | None = None  # the call's status callback (None: the simulator's own)
     answered_by: str | None = None  # answering machine detection's verdict (human, machine_*)
 
@@ -257,8 +294,12 @@ class TwilioSimulator:
         queue_result: str = "bridged",
         on_before_end: Callable[[str], None] | None = None,
         on_event: Callable[[Event], None] | None = None,
+        barge_in: bool = True,
     ):
         self.transport = transport
+        # A key pressed while a <Gather>'s prompt plays stops it (Twilio's way); without
+        # barge-in every prompt is heard to the end (the worst case).
+        self.barge_in = barge_in
         self.directory = directory or {}
         self.auth_token = auth_token
         self.sign_base = sign_base
@@ -309,6 +350,8 @@ class TwilioSimulator:
             events,
             duration=state.duration,
             ended_by=state.ended_by or "twiml",
+            entries=state.entries,
+            prompt_seconds=round(state.prompt_seconds, 1),
         )
 
     # -- a call step by step --------------------------------------------------------------
@@ -378,6 +421,7 @@ class TwilioSimulator:
             raise ValueError("no prompt is waiting for the caller")
         state.waiting = None
         state.prompts_answered += 1
+        self._listen(state, waiting, entry)
         leg = state.legs[waiting.leg]
         if isinstance(entry, Spoken):
             collected = self._spoken(waiting, entry, events)
@@ -391,6 +435,8 @@ class TwilioSimulator:
         """The caller hangs up: every leg still up ends, then the call."""
         if state.ended:
             return
+        if state.waiting is not None:  # the caller heard the prompt out, then hung up
+            self._listen(state, state.waiting, "")
         state.waiting = None
         while len(state.legs) > 1:
             state.legs.pop()
@@ -452,10 +498,12 @@ class TwilioSimulator:
     ) -> None:
         tag = verb.tag
         if tag in ("Say", "Play", "Pause"):
-            self._speech(verb, events, number)
+            _, seconds = self._speech(verb, events, number)
+            self.clock.advance(seconds)
+            state.prompt_seconds += seconds
         elif tag == "Gather":
-            prompts = [self._speech(child, events, number) for child in verb]
-            waiting = Waiting(number, dict(verb.attrib), " ".join(p for p in prompts if p))
+            parts = [self._speech(child, events, number) for child in verb]
+            waiting = Waiting(number, dict(verb.attrib), " ".join(p for p, _ in parts if p), parts)
             events.append(
                 Event(
                     "prompt",
@@ -553,8 +601,11 @@ class TwilioSimulator:
 
     # -- verbs ----------------------------------------------------------------------------
 
-    def _speech(self, verb: ElementTree.Element, events: list[Event], leg: int) -> str:
-        """Say, play or pause (advancing the clock); the words said."""
+    def _speech(
+        self, verb: ElementTree.Element, events: list[Event], leg: int
+    ) -> tuple[str, float]:
+        """Say, play or pause: the words said and how long it lasts (the caller's side
+        advances the clock: a `<Gather>`'s prompt may be cut short)."""
         loop = int(verb.get("loop") or 1) or 1
         if verb.tag == "Say":
             text = " ".join((verb.text or "").split())
@@ -563,16 +614,25 @@ class TwilioSimulator:
                     "say", text, leg, {"voice": verb.get("voice"), "language": verb.get("language")}
                 )
             )
-            self.clock.advance(loop * max(1.0, len(text.split()) / 2.5))
-            return text
+            return text, loop * speaking_seconds(text)
         if verb.tag == "Play":
             events.append(Event("play", (verb.text or "").strip(), leg))
-            self.clock.advance(loop * 3)
-        elif verb.tag == "Pause":
+            return "", loop * PLAY_SECONDS
+        if verb.tag == "Pause":
             seconds = int(verb.get("length") or 1)
             events.append(Event("pause", f"{seconds}s", leg))
-            self.clock.advance(seconds)
-        return ""
+            return "", float(seconds)
+        return "", 0.0
+
+    def _listen(self, state: CallState, waiting: Waiting, entry: str | Spoken) -> None:
+        """The caller listens to the waiting prompt until they answer: to its end, or (with
+        barge-in) to the end of the sentence that says the first key they press."""
+        key = entry[:1] if isinstance(entry, str) and KEYS.match(entry[:1]) else ""
+        if isinstance(entry, Spoken) or key:
+            state.entries += 1
+        seconds = heard_seconds(waiting.parts, key if self.barge_in else "")
+        self.clock.advance(seconds)
+        state.prompt_seconds += seconds
 
     def _keys(self, waiting: Waiting, entry: str, events: list[Event]) -> dict[str, str] | None:
         """Keys pressed at a prompt: the parameters Twilio posts to the action, or None when

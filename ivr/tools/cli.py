@@ -141,6 +141,13 @@ def _plan_by_id(plan_id: str, folder: Path) -> Any:
     "at",
     help="Simulated start time, ISO 8601 (e.g. 2026-11-18T10:00:00Z); in-process only.",
 )
+@click.option(
+    "--no-barge-in",
+    "no_barge_in",
+    is_flag=True,
+    help="The caller hears every prompt to its end before pressing (the worst case); by "
+    "default a key cuts a prompt short, as Twilio does.",
+)
 def call(
     number: str,
     caller: str,
@@ -153,6 +160,7 @@ def call(
     callplans: str | None,
     verbose: bool,
     at: str | None,
+    no_barge_in: bool,
 ) -> None:
     """Simulate a call to NUMBER, acting as Twilio against the webhooks.
 
@@ -195,6 +203,7 @@ def call(
         if url
         else LocalPhone(settings, start=start, on_event=live)
     )
+    phone.simulator.barge_in = not no_barge_in
     report = phone.call(number, caller, source, hangup_after=hangup_after)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, default=str))
@@ -362,12 +371,19 @@ def _settings(config: str | None, callplans: str | None) -> Any:
 @click.option("--callplans", type=click.Path(exists=True, file_okay=False), help="Plans folder.")
 @click.option("-k", "select", help="Only scenarios whose name contains this text.")
 @click.option("--coverage/--no-coverage", default=True, show_default=True)
+@click.option(
+    "--no-barge-in",
+    "no_barge_in",
+    is_flag=True,
+    help="Callers hear every prompt to its end (the worst case for seconds and budgets).",
+)
 def test_command(
     paths: tuple[Path, ...],
     config: str | None,
     callplans: str | None,
     select: str | None,
     coverage: bool,
+    no_barge_in: bool,
 ) -> None:
     """Run call plan scenario files (default: callplans/)."""
     from ivr.adapters.logs import install
@@ -381,6 +397,7 @@ def test_command(
         select=select,
         show_coverage=coverage,
         echo=click.echo,
+        barge_in=not no_barge_in,
     )
     sys.exit(0 if ok else 1)
 

@@ -17,6 +17,7 @@ from ivr.app.scenarios import (
 )
 from ivr.app.settings import DEFAULT_DATABASE, Settings
 from ivr.engine.catalog import Catalog
+from ivr.tools.transcript import cost
 
 
 def run_files(
@@ -26,6 +27,7 @@ def run_files(
     select: str | None = None,
     show_coverage: bool = True,
     echo: Callable[[str], None] = print,
+    barge_in: bool = True,
 ) -> bool:
     """Run scenario files; the default SQLite databases are swapped for throwaway ones so a
     test run leaves nothing behind (configured databases, e.g. PostgreSQL, are used as is)."""
@@ -36,7 +38,14 @@ def run_files(
             settings = replace(
                 settings, pci={**settings.pci, "database_url": f"sqlite:///{folder}/pci.sqlite3"}
             )
-        return _run_files(paths, settings, select=select, show_coverage=show_coverage, echo=echo)
+        return _run_files(
+            paths,
+            settings,
+            select=select,
+            show_coverage=show_coverage,
+            echo=echo,
+            barge_in=barge_in,
+        )
 
 
 def _run_files(
@@ -46,6 +55,7 @@ def _run_files(
     select: str | None,
     show_coverage: bool,
     echo: Callable[[str], None],
+    barge_in: bool = True,
 ) -> bool:
     files = scenario_files(paths)
     results: list[Outcome] = []
@@ -66,10 +76,14 @@ def _run_files(
         for scenario in scenarios:
             if select and select.lower() not in scenario.name.lower():
                 continue
-            outcome = run_scenario(scenario, settings)
+            outcome = run_scenario(scenario, settings, barge_in=barge_in)
             results.append(outcome)
             mark = "PASS" if outcome.passed else "FAIL"
-            echo(f"  {mark} {scenario.name} ({outcome.seconds * 1000:.0f} ms)")
+            spent = ""
+            if outcome.report is not None:
+                r = outcome.report.result
+                spent = f": a {r.duration}s call, {cost(r.entries, r.prompt_seconds)}"
+            echo(f"  {mark} {scenario.name} ({outcome.seconds * 1000:.0f} ms){spent}")
             for failure in outcome.failures:
                 for line in failure.splitlines():
                     echo(f"       {line}")

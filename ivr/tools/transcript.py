@@ -54,12 +54,18 @@ def event_line(event: Event, call_sid: str, *, verbose: bool = False) -> str | N
     return f"{indent}{(label + ' ') if label else ''}{event.text}".rstrip()
 
 
+def cost(entries: int, prompt_seconds: float) -> str:
+    """What the call asked of the caller: entries made and seconds of prompts listened to."""
+    return f"{entries} entr{'y' if entries == 1 else 'ies'}, {prompt_seconds:.0f}s of prompts"
+
+
 def summary(report: CallReport, *, verbose: bool = False) -> list[str]:
     """The closing lines: duration, outcome and path."""
     r = report.result
     out = [
         f"Call ended after {r.duration}s"
         + (" (the caller hung up)" if r.ended_by == "caller" else "")
+        + f": {cost(r.entries, r.prompt_seconds)}"
     ]
     if report.outcome is not None:
         out.append(f"Outcome: {report.outcome}")
