@@ -230,3 +230,131 @@ def test_the_guide_shows_what_the_importer_writes() -> None:
     assert json.loads(f"[{shown}]") == [
         s for s in states if s["name"] in ("MainMenu", "split_menu")
     ]
+
+
+def flow_of(*widgets: dict) -> str:
+    """A flow whose call starts at the first of `widgets`."""
+    trigger = {
+        "name": "Trigger",
+        "type": "trigger",
+        "transitions": [{"event": "incomingCall", "next": widgets[0]["name"]}],
+    }
+    return json.dumps({"initial_state": "Trigger", "states": [trigger, *widgets]})
+
+
+def say(name: str, text: str, then: str | None = None) -> dict:
+    event = {"event": "audioComplete", **({"next": then} if then else {})}
+    return {"name": name, "type": "say-play", "transitions": [event], "properties": {"say": text}}
+
+
+def test_a_flow_that_comes_back_to_capture_payments_opens_a_new_session(
+    tmp_path: Path, environment: None
+) -> None:
+    pay = {
+        "name": "pay",
+        "type": "capture-payments",
+        "transitions": [
+            {"event": "success", "next": "paid"},
+            {"event": "maxFailedAttempts", "next": "again"},
+            {"event": "providerError"},
+        ],
+        "properties": {"payment_amount": "5.00", "currency": "gbp"},
+    }
+    flow = tmp_path / "retry.json"
+    flow.write_text(
+        flow_of(pay, say("again", "Let us try another card.", "pay"), say("paid", "All paid."))
+    )
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    assert ivr("import", "studio", flow, "-o", plans / "retry.yaml").exit_code == 0
+    scenarios = tmp_path / "retry_test.yaml"
+    scenarios.write_text(
+        "plan: retry\nscenarios:\n  - name: declined, then paid with another card\n"
+        '    keys: ["4000000000000002#", "1230", "123", "1", "2", "4242424242424242#", "1230",'
+        ' "123", "1"]\n'
+        "    expect:\n      heard: [Let us try another card, All paid]\n"
+        "      path: [pay, pay_transfer, pay_result, pay_route, again, pay, pay_transfer,"
+        " pay_result, pay_route, paid, end_of_flow]\n"
+    )
+    result = ivr("test", "--callplans", plans, scenarios, "--no-coverage")
+    assert result.exit_code == 0, result.output
+
+
+def test_flow_variables_never_take_a_name_the_plan_gives_something_else() -> None:
+    gather = {
+        "name": "menu",
+        "type": "gather-input-on-call",
+        "transitions": [{"event": "keypress", "next": "keep"}],
+        "properties": {"say": "Press a key.", "number_of_digits": 1},
+    }
+    keep = {
+        "name": "keep",
+        "type": "set-variables",
+        "transitions": [{"event": "next", "next": "tell"}],
+        "properties": {
+            "variables": [
+                {"key": "menu_Digits", "value": "mine"},
+                {"key": "CLID", "value": "also mine"},
+                {"key": "a-b", "value": "{{widgets.menu.Digits}}"},
+            ]
+        },
+    }
+    tell = say(
+        "tell", "{{flow.variables.menu_Digits}} {{widgets.menu.Digits}} {{flow.variables.a-b}}"
+    )
+    imported = import_flow(parse_flow(flow_of(gather, keep, tell)), Options(plan_id="names"))
+    plan = yaml.safe_load(imported.text)
+    assert plan["applets"]["keep"]["set"] == {
+        "menu_Digits_var": "mine",
+        "CLID_var": "also mine",
+        "a_b": "$(menu_Digits)",
+    }
+    assert plan["applets"]["tell"]["say"] == "$(menu_Digits_var) $(menu_Digits) $(a_b)"
+    assert "flow variable 'menu_Digits' is the data source menu_Digits_var" in imported.notes
+
+
+@pytest.mark.parametrize(
+    ("widget", "said"),
+    [
+        (
+            {"name": "w", "type": "make-http-request", "transitions": [],
+             "properties": {"url": "https://x.example", "parameters": 5}},
+            "not imported: properties.parameters: expected a list of {key, value}",
+        ),
+        (
+            {"name": "w", "type": "split-based-on", "properties": {"input": "{{flow.variables.x}}"},
+             "transitions": [{"event": "match", "next": "w", "conditions": [
+                 {"type": ["x"], "arguments": ["{{flow.variables.x}}"], "value": "5"}]}]},
+            "the condition's type must be text",
+        ),
+        (
+            {"name": "w", "type": "say-play", "transitions": [],
+             "properties": {"say": "Hi", "loop": 1e999, "offset": {"x": 1e999, "y": 1e12}}},
+            "properties.loop inf is not a number: played once",
+        ),
+        (
+            {"name": "w", "type": "say-play", "transitions": [],
+             "properties": {"say": "Costs $(5) #(x)", "voice": "{{flow.variables.v}}"}},
+            "properties.voice '{{flow.variables.v}}' is not carried over",
+        ),
+        (
+            {"name": "w", "type": "connect-call-to", "transitions": [],
+             "properties": {"noun": "number", "to": "+442071230200", "caller_id": "15551230000"}},
+            "'15551230000' is not an E.164 number: the caller's own number is presented",
+        ),
+        (
+            {"name": "w", "type": "say-play", "transitions": [],
+             "properties": {"say": "Your id is {{widgets.h.parsed.account-id}}"}},
+            "not imported",
+        ),
+    ],
+)  # fmt: skip
+def test_odd_widgets_are_imported_or_reported_never_a_crash(
+    tmp_path: Path, widget: dict, said: str
+) -> None:
+    flow = tmp_path / "odd.json"
+    flow.write_text(flow_of(widget))
+    result = ivr("import", "studio", flow, "-o", tmp_path / "odd.yaml")
+    assert result.exit_code == 0, result.output
+    assert said in result.stderr
+    assert ivr("validate", tmp_path / "odd.yaml").exit_code == 0

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.studio.flow import Flow, Widget
-from ivr.studio.liquid import Mapped, Names, snake
+from ivr.studio.liquid import Mapped, Names, plain, snake
 
 END_OF_FLOW = "end_of_flow"
 FALLBACK = "not_imported"
@@ -105,9 +105,11 @@ class Build:
             self.id_of(widget),
             {
                 "type": "set_data",
-                "description": f"Studio {widget.type} '{widget.name}' not imported: {reason}",
+                "description": plain(
+                    f"Studio {widget.type} '{widget.name}' not imported: {reason}"
+                ),
                 "set": {
-                    "StudioWidgetNotImported": widget.name,
+                    "StudioWidgetNotImported": plain(widget.name),
                     "InteractionOutcome": "StudioWidgetNotImported",
                 },
                 "next": FALLBACK,

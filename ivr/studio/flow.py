@@ -9,11 +9,13 @@ definition as a JSON string); each is unwrapped here.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 MAX_FLOW_BYTES = 5 * 1024 * 1024
 MAX_WIDGETS = 5_000
+MAX_OFFSET = 1_000_000  # a plan's layout: holds positions within this
 
 
 class FlowError(Exception):
@@ -51,17 +53,24 @@ class Widget:
 
     @property
     def offset(self) -> tuple[int, int] | None:
+        """The widget's canvas position, when it is one a plan's layout can hold."""
         offset = self.properties.get("offset")
         if not isinstance(offset, dict):
             return None
         x, y = offset.get("x"), offset.get("y")
-        if isinstance(x, (int, float)) and isinstance(y, (int, float)):
-            return int(x), int(y)
-        return None
+        if not (_coordinate(x) and _coordinate(y)):
+            return None
+        return int(x or 0), int(y or 0)
 
     @property
     def where(self) -> str:
         return f"states[{self.index}] '{self.name}' ({self.type})"
+
+
+def _coordinate(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and abs(value) <= MAX_OFFSET
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,22 @@ def parse_flow(text: str) -> Flow:
         raise FlowError([f"not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"]) from None
     except RecursionError:
         raise FlowError(["not a Studio flow: the JSON is nested too deeply"]) from None
-    return read_definition(_unwrap(data))
+    try:
+        data = _clean(_unwrap(data))
+    except RecursionError:
+        raise FlowError(["not a Studio flow: the JSON is nested too deeply"]) from None
+    return read_definition(data)
+
+
+def _clean(value: Any) -> Any:
+    """Text as UTF-8 can hold it: a lone surrogate (JSON allows `\\ud800`) becomes `?`."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 def _unwrap(data: Any) -> Any:

@@ -12,7 +12,7 @@ from ivr.lang.diagnostics import Diagnostic
 from ivr.studio import services, splits, voice
 from ivr.studio.build import END_OF_FLOW, FALLBACK, Build, Finding, Inline, Options
 from ivr.studio.flow import Flow, FlowError, Widget
-from ivr.studio.liquid import liquid_paths
+from ivr.studio.liquid import liquid_paths, plain
 from ivr.studio.writer import plan_yaml
 
 Converter = Callable[[Build, Widget], None]
@@ -56,6 +56,7 @@ class Imported:
     text: str
     plan_id: str
     findings: list[Finding]
+    notes: list[str]
     left_out: list[Widget]
     warnings: list[Diagnostic]
     applets: int
@@ -99,7 +100,8 @@ def import_flow(flow: Flow, options: Options, *, source_name: str = "flow") -> I
         if offset is not None:
             build.layout[applet_id] = Inline(x=offset[0], y=offset[1])
     plan = _plan(flow, options, build, start)
-    text = plan_yaml(plan, source_name, build.findings, left_out)
+    notes = list(build.names.renamed)
+    text = plan_yaml(plan, source_name, build.findings, left_out, notes)
     try:
         _, report = load_text(text, f"{options.plan_id}.yaml")
     except PlanError as exc:  # a bug of ours, not of the flow: say so plainly
@@ -108,6 +110,7 @@ def import_flow(flow: Flow, options: Options, *, source_name: str = "flow") -> I
         text,
         options.plan_id,
         build.findings,
+        notes,
         left_out,
         report.warnings,
         len(build.applets),
@@ -131,7 +134,7 @@ def _convert(build: Build, widget: Widget) -> None:
     if reason is None:
         reason = f"'{widget.type}' is not a Studio widget this importer knows"
     if widget.type == "trigger":
-        reason = "a second trigger on the call's path"
+        reason = "a transition back to the trigger (a plan starts once per call)"
     build.placeholder(widget, reason)
 
 
@@ -155,7 +158,7 @@ def _fallback(options: Options) -> dict[str, Any]:
 def _plan(flow: Flow, options: Options, build: Build, start: str) -> dict[str, Any]:
     plan: dict[str, Any] = {"plan": options.plan_id}
     if flow.description:
-        plan["description"] = flow.description
+        plan["description"] = plain(flow.description)
     if options.numbers:
         plan["numbers"] = list(options.numbers)
     plan["start"] = start

@@ -21,6 +21,7 @@ from ivr.studio.flow import Flow
 _OUTPUT = re.compile(r"\{\{(.*?)\}\}", re.S)
 _TAG = re.compile(r"\{%.*?%\}", re.S)
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+|\[[0-9]+\])*")
+_SOURCE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+|\[[0-9]+\])*")
 
 CALL_FIELDS = {
     "From": "CLID",
@@ -60,11 +61,18 @@ def snake(name: str) -> str:
 
 
 def variable_name(key: str) -> str:
-    """A Studio flow variable as a data source name."""
-    name = re.sub(r"[^A-Za-z0-9_]+", "_", key).strip("_") or "variable"
+    """A Studio flow variable as a data source name (before clashes are resolved)."""
+    name = re.sub(r"[^A-Za-z0-9_]+", "_", key.encode("ascii", "ignore").decode()).strip("_")
+    name = name or "variable"
     if not name[0].isalpha():
         name = f"v_{name}"
-    return f"var_{name}" if name in BUILTIN_SOURCES else name
+    return name
+
+
+# Data sources the engine or every plan sets itself: a flow variable never takes these names.
+ENGINE_SOURCES = frozenset(BUILTIN_SOURCES) | {"LastError", "PciUrl", "StudioWidgetNotImported"}
+# What the importer names after an applet for each kind of widget, beyond OUTPUTS.
+INTERNAL = {"capture-payments": ("SessionId", "PciNumber", "PciClid")}
 
 
 @dataclass(frozen=True)
@@ -87,18 +95,57 @@ class Names:
     flow: Flow
     applet_ids: dict[str, str]
     used: set[tuple[str, str]] = field(default_factory=set)
+    variables: dict[str, str] = field(default_factory=dict)  # Studio key → data source
+    renamed: list[str] = field(default_factory=list)  # what the report says about names
+    reserved: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.reserved |= ENGINE_SOURCES
+        for name, widget in self.flow.widgets.items():
+            applet = self.applet_ids[name]
+            for part in OUTPUTS.get(widget.type, ()) + INTERNAL.get(widget.type, ()):
+                self.reserved.add(f"{applet}_{part}")
+            if widget.type == "split-based-on":
+                self.reserved.update(
+                    [f"{applet}_input"] + [f"{applet}_input_{n}" for n in range(2, 10)]
+                )
 
     def output(self, widget: str, part: str) -> str:
         return f"{self.applet_ids[widget]}_{part}"
 
+    def variable(self, key: str) -> str:
+        """The data source of the Studio variable `key`: its own name where it is free."""
+        if key in self.variables:
+            return self.variables[key]
+        wanted = variable_name(key)
+        name, n = wanted, 1
+        while name in self.reserved:
+            name = f"{wanted}_var" + (str(n) if n > 1 else "")
+            n += 1
+        self.reserved.add(name)
+        self.variables[key] = name
+        if name != key:
+            taken = "" if wanted == key else f" ('{key}' is not a data source name)"
+            self.renamed.append(f"flow variable '{key}' is the data source {name}{taken}")
+        return name
+
     def reference(self, path: str) -> tuple[str | None, str | None]:
         """(data source path, None) or (None, why it has no equivalent)."""
+        source, problem = self._reference(path)
+        if source is not None and not _SOURCE.fullmatch(source):
+            return None, (
+                f"'{path}': a key with characters other than letters, digits and _ cannot be "
+                "read by a placeholder"
+            )
+        return source, problem
+
+    def _reference(self, path: str) -> tuple[str | None, str | None]:
         head, _, rest = path.partition(".")
         if head == "trigger":
             kind, _, name = rest.partition(".")
             if kind == "parent" and name.startswith("parameters.") and len(name) > 11:
                 var, sep, tail = _split_first(name[11:])  # a subflow's parameters
-                return variable_name(var) + sep + tail, None
+                return self.variable(var) + sep + tail, None
             if kind == "call" and name in CALL_FIELDS:
                 return CALL_FIELDS[name], None
             if kind == "call":
@@ -108,7 +155,7 @@ class Names:
             kind, _, name = rest.partition(".")
             if head == "flow" and kind in ("variables", "data") and name:
                 var, sep, tail = _split_first(name)
-                return variable_name(var) + sep + tail, None
+                return self.variable(var) + sep + tail, None
             if kind == "channel" and name == "address":  # the caller's, or the flow's number
                 return ("CLID" if head == "contact" else "DDI"), None
             return None, f"'{path}': no data source holds this"
@@ -129,8 +176,9 @@ class Names:
             return None, f"'{path}': {NOT_KEPT[part]}"
         return None, f"'{path}': a {target.type} widget gives no '{part}' here"
 
-    def text(self, value: Any) -> Mapped:
-        """Studio text (with Liquid) as plan text."""
+    def text(self, value: Any, *, regex: bool = False) -> Mapped:
+        """Studio text (with Liquid) as plan text; in a regular expression `#(` is written
+        `[#](`, which matches the same (elsewhere it becomes `# (`: `#(` starts a secret)."""
         if value is None:
             return Mapped("")
         source = str(value)
@@ -147,14 +195,14 @@ class Names:
         only: str | None = None
         outputs = list(_OUTPUT.finditer(source))
         for m in outputs:
-            out.append(_literal(source[pos : m.start()]))
+            out.append(_literal(source[pos : m.start()], regex))
             ref, problem = self._output(m.group(1))
             if problem:
                 problems.append(problem)
             else:
                 out.append(ref or "")
             pos = m.end()
-        out.append(_literal(source[pos:]))
+        out.append(_literal(source[pos:], regex))
         text = "".join(out)
         if len(outputs) == 1 and source.strip() == outputs[0].group(0) and not problems:
             inner = text.strip()[2:-1]
@@ -190,8 +238,13 @@ def _split_first(path: str) -> tuple[str, str, str]:
     return head, "", tail
 
 
-def _literal(text: str) -> str:
-    return text.replace("$", "$$").replace("#(", "# (")
+def _literal(text: str, regex: bool = False) -> str:
+    return text.replace("$", "$$").replace("#(", "[#](" if regex else "# (")
+
+
+def plain(text: str) -> str:
+    """Text with no Liquid (a name, a description) as plan text."""
+    return _literal(text)
 
 
 def liquid_paths(value: Any) -> Iterator[str]:

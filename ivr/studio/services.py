@@ -23,23 +23,34 @@ def http_request(build: Build, widget: Widget) -> None:
         problems.append("properties.url: no URL")
     request: dict[str, Any] = {"method": method, "url": url}
     params: dict[str, str] = {}
-    for i, item in enumerate(props.get("parameters") or []):
+    parameters = props.get("parameters") or []
+    if not isinstance(parameters, list):
+        problems.append("properties.parameters: expected a list of {key, value}")
+        parameters = []
+    for i, item in enumerate(parameters):
         if isinstance(item, dict) and isinstance(item.get("key"), str):
             params[item["key"]] = build.text(
                 widget, f"parameters[{i}]", item.get("value"), problems
             )
     content_type = str(props.get("content_type", "")).lower()
     body = props.get("body")
+    if body is not None and not isinstance(body, str):
+        problems.append("properties.body: expected text")
+        body = None
+    has_body = isinstance(body, str) and bool(body.strip())
     if method == "GET" and params:
         request["query"] = params
-    elif "json" in content_type and isinstance(body, str) and body.strip():
-        request.update(_json_body(build, widget, body, problems))
+    elif "json" in content_type and has_body:
+        request.update(_json_body(build, widget, str(body), problems))
     elif params:
         request["form"] = params
-    elif isinstance(body, str) and body.strip():
+    elif has_body:
         request["body"] = build.text(widget, "body", body, problems)
         if content_type:
             request["headers"] = {"Content-Type": props["content_type"]}
+    if params and has_body and method != "GET":
+        dropped = "parameters" if "json" in content_type else "body"
+        build.note(widget, f"properties.{dropped} is not sent (the request sends one of the two)")
     if props.get("add_twilio_auth") in (True, "true"):
         problems.append(
             "properties.add_twilio_auth: Twilio's credentials are not sent by call plans "
@@ -52,6 +63,11 @@ def http_request(build: Build, widget: Widget) -> None:
     fields = {}
     if "parsed" in used:
         fields[build.names.output(widget.name, "parsed")] = "."
+        build.note(
+            widget,
+            "its answer is read as JSON: a 2xx answer that is not JSON goes to "
+            f"'{widget.target('failed')}' (Studio: success, with nothing parsed)",
+        )
     if "body" in used:
         if "parsed" in used:
             build.note(widget, "its body is read as JSON (parsed); the raw body is not kept")
@@ -73,6 +89,9 @@ def http_request(build: Build, widget: Widget) -> None:
 def _json_body(build: Build, widget: Widget, body: str, problems: list[str]) -> dict[str, Any]:
     try:
         value = json.loads(body)
+    except RecursionError:
+        problems.append("properties.body: JSON nested too deeply")
+        return {}
     except json.JSONDecodeError:
         # Liquid outside a JSON string (`{"amount": {{flow.variables.amount}}}`): sent as text.
         return {
@@ -132,6 +151,13 @@ def capture_payments(build: Build, widget: Widget) -> None:
     out = build.names.output
     name = widget.name
     provider_error = build.event(widget, "providerError")
+    # The bridge refusing the session's details (an amount it cannot take): Studio's
+    # validationError, where the flow routes it.
+    invalid = (
+        build.route(widget.target("validationError"))
+        if widget.routed("validationError")
+        else provider_error
+    )
     transfer, result, route = (
         build.new_id(f"{entry}_{s}") for s in ("transfer", "result", "route")
     )
@@ -156,7 +182,8 @@ def capture_payments(build: Build, widget: Widget) -> None:
                 "url": "$(PciUrl)/sessions",
                 "headers": {
                     "Authorization": "Bearer #(PCI_API_KEY)",
-                    "Idempotency-Key": f"$(CallSid)-{entry}",
+                    # a new session each time the flow comes back here (after the last one)
+                    "Idempotency-Key": f"$(CallSid)-{entry}-$({out(name, 'SessionId')})",
                 },
                 "json": session,
             },
@@ -168,7 +195,12 @@ def capture_payments(build: Build, widget: Widget) -> None:
                 }
             },
             "next": provider_error,
-            "on": {"status_201": transfer, "status_200": transfer, "failure": provider_error},
+            "on": {
+                "status_201": transfer,
+                "status_200": transfer,
+                "status_4xx": invalid,
+                "failure": provider_error,
+            },
         },
     )
     build.add(

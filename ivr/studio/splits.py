@@ -161,6 +161,9 @@ def _test(
     problems: list[str],
 ) -> Test | None:
     kind = cond.get("type")
+    if not isinstance(kind, str):
+        problems.append(f"{where}: the condition's type must be text, found {kind!r}")
+        return None
     if kind in NOT_MAPPED:
         problems.append(f"{where}: {kind}: {NOT_MAPPED[kind]}")
         return None
@@ -181,16 +184,18 @@ def _test(
     if op == "in":
         items = [v.strip() for v in str(value).split(",") if v.strip()]
         rule["value"] = [_value(build, v, where, problems) for v in items]
-    elif op == "matches":
-        rule["value"] = _value(build, value, where, problems)  # Studio's regex: a full match
+    elif op == "matches":  # Studio's regex: a full match, as the router's
+        rule["value"] = _value(build, value, where, problems, regex=True)
     elif op not in ("is_null", "is_not_null"):
-        rule["value"] = _value(build, value, where, problems)
+        rule["value"] = _value(build, str(value).strip(), where, problems)
     if compare is not None:
         rule["type"] = compare
     return Test(rule, negated)
 
 
-def _value(build: Build, value: Any, where: str, problems: list[str]) -> str:
-    mapped = build.names.text("" if value is None else value)
+def _value(
+    build: Build, value: Any, where: str, problems: list[str], *, regex: bool = False
+) -> str:
+    mapped = build.names.text("" if value is None else value, regex=regex)
     problems.extend(f"{where}.value: {p}" for p in mapped.problems)
     return mapped.text

@@ -8,7 +8,6 @@ from typing import Any
 
 from ivr.studio.build import Build
 from ivr.studio.flow import Widget
-from ivr.studio.liquid import variable_name
 
 _FLOW_WEBHOOK = re.compile(r"https://webhooks\.twilio\.com/v1/Accounts/AC\w+/Flows/(FW\w+)")
 NOUNS = {
@@ -20,14 +19,17 @@ NOUNS = {
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
-def _voice(props: dict[str, Any]) -> dict[str, Any]:
+def _voice(build: Build, widget: Widget) -> dict[str, Any]:
+    """The widget's voice and language, where they are plain names."""
     out: dict[str, Any] = {}
-    voice = props.get("voice")
-    if isinstance(voice, str) and voice and voice != "default":
-        out["voice"] = voice
-    language = props.get("language")
-    if isinstance(language, str) and language and language != "default":
-        out["language"] = language
+    for prop in ("voice", "language"):
+        value = widget.properties.get(prop)
+        if not isinstance(value, str) or not value or value.lower() == "default":
+            continue
+        if re.fullmatch(r"[A-Za-z][A-Za-z0-9._-]*", value):
+            out[prop] = value
+        else:
+            build.note(widget, f"properties.{prop} '{value}' is not carried over (the default)")
     return out
 
 
@@ -41,12 +43,16 @@ def _prompts(build: Build, widget: Widget, problems: list[str]) -> list[dict[str
     return items
 
 
-def _loop(props: dict[str, Any]) -> int:
-    loop = props.get("loop", 1)
+def _loop(build: Build, widget: Widget) -> int:
+    loop = widget.properties.get("loop", 1)
     try:
-        return max(1, min(10, int(loop)))
-    except (TypeError, ValueError):
+        wanted = int(loop)
+    except (TypeError, ValueError, OverflowError):
+        build.note(widget, f"properties.loop {loop!r} is not a number: played once")
         return 1
+    if wanted > 10:
+        build.note(widget, f"properties.loop {wanted}: played 10 times (the most a plan allows)")
+    return max(1, min(10, wanted))
 
 
 def say_play(build: Build, widget: Widget) -> None:
@@ -65,9 +71,10 @@ def say_play(build: Build, widget: Widget) -> None:
     else:
         body["prompts"] = [{"pause": 1}]
         build.note(widget, "says and plays nothing: a one-second pause stands in")
-    if _loop(props) > 1:
-        body["loop"] = _loop(props)
-    body.update(_voice(props))
+    loop = _loop(build, widget)
+    if loop > 1:
+        body["loop"] = loop
+    body.update(_voice(build, widget))
     body["next"] = build.event(widget, "audioComplete")
     build.add(build.id_of(widget), body)
 
@@ -75,9 +82,10 @@ def say_play(build: Build, widget: Widget) -> None:
 def gather(build: Build, widget: Widget) -> None:
     problems: list[str] = []
     props = widget.properties
-    prompts = _prompts(build, widget, problems) * _loop(props)
+    prompts = _prompts(build, widget, problems)
     if problems:
         return build.placeholder(widget, "; ".join(problems))
+    prompts = prompts * _loop(build, widget)
     if widget.routed("speech"):
         build.note(
             widget,
@@ -99,17 +107,32 @@ def gather(build: Build, widget: Widget) -> None:
     finish = props.get("finish_on_key", "#")
     if finish in ("", None):
         body["finish_on_key"] = None
-    elif finish != "#" and isinstance(finish, str) and len(finish) == 1:
-        body["finish_on_key"] = finish
+    elif isinstance(finish, str) and re.fullmatch(r"[0-9*#]", finish):
+        if finish != "#":
+            body["finish_on_key"] = finish
+    else:
+        build.note(widget, f"properties.finish_on_key {finish!r} is not a key: # ends the entry")
     body["validate"] = {"regex": "[0-9*#]+"}  # Studio takes any keys; the split decides
     timeout = _int(props.get("timeout"))
     body["timeout"] = max(1, min(60, timeout if timeout is not None else 5))
     body["retries"] = 0  # Studio plays a gather once; a flow loops back itself
-    body.update(_voice(props))
+    body.update(_voice(build, widget))
     keypress = build.event(widget, "keypress")
     body["next"] = keypress
     body["on"] = {"invalid": keypress, "no_input": build.event(widget, "timeout")}
-    build.add(build.id_of(widget), body)
+    entry = build.id_of(widget)
+    if digits is not None and digits > 1:
+        # An entry shorter than N keys goes on as `invalid`, storing nothing: cleared first,
+        # so a flow that loops back does not read the entry before.
+        build.note(
+            widget,
+            f"an entry of fewer than {digits} keys reaches '{widget.target('keypress')}' with "
+            "no digits (Studio passes the short entry)",
+        )
+        keys = build.new_id(f"{entry}_keys")
+        build.add(entry, {"type": "set_data", "set": {body["store"]: ""}, "next": keys})
+        entry = keys
+    build.add(entry, body)
 
 
 def set_variables(build: Build, widget: Widget) -> None:
@@ -122,7 +145,7 @@ def set_variables(build: Build, widget: Widget) -> None:
             continue
         mapped = build.names.text(item.get("value", ""))
         problems.extend(f"properties.variables[{i}]: {p}" for p in mapped.problems)
-        values[variable_name(item["key"])] = mapped.text
+        values[build.names.variable(item["key"])] = mapped.text
     if problems:
         return build.placeholder(widget, "; ".join(problems))
     if not values:
@@ -144,6 +167,19 @@ def _phone(build: Build, widget: Widget, prop: str, problems: list[str]) -> str 
     return text
 
 
+def _caller_id(build: Build, widget: Widget) -> str | None:
+    """The caller ID to present, when it is one; else the caller's own (and a note)."""
+    value = widget.properties.get("caller_id")
+    if not isinstance(value, str) or not value or "contact.channel.address" in value:
+        return None
+    problems: list[str] = []
+    text = _phone(build, widget, "caller_id", problems)
+    if problems or text is None:
+        build.note(widget, "; ".join(problems) + ": the caller's own number is presented")
+        return None
+    return text
+
+
 def connect_call_to(build: Build, widget: Widget) -> None:
     props = widget.properties
     noun = props.get("noun", "number")
@@ -155,14 +191,19 @@ def connect_call_to(build: Build, widget: Widget) -> None:
     body: dict[str, Any] = {"type": "transfer"}
     if to is None:
         problems.append("properties.to: no number to connect to")
+    elif noun == "number-multi" and "$(" in to:
+        problems.append("properties.to: numbers read from Liquid (one text, several numbers)")
     elif noun == "number-multi":
         body["numbers"] = [n.strip() for n in to.split(",") if n.strip()]
-        build.note(widget, "Studio rings these numbers at once; the transfer tries them in order")
     else:
         body["number"] = to
-    caller_id = props.get("caller_id")
-    if isinstance(caller_id, str) and caller_id and "contact.channel.address" not in caller_id:
-        body["caller_id"] = build.text(widget, "caller_id", caller_id, problems)
+    if problems:
+        return build.placeholder(widget, "; ".join(problems))
+    if noun == "number-multi":
+        build.note(widget, "Studio rings these numbers at once; the transfer tries them in order")
+    caller_id = _caller_id(build, widget)
+    if caller_id is not None:
+        body["caller_id"] = caller_id
     timeout = _int(props.get("timeout"))
     if timeout is not None:
         body["ring_timeout"] = max(5, min(600, timeout))
@@ -191,7 +232,14 @@ def enqueue_call(build: Build, widget: Widget) -> None:
         problems.append("properties.queue_name: no queue")
     if problems:
         return build.placeholder(widget, "; ".join(problems))
-    failed = widget.target("failedToEnqueue") or widget.target("callFailure")
+    full, error = widget.target("failedToEnqueue"), widget.target("callFailure")
+    failed = full or error
+    if full != error and full is not None and error is not None:
+        build.note(
+            widget,
+            f"a full queue and a queue error both go to '{full}' (the transfer has one failure "
+            f"route; callFailure's '{error}' is not used)",
+        )
     build.add(
         build.id_of(widget),
         {
@@ -248,7 +296,7 @@ def run_subflow(build: Build, widget: Widget) -> None:
         if isinstance(item, dict) and isinstance(item.get("key"), str):
             mapped = build.names.text(item.get("value", ""))
             problems.extend(f"properties.parameters[{i}]: {p}" for p in mapped.problems)
-            values[variable_name(item["key"])] = mapped.text
+            values[build.names.variable(item["key"])] = mapped.text
     if problems:
         return build.placeholder(widget, "; ".join(problems))
     goto = {"type": "goto_plan", "plan": _continue_in(build, widget, sid)}

@@ -50,6 +50,7 @@ def plan_yaml(
     source: str,
     findings: Sequence[Finding],
     left_out: Sequence[Widget],
+    notes: Sequence[str] = (),
 ) -> str:
     lines = [
         f"# Imported from the Twilio Studio flow {source} by `ivr import studio`.",
@@ -66,9 +67,16 @@ def plan_yaml(
         lines.append("#")
         lines.append("# Imported with a difference:")
         lines.extend(f"#   - {f.widget.name} ({f.widget.type}): {f.message}" for f in differences)
+    if notes:
+        lines.append("#")
+        lines.append("# Names:")
+        lines.extend(f"#   - {n}" for n in notes)
     if left_out:
         lines.append("#")
-        lines.append("# Left out (not on the path of an incoming call):")
+        lines.append(
+            "# Left out (not on an incoming call's path: other triggers', or after a route"
+        )
+        lines.append("# not imported):")
         lines.append("#   " + ", ".join(f"{w.name} ({w.type})" for w in left_out))
     body = yaml.dump(
         plan, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096, indent=2

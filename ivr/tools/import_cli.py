@@ -105,9 +105,14 @@ def studio(
     for finding in imported.findings:
         kind = "error" if strict else "warning"
         say(f"{flow}: {kind}: {finding.line()}")
+    for note in imported.notes:
+        say(f"{flow}: note: {note}")
     if imported.left_out:
         names = ", ".join(w.name for w in imported.left_out)
-        say(f"{flow}: note: not on an incoming call's path, left out: {names}")
+        say(
+            f"{flow}: note: left out, not on an incoming call's path (other triggers', or "
+            f"after a route not imported): {names}"
+        )
     for d in imported.warnings:
         say(str(d))
     if strict and imported.findings:
