@@ -4,11 +4,10 @@ the bridge's `prompts` setting; `{names}` are filled in when spoken)."""
 from __future__ import annotations
 
 PROMPTS = {
-    "intro": "You are paying {amount} to {merchant}. To cancel at any time, press star.",
-    "number": "Please enter your card number, followed by the hash key.",
-    "expiry": "Please enter the card's expiry date as four digits: two for the month, two for "
-    "the year.",
-    "code": "Please enter the {code_length} digit security code.",
+    "intro": "You are paying {amount} to {merchant}. Star cancels.",
+    "number": "Enter your card number, then press hash.",
+    "expiry": "Enter the expiry: 4 digits, month then year.",
+    "code": "Enter the {code_length} digit security code.",
     "postcode": "Please enter the numbers in your billing postcode, followed by the hash key.",
     "confirm": "To pay {amount} with the {brand} ending {last4}, press 1. To cancel, press 2.",
     # a session of amount zero verifies and saves a card for later payments: nothing is taken
@@ -18,8 +17,7 @@ PROMPTS = {
     "verify_success": "Thank you. Your {brand} ending {last4} is saved. No money was taken. "
     "Your confirmation code is {code}.",
     "no_input": "Sorry, we did not hear anything.",
-    "success": "Thank you. Your payment of {amount} was successful. Your confirmation code is "
-    "{code}.",
+    "success": "Your payment of {amount} was successful. Your confirmation code is {code}.",
     "declined": "Sorry, your card was declined ({reason}).",
     "another_card": "To try another card, press 1. To finish, press 2.",
     "too_many": "Sorry, we could not take your card details.",

@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 from ivr.phone.twilio import heard_seconds, speaking_seconds
 from ivr.tools.cli import main
 from tests.conftest import CLI_ENVIRONMENT as ENVIRONMENT
+from tests.conftest import ROOT
 
 MENU = (
     "To pay the total, press 1. To pay one bill, press 2. To speak to an agent, press 0. "
@@ -143,3 +144,22 @@ def test_a_plan_budget_applies_to_every_scenario_that_calls_it(plans: Path, tmp_
     (plans / "costs.yaml").write_text(PLAN.format(budget="budget: {max_secs: 5}", menu=MENU))
     bad = ivr("validate", plans)
     assert bad.exit_code == 1 and "budget.max_secs: unknown field" in bad.output
+
+
+def test_the_returning_callers_payment_is_within_90_seconds_heard_to_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17: the shipped plan's returning caller pays the total with a new card in at
+    most 90 s on the simulator's clock with no barge-in (its scenario's budget), 8 entries."""
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(ROOT)  # the project's config.yaml: the demo billing service embedded
+    result = ivr(
+        "test", ROOT / "callplans" / "tests" / "self_service_payment.yaml", "--callplans",
+        ROOT / "callplans", "-k", "known caller verifies by postcode and pays the total",
+        "--no-barge-in", "--no-coverage",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    line = result.output.splitlines()[1]
+    seconds = int(line.split(": a ")[1].split("s call")[0])
+    assert seconds <= 90 and ", 8 entries, " in line, line

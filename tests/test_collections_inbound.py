@@ -31,7 +31,7 @@ def test_an_inbound_caller_hears_the_case_and_paying_it_resolves_it(campaign: Ca
     heard = " ".join(call.heard())
     assert "Our records show £11.25 overdue, and we have been trying to reach you" in heard, heard
     assert heard.index("Hello Customer 1") < heard.index("overdue")  # identity first
-    assert "Your payment of £11.25 has been taken" in heard, heard
+    assert "Your payment has been taken" in heard, heard
     [contact] = [k for k in collections.cases.contacts(case.id) if k.channel == "inbound"]
     assert contact.result == "placed" and contact.detail == call.call_sid
     collections.tick()  # the call's record settles it
@@ -76,7 +76,7 @@ def test_paying_in_full_while_a_plan_is_in_force_cancels_what_it_leaves(
     assert plan.state is PlanState.ACTIVE
     # then pays the total on the card on file before any payment of the plan is due
     paid = campaign.voice.call(SELF_SERVICE, CUSTOMER_1, KeySource(["11#", "1", "1", "2"]))
-    assert "Your payment of £11.25 has been taken" in " ".join(paid.heard())
+    assert "Your payment has been taken" in " ".join(paid.heard())
     collections.tick()
     done = collections.plans.get(plan.id)
     assert done.state is PlanState.RESOLVED

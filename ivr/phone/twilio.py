@@ -103,14 +103,19 @@ def speaking_seconds(text: str) -> float:
 
 
 def _mentions(key: str) -> re.Pattern[str]:
+    """Where a prompt tells the caller to press `key`: "press 2", or a choice listed as
+    "One bill, 2." after a first "press"."""
     word = {"*": r"(?:star|\*)", "#": r"(?:hash|pound|#)"}.get(key, re.escape(key))
-    return re.compile(rf"\bpress(?:ing)?\s+(?:the\s+)?{word}(?![0-9])", re.IGNORECASE)
+    return re.compile(
+        rf"(?:\bpress(?:ing)?\s+(?:the\s+)?{word}|,\s*{word}(?=[.;]))(?![0-9])", re.IGNORECASE
+    )
 
 
 def heard_seconds(parts: list[tuple[str, float]] | list[list[Any]], key: str) -> float:
     """Seconds of a prompt (its parts: words and seconds) heard before the caller presses
-    `key`: up to the end of the sentence that says "press KEY", or all of it (no key, or a
-    prompt that never says it: the caller listens to the end before keying an answer)."""
+    `key`: up to the end of the sentence that says "press KEY" (or lists it: "One bill, 2."),
+    or all of it (no key, or a prompt that never says it: the caller listens to the end
+    before keying an answer)."""
     total = sum(float(seconds) for _, seconds in parts)
     if not key:
         return total

@@ -56,7 +56,7 @@ def event_line(event: Event, call_sid: str, *, verbose: bool = False) -> str | N
 
 def cost(entries: int, prompt_seconds: float) -> str:
     """What the call asked of the caller: entries made and seconds of prompts listened to."""
-    return f"{entries} entr{'y' if entries == 1 else 'ies'}, {prompt_seconds:.0f}s of prompts"
+    return f"{entries} entr{'y' if entries == 1 else 'ies'}, {int(prompt_seconds)}s of prompts"
 
 
 def summary(report: CallReport, *, verbose: bool = False) -> list[str]:
