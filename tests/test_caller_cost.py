@@ -58,6 +58,31 @@ def test_a_key_cuts_the_prompt_at_the_end_of_the_sentence_that_says_it() -> None
     assert heard_seconds([("", 3.0), ("Press 12 for sales.", 2.0)], "1") == 5.0  # not "press 1"
 
 
+@pytest.mark.parametrize(
+    ("text", "key", "words"),
+    [
+        ("To pay the total, press 1. One bill, 2. Another amount, 3.", "2", 9),  # a listed choice
+        ("To pay the total, press 1. One bill, 2. Another amount, 3.", "3", 12),
+        ("Balance due, 3.20. To pay it, press 1. To pay part, press 3.", "3", 13),  # not "3.20"
+        ("Your code is 1, 2, 3. Press 3 to hear it again.", "3", 12),  # not before a "press"
+        ("You owe £2.50, press 2 to pay it.", "2", 8),
+        ("Your card ending 4 2 4 2, press 1. A new card, press 2.", "2", 14),
+        ("To finish, press star. To go on, press 1.", "*", 4),
+    ],
+)
+def test_where_a_caller_who_knows_their_key_stops_listening(
+    text: str, key: str, words: int
+) -> None:
+    total = len(text.split())
+    assert heard_seconds([(text, float(total))], key) == pytest.approx(words)
+
+
+def test_a_looped_prompt_is_cut_on_its_first_playing() -> None:
+    text = "To pay, press 1. To cancel, press 2."
+    assert heard_seconds([(text, 24.0, 3)], "1") == pytest.approx(8.0 * 4 / 8)
+    assert heard_seconds([(text, 24.0, 3)], "") == 24.0
+
+
 @pytest.fixture
 def plans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ENVIRONMENT:
@@ -163,3 +188,17 @@ def test_the_returning_callers_payment_is_within_90_seconds_heard_to_the_end(
     line = result.output.splitlines()[1]
     seconds = int(line.split(": a ")[1].split("s call")[0])
     assert seconds <= 90 and ", 8 entries, " in line, line
+
+
+def test_a_call_is_held_to_the_budget_of_every_plan_it_runs_in(plans: Path, tmp_path: Path) -> None:
+    (plans / "costs.yaml").write_text(PLAN.format(budget="budget: {max_seconds: 5}", menu=MENU))
+    (plans / "front.yaml").write_text(
+        'plan: front\nnumbers: ["+442071239998"]\nstart: hello\nbudget: {max_seconds: 60}\n'
+        "applets:\n  hello: {type: say, say: Hello., next: go}\n"
+        "  go: {type: goto_plan, plan: costs}\n"
+    )
+    file = scenario_file(
+        tmp_path, 'number: "+442071239998"\nscenarios:\n  - {name: via front, keys: ["1"]}\n'
+    )
+    result = ivr("test", "--callplans", plans, file, "--no-coverage")
+    assert "FAIL via front" in result.output and "max_seconds is 5" in result.output

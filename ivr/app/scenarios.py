@@ -380,14 +380,16 @@ def run_scenario(
 
 
 def _budget(scenario: Scenario, report: CallReport, catalog: Catalog) -> dict[str, int]:
-    """The plan's budget (of the plan the call started in), the file's and the scenario's
-    over it."""
-    first = report.path_plans[0] if report.path_plans else report.plan
-    plan_budget = catalog.current(first).plan.budget if first and first in catalog else None
-    own = {}
-    if plan_budget is not None:
-        own = {k: v for k, v in vars(plan_budget).items() if v is not None}
-    return {**own, **scenario.budget}
+    """The budget a scenario's call is held to: the strictest of the plans it ran in (the
+    one dialled and any it went on to), with the file's and then the scenario's over it."""
+    plans = dict.fromkeys(p for p in [*report.path_plans, report.plan] if p and p in catalog)
+    strictest: dict[str, int] = {}
+    for plan_id in plans:
+        budget = catalog.current(plan_id).plan.budget
+        for key, value in vars(budget).items() if budget is not None else ():
+            if value is not None:
+                strictest[key] = min(value, strictest.get(key, value))
+    return {**strictest, **scenario.budget}
 
 
 def over_budget(budget: dict[str, int], report: CallReport) -> list[str]:
@@ -398,7 +400,7 @@ def over_budget(budget: dict[str, int], report: CallReport) -> list[str]:
     if limit is not None and r.duration > limit:
         out.append(
             f"over budget: the call took {r.duration}s, max_seconds is {limit} "
-            f"({r.prompt_seconds:.0f}s of prompts)"
+            f"({int(r.prompt_seconds)}s of prompts)"
         )
     limit = budget.get("max_entries")
     if limit is not None and r.entries > limit:

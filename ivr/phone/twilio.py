@@ -102,33 +102,47 @@ def speaking_seconds(text: str) -> float:
     return max(1.0, len(text.split()) / WORDS_PER_SECOND)
 
 
-def _mentions(key: str) -> re.Pattern[str]:
-    """Where a prompt tells the caller to press `key`: "press 2", or a choice listed as
-    "One bill, 2." after a first "press"."""
+_PRESS = re.compile(r"\bpress(?:ing)?\b", re.IGNORECASE)
+
+
+def _mentions(key: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Where a prompt offers `key`: "press 2", and (after a first "press") a choice listed
+    as "One bill, 2." (a word, a comma, the key, the end of the sentence)."""
     word = {"*": r"(?:star|\*)", "#": r"(?:hash|pound|#)"}.get(key, re.escape(key))
-    return re.compile(
-        rf"(?:\bpress(?:ing)?\s+(?:the\s+)?{word}|,\s*{word}(?=[.;]))(?![0-9])", re.IGNORECASE
-    )
+    said = re.compile(rf"\bpress(?:ing)?\s+(?:the\s+)?{word}(?![0-9])", re.IGNORECASE)
+    listed = re.compile(rf"(?<=[A-Za-z]),\s*{word}(?=[.;](?:\s|$))", re.IGNORECASE)
+    return said, listed
 
 
-def heard_seconds(parts: list[tuple[str, float]] | list[list[Any]], key: str) -> float:
-    """Seconds of a prompt (its parts: words and seconds) heard before the caller presses
-    `key`: up to the end of the sentence that says "press KEY" (or lists it: "One bill, 2."),
-    or all of it (no key, or a prompt that never says it: the caller listens to the end
-    before keying an answer)."""
-    total = sum(float(seconds) for _, seconds in parts)
+def _offer(text: str, key: str) -> re.Match[str] | None:
+    said, listed = _mentions(key)
+    found = said.search(text)
+    first = _PRESS.search(text)
+    if found is None and first is not None:
+        found = listed.search(text, first.end())
+    return found
+
+
+def heard_seconds(parts: list[tuple[str, float, int]] | list[list[Any]], key: str) -> float:
+    """Seconds of a prompt (its parts: words, seconds, and how many times each is played)
+    heard before the caller presses `key`: up to the end of the sentence that offers it
+    ("press 2", or "One bill, 2." in a list of choices), on its first playing; or all of it
+    (no key, or a prompt that never offers it: the caller listens to the end before keying
+    an answer)."""
+    total = sum(float(part[1]) for part in parts)
     if not key:
         return total
     so_far = 0.0
-    pattern = _mentions(key)
-    for text, seconds in parts:
-        m = pattern.search(text) if text else None
+    for part in parts:
+        text, seconds = part[0], float(part[1])
+        loop = int(part[2]) if len(part) > 2 else 1
+        m = _offer(text, key) if text else None
         if m is not None:
             end = re.search(r"[.!?](?:\s|$)", text[m.end() :])
             upto = m.end() + (end.end() if end else len(text) - m.end())
             share = len(text[:upto].split()) / max(1, len(text.split()))
-            return so_far + float(seconds) * share
-        so_far += float(seconds)
+            return so_far + seconds / max(1, loop) * share
+        so_far += seconds
     return total
 
 
@@ -211,7 +225,7 @@ class Waiting:
     leg: int
     gather: dict[str, str]
     prompt: str
-    parts: list[tuple[str, float]] = field(default_factory=list)  # its prompts: words, seconds
+    parts: list[tuple[str, float, int]] = field(default_factory=list)  # words, seconds, loop
 
     @property
     def num_digits(self) -> int:
@@ -432,6 +446,9 @@ class TwilioSimulator:
             collected = self._spoken(waiting, entry, events)
         else:
             collected = self._keys(waiting, entry, events)
+        if collected is not None and (collected.get("Digits") or collected.get("SpeechResult")):
+            state.entries += 1  # what the caller gave was taken (a timeout, or words at a
+            # prompt that takes keys, is not an entry)
         if collected is not None:
             self._follow(state, leg, waiting.gather.get("action"), events, **collected)
         self._proceed(state, events)
@@ -507,8 +524,12 @@ class TwilioSimulator:
             self.clock.advance(seconds)
             state.prompt_seconds += seconds
         elif tag == "Gather":
-            parts = [self._speech(child, events, number) for child in verb]
-            waiting = Waiting(number, dict(verb.attrib), " ".join(p for p, _ in parts if p), parts)
+            spoken = [self._speech(child, events, number) for child in verb]
+            parts = [
+                (text, seconds, int(child.get("loop") or 1) or 1)
+                for (text, seconds), child in zip(spoken, verb, strict=True)
+            ]
+            waiting = Waiting(number, dict(verb.attrib), " ".join(t for t, _ in spoken if t), parts)
             events.append(
                 Event(
                     "prompt",
@@ -633,8 +654,6 @@ class TwilioSimulator:
         """The caller listens to the waiting prompt until they answer: to its end, or (with
         barge-in) to the end of the sentence that says the first key they press."""
         key = entry[:1] if isinstance(entry, str) and KEYS.match(entry[:1]) else ""
-        if isinstance(entry, Spoken) or key:
-            state.entries += 1
         seconds = heard_seconds(waiting.parts, key if self.barge_in else "")
         self.clock.advance(seconds)
         state.prompt_seconds += seconds
