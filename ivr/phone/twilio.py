@@ -12,6 +12,7 @@ caller entered; `call` runs a whole call with a `KeySource` answering every prom
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -105,6 +106,7 @@ def speaking_seconds(text: str) -> float:
 _PRESS = re.compile(r"\bpress(?:ing)?\b", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=16)
 def _mentions(key: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """Where a prompt offers `key`: "press 2", and (after a first "press") a choice listed
     as "One bill, 2." (a word, a comma, the key, the end of the sentence)."""
@@ -117,10 +119,10 @@ def _mentions(key: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
 def _offer(text: str, key: str) -> re.Match[str] | None:
     said, listed = _mentions(key)
     found = said.search(text)
+    if found is not None:
+        return found
     first = _PRESS.search(text)
-    if found is None and first is not None:
-        found = listed.search(text, first.end())
-    return found
+    return listed.search(text, first.end()) if first is not None else None
 
 
 def heard_seconds(parts: list[tuple[str, float, int]] | list[list[Any]], key: str) -> float:

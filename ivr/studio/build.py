@@ -93,7 +93,8 @@ class Build:
     def note(self, widget: Widget, message: str) -> None:
         self.findings.append(Finding(widget, message, placeholder=False))
 
-    def text(self, widget: Widget, prop: str, value: Any, problems: list[str]) -> str:
+    def text(self, prop: str, value: Any, problems: list[str]) -> str:
+        """Studio text as plan text; what cannot be carried over goes to `problems`."""
         mapped: Mapped = self.names.text(value)
         problems.extend(f"properties.{prop}: {p}" for p in mapped.problems)
         return mapped.text

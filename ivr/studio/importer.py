@@ -167,7 +167,7 @@ def _plan(flow: Flow, options: Options, build: Build, start: str) -> dict[str, A
         plan["data"] = build.data
     if build.secrets:
         plan["secrets"] = build.secrets
-    plan["applets"] = {k: v for k, v in build.applets.items()}
+    plan["applets"] = dict(build.applets)
     if build.layout:
         plan["layout"] = build.layout
     return plan

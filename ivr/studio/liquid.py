@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ivr.errors import TemplateError
 from ivr.lang.model import BUILTIN_SOURCES
-from ivr.lang.templates import NAME_RE
+from ivr.lang.templates import NAME_RE, parse_ref
 from ivr.studio.flow import Flow
 
 _OUTPUT = re.compile(r"\{\{(.*?)\}\}", re.S)
 _TAG = re.compile(r"\{%.*?%\}", re.S)
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+|\[[0-9]+\])*")
-_SOURCE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+|\[[0-9]+\])*")
 
 CALL_FIELDS = {
     "From": "CLID",
@@ -132,7 +132,7 @@ class Names:
     def reference(self, path: str) -> tuple[str | None, str | None]:
         """(data source path, None) or (None, why it has no equivalent)."""
         source, problem = self._reference(path)
-        if source is not None and not _SOURCE.fullmatch(source):
+        if source is not None and not _readable(source):
             return None, (
                 f"'{path}': a key with characters other than letters, digits and _ cannot be "
                 "read by a placeholder"
@@ -226,6 +226,15 @@ class Names:
             return None, f"'{{{{{body.strip()}}}}}': more than one filter (one formatter only)"
         suffix = f":{formatters[0]}" if formatters else ""
         return f"$({source}{suffix})", None
+
+
+def _readable(source: str) -> bool:
+    """Whether a placeholder can read `source` (the template language's own grammar)."""
+    try:
+        parse_ref(source)
+    except TemplateError:
+        return False
+    return True
 
 
 def _split_first(path: str) -> tuple[str, str, str]:

@@ -18,7 +18,7 @@ def http_request(build: Build, widget: Widget) -> None:
     method = str(props.get("method", "GET")).upper()
     if method not in METHODS:
         problems.append(f"properties.method: {method} is not one of {', '.join(METHODS)}")
-    url = build.text(widget, "url", props.get("url"), problems).strip()
+    url = build.text("url", props.get("url"), problems).strip()
     if not url:
         problems.append("properties.url: no URL")
     request: dict[str, Any] = {"method": method, "url": url}
@@ -29,9 +29,7 @@ def http_request(build: Build, widget: Widget) -> None:
         parameters = []
     for i, item in enumerate(parameters):
         if isinstance(item, dict) and isinstance(item.get("key"), str):
-            params[item["key"]] = build.text(
-                widget, f"parameters[{i}]", item.get("value"), problems
-            )
+            params[item["key"]] = build.text(f"parameters[{i}]", item.get("value"), problems)
     content_type = str(props.get("content_type", "")).lower()
     body = props.get("body")
     if body is not None and not isinstance(body, str):
@@ -45,7 +43,7 @@ def http_request(build: Build, widget: Widget) -> None:
     elif params:
         request["form"] = params
     elif has_body:
-        request["body"] = build.text(widget, "body", body, problems)
+        request["body"] = build.text("body", body, problems)
         if content_type:
             request["headers"] = {"Content-Type": props["content_type"]}
     if params and has_body and method != "GET":
@@ -95,7 +93,7 @@ def _json_body(build: Build, widget: Widget, body: str, problems: list[str]) -> 
     except json.JSONDecodeError:
         # Liquid outside a JSON string (`{"amount": {{flow.variables.amount}}}`): sent as text.
         return {
-            "body": build.text(widget, "body", body, problems),
+            "body": build.text("body", body, problems),
             "headers": {"Content-Type": "application/json"},
         }
     return {"json": _walk(build, widget, value, problems)}
@@ -103,7 +101,7 @@ def _json_body(build: Build, widget: Widget, body: str, problems: list[str]) -> 
 
 def _walk(build: Build, widget: Widget, value: Any, problems: list[str]) -> Any:
     if isinstance(value, str):
-        return build.text(widget, "body", value, problems)
+        return build.text("body", value, problems)
     if isinstance(value, dict):
         return {k: _walk(build, widget, v, problems) for k, v in value.items()}
     if isinstance(value, list):
@@ -132,14 +130,14 @@ RESULT_FIELDS = {
 def capture_payments(build: Build, widget: Widget) -> None:
     props = widget.properties
     problems: list[str] = []
-    amount = build.text(widget, "payment_amount", props.get("payment_amount"), problems).strip()
+    amount = build.text("payment_amount", props.get("payment_amount"), problems).strip()
     if not amount:
         problems.append("properties.payment_amount: no amount")
     currency = str(props.get("currency") or "usd").upper()
     method = str(props.get("payment_method") or "CREDIT_CARD").upper().replace("-", "_")
     if method != "CREDIT_CARD":
         problems.append(f"properties.payment_method: {props['payment_method']} (cards only)")
-    description = build.text(widget, "description", props.get("description"), problems)
+    description = build.text("description", props.get("description"), problems)
     if problems:
         return build.placeholder(widget, "; ".join(problems))
     for difference in _bridge_differences(props):

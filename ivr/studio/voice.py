@@ -37,9 +37,9 @@ def _prompts(build: Build, widget: Widget, problems: list[str]) -> list[dict[str
     props = widget.properties
     items: list[dict[str, Any]] = []
     if props.get("say"):
-        items.append({"say": build.text(widget, "say", props["say"], problems)})
+        items.append({"say": build.text("say", props["say"], problems)})
     if props.get("play"):
-        items.append({"play": build.text(widget, "play", props["play"], problems)})
+        items.append({"play": build.text("play", props["play"], problems)})
     return items
 
 
@@ -137,15 +137,7 @@ def gather(build: Build, widget: Widget) -> None:
 
 def set_variables(build: Build, widget: Widget) -> None:
     problems: list[str] = []
-    values: dict[str, Any] = {}
-    variables = widget.properties.get("variables") or []
-    for i, item in enumerate(variables if isinstance(variables, list) else []):
-        if not isinstance(item, dict) or not isinstance(item.get("key"), str):
-            problems.append(f"properties.variables[{i}]: needs a key")
-            continue
-        mapped = build.names.text(item.get("value", ""))
-        problems.extend(f"properties.variables[{i}]: {p}" for p in mapped.problems)
-        values[build.names.variable(item["key"])] = mapped.text
+    values = _assignments(build, widget, "variables", problems, need_key=True)
     if problems:
         return build.placeholder(widget, "; ".join(problems))
     if not values:
@@ -156,11 +148,29 @@ def set_variables(build: Build, widget: Widget) -> None:
     )
 
 
+def _assignments(
+    build: Build, widget: Widget, prop: str, problems: list[str], *, need_key: bool
+) -> dict[str, Any]:
+    """Studio's `[{key, value}]` list in `prop` as data source → value (an item with no key is
+    a problem where `need_key`, else skipped)."""
+    values: dict[str, Any] = {}
+    items = widget.properties.get(prop) or []
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+            if need_key:
+                problems.append(f"properties.{prop}[{i}]: needs a key")
+            continue
+        mapped = build.names.text(item.get("value", ""))
+        problems.extend(f"properties.{prop}[{i}]: {p}" for p in mapped.problems)
+        values[build.names.variable(item["key"])] = mapped.text
+    return values
+
+
 def _phone(build: Build, widget: Widget, prop: str, problems: list[str]) -> str | None:
     value = widget.properties.get(prop)
     if value in (None, ""):
         return None
-    text = build.text(widget, prop, value, problems).strip()
+    text = build.text(prop, value, problems).strip()
     for number in text.split(","):
         if "$(" not in number and not _E164.fullmatch(number.strip()):
             problems.append(f"properties.{prop}: '{number.strip()}' is not an E.164 number")
@@ -227,7 +237,7 @@ def enqueue_call(build: Build, widget: Widget) -> None:
             widget, "a TaskRouter (Flex) workflow: place the caller in a named queue instead"
         )
     problems: list[str] = []
-    queue = build.text(widget, "queue_name", props.get("queue_name"), problems).strip()
+    queue = build.text("queue_name", props.get("queue_name"), problems).strip()
     if not queue:
         problems.append("properties.queue_name: no queue")
     if problems:
@@ -290,13 +300,7 @@ def run_subflow(build: Build, widget: Widget) -> None:
     if not isinstance(sid, str) or not sid:
         return build.placeholder(widget, "properties.flow_sid: no subflow named")
     problems: list[str] = []
-    values: dict[str, Any] = {}
-    parameters = widget.properties.get("parameters") or []
-    for i, item in enumerate(parameters if isinstance(parameters, list) else []):
-        if isinstance(item, dict) and isinstance(item.get("key"), str):
-            mapped = build.names.text(item.get("value", ""))
-            problems.extend(f"properties.parameters[{i}]: {p}" for p in mapped.problems)
-            values[build.names.variable(item["key"])] = mapped.text
+    values = _assignments(build, widget, "parameters", problems, need_key=False)
     if problems:
         return build.placeholder(widget, "; ".join(problems))
     goto = {"type": "goto_plan", "plan": _continue_in(build, widget, sid)}

@@ -57,20 +57,20 @@ def plan_yaml(
         "# Applet ids are the widgets' names; a widget's output is a data source named after",
         "# its applet (widgets.main_menu.Digits -> $(main_menu_Digits)).",
     ]
-    placeholders = [f for f in findings if f.placeholder]
-    differences = [f for f in findings if not f.placeholder]
-    if placeholders:
-        lines.append("#")
-        lines.append("# Not imported (each is a placeholder that routes to the fallback):")
-        lines.extend(f"#   - {f.widget.name} ({f.widget.type}): {f.message}" for f in placeholders)
-    if differences:
-        lines.append("#")
-        lines.append("# Imported with a difference:")
-        lines.extend(f"#   - {f.widget.name} ({f.widget.type}): {f.message}" for f in differences)
-    if notes:
-        lines.append("#")
-        lines.append("# Names:")
-        lines.extend(f"#   - {n}" for n in notes)
+
+    def section(title: str, items: Sequence[str]) -> None:
+        if items:
+            lines.extend(["#", f"# {title}:", *(f"#   - {item}" for item in items)])
+
+    def said(finding: Finding) -> str:
+        return f"{finding.widget.name} ({finding.widget.type}): {finding.message}"
+
+    section(
+        "Not imported (each is a placeholder that routes to the fallback)",
+        [said(f) for f in findings if f.placeholder],
+    )
+    section("Imported with a difference", [said(f) for f in findings if not f.placeholder])
+    section("Names", notes)
     if left_out:
         lines.append("#")
         lines.append(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 import click
+
+from ivr.lang.fields import ID_RE
 
 
 @click.group("import")
@@ -16,7 +17,7 @@ def import_group() -> None:
 
 def _subflow(value: str) -> tuple[str, str]:
     sid, sep, plan = value.partition("=")
-    if not sep or not sid.startswith("FW") or not re.fullmatch(r"[a-z][a-z0-9_]*", plan):
+    if not sep or not sid.startswith("FW") or not ID_RE.fullmatch(plan):
         raise click.BadParameter(f"'{value}': expected FW...=plan_id")
     return sid, plan
 
@@ -73,8 +74,8 @@ def studio(
 
     say = lambda text: click.echo(text, err=True)  # noqa: E731 - the report goes to stderr
     plan = plan_id or snake(flow.stem)
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", plan):
-        raise click.BadParameter(f"'{plan}' must match [a-z][a-z0-9_]*", param_hint="--plan-id")
+    if not ID_RE.fullmatch(plan):
+        raise click.BadParameter(f"'{plan}' must match {ID_RE.pattern}", param_hint="--plan-id")
     if output is not None and output.exists() and not force:
         raise click.UsageError(f"{output} exists (use --force to overwrite it)")
     options = Options(
