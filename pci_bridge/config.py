@@ -9,7 +9,7 @@ from foundation.documents import DocumentError, check, validator
 from foundation.phone import E164
 from pci_bridge.cards import BRAND_NAMES, DEFAULT_ACCEPTED
 from pci_bridge.errors import PciBridgeError, bridge_keys
-from pci_bridge.prompts import PROMPTS
+from pci_bridge.prompts import PROMPTS, TRANSLATIONS
 
 # The embedded default uses the +44 20 7946 0xxx drama range: never real lines.
 DEFAULT_TRANSFER_NUMBERS = ("+442079460001",)
@@ -32,6 +32,8 @@ class BridgeConfig:
     timezone: str = "Europe/London"
     voice: str | None = "Polly.Amy"
     language: str | None = "en-GB"
+    # the voice for each other language a session may ask for (pci_bridge/prompts.py)
+    voices: dict[str, str] = field(default_factory=lambda: {"cy-GB": "Polly.Gwyneth"})
     input_timeout: int = 10
     prompts: dict[str, str] = field(default_factory=dict)
     gateway: str = "simulated"
@@ -45,8 +47,20 @@ class BridgeConfig:
     webhook_secret: str | None = None  # PCI_WEBHOOK_SECRET: signs those POSTs
     outbox_interval: float = 5.0  # seconds between delivery rounds in a serving process
 
-    def prompt(self, name: str, **values: Any) -> str:
-        return self.prompts.get(name, PROMPTS[name]).format(**values)
+    def prompt(self, name: str, language: str | None = None, **values: Any) -> str:
+        """Prompt `name` in `language` (None: the bridge's own), `{names}` filled in; the
+        `prompts` setting overrides the bridge's own language (any region of it) only."""
+        language = language or self.language or "en-GB"
+        own = language[:2].lower() == (self.language or "en-GB")[:2].lower()  # en-US on en-GB
+        text = self.prompts.get(name) if own else None
+        table = TRANSLATIONS.get(language[:2].lower(), PROMPTS)
+        return (text or table[name]).format(**values)
+
+    def voice_for(self, language: str | None) -> str | None:
+        """The voice that speaks `language` (None: the bridge's own)."""
+        if language and language != self.language:
+            return self.voices.get(language) or self.voice
+        return self.voice
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "pci") -> BridgeConfig:
@@ -111,6 +125,15 @@ def _property(f: Field[Any]) -> dict[str, Any]:
             "propertyNames": {
                 "enum": list(PROMPTS),
                 "x-messages": {"enum": f"unknown prompt '{{value}}' (one of {', '.join(PROMPTS)})"},
+            },
+        }
+    if f.name == "voices":
+        return {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "propertyNames": {
+                "pattern": "^[a-z]{2,3}-[A-Z]{2}$",
+                "x-messages": {"pattern": "'{value}' is not a language tag such as cy-GB"},
             },
         }
     kinds = {bool: "boolean", int: "integer", float: "number", str: "string"}

@@ -53,6 +53,7 @@ sessions = Table(
     Column("save_card", Boolean, nullable=False, default=False),
     Column("card_token", String(64)),
     Column("max_cards", Integer),
+    Column("language", String(16)),  # what the payment leg speaks (null: the bridge's own)
     Column("idempotency_key", String(255), unique=True),
     Column("request_hash", String(64)),
     Column("created_at", String(40), nullable=False, index=True),

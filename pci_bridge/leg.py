@@ -62,6 +62,7 @@ class Leg:
     ended: bool = False
     failure: dict[str, Any] | None = None  # the last decline (FAILURE_FIELDS of its result),
     # reported if the caller stops
+    language: str | None = None  # what the leg speaks (the session's; None: the bridge's own)
 
     def __post_init__(self) -> None:
         self.stage = Stage(self.stage)  # read back from JSON as a plain string
@@ -104,16 +105,17 @@ class PaymentLeg:
         session = self.sessions.clids.live_session(presented_clid)
         if session is None or session.state != SessionState.CREATED:
             log.warning("[%s] no payment waits for CLID %s", call_sid, presented_clid)
-            return self._goodbye(self.config.prompt("not_found"))
+            return self._goodbye(self._words(None, "not_found"))
         session_id = session.id
         with self.state.lock(SESSION_LOCK.format(session_id=session_id)):
             if not self.sessions.ledger.update(
                 session_id, only_if=(SessionState.CREATED,), state=SessionState.IN_PROGRESS
             ):
-                return self._goodbye(self.config.prompt("not_found"))
+                return self._goodbye(self._words(None, "not_found"))
             self.state.put(CALL_KEY.format(call_sid=call_sid), session_id, self.config.leg_ttl)
-            leg = Leg(session_id, call_sid, tries={})
-            intro = self.config.prompt(
+            leg = Leg(session_id, call_sid, tries={}, language=session.language)
+            intro = self._words(
+                leg,
                 _named("intro", session),
                 amount=self._amount(session),
                 merchant=self.config.merchant_name,
@@ -125,17 +127,17 @@ class PaymentLeg:
         with self.state.lock(SESSION_LOCK.format(session_id=session_id)):
             leg = self._leg(session_id)
             if leg is None:
-                return self._goodbye(self.config.prompt("not_found"))
+                return self._goodbye(self._words(leg, "not_found"))
             if leg.ended or turn != leg.turn:
                 return leg.response  # a repeated webhook: same answer, nothing runs again
             row = self.lifecycle.row(session_id)
             if row.state != SessionState.IN_PROGRESS:  # ended elsewhere (cancelled, ...)
-                return self._end(leg, [self.config.prompt("ended")])
+                return self._end(leg, [self._words(leg, "ended")])
             if "*" in digits:
                 self.lifecycle.finish(
                     session_id, SessionState.CANCELLED, PaymentResult(Outcome.CANCELLED, leg.cards)
                 )
-                return self._end(leg, [self.config.prompt("cancelled")])
+                return self._end(leg, [self._words(leg, "cancelled")])
             handler = getattr(self, f"_on_{leg.stage}")
             return handler(leg, row, digits)
 
@@ -157,33 +159,33 @@ class PaymentLeg:
 
     def _on_number(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits:
-            return self._retry(leg, row, self.config.prompt("no_input"))
+            return self._retry(leg, row, self._words(leg, "no_input"))
         try:
             brand = check_number(digits, self.config.accepted_brands)
         except CardProblem as problem:
-            return self._retry(leg, row, self._problem(problem))
+            return self._retry(leg, row, self._problem(leg, problem))
         leg.brand, leg.last4 = brand.name, digits[-4:]
         self._seal(leg, number=digits)
         return self._ask(leg, [], Stage.EXPIRY)
 
     def _on_expiry(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits:
-            return self._retry(leg, row, self.config.prompt("no_input"))
+            return self._retry(leg, row, self._words(leg, "no_input"))
         today = self.sessions.clock().astimezone(ZoneInfo(self.config.timezone)).date()
         try:
             month, year = check_expiry(digits, today)
         except CardProblem as problem:
-            return self._retry(leg, row, self._problem(problem))
+            return self._retry(leg, row, self._problem(leg, problem))
         self._seal(leg, expiry=f"{month:02d}{year}")
         return self._ask(leg, [], Stage.CODE)
 
     def _on_code(self, leg: Leg, row: SessionRow, digits: str) -> str:
         if not digits:
-            return self._retry(leg, row, self.config.prompt("no_input"))
+            return self._retry(leg, row, self._words(leg, "no_input"))
         try:
             check_code(digits, self._brand(leg))
         except CardProblem as problem:
-            return self._retry(leg, row, self._problem(problem))
+            return self._retry(leg, row, self._problem(leg, problem))
         self._seal(leg, code=digits)
         return self._ask(leg, [], Stage.POSTCODE if self.config.ask_postcode else Stage.CONFIRM)
 
@@ -192,9 +194,9 @@ class PaymentLeg:
             return self._retry(
                 leg,
                 row,
-                self.config.prompt("no_input")
+                self._words(leg, "no_input")
                 if not digits
-                else self.config.prompt("invalid_postcode"),
+                else self._words(leg, "invalid_postcode"),
             )
         self._seal(leg, postcode=digits)
         return self._ask(leg, [], Stage.CONFIRM)
@@ -204,14 +206,12 @@ class PaymentLeg:
             self.lifecycle.finish(
                 leg.session_id, SessionState.CANCELLED, PaymentResult(Outcome.CANCELLED, leg.cards)
             )
-            return self._end(leg, [self.config.prompt("cancelled")])
+            return self._end(leg, [self._words(leg, "cancelled")])
         if digits != "1":
             return self._retry(
                 leg,
                 row,
-                self.config.prompt("no_input")
-                if not digits
-                else self.config.prompt("press_1_or_2"),
+                self._words(leg, "no_input") if not digits else self._words(leg, "press_1_or_2"),
             )
         return self._charge(leg, row)
 
@@ -235,7 +235,7 @@ class PaymentLeg:
         fields = self._open(leg)
         if fields is None or not {"number", "expiry", "code"} <= set(fields):
             leg.tries = {}
-            return self._ask(leg, [self.config.prompt("too_long")], Stage.NUMBER)
+            return self._ask(leg, [self._words(leg, "too_long")], Stage.NUMBER)
         leg.cards += 1
         card = Card(
             number=fields["number"],
@@ -261,23 +261,22 @@ class PaymentLeg:
         finally:
             del card
         if answer is None:  # it may or may not have charged: the caller must not pay again
-            return self._end(leg, [self.config.prompt("gateway_unknown")])
+            return self._end(leg, [self._words(leg, "gateway_unknown")])
         if answer.status == ChargeStatus.DECLINED:
             failure = failure_result(answer, leg.cards, self.charging.gateway.name)
             decline = failure.to_json()
             leg.failure = {name: decline[name] for name in FAILURE_FIELDS}
             if leg.cards < (row.max_cards or self.config.max_cards):
-                reason = answer.message or self.config.prompt("no_reason")
-                return self._ask(
-                    leg, [self.config.prompt("declined", reason=reason)], Stage.ANOTHER
-                )
+                reason = answer.message or self._words(leg, "no_reason")
+                return self._ask(leg, [self._words(leg, "declined", reason=reason)], Stage.ANOTHER)
         result, _ = self.charging.conclude(session_id, leg.cards, answer)
         if answer.status == ChargeStatus.SUCCESS:
             code = spoken(result.confirmation_code or "")
             return self._end(
                 leg,
                 [
-                    self.config.prompt(
+                    self._words(
+                        leg,
                         _named("success", row),
                         amount=self._amount(row),
                         code=code,
@@ -285,11 +284,12 @@ class PaymentLeg:
                         last4=" ".join(leg.last4 or ""),
                     )
                 ],
+                returning=False,  # the result was the news; the call goes straight on
             )
         if answer.status == ChargeStatus.DECLINED:
-            reason = answer.message or self.config.prompt("no_reason")
-            return self._end(leg, [self.config.prompt("declined", reason=reason)])
-        return self._end(leg, [self.config.prompt("gateway_error")])
+            reason = answer.message or self._words(leg, "no_reason")
+            return self._end(leg, [self._words(leg, "declined", reason=reason)])
+        return self._end(leg, [self._words(leg, "gateway_error")])
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -305,7 +305,7 @@ class PaymentLeg:
                 PaymentResult(Outcome.TOO_MANY_ATTEMPTS, leg.cards),
                 only_if=IN_PROGRESS,
             )
-            return self._end(leg, [reason, self.config.prompt("too_many")])
+            return self._end(leg, [reason, self._words(leg, "too_many")])
         return self._ask(leg, [reason], leg.stage)
 
     def _ask(self, leg: Leg, lead: list[str], stage: Stage) -> str:
@@ -313,7 +313,7 @@ class PaymentLeg:
         leg.turn += 1
         response = VoiceResponse()
         for text in lead:
-            response.say(text, **self._voice())
+            response.say(text, **self._voice(leg))
         url = self.turn_url(leg.session_id, leg.turn)
         attrs: dict[str, Any] = {
             "input": "dtmf",
@@ -331,7 +331,7 @@ class PaymentLeg:
                 Stage.CODE: self._brand(leg).code_length if leg.brand else 3,
             }.get(stage, 1)
         gather = response.gather(**attrs)
-        gather.say(self._prompt(leg, stage), **self._voice())
+        gather.say(self._prompt(leg, stage), **self._voice(leg))
         response.redirect(url, method="POST")
         leg.response = str(response)
         self._save(leg)
@@ -339,23 +339,26 @@ class PaymentLeg:
 
     def _prompt(self, leg: Leg, stage: Stage) -> str:
         if stage == Stage.CODE:
-            return self.config.prompt("code", code_length=self._brand(leg).code_length)
+            return self._words(leg, "code", code_length=self._brand(leg).code_length)
         if stage == Stage.CONFIRM:
             row = self.lifecycle.row(leg.session_id)
-            return self.config.prompt(
+            return self._words(
+                leg,
                 _named("confirm", row),
                 amount=self._amount(row),
                 brand=BRAND_NAMES.get(leg.brand or "", "card"),
                 last4=" ".join(leg.last4 or ""),
             )
         if stage == Stage.ANOTHER:
-            return self.config.prompt("another_card")
-        return self.config.prompt(stage)
+            return self._words(leg, "another_card")
+        return self._words(leg, stage)
 
-    def _end(self, leg: Leg, lines: list[str]) -> str:
+    def _end(self, leg: Leg, lines: list[str], *, returning: bool = True) -> str:
+        """Say `lines` (and, unless the card was taken, that the caller goes back to the
+        main service), then hang up the leg."""
         response = VoiceResponse()
-        for text in [*lines, self.config.prompt("returning")]:
-            response.say(text, **self._voice())
+        for text in [*lines, *([self._words(leg, "returning")] if returning else [])]:
+            response.say(text, **self._voice(leg))
         response.hangup()
         leg.ended = True
         leg.turn += 1
@@ -366,19 +369,25 @@ class PaymentLeg:
 
     def _goodbye(self, text: str) -> str:
         response = VoiceResponse()
-        response.say(text, **self._voice())
+        response.say(text, **self._voice(None))
         response.hangup()
         return str(response)
 
-    def _problem(self, problem: CardProblem) -> str:
-        return self.config.prompt(problem.prompt, **problem.values)
+    def _problem(self, leg: Leg, problem: CardProblem) -> str:
+        return self._words(leg, problem.prompt, **problem.values)
 
-    def _voice(self) -> dict[str, str]:
+    def _words(self, leg: Leg | None, name: str, **values: Any) -> str:
+        """Prompt `name` in the leg's language (the bridge's own before a leg starts)."""
+        return self.config.prompt(name, leg.language if leg else None, **values)
+
+    def _voice(self, leg: Leg | None) -> dict[str, str]:
+        language = (leg.language if leg else None) or self.config.language
+        voice = self.config.voice_for(language)
         out = {}
-        if self.config.voice:
-            out["voice"] = self.config.voice
-        if self.config.language:
-            out["language"] = self.config.language
+        if voice:
+            out["voice"] = voice
+        if language:
+            out["language"] = language
         return out
 
     def _amount(self, row: SessionRow) -> str:

@@ -327,6 +327,14 @@ def document() -> dict[str, Any]:
                                 "in_progress with result null, and the result is read later"
                             ),
                         },
+                        "language": {
+                            "type": "string",
+                            "maxLength": 16,
+                            "description": (
+                                "the language the payment leg speaks, e.g. cy-GB (default: "
+                                "the bridge's own); English and Welsh"
+                            ),
+                        },
                         "max_cards": {
                             "type": "integer",
                             "minimum": 1,

@@ -106,6 +106,7 @@ class SessionRow(_Columns):
     save_card: bool = False
     card_token: str | None = None
     max_cards: int | None = None
+    language: str | None = None  # what the payment leg speaks (None: the bridge's own)
     idempotency_key: str | None = None
     request_hash: str | None = None
     ended_at: str | None = None

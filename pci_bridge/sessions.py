@@ -103,6 +103,7 @@ class Sessions:
             save_card=request.save_card,
             card_token=request.card_token,
             max_cards=request.max_cards,
+            language=request.language,
             idempotency_key=idempotency_key or None,
             request_hash=digest,
             created_at=now.isoformat(),

@@ -17,14 +17,16 @@ from foundation.phone import E164, presented_clid
 from pci_bridge.config import BridgeConfig
 from pci_bridge.errors import ValidationError
 from pci_bridge.openapi import document
+from pci_bridge.prompts import speaks
 from pci_bridge.stored_cards import WAIT_DEFAULT, WAIT_MAX
 
 AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
+TAG = re.compile(r"[a-z]{2,3}-[A-Z]{2}")
 SCHEMA = document()["components"]["schemas"]["NewSession"]
 _VALIDATOR = Draft202012Validator(SCHEMA)
 FIELDS = tuple(sorted(SCHEMA["properties"]))
 # Optional fields the API has always taken as absent when they are null.
-NULL_IS_ABSENT = frozenset({"description", "caller_clid", "card_token", "max_cards"})
+NULL_IS_ABSENT = frozenset({"description", "caller_clid", "card_token", "max_cards", "language"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class SessionRequest:
     description: str | None = None
     card_token: str | None = None
     max_cards: int | None = None
+    language: str | None = None  # the leg's prompts (None: the bridge's own language)
     wait: int = WAIT_DEFAULT  # how long to wait is not part of what is asked for
 
     def asked(self) -> dict[str, Any]:
@@ -57,6 +60,8 @@ class SessionRequest:
             out["description"] = self.description
         if self.card_token:
             out["card_token"] = self.card_token
+        if self.language is not None:
+            out["language"] = self.language
         return out
 
 
@@ -102,6 +107,9 @@ def session_request(body: Any, config: BridgeConfig) -> SessionRequest:
             "must be more than zero (a zero amount only verifies and saves a card: "
             "save_card true, no card_token)",
         )
+    check("language")
+    language = body.get("language") or None  # "" (a plan without languages): the bridge's
+    check("language", language is None or bool(TAG.fullmatch(language) and speaks(language)))
     check("wait")
     wait = body.get("wait", WAIT_DEFAULT)
     check("wait", isinstance(wait, int))
@@ -114,6 +122,7 @@ def session_request(body: Any, config: BridgeConfig) -> SessionRequest:
         description=body.get("description"),
         card_token=token.strip() if token else None,
         max_cards=max_cards,
+        language=language,
         wait=wait,
     )
 
@@ -147,6 +156,8 @@ def _problem(field: str, value: Any, config: BridgeConfig) -> str:
         "save_card": "expected true or false",
         "max_cards": f"a whole number from 1 to {config.max_cards}",
         "wait": f"a whole number of seconds from 0 to {WAIT_MAX}",
+        "language": f"{value!r} is not a language the payment line speaks: a tag such as "
+        "en-GB or cy-GB (English or Welsh)",
     }
     return messages[field]
 
