@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from applets.common import InputConfig, ask_again, number_value, text_or_none
+from applets.common import (
+    ListenConfig,
+    ask_again,
+    heard,
+    listening,
+    number_value,
+    text_or_none,
+)
 from foundation.digits import is_digits
 from foundation.suggest import did_you_mean
 from ivr.engine.actions import Gather, Say
-from ivr.engine.prompts import PromptItem, Prompts, render
-from ivr.engine.protocol import Applet, Ask, Context, Decision, Event, Keys, Outcome
+from ivr.engine.prompts import PromptItem, Prompts, render, speaker
+from ivr.engine.protocol import Applet, Ask, Context, Decision, Event, Outcome
 from ivr.errors import EngineError
 from ivr.lang.diagnostics import Path
 from ivr.lang.fields import (
@@ -32,6 +39,7 @@ from ivr.lang.fields import (
     struct_schema,
 )
 from ivr.lang.formatters import currency, digits, speak_date, to_decimal
+from ivr.lang.languages import engine_words, spoken_digits, yes_or_no
 from ivr.lang.templates import Template
 
 VALIDATIONS = ("digits", "amount", "date", "choice", "regex")
@@ -142,7 +150,7 @@ class ValidationKind(FieldKind):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CollectDigitsConfig(InputConfig):
+class CollectDigitsConfig(ListenConfig):
     prompt: tuple[PromptItem, ...] = field(metadata=spec(Prompts(), "what the caller hears"))
     store: str = field(metadata=spec(Name(), "data source that receives the entry"))
     min_length: int = field(
@@ -166,6 +174,7 @@ class CollectDigitsConfig(InputConfig):
     )
 
     def check_config(self, path: Path, check: Check) -> None:
+        super().check_config(path, check)
         if self.min_length > self.max_length:
             check.error(
                 path + ("min_length",),
@@ -176,7 +185,10 @@ class CollectDigitsConfig(InputConfig):
 class CollectDigitsApplet(Applet):
     type_name = "collect_digits"
     ends_turn = True
-    doc = "Key-pad input into a data source (VCC IVR Collect Digit / Digit String)."
+    doc = (
+        "Key-pad input into a data source (VCC IVR Collect Digit / Digit String); with "
+        "input: [dtmf, speech] the caller may say the numbers instead."
+    )
     outcomes = ("next", "no_input", "invalid")
     Config = CollectDigitsConfig
 
@@ -199,19 +211,27 @@ class CollectDigitsApplet(Applet):
         elif c.validate.kind == "choice" and c.validate.choice is not None:
             if self._count(ctx) <= 9:
                 num = 1
-        return Gather(tuple(speech), num, c.finish_on_key, number_value(c.timeout, scope))
+        asked = Gather(tuple(speech), num, c.finish_on_key, number_value(c.timeout, scope))
+        return listening(asked, c, scope, [])
 
     def enter(self, ctx: Context) -> Decision:
         ctx.state.clear()
         return Ask((self.gather(ctx),))
 
     def resume(self, ctx: Context, event: Event) -> Decision:
-        entry = event.digits if isinstance(event, Keys) else ""
+        kind, given = heard(event, self.config)
+        entry = given if kind == "keys" else ""
+        if kind == "words":  # numbers said: the keys they stand for
+            entry = spoken_digits(given, decimal=self.config.validate.kind == "amount")
         if ctx.state.get("pending") is not None:
+            if kind == "words":  # "yes", "no", "one" (nothing else is an answer)
+                entry = yes_or_no(given) or "?"
+            elif kind == "unsure":  # words not heard well are not a yes
+                entry = "?"
             return self._confirmed(ctx, entry)
-        if not entry:
+        if kind == "none":
             return ask_again(self, ctx, "no_input", self.gather, "invalid")
-        value = self.check(entry, ctx)
+        value = self.check(entry, ctx) if entry else None
         if value is None:
             return ask_again(self, ctx, "invalid", self.gather, "invalid")
         if self.config.confirm:
@@ -226,13 +246,15 @@ class CollectDigitsApplet(Applet):
         c = self.config
         scope = ctx.scope()
         fmt = scope.formatting
-        spoken = {"amount": currency, "date": speak_date}.get(c.validate.kind, digits)(value, fmt)
-        say = Say(
-            f"You entered {spoken}. If that is right, press 1. To enter it again, press 2.",
-            text_or_none(c.voice, scope),
-            text_or_none(c.language, scope),
+        voice, language = speaker(
+            scope, text_or_none(c.voice, scope), text_or_none(c.language, scope)
         )
-        return Gather((say,), 1, "", number_value(c.timeout, scope))
+        if language and fmt.language != language:
+            fmt = replace(fmt, language=language)
+        spoken = {"amount": currency, "date": speak_date}.get(c.validate.kind, digits)(value, fmt)
+        say = Say(engine_words("entered", language or "", value=spoken), voice, language)
+        asked = Gather((say,), 1, "", number_value(c.timeout, scope))
+        return listening(asked, c, scope, [], keys=True)
 
     def _confirmed(self, ctx: Context, entry: str) -> Decision:
         pending = ctx.state["pending"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
+from ivr.engine.actions import Gather
 from ivr.engine.prompts import PromptItem, Prompts
 from ivr.lang.diagnostics import Path
-from ivr.lang.fields import Check, Integer, Text, spec
+from ivr.lang.fields import Check, Choice, Integer, ListOf, Number, Text, spec
+from ivr.lang.languages import Localized, PerLanguage, pick
 from ivr.lang.templates import Template
 
 
@@ -46,6 +49,76 @@ class InputConfig(VoiceConfig):
         default=None,
         metadata=spec(Prompts(), "played before the prompt again after an invalid entry"),
     )
+
+
+INPUTS = ("dtmf", "speech")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListenConfig(InputConfig):
+    """Fields of applets that may take the caller's words as well as keys."""
+
+    input: tuple[str, ...] = field(
+        default=("dtmf",),
+        metadata=spec(
+            ListOf(Choice(*INPUTS), min_items=1),
+            "how the caller may answer: [dtmf] (keys), [speech] (words) or [dtmf, speech]",
+        ),
+    )
+    hints: tuple[Template, ...] | Localized = field(
+        default=(),
+        metadata=spec(
+            PerLanguage(ListOf(Text())),
+            "words and phrases the speech recognizer should expect (Twilio's hints)",
+        ),
+    )
+    min_confidence: Decimal = field(
+        default=Decimal("0.5"),
+        metadata=spec(
+            Number(0, placeholders=False),
+            "words heard with less confidence than this (0 to 1) count as no match",
+        ),
+    )
+
+    def check_config(self, path: Path, check: Check) -> None:
+        twice = [name for name in INPUTS if self.input.count(name) > 1]
+        if twice:
+            check.error(path + ("input",), f"input lists {twice[0]} twice")
+        if self.min_confidence > 1:
+            check.error(
+                path + ("min_confidence",),
+                f"min_confidence is between 0 and 1, found {self.min_confidence}",
+            )
+        if "speech" not in self.input and self.hints:
+            check.warning(path + ("hints",), "hints are for speech: add speech to input")
+
+
+def listening(
+    gather: Gather, config: ListenConfig, scope: Any, hints: list[str], *, keys: bool = False
+) -> Gather:
+    """`gather` taking words too where the applet's `input` says so (and keys as well with
+    `keys`: a read-back says "press 1")."""
+    if "speech" not in config.input:
+        return gather
+    inputs = ("dtmf", "speech") if keys else config.input
+    language = text_or_none(config.language, scope) or scope.language() or None
+    given = [h.render(scope).strip() for h in pick(config.hints, language or "")]
+    phrases = [h for h in dict.fromkeys(given + hints) if h]
+    return replace(gather, input=" ".join(inputs), hints=", ".join(phrases), language=language)
+
+
+def heard(event: Any, config: ListenConfig) -> tuple[str, str]:
+    """What the caller gave: ("keys", digits), ("words", text), ("unsure", text) for words
+    heard with too little confidence, or ("none", "")."""
+    from ivr.engine.protocol import Keys, Speech
+
+    if isinstance(event, Keys) and event.digits:
+        return "keys", event.digits
+    if isinstance(event, Speech) and "speech" in config.input:
+        if Decimal(str(event.confidence)) < config.min_confidence:
+            return "unsure", event.text
+        return "words", event.text
+    return "none", ""
 
 
 def one_of(obj: Any, names: tuple[str, ...], path: Path, check: Check) -> None:
@@ -87,7 +160,6 @@ def ask_again(
     `invalid_prompt` (when set) and then the main prompt again. When retries are used up the
     outcome is `no_input` after a silent attempt, else `exhausted` (`invalid` or `no_match`).
     """
-    from ivr.engine.actions import Gather
     from ivr.engine.prompts import render
     from ivr.engine.protocol import Ask, Outcome
 
@@ -105,6 +177,4 @@ def ask_again(
         language=text_or_none(applet.config.language, scope),
     )
     main: Gather = gather(ctx)
-    return Ask(
-        (Gather(tuple(lead) + main.prompts, main.num_digits, main.finish_on_key, main.timeout),)
-    )
+    return Ask((replace(main, prompts=tuple(lead) + main.prompts),))

@@ -11,12 +11,15 @@ from ivr.engine.prompts import PromptItem, Prompts, render
 from ivr.engine.protocol import Applet, Context, Decision, End
 from ivr.lang.diagnostics import Path
 from ivr.lang.fields import Check, Text, spec
+from ivr.lang.languages import Localized, PerLanguage
 from ivr.lang.templates import Template
 
 
 @dataclass(frozen=True, kw_only=True)
 class HangupConfig(VoiceConfig):
-    say: Template | None = field(default=None, metadata=spec(Text(), "goodbye text"))
+    say: Template | Localized | None = field(
+        default=None, metadata=spec(PerLanguage(Text()), "goodbye text")
+    )
     prompts: tuple[PromptItem, ...] | None = field(
         default=None, metadata=spec(Prompts(), "goodbye prompts")
     )

@@ -13,13 +13,15 @@ from ivr.engine.actions import Wait
 from ivr.engine.prompts import PromptItem, render
 from ivr.engine.protocol import Applet, Ask, Context, Decision, Event, Outcome
 from ivr.lang.fields import Integer, Text, spec
+from ivr.lang.languages import PerLanguage
 from ivr.lang.templates import Template
 
 
 @dataclass(frozen=True, kw_only=True)
 class PauseConfig(VoiceConfig):
     say: Template | None = field(
-        default=None, metadata=spec(Text(), "what to say before the silence, e.g. Please hold")
+        default=None,
+        metadata=spec(PerLanguage(Text()), "what to say before the silence, e.g. Please hold"),
     )
     seconds: int = field(
         default=2,

@@ -11,12 +11,15 @@ from ivr.engine.prompts import PromptItem, Prompts, render
 from ivr.engine.protocol import Applet, Context, Decision, Outcome
 from ivr.lang.diagnostics import Path
 from ivr.lang.fields import Check, Integer, SourcePath, Text, spec
+from ivr.lang.languages import Localized, PerLanguage
 from ivr.lang.templates import Ref, Template
 
 
 @dataclass(frozen=True, kw_only=True)
 class SayConfig(VoiceConfig):
-    say: Template | None = field(default=None, metadata=spec(Text(), "text to speak"))
+    say: Template | Localized | None = field(
+        default=None, metadata=spec(PerLanguage(Text()), "text to speak")
+    )
     play: Template | None = field(
         default=None, metadata=spec(Text(numbers=False), "URL of audio to play")
     )
@@ -59,7 +62,7 @@ class SayApplet(Applet):
 
     @classmethod
     def local_names(cls, config: SayConfig) -> set[str]:
-        return {"item", "index"} if config.for_each else set()
+        return {"item", "index"} if config.for_each else super().local_names(config)
 
     def enter(self, ctx: Context) -> Decision:
         c = self.config

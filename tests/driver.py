@@ -35,6 +35,13 @@ class CallDriver:
     def press(self, digits: str) -> Turn:
         return self._add(self.engine.keys(self.call_sid, self.last.turn, digits))
 
+    def say(self, words: str, confidence: float = 0.92) -> Turn:
+        """Words the caller says (Twilio's SpeechResult and Confidence)."""
+        turn = self.engine.keys(
+            self.call_sid, self.last.turn, "", speech=words, confidence=confidence
+        )
+        return self._add(turn)
+
     def silence(self) -> Turn:
         return self._add(self.engine.keys(self.call_sid, self.last.turn, ""))
 

@@ -91,7 +91,7 @@ def test_eight_simultaneous_payment_callers_on_two_sync_workers_are_all_paid(fle
         codes = set()
         for _, heard in results:
             said = " ".join(heard)
-            assert "Your payment has been taken" in said, said
+            assert "was successful. Your confirmation code is" in said, said
             codes.add(re.search(r"confirmation code is ([A-Z0-9 ]+)\.", said)[1])  # type: ignore[index]
         assert len(codes) == CALLERS  # eight payments, not one payment heard eight times
         log = fleet.log.read_text()

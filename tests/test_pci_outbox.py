@@ -338,7 +338,7 @@ def test_a_charge_reaches_billing_when_the_plans_post_fails(
             "+442071230001", "+447700900123", "11# 1 2 4242424242424242# 1230 123 1 2".split()
         )
         heard = " ".join(report.heard())
-        assert "Your payment has been taken" in heard
+        assert "was successful. Your confirmation code is" in heard
         assert post.used >= 1  # the plan did try, and failed
         billing = phone.app.extensions["demo_billing"]
         [payment] = billing.payments  # posted by the outbox, exactly once

@@ -196,7 +196,11 @@ MALFORMED_FILES = {
         ":4:19: error: scenarios[0]: hangup_after should be a whole number, found 'two'"
     ),
     "keys_not_a_list.yaml": (
-        ':4:11: error: scenarios[0].keys: should be a list, as in ["1", "42#"], found 2'
+        ':4:11: error: scenarios[0].keys: should be a list, as in ["1", "42#", {say: "pay"}], '
+        "found 2"
+    ),
+    "words_confidence_over_one.yaml": (
+        ":4:17: error: scenarios[0].keys[1]: confidence: a number from 0 to 1, found 2"
     ),
     "no_number.yaml": (
         ":2:5: error: scenarios[0]: give number: (the number dialled), here or at the top, or plan:"

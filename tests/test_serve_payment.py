@@ -86,9 +86,9 @@ def test_a_payment_against_a_running_server(server: tuple[str, Path]) -> None:
     out = result.output
     assert "dials +442079460001 presenting +447700900123" in out  # the bridge's number
     assert "Your payment of £72.50 was successful" in out  # said on the bridge's leg
-    assert "Your payment has been taken. Your confirmation code is" in out
-    assert "Thank you for your payment. Goodbye." in out
-    code = out.split("has been taken. Your confirmation code is ")[1].split(".")[0]
+    assert "To hear your code again, press 1. To finish, 2." in out
+    assert "Thank you. Goodbye." in out
+    code = out.split("was successful. Your confirmation code is ")[1].split(".")[0]
     url = f"{base}/demo/billing/payments/{code.replace(' ', '')}"
     assert requests.get(url, timeout=5).status_code == 401
     posted = requests.get(url, headers={"Authorization": f"Bearer {BILLING_KEY}"}, timeout=5)
@@ -96,7 +96,7 @@ def test_a_payment_against_a_running_server(server: tuple[str, Path]) -> None:
     # the outcome and path come from the server's call record (the config's database)
     assert "Outcome: PaymentTaken" in out
     path = next(line for line in out.splitlines() if line.startswith("Path: "))
-    assert path.startswith("Path: welcome (next) → lookup_by_clid (next)")
+    assert path.startswith("Path: language_line (default) → welcome (next) → lookup_by_clid")
     assert path.endswith("hear_again (2) → goodbye_paid (end)")
 
 

@@ -49,7 +49,7 @@ def render(turn: Turn, urls: TurnUrls) -> str:
         elif isinstance(action, Gather):
             url = urls.keys(turn.turn)
             attrs: dict = {
-                "input": "dtmf",
+                "input": action.input,
                 "action": url,
                 "method": "POST",
                 "timeout": action.timeout,
@@ -58,6 +58,13 @@ def render(turn: Turn, urls: TurnUrls) -> str:
             }
             if action.num_digits:
                 attrs["num_digits"] = action.num_digits
+            if "speech" in action.input:
+                # the caller's words end at their first pause, not after `timeout` seconds
+                attrs["speech_timeout"] = "auto"
+                if action.hints:
+                    attrs["hints"] = action.hints
+                if action.language:
+                    attrs["language"] = action.language
             gather = response.gather(**attrs)
             for prompt in action.prompts:
                 _speech(gather, prompt)

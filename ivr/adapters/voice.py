@@ -46,6 +46,8 @@ def store_outage() -> Outage:
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
 
 SECONDS = re.compile(r"[0-9]{1,9}")
+CONFIDENCE = re.compile(r"(?:0(?:\.[0-9]{1,12})?|1(?:\.0{1,12})?|\.[0-9]{1,12})")
+MAX_SPEECH = 500  # characters of SpeechResult kept: more than anyone says at one prompt
 NOT_IN_SERVICE = "Sorry, this number is not in service. Goodbye."
 APOLOGY = "Sorry, we are having technical difficulties. Please call back later. Goodbye."
 SESSION_LOST = "SessionLost"  # the outcome of a call recorded from its status callback alone
@@ -143,6 +145,11 @@ def call_sid() -> str:
     if not is_call_sid(sid):
         raise BadField(f"CallSid {sid[:40]!r} is not a Twilio call SID (CA and 32 hex digits)")
     return sid
+
+
+def confidence(value: str) -> float:
+    """Twilio's `Confidence` (0 to 1); anything else is 0, so the words count as unsure."""
+    return float(value) if CONFIDENCE.fullmatch(value.strip()) else 0.0
 
 
 def seconds(name: str) -> int:
@@ -297,7 +304,12 @@ def keys(turn: int) -> Response:
     form = request.form
     return _guarded(
         lambda: system().engine.keys(
-            call_sid(), turn, form.get("Digits", ""), form.get("FinishedOnKey", "")
+            call_sid(),
+            turn,
+            form.get("Digits", ""),
+            form.get("FinishedOnKey", ""),
+            speech=form.get("SpeechResult", "")[:MAX_SPEECH],
+            confidence=confidence(form.get("Confidence", "")),
         )
     )
 

@@ -14,7 +14,7 @@ import requests
 
 from ivr.app.settings import Settings
 from ivr.phone.transport import FlaskTransport, HttpTransport
-from ivr.phone.twilio import CallResult, KeySource, SimClock, TwilioSimulator
+from ivr.phone.twilio import CallResult, KeySource, SimClock, Spoken, TwilioSimulator
 
 
 @dataclass
@@ -128,7 +128,7 @@ class LocalPhone:
         self,
         to: str,
         caller: str = "",
-        keys: list[str] | KeySource | None = None,
+        keys: list[str | Spoken] | KeySource | None = None,
         *,
         hangup_after: int | None = None,
     ) -> CallReport:
@@ -175,7 +175,7 @@ class RemotePhone:
         self,
         to: str,
         caller: str = "",
-        keys: list[str] | KeySource | None = None,
+        keys: list[str | Spoken] | KeySource | None = None,
         *,
         hangup_after: int | None = None,
     ) -> CallReport:

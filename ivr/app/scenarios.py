@@ -10,7 +10,8 @@ A scenario file (YAML):
     data: {AnsweredBy: human}        # data sources the calls start with (here or per scenario)
     scenarios:
       - name: pays with a new card
-        keys: ["42*50#", "1"]        # one entry per prompt; "-" for no input
+        keys: ["42*50#", "1"]        # one entry per prompt; "-" for no input; words said:
+                                     # {say: "pay my bill", confidence: 0.9}
         services: [{method: POST, url: ..., status: 201, json: {...}}]
         dial: {"+442071230200": busy}
         queue_result: queue-full             # how an <Enqueue> ends (default bridged)
@@ -45,7 +46,7 @@ from ivr.engine.registry import REGISTRY
 from ivr.lang.diagnostics import Diagnostic, Report
 from ivr.lang.diagnostics import Path as Path_
 from ivr.lang.documents import read_document
-from ivr.phone.twilio import bad_entry
+from ivr.phone.twilio import Spoken, bad_entry
 
 _TEXT = {"type": ["string", "null"]}
 _LIST = {"type": ["array", "null"]}
@@ -109,8 +110,10 @@ _SCENARIO = {
         "caller": _NUMBER,
         "keys": {
             "type": ["array", "string", "null"],
-            "items": {"type": ["string", "integer"]},
-            "x-messages": {"type": 'should be a list, as in ["1", "42#"], found {value!r}'},
+            "items": {"type": ["string", "integer", "object"]},  # a map: checked by _said
+            "x-messages": {
+                "type": 'should be a list, as in ["1", "42#", {{say: "pay"}}], found {value!r}'
+            },
         },
         "services": _ANSWERS,
         "dial": _DIAL,
@@ -163,7 +166,7 @@ class Scenario:
     name: str
     number: str
     caller: str
-    keys: list[str]
+    keys: list[str | Spoken]
     services: list[CannedAnswer] | None
     dial: dict[str, str]
     hangup_after: int | None
@@ -247,7 +250,7 @@ def load_scenarios(path: Path) -> list[Scenario]:
         if isinstance(keys, str):
             keys = keys.replace(",", " ").split()
         for j, key in enumerate(keys):
-            problem = bad_entry(str(key))
+            problem = _said(key) if isinstance(key, dict) else bad_entry(str(key))
             if problem is not None:
                 spot = (*at, "keys", j) if isinstance(item.get("keys"), list) else (*at, "keys")
                 report.error(spot, problem)
@@ -262,7 +265,7 @@ def load_scenarios(path: Path) -> list[Scenario]:
                 name=str(item.get("name") or f"scenario {i + 1}"),
                 number=number,
                 caller=str(item.get("caller", raw.get("caller", "+447700900123")) or ""),
-                keys=[str(k) for k in keys],
+                keys=[_entry(k) for k in keys],
                 services=services,
                 dial={**(raw.get("dial") or {}), **(item.get("dial") or {})},
                 hangup_after=item.get("hangup_after"),
@@ -281,6 +284,31 @@ def load_scenarios(path: Path) -> list[Scenario]:
     if report.errors:
         raise ScenarioError(sorted(report.errors, key=lambda d: (d.line, d.col)))
     return out
+
+
+def _said(entry: dict[str, Any]) -> str | None:
+    """What is wrong with a `{say: WORDS, confidence: 0.9}` entry, if anything."""
+    unknown = [k for k in entry if k not in ("say", "confidence")]
+    if unknown:
+        return f"unknown key '{unknown[0]}' in words said (say: WORDS, confidence: 0 to 1)"
+    words = entry.get("say")
+    if not isinstance(words, str) or not words.strip() or len(words) > 500:
+        return 'say: the words the caller says, as text (at most 500 characters): {say: "pay"}'
+    confidence = entry.get("confidence", 1)
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
+        return f"confidence: a number from 0 to 1, found {confidence!r}"
+    if not 0 <= confidence <= 1:
+        return f"confidence: a number from 0 to 1, found {confidence}"
+    return None
+
+
+def _entry(key: Any) -> str | Spoken:
+    """One entry of `keys:`: keys as text, or `{say: WORDS, confidence: 0.9}`."""
+    if isinstance(key, dict):
+        if _said(key) is not None:
+            return ""  # reported: the file is not run
+        return Spoken(key["say"].strip(), float(key.get("confidence", Spoken.confidence)))
+    return str(key)
 
 
 def _text(value: Any) -> str:

@@ -31,12 +31,17 @@ Speech = Say | Play | Pause
 
 @dataclass(frozen=True)
 class Gather:
-    """Ask for keys: the prompts play while the caller may already type."""
+    """Ask for keys (or words, where `input` has speech): the prompts play while the caller
+    may already answer. `hints` are phrases the speech recognizer should expect; `language`
+    is the language it listens for."""
 
     prompts: tuple[Speech, ...] = ()
     num_digits: int | None = None
     finish_on_key: str = "#"
     timeout: int = 5
+    input: str = "dtmf"  # "dtmf", "speech" or "dtmf speech"
+    hints: str = ""
+    language: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from foundation.redaction import redact
+from ivr.lang.languages import NUMBER_WORDS, normal
 
 HIDDEN = "(hidden)"
 MAX_CHARS = 200
@@ -44,6 +45,18 @@ def keyed(digits: str, into: str | None) -> str:
     if into and is_sensitive(into):
         return "•" * len(digits)
     return redact(digits)
+
+
+def said_safely(words: str, into: str | None) -> str:
+    """What a caller said, as a transcript keeps it: hidden when it goes into a sensitive
+    name or holds a long number (a card number said digit by digit, in words or numerals)."""
+    if into and is_sensitive(into):
+        return "(hidden)"
+    tokens = normal(words).split()
+    digits = "".join(NUMBER_WORDS.get(t, "".join(filter(str.isdigit, t))) for t in tokens)
+    if len(digits) >= 12:
+        return "(a long number, hidden)"
+    return redact(words)
 
 
 def heard_safely(text: str, data: dict[str, Any], also: Iterable[Any] = ()) -> str:

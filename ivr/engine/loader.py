@@ -15,6 +15,8 @@ from typing import Any
 from foundation.gc_pause import gc_paused
 from foundation.suggest import did_you_mean
 from ivr.engine.analysis import check_graph
+from ivr.engine.display import is_sensitive
+from ivr.engine.prompts import loops, stray_locals
 from ivr.engine.registry import REGISTRY
 from ivr.errors import PlanError
 from ivr.lang.diagnostics import Report
@@ -42,6 +44,7 @@ _SIMPLE_TOP = (
     "secrets",
     "layout",
     "budget",
+    "languages",
 )
 
 
@@ -126,13 +129,33 @@ def build(text: str, report: Report) -> Plan | None:
         if key in raw:
             header[key] = _HEADER[key].metadata["kind"].convert(raw[key], (key,), secrets_check)
     secrets = header.get("secrets")
-    check = Check(report, frozenset(secrets) if secrets not in (None, INVALID) else frozenset())
+    languages = header.get("languages")
+    languages = () if languages in (None, INVALID) else languages
+    check = Check(
+        report,
+        frozenset(secrets) if secrets not in (None, INVALID) else frozenset(),
+        tuple(lang.tag for lang in languages),
+    )
 
     defaults = Defaults()
     if "defaults" in raw:
         converted = Struct(Defaults).convert(raw["defaults"], ("defaults",), check)
         if converted is not INVALID:
             defaults = converted
+    if languages and defaults.voice is not None:
+        report.warning(
+            ("defaults", "voice"),
+            "a plan with languages: speaks each in its own voice, so this voice is used by "
+            "no prompt: give it under languages: (as in en-GB: {voice: "
+            f"{defaults.voice.source}}})",
+        )
+    if languages and defaults.language is not None:
+        if defaults.language.source not in check.languages:
+            report.error(
+                ("defaults", "language"),
+                f"'{defaults.language.source}' is not one of the plan's languages "
+                f"({', '.join(check.languages)}); a call starts in this one",
+            )
 
     origins: dict[str, dict[str, tuple]] = {}
     specs = _applets(raw.get("applets"), defaults, check, origins)
@@ -172,6 +195,7 @@ def build(text: str, report: Report) -> Plan | None:
         source=text,
         layout=layout,
         budget=header.get("budget") if header.get("budget") is not INVALID else None,
+        languages=languages,
     )
 
 
@@ -204,6 +228,8 @@ def _applets(
         report.error(("applets",), f"expected a map of applet id → applet, found {found(raw)}")
         return None
     inherited = defaults.inherited()
+    if check.languages:  # each prompt speaks the caller's language, in that language's voice
+        inherited.update(language=None, voice=None)
     out: list[AppletSpec] = []
     for applet_id, body in raw.items():
         path = ("applets", applet_id)
@@ -251,10 +277,38 @@ def _applets(
                         origin[outcome], f"no applet '{target}'{did_you_mean(target, raw)}"
                     )
             continue
+        _check_speech(config, path, check)
         routes, origin = _routes(cls, config, body, path, check, allowed)
         out.append(AppletSpec(applet_id, type_name, config, routes, description))
         origins[applet_id] = origin
     return out
+
+
+def _check_speech(config: Any, path: tuple, check: Check) -> None:
+    """An applet's own language must be one the plan speaks; words said into a secret are
+    heard by the speech recognizer; $(item) means nothing outside a for_each prompt item."""
+    language = getattr(config, "language", None)
+    if check.languages and isinstance(language, Template) and not language.refs:
+        if language.source not in check.languages:
+            check.error(
+                path + ("language",),
+                f"'{language.source}' is not one of the plan's languages "
+                f"({', '.join(check.languages)}){did_you_mean(language.source, check.languages)}",
+            )
+    if loops(config) and getattr(config, "for_each", None) is None:
+        for name in dict.fromkeys(stray_locals(config)):
+            check.warning(
+                path,
+                f"$({name}) is set only inside a prompt item with for_each; elsewhere in "
+                "this applet it is empty",
+            )
+    store = getattr(config, "store", None)
+    if "speech" in getattr(config, "input", ()) and isinstance(store, str) and is_sensitive(store):
+        check.warning(
+            path + ("input",),
+            f"'{store}' looks secret, and words said here are heard (and may be kept) by the "
+            "speech recognizer: take it by keys only (input: [dtmf])",
+        )
 
 
 def _no_routing_key(cls: Any, key: str) -> str:

@@ -2,21 +2,23 @@
 
 An applet is built once per plan version from its frozen config. On `enter` it either finishes
 with an outcome (`Outcome`), asks the caller (`Ask`), ends the call (`End`) or continues in
-another plan (`Jump`). When the caller answers (`Keys`, `NoInput`, `DialEnded`, `QueueLeft`),
-`resume` decides the same way. Per-call state lives in `ctx.state`, never on the applet.
-Applets do not know other applets' ids: the engine maps outcome names to targets.
+another plan (`Jump`). When the caller answers (`Keys`, `Speech`, `NoInput`, `DialEnded`,
+`QueueLeft`), `resume` decides the same way. Per-call state lives in `ctx.state`, never on the
+applet. Applets do not know other applets' ids: the engine maps outcome names to targets.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
-from collections.abc import Iterator, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ivr.engine.actions import Action
+from ivr.engine.prompts import loops
 from ivr.engine.registry import REGISTRY
 from ivr.lang.diagnostics import Path
 from ivr.lang.fields import walk_templates
@@ -87,6 +89,15 @@ class Keys:
 
 
 @dataclass(frozen=True)
+class Speech:
+    """Words the caller said, as Twilio's speech recognition heard them (`SpeechResult`), and
+    how sure it was (`Confidence`, 0 to 1)."""
+
+    text: str
+    confidence: float = 0.0
+
+
+@dataclass(frozen=True)
 class NoInput:
     """The caller pressed nothing before the timeout."""
 
@@ -106,7 +117,7 @@ class QueueLeft:
     result: str
 
 
-Event = Keys | NoInput | DialEnded | QueueLeft
+Event = Keys | Speech | NoInput | DialEnded | QueueLeft
 
 
 # --- what an applet sees at run time ----------------------------------------------------
@@ -148,6 +159,9 @@ class PlanInfo:
     plan_id: str
     currency: str = "GBP"
     timezone: str = "UTC"
+    language: str = ""  # the speech language a call starts in (defaults.language)
+    languages: tuple[str, ...] = ()  # a plan's `languages:`, the first the default
+    voices: Mapping[str, str] = field(default_factory=dict)  # language → voice
 
 
 # --- the base class ----------------------------------------------------------------------
@@ -271,6 +285,8 @@ class Applet:
         refs = getattr(config, "_template_refs", None)
         if refs is None:
             refs = tuple(ref for template in walk_templates(config) for ref in template.refs)
+            if dataclasses.is_dataclass(config):
+                refs += tuple(loops(config))
             object.__setattr__(config, "_template_refs", refs)
         return iter(refs)
 
@@ -282,6 +298,8 @@ class Applet:
     @classmethod
     def local_names(cls, config: Any) -> set[str]:
         """Names available only inside this applet (e.g. `item` and `index` of for_each)."""
+        if dataclasses.is_dataclass(config) and loops(config):
+            return {"item", "index"}
         return set()
 
     # -- run time -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, MutableMapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +31,7 @@ class CallContext:
         currency: str,
         timezone: str,
         missing: list[str],
+        speech: Formatting | None = None,
         deadline: float | None = None,
         observe: Callable[[str, float], None] | None = None,
     ):
@@ -44,6 +46,7 @@ class CallContext:
         self.missing = missing
         self.deadline = deadline  # monotonic seconds; None: no turn budget (tools)
         self._formatting: Formatting | None = None
+        self._speech = speech or Formatting(currency)  # language, languages, voices
         self._observe = observe
 
     def now(self) -> datetime:
@@ -67,7 +70,7 @@ class CallContext:
     def scope(self, local: dict[str, Any] | None = None) -> Scope:
         if self._formatting is None:
             today = self._clock().astimezone(ZoneInfo(self.timezone)).date()
-            self._formatting = Formatting(self.currency, today)
+            self._formatting = replace(self._speech, currency=self.currency, today=today)
         scope = Scope(self.data, self._formatting, secrets=self._secrets, local=local)
         scope.missing = self.missing
         return scope

@@ -25,7 +25,7 @@ from foundation.phone import presented_clid
 from ivr.engine.actions import Action, Hangup, Say, Turn, from_dict, said, to_dict
 from ivr.engine.catalog import Catalog
 from ivr.engine.compiler import CompiledPlan
-from ivr.engine.display import heard_safely, is_sensitive, keyed, shown
+from ivr.engine.display import heard_safely, is_sensitive, keyed, said_safely, shown
 from ivr.engine.loader import load_text
 from ivr.engine.observer import NullObserver, Observer
 from ivr.engine.protocol import (
@@ -39,6 +39,7 @@ from ivr.engine.protocol import (
     Keys,
     NoInput,
     QueueLeft,
+    Speech,
 )
 from ivr.engine.records import CallRecord, Line, MemoryRecorder, PathStep, Recorder
 from ivr.engine.runtime import CallContext
@@ -46,6 +47,7 @@ from ivr.engine.session import Session
 from ivr.engine.stores import MemoryStore, SessionStore
 from ivr.engine.stores.base import Slot
 from ivr.errors import PlanNotFound, SessionLost
+from ivr.lang.languages import engine_words
 
 log = logging.getLogger("ivr.engine")
 
@@ -157,16 +159,30 @@ class Engine:
                 "CallSid": call_sid,
                 "PlanId": plan.id,
                 "InteractionStartTime": now.astimezone(UTC).isoformat(timespec="seconds"),
-                "Language": plan.defaults.language.source if plan.defaults.language else "",
+                "Language": _first_language(compiled, {**self.data, **(data or {})}),
                 "InteractionOutcome": "",
                 "Today": now.astimezone(ZoneInfo(plan.defaults.timezone)).date().isoformat(),
             }
             self.observer.call_started(plan.id)
             return self._run(slot, session, compiled, None, deadline)
 
-    def keys(self, call_sid: str, turn: int, digits: str | None, finished_on_key: str = "") -> Turn:
-        """The caller answered a prompt (`digits` empty or None: no input)."""
-        event: Event = Keys(digits, finished_on_key) if digits else NoInput()
+    def keys(
+        self,
+        call_sid: str,
+        turn: int,
+        digits: str | None,
+        finished_on_key: str = "",
+        speech: str | None = None,
+        confidence: float = 0.0,
+    ) -> Turn:
+        """The caller answered a prompt with keys or words (neither: no input)."""
+        event: Event
+        if digits:
+            event = Keys(digits, finished_on_key)
+        elif speech and speech.strip():
+            event = Speech(speech.strip(), confidence)
+        else:
+            event = NoInput()
         return self.handle(call_sid, turn, event)
 
     def dial_ended(self, call_sid: str, turn: int, status: str, duration: int = 0) -> Turn:
@@ -284,7 +300,7 @@ class Engine:
                 target = compiled.plan.fallback
                 if errored or target is None or target == s.applet:
                     return self._finish(slot, s, compiled, actions, apology=True)
-                actions.append(self._say(compiled, SHORT_APOLOGY))
+                actions.append(self._say(compiled, SHORT_APOLOGY, s.data))
                 errored = True
                 self._move(s, target)
                 resume = False
@@ -363,6 +379,9 @@ class Engine:
         looks secret)."""
         if isinstance(event, Keys):
             text = "pressed " + keyed(event.digits, _store_of(compiled, s.applet or ""))
+        elif isinstance(event, Speech):
+            text = f'said "{said_safely(event.text, _store_of(compiled, s.applet or ""))}" '
+            text += f"({event.confidence:.2f})"
         elif isinstance(event, NoInput):
             text = "(no input)"
         elif isinstance(event, DialEnded):
@@ -402,7 +421,7 @@ class Engine:
         status: str | None = None,
     ) -> Turn:
         if apology:
-            actions = [*actions, self._say(compiled, self.apology)]
+            actions = [*actions, self._say(compiled, self.apology, s.data)]
             if not s.data.get("InteractionOutcome"):
                 s.data["InteractionOutcome"] = "Error"
         if not actions or not isinstance(actions[-1], Hangup):
@@ -417,10 +436,17 @@ class Engine:
         self._save(slot, s)
         return Turn(s.call_sid, s.turn, tuple(actions), ended=True)
 
-    def _say(self, compiled: CompiledPlan, text: str) -> Say:
+    def _say(self, compiled: CompiledPlan, text: str, data: Mapping[str, Any]) -> Say:
+        speech = compiled.speech
         defaults = compiled.plan.defaults
         voice = defaults.voice.source if defaults.voice else None
         language = defaults.language.source if defaults.language else None
+        if speech.languages:  # the caller's language, in its voice
+            current = data.get("Language")
+            language = current if current in speech.languages else speech.languages[0]
+            voice = speech.voices.get(language)
+        if language and text in (APOLOGY, SHORT_APOLOGY):  # the engine's words, translated
+            text = engine_words("apology" if text == APOLOGY else "went_wrong", language)
         return Say(text, voice, language)
 
     def _saved(self, s: Session) -> Turn:
@@ -439,6 +465,7 @@ class Engine:
             currency=compiled.info.currency,
             timezone=compiled.info.timezone,
             missing=s.missing,
+            speech=compiled.speech,
             deadline=deadline,
             observe=lambda result, seconds: self.observer.service_call(
                 s.plan_id, s.applet or "", result, seconds
@@ -523,6 +550,15 @@ class Engine:
         return record
 
 
+def _first_language(compiled: CompiledPlan, data: Mapping[str, Any] | None) -> str:
+    """The language a call starts in: the one it was placed with (an outbound call's data)
+    when the plan speaks it, else the plan's default."""
+    asked = (data or {}).get("Language")
+    if asked and asked in compiled.speech.languages:
+        return str(asked)
+    return compiled.info.language or compiled.speech.language
+
+
 def _load(slot: Slot) -> Session | None:
     return Session.from_json(slot.value) if slot.value else None
 
@@ -533,7 +569,7 @@ def _waits_for(decision: Ask) -> str | None:
 
 def _fits(waiting: str | None, event: Event) -> bool:
     if waiting == "keys":
-        return isinstance(event, (Keys, NoInput))
+        return isinstance(event, (Keys, Speech, NoInput))
     if waiting == "dial":
         return isinstance(event, DialEnded)
     if waiting == "queue":

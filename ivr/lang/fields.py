@@ -54,11 +54,17 @@ def found(value: Any) -> str:
 
 
 class Check:
-    """What conversion needs: the report, the plan's declared secrets, where secrets may go."""
+    """What conversion needs: the report, the plan's declared secrets and languages."""
 
-    def __init__(self, report: Report, secrets: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        report: Report,
+        secrets: frozenset[str] = frozenset(),
+        languages: tuple[str, ...] = (),
+    ):
         self.report = report
         self.secrets = secrets
+        self.languages = languages  # the plan's `languages:`, first the default
 
     def error(self, path: Path, message: str, *, key: bool = False) -> Any:
         self.report.error(path, message, key=key)
@@ -457,7 +463,7 @@ class _KeyCheck(Check):
     """Reports key errors at the key's position."""
 
     def __init__(self, inner: Check):
-        super().__init__(inner.report, inner.secrets)
+        super().__init__(inner.report, inner.secrets, inner.languages)
 
     def error(self, path: Path, message: str, *, key: bool = True) -> Any:
         self.report.error(path, message, key=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -15,10 +15,14 @@ from foundation.money import ZERO_DECIMAL_CURRENCIES, speakable
 
 @dataclass(frozen=True)
 class Formatting:
-    """What formatters need to know about the call: plan currency and today's date there."""
+    """What formatters need to know about the call: plan currency, today's date there, the
+    language to speak in, and (in a plan with `languages:`) its languages and their voices."""
 
     currency: str = "GBP"
     today: date | None = None
+    language: str = ""
+    languages: tuple[str, ...] = ()
+    voices: Mapping[str, str] = field(default_factory=dict)
 
 
 def to_text(value: Any) -> str:
@@ -76,14 +80,34 @@ def pairs(value: Any, fmt: Formatting) -> str:
     return " ".join(text[i : i + 2] for i in range(0, len(text), 2))
 
 
+DAYS = {
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    "cy": ("Dydd Llun", "Dydd Mawrth", "Dydd Mercher", "Dydd Iau", "Dydd Gwener",
+           "Dydd Sadwrn", "Dydd Sul"),
+    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
+}  # fmt: skip
+MONTHS = {
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+    "cy": ("Ionawr", "Chwefror", "Mawrth", "Ebrill", "Mai", "Mehefin", "Gorffennaf", "Awst",
+           "Medi", "Hydref", "Tachwedd", "Rhagfyr"),
+    "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
+           "septiembre", "octubre", "noviembre", "diciembre"),
+}  # fmt: skip
+
+
 def speak_date(value: Any, fmt: Formatting) -> str:
     day = to_date(value)
     if day is None:
         return to_text(value)
-    text = f"{day:%A} {day.day} {day:%B}"
-    if fmt.today is None or day.year != fmt.today.year:
-        text += f" {day.year}"
-    return text
+    words = fmt.language[:2].lower()
+    if words not in DAYS:
+        words = "en"
+    weekday, month = DAYS[words][day.weekday()], MONTHS[words][day.month - 1]
+    this_year = fmt.today is not None and day.year == fmt.today.year
+    if words == "es":  # "lunes 15 de noviembre de 2027"
+        return f"{weekday} {day.day} de {month}" + ("" if this_year else f" de {day.year}")
+    return f"{weekday} {day.day} {month}" + ("" if this_year else f" {day.year}")
 
 
 def count(value: Any, fmt: Formatting) -> str:
@@ -123,7 +147,8 @@ FORMATTER_DOCS = {
     "currency": "speakable amount in the plan currency: `£42.50`, `£100`",
     "digits": "one character at a time, for text-to-speech: `1 2 3 4`",
     "pairs": "two characters at a time (confirmation codes): `12 34 56 78`",
-    "date": "speakable date; the year only when not this year: `Friday 15 November`",
+    "date": "speakable date in the caller's language; the year only when not this year: "
+    "`Friday 15 November`, `Dydd Gwener 15 Tachwedd`",
     "count": "number of items in a list (0 when missing)",
     "urlencode": "percent-encoded for a URL path or query",
     "json": "a JSON string literal, quotes included",

@@ -21,6 +21,7 @@ from ivr.lang.fields import (
     Timezone,
     spec,
 )
+from ivr.lang.languages import Language, Languages
 from ivr.lang.templates import Template
 
 BUILTIN_SOURCES = (
@@ -117,6 +118,15 @@ class PlanHeader:
         default=None,
         metadata=spec(AppletRef(), "applet used for an unrouted outcome or an engine error"),
     )
+    languages: tuple[Language, ...] = field(
+        default=(),
+        metadata=spec(
+            Languages(),
+            "languages the plan speaks, the first the default: prompts may then be given "
+            "per language (`say: {en-GB: ..., cy-GB: ...}`) and follow the Language data "
+            "source; a map tag → {voice: NAME} gives each its voice",
+        ),
+    )
     defaults: Defaults = field(
         default_factory=Defaults,
         metadata=spec(
@@ -183,3 +193,4 @@ class Plan:
     source: str = ""
     layout: Mapping[str, Position] = field(default_factory=dict)
     budget: Budget | None = None
+    languages: tuple[Language, ...] = ()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from foundation.suggest import did_you_mean
@@ -139,10 +139,18 @@ class Scope:
         self.secrets = secrets
         self.local = local or {}
         self.missing: list[str] = []
+        self.speaking: str | None = None  # a prompt said in its own language (formatters)
 
     def with_local(self, local: Mapping[str, Any]) -> Scope:
         scope = Scope(self.data, self.formatting, secrets=self.secrets, local=local)
         scope.missing = self.missing
+        scope.speaking = self.speaking
+        return scope
+
+    def in_language(self, language: str) -> Scope:
+        """This scope for text said in `language` (its dates in that language's words)."""
+        scope = self.with_local(self.local)
+        scope.speaking = language
         return scope
 
     def value(self, ref: Ref) -> Any:
@@ -159,10 +167,23 @@ class Scope:
             return None
         return found
 
+    def language(self) -> str:
+        """The caller's language in a plan with `languages:` (the Language data source when
+        it names one of them, else the first), else ""."""
+        languages = self.formatting.languages
+        if not languages:
+            return ""
+        current = self.data.get("Language")
+        return current if current in languages else languages[0]
+
     def format(self, ref: Ref) -> str:
         value = self.value(ref)
         if ref.formatter:
-            return FORMATTERS[ref.formatter](value, self.formatting)
+            fmt = self.formatting
+            language = self.speaking or (self.language() if fmt.languages else "")
+            if language and fmt.language != language:
+                fmt = replace(fmt, language=language)
+            return FORMATTERS[ref.formatter](value, fmt)
         return to_text(value)
 
     def secret(self, name: str) -> str:

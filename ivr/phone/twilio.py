@@ -103,15 +103,17 @@ def speaking_seconds(text: str) -> float:
     return max(1.0, len(text.split()) / WORDS_PER_SECOND)
 
 
-_PRESS = re.compile(r"\bpress(?:ing)?\b", re.IGNORECASE)
+# "press" in the languages we ship: English, Welsh (pwyswch) and Spanish (pulse, marque)
+PRESS_WORDS = r"(?:press(?:ing)?|pwyswch|pulse|marque)"
+_PRESS = re.compile(rf"\b{PRESS_WORDS}\b", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=16)
 def _mentions(key: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """Where a prompt offers `key`: "press 2", and (after a first "press") a choice listed
     as "One bill, 2." (a word, a comma, the key, the end of the sentence)."""
-    word = {"*": r"(?:star|\*)", "#": r"(?:hash|pound|#)"}.get(key, re.escape(key))
-    said = re.compile(rf"\bpress(?:ing)?\s+(?:the\s+)?{word}(?![0-9])", re.IGNORECASE)
+    word = {"*": r"(?:star|seren|\*)", "#": r"(?:hash|pound|#)"}.get(key, re.escape(key))
+    said = re.compile(rf"\b{PRESS_WORDS}\s+(?:the\s+)?{word}(?![0-9])", re.IGNORECASE)
     listed = re.compile(rf"(?<=[A-Za-z]),\s*{word}(?=[.;](?:\s|$))", re.IGNORECASE)
     return said, listed
 

@@ -45,8 +45,10 @@ OUTPUTS = {
     ),
 }
 NOT_KEPT = {
-    "SpeechResult": "speech input is not supported yet (keys only)",
-    "Confidence": "speech input is not supported yet (keys only)",
+    "SpeechResult": "Studio's speech results are not imported (a plan's menu matches words "
+    "to options itself)",
+    "Confidence": "Studio's speech results are not imported (a plan's menu matches words "
+    "to options itself)",
     "DialCallStatus": "a transfer's end status is not kept by the transfer applet",
     "content_type": "a web service's content type is not kept",
 }

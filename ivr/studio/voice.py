@@ -89,8 +89,10 @@ def gather(build: Build, widget: Widget) -> None:
     if widget.routed("speech"):
         build.note(
             widget,
-            "speech input is not supported yet: the caller answers with keys only, and the "
-            f"'speech' transition to '{widget.target('speech')}' is not imported",
+            "speech is not imported: the caller answers with keys here, and the 'speech' "
+            f"transition to '{widget.target('speech')}' is left out (a menu with input: "
+            "[dtmf, speech] and say: phrases per option takes words; see "
+            "docs/speech-and-languages.md)",
         )
     body: dict[str, Any] = {"type": "collect_digits"}
     if len(prompts) == 1 and "say" in prompts[0]:
