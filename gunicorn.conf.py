@@ -33,11 +33,16 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms pid=%(p)s'
 def post_worker_init(worker):
     """Start the worker's plan watcher (it follows published plan versions). create_app
     starts it in each worker already; with --preload the app was built before the fork, and
-    the thread must be started again in the worker: start_background() does it once."""
+    the thread must be started again in the worker: start_background() does it once. Then
+    settle the worker's heap: what it built at start is never scanned again by the garbage
+    collector (a full collection of it took longer than a turn: foundation/gc_pause.py)."""
+    from foundation.gc_pause import settle_heap
+
     app = worker.wsgi
     system = getattr(app, "extensions", {}).get("ivr")
     if system is not None:
         system.start_background()
+    settle_heap()
 
 
 def child_exit(server, worker):

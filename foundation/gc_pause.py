@@ -20,3 +20,14 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def settle_heap() -> None:
+    """Call once a serving process has built what it keeps for its life (the app, its plans,
+    its connections): collect once, then move everything alive into the permanent generation
+    (`gc.freeze`). A full collection scans every tracked object; a worker holds over 100,000 at
+    start (about 55 ms to scan on a 2-core machine, longer than a whole turn's budget of
+    waiting callers), and collections after this scan only what came later. With gunicorn's
+    --preload, freezing before the fork also keeps the shared pages shared."""
+    gc.collect()
+    gc.freeze()

@@ -34,6 +34,7 @@ def configure_logging(level: str, fmt: str = "text") -> None:
 
 
 def run(settings: Settings, host: str, port: int) -> None:
+    from foundation.gc_pause import settle_heap
     from ivr.app import create_app
 
     configure_logging(settings.log_level, settings.log_format)
@@ -46,6 +47,7 @@ def run(settings: Settings, host: str, port: int) -> None:
             lambda *_: threading.Thread(target=_reload_logged, args=(system,), daemon=True).start(),
         )
     server = make_server(host, port, app, threaded=True)
+    settle_heap()  # what the server keeps for its life is not scanned by each collection
     log.info(
         "serving on http://%s:%d (plans: %s; store: %s)",
         host,
