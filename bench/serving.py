@@ -1,6 +1,8 @@
 """What the HTTP benchmarks serve, the way production serves it: a redis-server of their own,
 the engine under gunicorn (the repository's gunicorn.conf.py, Redis store, SQL call records,
-Twilio signatures checked) and the floor app under the same gunicorn settings."""
+Twilio signatures checked) with its dedicated call record writer (`ivr write-records`,
+docs/operations.md; or none, the workers writing the records themselves), and the floor app
+under the same gunicorn settings."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import redis
 import requests
@@ -163,19 +166,44 @@ def gunicorn(app: str, port: int, workers: int, env: dict[str, str]) -> Iterator
             time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        _stop(proc, log)
+
+
+def _stop(proc: subprocess.Popen, log: Any) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@contextmanager
+def record_writer(env: dict[str, str], wanted: bool) -> Iterator[None]:
+    """`ivr write-records` beside the workers (when `wanted`), as a fleet runs it."""
+    if not wanted:
+        yield
+        return
+    command = [sys.executable, "-m", "ivr.tools.cli", "write-records"]
+    full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=log)
+    try:
+        time.sleep(0.5)
+        if proc.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"ivr write-records did not start:\n{log.read().decode()}")
+        yield
+    finally:
+        _stop(proc, log)
 
 
 @contextmanager
 def served(
-    redis_url: str, workers: int, database_url: str | None = None
+    redis_url: str, workers: int, database_url: str | None = None, dedicated_writer: bool = True
 ) -> Iterator[tuple[str, str]]:
-    """(engine URL, floor URL), both under gunicorn with `workers` workers."""
+    """(engine URL, floor URL), both under gunicorn with `workers` workers; the engine's call
+    records written by a dedicated writer, or by its workers (`dedicated_writer=False`)."""
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as folder:
         engine_port, floor_port = free_port(), free_port()
         config = engine_config(Path(folder), redis_url, database_url, engine_port)
@@ -185,10 +213,11 @@ def served(
             "IVR_SECRET_KEY": "bench-console-key-0123456789",  # the console mounted, as served
         }
         with gunicorn("ivr.app:create_app()", engine_port, workers, engine_env) as engine:
-            with gunicorn(
-                "bench.floor:create_app()", floor_port, workers, {"FLOOR_REDIS_URL": redis_url}
-            ) as floor:
-                yield engine, floor
+            with record_writer(engine_env, dedicated_writer):
+                with gunicorn(
+                    "bench.floor:create_app()", floor_port, workers, {"FLOOR_REDIS_URL": redis_url}
+                ) as floor:
+                    yield engine, floor
 
 
 def form(call_sid: str, digits: str | None, status: str = "in-progress") -> dict[str, str]:

@@ -10,6 +10,11 @@ same call replaces the first), and one that dies with records queued leaves them
 workers, or to itself when it restarts. While the database is down the records wait in Redis
 (the outage is logged once when it starts and once when it ends); while Redis is down a record
 is written to the database directly.
+
+A fleet may run a dedicated writer (`ivr write-records`, `run_dedicated`): while its heartbeat
+is in Redis the workers' writer threads stand by, so the writing (JSON, SQL, commits) never
+competes with a turn for a worker's CPU and interpreter lock; when it stops, or its heartbeat
+lapses, the workers write again within DEDICATED_TTL_MS.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import atexit
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -41,6 +47,10 @@ BATCH = 200  # records written in one transaction
 IDLE_WAIT = 0.25  # seconds between a writer's looks at an empty queue
 SETTLE_WAIT = 1.0  # seconds a read waits for another writer to write the queue out
 WRITER_LEASE_MS = 30_000  # a writer that dies holding the lock frees it after this
+DEDICATED_KEY = "ivr:records:dedicated"  # a dedicated writer is alive (its heartbeat)
+DEDICATED_TTL_MS = 5_000  # the workers write again this long after a dedicated writer stops
+DEDICATED_BEAT = 1.0  # seconds between a dedicated writer's heartbeats (and between batches)
+STANDBY_WAIT = 1.0  # seconds between a standing-by worker writer's looks at the heartbeat
 
 # Queue a record and index it by call, in one round trip.
 _PUSH = """
@@ -96,6 +106,7 @@ class QueuedRecorder:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._autostart = start  # False: no writer thread (tests and tools call flush)
+        self._beat: Any = None  # the dedicated writer's heartbeat, renewed between batches
         self._starting = threading.Lock()
         # one account of the database's health with the SQL recorder's (its reads, and its
         # direct writes while Redis is down, fail and recover on the same outage)
@@ -191,14 +202,61 @@ class QueuedRecorder:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                wrote = self.flush()
-            except Exception:  # noqa: BLE001 - the writer must outlive any one failure
-                log.exception("call record writer failed; retrying")
-                wrote = 0
-            if not wrote:
+            if self.dedicated_writer() is not None:
+                self._wake.wait(STANDBY_WAIT)  # it writes: this worker stands by
+                self._wake.clear()
+                continue
+            if not self._flush_logged():
                 self._wake.wait(IDLE_WAIT)
                 self._wake.clear()
+
+    def _flush_logged(self) -> int:
+        """flush(), for a writer that must outlive any one failure (logged, then 0)."""
+        try:
+            return self.flush()
+        except Exception:  # noqa: BLE001
+            log.exception("call record writer failed; retrying")
+            return 0
+
+    def dedicated_writer(self) -> str | None:
+        """Who the fleet's dedicated writer is (host:pid), if one is alive."""
+        try:
+            name = self.client.get(DEDICATED_KEY)
+        except redis.RedisError:
+            return None  # the queue is out of reach too: record() writes directly
+        return name.decode() if isinstance(name, bytes) else name
+
+    def run_dedicated(self, stop: threading.Event, beat: float = DEDICATED_BEAT) -> None:
+        """Be the fleet's dedicated writer until `stop` is set: renew the heartbeat that makes
+        the workers' writer threads stand by, and write the queue (looking every IDLE_WAIT
+        seconds when it is empty). On stop the heartbeat is taken away, and the workers write
+        again at once."""
+        name = f"{socket.gethostname()}:{os.getpid()}"
+        last = 0.0
+
+        def heartbeat() -> None:
+            nonlocal last
+            if time.monotonic() - last < beat:
+                return
+            try:
+                self.client.set(DEDICATED_KEY, name, px=DEDICATED_TTL_MS)
+                last = time.monotonic()
+            except redis.RedisError as exc:
+                log.warning("dedicated record writer: heartbeat not renewed (%s)", exc)
+
+        self._beat = heartbeat
+        try:
+            while not stop.is_set():
+                heartbeat()
+                if not self._flush_logged():
+                    stop.wait(IDLE_WAIT)
+        finally:
+            self._beat = None
+            try:
+                if self.dedicated_writer() == name:
+                    self.client.delete(DEDICATED_KEY)
+            except redis.RedisError:
+                pass  # the heartbeat lapses by itself
 
     def flush(self) -> int:
         """Write what is queued, batch by batch, while holding the fleet's writer lock; the
@@ -233,6 +291,8 @@ class QueuedRecorder:
                 if not still_writer:
                     break  # the lease ran out: the next writer writes these again
                 written += len(batch)
+                if self._beat is not None:
+                    self._beat()  # a long backlog must not let the heartbeat lapse
         except redis.RedisError as exc:
             log.warning("call record queue unavailable: %s", exc)
         finally:

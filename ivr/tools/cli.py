@@ -420,6 +420,7 @@ def _add_groups() -> None:
     from ivr.tools.collections_cli import collections, worker
     from ivr.tools.import_cli import import_group
     from ivr.tools.plans_cli import plans
+    from ivr.tools.records_cli import write_records
     from ivr.tools.users_cli import users
 
     main.add_command(collections)
@@ -427,6 +428,7 @@ def _add_groups() -> None:
     main.add_command(worker)
     main.add_command(plans)
     main.add_command(users)
+    main.add_command(write_records)
 
 
 _add_groups()
