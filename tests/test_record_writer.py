@@ -21,31 +21,10 @@ from click.testing import CliRunner
 from ivr.adapters import record_queue
 from ivr.adapters.record_queue import DEDICATED_KEY, QUEUE_KEY, QueuedRecorder
 from ivr.adapters.records_sql import SqlRecorder
-from ivr.engine.records import CallRecord
 from ivr.tools.cli import main
+from tests.test_record_queue import record, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def record(n: int) -> CallRecord:
-    return CallRecord(
-        call_sid=f"CA{n:032x}",
-        plan_id="p",
-        plan_version="v1",
-        clid="+447700900123",
-        ddi="+442071230001",
-        started_at="2026-12-01T10:00:00+00:00",
-        ended_at=f"2026-12-01T10:00:{n % 60:02d}+00:00",
-        outcome="Completed",
-        end_status="completed",
-    )
-
-
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 @pytest.fixture

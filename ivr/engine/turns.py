@@ -159,7 +159,9 @@ class Engine:
                 "CallSid": call_sid,
                 "PlanId": plan.id,
                 "InteractionStartTime": now.astimezone(UTC).isoformat(timespec="seconds"),
-                "Language": _first_language(compiled, {**self.data, **(data or {})}),
+                "Language": _first_language(
+                    compiled, (data or {}).get("Language") or self.data.get("Language")
+                ),
                 "InteractionOutcome": "",
                 "Today": now.astimezone(ZoneInfo(plan.defaults.timezone)).date().isoformat(),
             }
@@ -550,10 +552,9 @@ class Engine:
         return record
 
 
-def _first_language(compiled: CompiledPlan, data: Mapping[str, Any] | None) -> str:
+def _first_language(compiled: CompiledPlan, asked: Any) -> str:
     """The language a call starts in: the one it was placed with (an outbound call's data)
     when the plan speaks it, else the plan's default."""
-    asked = (data or {}).get("Language")
     if asked and asked in compiled.speech.languages:
         return str(asked)
     return compiled.info.language or compiled.speech.language
