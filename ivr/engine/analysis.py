@@ -236,21 +236,28 @@ def available_sources(
     if start in into:
         into[start] |= first
     targets = {a: [t for t in spec.routes.values() if t in into] for a, spec in by_id.items()}
-    changed = True
-    while changed:
-        changed = False
-        union = first
-        for applet_id in by_id:
+    # A worklist in plan order: an applet is visited again only when what flows into it grew
+    # (a chain of applets settles in one visit each, not one pass over the plan per link).
+    pending = deque(by_id)
+    queued = set(by_id)
+    union = first
+    while pending:
+        while pending:
+            applet_id = pending.popleft()
+            queued.discard(applet_id)
             out = into[applet_id] | sets[applet_id]
             union |= out
             for target in targets[applet_id]:
                 merged = into[target] | out
                 if merged != into[target]:
                     into[target] = merged
-                    changed = True
+                    if target not in queued:
+                        queued.add(target)
+                        pending.append(target)
         if fallback in into and (into[fallback] | union) != into[fallback]:
             into[fallback] |= union  # any applet may fall through to the fallback
-            changed = True
+            queued.add(fallback)
+            pending.append(fallback)
     return Available(names, into)
 
 

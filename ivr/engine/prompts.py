@@ -19,6 +19,7 @@ from ivr.lang.fields import (
     SourcePath,
     Text,
     found,
+    template_fields,
     walk_templates,
 )
 from ivr.lang.languages import TAG_RE, Localized, PerLanguage, pick
@@ -217,14 +218,20 @@ def speaker(scope: Scope, voice: str | None, language: str | None) -> tuple[str 
     return voice or scope.formatting.voices.get(language) or None, language
 
 
-def loops(config: Any) -> list[Ref]:
-    """The lists an applet's prompts are said once per element of (`for_each` items)."""
-    out: list[Ref] = []
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if isinstance(value, tuple):
-            out += [i.for_each for i in value if isinstance(i, PromptItem) and i.for_each]
-    return out
+def loops(config: Any) -> tuple[Ref, ...]:
+    """The lists an applet's prompts are said once per element of (`for_each` items); found
+    once per configuration (the loader's checks ask several times)."""
+    found = getattr(config, "_loops", None)
+    if found is None:
+        out: list[Ref] = []
+        kind: Any = type(config)
+        for name in template_fields(kind):  # prompts hold templates
+            value = getattr(config, name)
+            if isinstance(value, tuple):
+                out += [i.for_each for i in value if isinstance(i, PromptItem) and i.for_each]
+        found = tuple(out)
+        object.__setattr__(config, "_loops", found)
+    return found
 
 
 def stray_locals(config: Any) -> list[str]:

@@ -286,7 +286,7 @@ class Applet:
         if refs is None:
             refs = tuple(ref for template in walk_templates(config) for ref in template.refs)
             if dataclasses.is_dataclass(config):
-                refs += tuple(loops(config))
+                refs += loops(config)
             object.__setattr__(config, "_template_refs", refs)
         return iter(refs)
 

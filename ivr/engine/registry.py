@@ -74,6 +74,8 @@ class Registry(Mapping[str, "type[Applet]"]):
         return self._types
 
     def __getitem__(self, name: str) -> type[Applet]:
+        if self._loaded:  # the checks of a large plan look types up ten times per applet
+            return self._types[name]
         return self._load()[name]
 
     def __iter__(self) -> Iterator[str]:

@@ -548,7 +548,7 @@ def _fields_by_name(cls: type) -> dict[str, dataclasses.Field]:
 
 
 @functools.cache
-def _template_fields(cls: type) -> tuple[str, ...]:
+def template_fields(cls: type) -> tuple[str, ...]:
     """The fields of a config dataclass that may hold a Template (by their kind)."""
     return tuple(
         f.name
@@ -559,6 +559,16 @@ def _template_fields(cls: type) -> tuple[str, ...]:
 
 def is_required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+@functools.cache
+def _conversion(cls: type) -> tuple[tuple[str, str, FieldKind, bool, bool], ...]:
+    """Per field of `cls`, what converting a map into it needs, read from the dataclass once:
+    (YAML key, attribute, kind, inherits plan defaults, required)."""
+    return tuple(
+        (yaml_name(f), f.name, f.metadata["kind"], f.metadata["inherit"], is_required(f))
+        for f in struct_fields(cls)
+    )
 
 
 def convert_struct(
@@ -583,16 +593,16 @@ def convert_struct(
             check.error(path + (key,), f"unknown {what} '{key}'{hint}", key=True)
             bad = True
     kwargs: dict[str, Any] = {}
-    for name, f in fields.items():
+    for name, attribute, kind, inherit, required in _conversion(cls):
         if name in value:
-            converted = f.metadata["kind"].convert(value[name], path + (name,), check)
+            converted = kind.convert(value[name], path + (name,), check)
             if converted is INVALID:
                 bad = True
                 continue
-            kwargs[f.name] = converted
-        elif f.metadata["inherit"] and inherited and inherited.get(name) is not None:
-            kwargs[f.name] = inherited[name]
-        elif is_required(f):
+            kwargs[attribute] = converted
+        elif inherit and inherited and inherited.get(name) is not None:
+            kwargs[attribute] = inherited[name]
+        elif required:
             check.error(path, f"missing required {what} '{name}'")
             bad = True
     if bad:
@@ -631,6 +641,10 @@ def walk_templates(value: Any) -> list[Template]:
     return out
 
 
+# Values that hold no template: skipped without a call (most fields of a config are these).
+_LEAVES = frozenset({str, int, bool, Decimal, type(None)})
+
+
 def _collect(value: Any, out: list[Template]) -> None:
     if isinstance(value, Template):
         out.append(value)
@@ -638,11 +652,21 @@ def _collect(value: Any, out: list[Template]) -> None:
         return
     elif isinstance(value, dict):
         for v in value.values():
-            _collect(v, out)
+            if type(v) is Template:
+                out.append(v)
+            elif type(v) not in _LEAVES:
+                _collect(v, out)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            _collect(v, out)
+            if type(v) is Template:
+                out.append(v)
+            elif type(v) not in _LEAVES:
+                _collect(v, out)
     elif hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type):
         kind: Any = type(value)
-        for name in _template_fields(kind):
-            _collect(getattr(value, name), out)
+        for name in template_fields(kind):
+            v = getattr(value, name)
+            if type(v) is Template:
+                out.append(v)
+            elif type(v) not in _LEAVES:
+                _collect(v, out)

@@ -10,6 +10,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from foundation.suggest import did_you_mean
@@ -79,15 +80,15 @@ class Template:
         changes."""
         return _parse(source)
 
-    @property
+    @cached_property  # a Template never changes: worked out once
     def is_constant(self) -> bool:
         return all(isinstance(p, str) for p in self.parts)
 
-    @property
+    @cached_property
     def refs(self) -> tuple[Ref, ...]:
         return tuple(p for p in self.parts if isinstance(p, Ref))
 
-    @property
+    @cached_property
     def secrets(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.parts if isinstance(p, SecretRef))
 

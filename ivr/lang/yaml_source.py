@@ -58,9 +58,14 @@ class _PlanLoader(_Base):  # type: ignore[valid-type, misc]
         return None
 
 
+# The first characters a plain scalar that is not text can start with (null, a boolean, a
+# number); any other plain scalar is text without trying the patterns.
+_NOT_TEXT_START = frozenset("~nNtTfF+-.0123456789")
+
+
 def _scalar(node: yaml.ScalarNode) -> Any:
     text = node.value
-    if node.style:
+    if node.style or (text and text[0] not in _NOT_TEXT_START):
         return text  # quoted or block scalars stay text (plain style is None or "")
     if _NULL.match(text):
         return None
@@ -228,8 +233,8 @@ class _Builder:
     def _mapping(self, node: yaml.MappingNode, depth: int, alias: Path | None) -> dict[str, Any]:
         report = self.report
         out: dict[str, Any] = {}
-        first: dict[str, yaml.Node] = {}
         path = self.path
+        plain = not self.aliases  # no alias to count: a scalar value is read in place
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge" or (
                 key_node.value == "<<" and not key_node.style
@@ -247,14 +252,17 @@ class _Builder:
                 continue
             key = key_node.value
             if key in out:
+                first = next(k for k, _ in node.value if k.value == key)
                 report.error_at(
                     _mark(key_node),
                     (*path, key),
-                    f"duplicate key '{key}' (first defined on line {_mark(first[key])[0]}); "
+                    f"duplicate key '{key}' (first defined on line {_mark(first)[0]}); "
                     "YAML would silently keep only the last one",
                 )
                 continue
-            first[key] = key_node
+            if plain and type(value_node) is yaml.ScalarNode:
+                out[key] = _scalar(value_node)  # what build() does for it, without the call
+                continue
             path.append(key)
             out[key] = self.build(value_node, depth + 1, alias)
             path.pop()
