@@ -4,7 +4,11 @@ while a plan loads, and a serving process's start-up heap never scanned again.""
 from __future__ import annotations
 
 import gc
+import json
+import os
 import runpy
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -56,8 +60,48 @@ def test_settling_moves_the_live_heap_out_of_every_later_collection(unfrozen: No
     assert gc.collect() >= 2
 
 
-def test_gunicorn_workers_settle_their_heap_once_started(unfrozen: None) -> None:
+def test_gunicorn_workers_settle_their_heap_once_started(
+    unfrozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IVR_IMPORT_IN_MASTER", "0")  # the master's own settling: below
     conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert gc.get_freeze_count() == 0
     conf["post_worker_init"](SimpleNamespace(wsgi=SimpleNamespace(extensions={})))
     assert gc.get_freeze_count() > 0
+
+
+MASTER = """
+import gc, json, runpy, sys, threading
+runpy.run_path(sys.argv[1])
+print(json.dumps({"imported": "ivr.app" in sys.modules, "threads": threading.active_count(),
+                  "frozen": gc.get_freeze_count()}))
+"""
+
+
+@pytest.mark.parametrize("setting", [None, "0"])
+def test_the_gunicorn_master_imports_the_engine_and_starts_nothing(
+    setting: str | None, tmp_path: Path
+) -> None:
+    """gunicorn reads its conf in the master, before forking the workers: the engine's modules
+    are imported there (each worker then starts with them: a recycle costs create_app alone),
+    frozen for the collector, with no thread started before the fork; IVR_IMPORT_IN_MASTER=0
+    leaves the master bare."""
+    env = {k: v for k, v in os.environ.items() if k != "IVR_IMPORT_IN_MASTER"}
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
+    if setting is not None:
+        env["IVR_IMPORT_IN_MASTER"] = setting
+    out = subprocess.run(
+        [sys.executable, "-c", MASTER, str(ROOT / "gunicorn.conf.py")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["threads"] == 1  # nothing running when gunicorn forks
+    if setting is None:
+        assert seen["imported"] and seen["frozen"] > 10_000
+    else:
+        assert not seen["imported"] and seen["frozen"] == 0
