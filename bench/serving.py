@@ -214,9 +214,9 @@ def served(
         }
         with gunicorn("ivr.app:create_app()", engine_port, workers, engine_env) as engine:
             with record_writer(engine_env, dedicated_writer):
-                with gunicorn(
-                    "bench.floor:create_app()", floor_port, workers, {"FLOOR_REDIS_URL": redis_url}
-                ) as floor:
+                # The same settings, but the floor's master does not import the engine
+                floor_env = {"FLOOR_REDIS_URL": redis_url, "IVR_IMPORT_IN_MASTER": "0"}
+                with gunicorn("bench.floor:create_app()", floor_port, workers, floor_env) as floor:
                     yield engine, floor
 
 

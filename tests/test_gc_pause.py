@@ -74,7 +74,7 @@ MASTER = """
 import gc, json, runpy, sys, threading
 runpy.run_path(sys.argv[1])
 print(json.dumps({"imported": "ivr.app" in sys.modules, "threads": threading.active_count(),
-                  "frozen": gc.get_freeze_count()}))
+                  "frozen": gc.get_freeze_count(), "applets": "applets.menu" in sys.modules}))
 """
 
 
@@ -84,8 +84,8 @@ def test_the_gunicorn_master_imports_the_engine_and_starts_nothing(
 ) -> None:
     """gunicorn reads its conf in the master, before forking the workers: the engine's modules
     are imported there (each worker then starts with them: a recycle costs create_app alone),
-    frozen for the collector, with no thread started before the fork; IVR_IMPORT_IN_MASTER=0
-    leaves the master bare."""
+    with the applet plugins, frozen for the collector, with no thread started before the fork;
+    IVR_IMPORT_IN_MASTER=0 leaves the master bare."""
     env = {k: v for k, v in os.environ.items() if k != "IVR_IMPORT_IN_MASTER"}
     env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
     if setting is not None:
@@ -103,5 +103,6 @@ def test_the_gunicorn_master_imports_the_engine_and_starts_nothing(
     assert seen["threads"] == 1  # nothing running when gunicorn forks
     if setting is None:
         assert seen["imported"] and seen["frozen"] > 10_000
+        assert seen["applets"]  # the plugins too: a recycled worker never mixes old and new
     else:
-        assert not seen["imported"] and seen["frozen"] == 0
+        assert not seen["imported"] and seen["frozen"] == 0 and not seen["applets"]

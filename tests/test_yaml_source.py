@@ -192,6 +192,14 @@ def test_duplicates_found_in_lists_and_flow_maps() -> None:
     assert "first defined on line 3" in report.errors[-1].message
 
 
+def test_a_duplicate_after_a_refused_merge_key_names_the_key_that_was_kept() -> None:
+    _, report = read('<<: {}\n"<<": 2\n"<<": 3\n')
+    assert [(e.line, e.message.split(";")[0]) for e in report.errors] == [
+        (1, "merge keys (<<) are not supported in call plans"),
+        (3, "duplicate key '<<' (first defined on line 2)"),
+    ]
+
+
 def test_same_key_in_different_maps_is_fine() -> None:
     _, report = read("a: {x: 1}\nb: {x: 2}\n")
     assert report.diagnostics == []

@@ -236,9 +236,7 @@ class _Builder:
         path = self.path
         plain = not self.aliases  # no alias to count: a scalar value is read in place
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or (
-                key_node.value == "<<" and not key_node.style
-            ):
+            if _is_merge(key_node):
                 report.error_at(
                     _mark(key_node), tuple(path), "merge keys (<<) are not supported in call plans"
                 )
@@ -252,7 +250,11 @@ class _Builder:
                 continue
             key = key_node.value
             if key in out:
-                first = next(k for k, _ in node.value if k.value == key)
+                first = next(  # the key that was kept (refused merge keys were not)
+                    k
+                    for k, _ in node.value
+                    if isinstance(k, yaml.ScalarNode) and not _is_merge(k) and k.value == key
+                )
                 report.error_at(
                     _mark(key_node),
                     (*path, key),
@@ -267,6 +269,12 @@ class _Builder:
             out[key] = self.build(value_node, depth + 1, alias)
             path.pop()
         return out
+
+
+def _is_merge(key_node: yaml.Node) -> bool:
+    return key_node.tag == "tag:yaml.org,2002:merge" or (
+        key_node.value == "<<" and not getattr(key_node, "style", None)
+    )
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
