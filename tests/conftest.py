@@ -153,6 +153,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
+def redis_client(redis_url: str) -> redis.Redis:
+    """A client of the test Redis, its database emptied first."""
+    r = redis.Redis.from_url(redis_url)
+    r.flushdb()
+    return r
+
+
+@pytest.fixture
 def redis_store(redis_url: str) -> Iterator[RedisStore]:
     store = RedisStore.from_url(redis_url)
     store.client.flushdb()

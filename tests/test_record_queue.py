@@ -49,16 +49,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    r = redis.Redis.from_url(redis_url)
-    r.flushdb()
-    return r
-
-
-@pytest.fixture
-def idle(tmp_path: Path, client: redis.Redis) -> Iterator[QueuedRecorder]:
+def idle(tmp_path: Path, redis_client: redis.Redis) -> Iterator[QueuedRecorder]:
     """A queue over a SQLite file with no writer thread: the test calls flush."""
-    queued = QueuedRecorder(SqlRecorder(f"sqlite:///{tmp_path}/calls.sqlite3"), client, start=False)
+    queued = QueuedRecorder(
+        SqlRecorder(f"sqlite:///{tmp_path}/calls.sqlite3"), redis_client, start=False
+    )
     yield queued
     queued.close()
 
@@ -75,15 +70,17 @@ def test_a_record_survives_the_round_trip_through_the_queue() -> None:
     assert from_json(to_json(original)) == original
 
 
-def test_records_are_queued_then_written_in_batches(database_url: str, client: redis.Redis) -> None:
+def test_records_are_queued_then_written_in_batches(
+    database_url: str, redis_client: redis.Redis
+) -> None:
     sql = SqlRecorder(database_url)
-    queued = QueuedRecorder(sql, client)
+    queued = QueuedRecorder(sql, redis_client)
     try:
         for n in range(450):
             queued.record(record(n))
         # found at once, queued or written
         assert queued.find(record(449).call_sid) == record(449)
-        wait_until(lambda: client.llen(QUEUE_KEY) == 0)
+        wait_until(lambda: redis_client.llen(QUEUE_KEY) == 0)
         assert sql.find(record(0).call_sid) == record(0)
         assert len(sql.recent(1000)) == 450
     finally:
@@ -91,10 +88,10 @@ def test_records_are_queued_then_written_in_batches(database_url: str, client: r
 
 
 def test_a_second_record_of_a_call_replaces_the_first(
-    database_url: str, client: redis.Redis
+    database_url: str, redis_client: redis.Redis
 ) -> None:
     sql = SqlRecorder(database_url)
-    queued = QueuedRecorder(sql, client, start=False)
+    queued = QueuedRecorder(sql, redis_client, start=False)
     try:
         queued.record(record(1, "Abandoned"))
         queued.record(record(1, "PaymentTaken"))  # a transfer's late action, in one batch
@@ -108,10 +105,12 @@ def test_a_second_record_of_a_call_replaces_the_first(
         queued.close()
 
 
-def test_nothing_is_lost_while_the_database_is_down(tmp_path: Path, client: redis.Redis) -> None:
+def test_nothing_is_lost_while_the_database_is_down(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
     url = f"sqlite:///{tmp_path}/calls.sqlite3"
     sql = SqlRecorder(url)
-    queued = QueuedRecorder(sql, client, start=False)
+    queued = QueuedRecorder(sql, redis_client, start=False)
     try:
         for n in range(5):
             queued.record(record(n))
@@ -119,50 +118,50 @@ def test_nothing_is_lost_while_the_database_is_down(tmp_path: Path, client: redi
         (tmp_path / "calls.sqlite3").mkdir()  # and cannot be opened again
         sql.db.dispose()
         assert queued.flush() == 0
-        assert client.llen(QUEUE_KEY) == 5  # still queued
+        assert redis_client.llen(QUEUE_KEY) == 5  # still queued
         (tmp_path / "calls.sqlite3").rmdir()
         sql2 = SqlRecorder(url)  # the database is back (the tables made again)
         queued.sql = sql2
         assert queued.flush() == 5
-        assert client.llen(QUEUE_KEY) == 0
+        assert redis_client.llen(QUEUE_KEY) == 0
         assert len(sql2.recent(10)) == 5
     finally:
         queued.close()
 
 
 def test_one_writer_at_a_time_and_a_stale_writer_never_trims(
-    idle: QueuedRecorder, client: redis.Redis
+    idle: QueuedRecorder, redis_client: redis.Redis
 ) -> None:
     queued, sql = idle, idle.sql
     queued.record(record(1))
-    client.set(WRITER_KEY, "another-worker", px=60_000)
+    redis_client.set(WRITER_KEY, "another-worker", px=60_000)
     assert queued.flush() == 0  # another worker holds the writer lock
-    assert client.llen(QUEUE_KEY) == 1
-    client.delete(WRITER_KEY)
+    assert redis_client.llen(QUEUE_KEY) == 1
+    redis_client.delete(WRITER_KEY)
 
     # A writer whose lease runs out before its commit rolls back and trims nothing: it
     # can never overwrite what the next writer wrote (a newer record of the same call).
     real_write = sql.write_many
 
     def lease_lapses(records: list[CallRecord], *, before_commit=None) -> None:
-        client.set(WRITER_KEY, "the-next-writer")  # the lease expired and was taken
+        redis_client.set(WRITER_KEY, "the-next-writer")  # the lease expired and was taken
         real_write(records, before_commit=before_commit)
 
     sql.write_many = lease_lapses  # type: ignore[method-assign]
     assert queued.flush() == 0
-    assert client.llen(QUEUE_KEY) == 1
+    assert redis_client.llen(QUEUE_KEY) == 1
     assert sql.recent(10) == []  # rolled back
     sql.write_many = real_write  # type: ignore[method-assign]
-    client.delete(WRITER_KEY)
+    redis_client.delete(WRITER_KEY)
     assert queued.flush() == 1
     assert len(sql.recent(10)) == 1
 
 
 def test_writers_in_many_threads_write_each_record_once(
-    tmp_path: Path, client: redis.Redis
+    tmp_path: Path, redis_client: redis.Redis
 ) -> None:
     sql = SqlRecorder(f"sqlite:///{tmp_path}/calls.sqlite3")
-    writers = [QueuedRecorder(sql, client) for _ in range(4)]  # four workers' writers
+    writers = [QueuedRecorder(sql, redis_client) for _ in range(4)]  # four workers' writers
     try:
 
         def call_ends(base: int) -> None:
@@ -174,7 +173,7 @@ def test_writers_in_many_threads_write_each_record_once(
             t.start()
         for t in threads:
             t.join()
-        wait_until(lambda: client.llen(QUEUE_KEY) == 0)
+        wait_until(lambda: redis_client.llen(QUEUE_KEY) == 0)
         assert len(sql.recent(1000)) == 400
     finally:
         for w in writers:
@@ -194,33 +193,35 @@ def test_while_redis_is_down_a_record_is_written_directly(tmp_path: Path) -> Non
 
 
 def test_an_unreadable_entry_is_set_aside_and_the_others_are_written(
-    idle: QueuedRecorder, client: redis.Redis
+    idle: QueuedRecorder, redis_client: redis.Redis
 ) -> None:
     queued, sql = idle, idle.sql
     queued.record(record(1))
-    client.rpush(QUEUE_KEY, b'{"call_sid": "CAxx", "from a newer version": true}')
+    redis_client.rpush(QUEUE_KEY, b'{"call_sid": "CAxx", "from a newer version": true}')
     queued.record(record(2))
     assert queued.flush() == 3
     assert {r.call_sid for r in sql.recent(10)} == {record(1).call_sid, record(2).call_sid}
-    assert client.lrange(DEAD_KEY, 0, -1) == [b'{"call_sid": "CAxx", "from a newer version": true}']
-    assert client.llen(QUEUE_KEY) == 0
+    assert redis_client.lrange(DEAD_KEY, 0, -1) == [
+        b'{"call_sid": "CAxx", "from a newer version": true}'
+    ]
+    assert redis_client.llen(QUEUE_KEY) == 0
 
 
 def test_find_reads_the_index_not_the_whole_queue(
-    idle: QueuedRecorder, client: redis.Redis
+    idle: QueuedRecorder, redis_client: redis.Redis
 ) -> None:
     queued = idle
     queued.record(record(1, "Abandoned"))
     queued.record(record(1, "PaymentTaken"))
-    assert client.hlen(INDEX_KEY) == 1
+    assert redis_client.hlen(INDEX_KEY) == 1
     assert queued.find(record(1).call_sid).outcome == "PaymentTaken"
     queued.flush()
-    assert client.hlen(INDEX_KEY) == 0  # written: found in the database from now on
+    assert redis_client.hlen(INDEX_KEY) == 0  # written: found in the database from now on
     assert queued.find(record(1).call_sid).outcome == "PaymentTaken"
 
 
 def test_the_last_turn_queues_its_record_in_the_same_step_as_its_write(
-    idle: QueuedRecorder, client: redis.Redis, redis_url: str
+    idle: QueuedRecorder, redis_client: redis.Redis, redis_url: str
 ) -> None:
     from ivr.engine.stores.redis_store import RedisStore
 
@@ -230,13 +231,13 @@ def test_the_last_turn_queues_its_record_in_the_same_step_as_its_write(
         with store.session(record(5).call_sid) as slot:
             slot.put("{}", 60)
             queued.queue_with(slot, record(5))
-            assert client.llen(QUEUE_KEY) == 0  # not before the write
-        assert client.lrange(QUEUE_KEY, 0, -1) == [to_json(record(5)).encode()]
+            assert redis_client.llen(QUEUE_KEY) == 0  # not before the write
+        assert redis_client.lrange(QUEUE_KEY, 0, -1) == [to_json(record(5)).encode()]
         assert queued.find(record(5).call_sid) == record(5)
         with pytest.raises(RuntimeError), store.session(record(6).call_sid) as slot:
             queued.queue_with(slot, record(6))
             raise RuntimeError("the turn failed")  # nothing written, nothing queued
-        assert client.llen(QUEUE_KEY) == 1
+        assert redis_client.llen(QUEUE_KEY) == 1
         assert queued.flush() == 1
     finally:
         store.client.close()

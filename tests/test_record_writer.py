@@ -28,13 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    r = redis.Redis.from_url(redis_url)
-    r.flushdb()
-    return r
-
-
-@pytest.fixture
 def database(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/calls.sqlite3"
 
@@ -54,18 +47,18 @@ class CountingRecorder(QueuedRecorder):
 
 
 @pytest.fixture
-def worker(database: str, client: redis.Redis, monkeypatch) -> Iterator[CountingRecorder]:
+def worker(database: str, redis_client: redis.Redis, monkeypatch) -> Iterator[CountingRecorder]:
     monkeypatch.setattr(record_queue, "STANDBY_WAIT", 0.05)  # the test need not wait 1 s
-    queued = CountingRecorder(SqlRecorder(database), client)
+    queued = CountingRecorder(SqlRecorder(database), redis_client)
     yield queued
     queued.close()
 
 
 @pytest.fixture
-def dedicated(database: str, client: redis.Redis) -> Iterator[threading.Event]:
+def dedicated(database: str, redis_client: redis.Redis) -> Iterator[threading.Event]:
     """A dedicated writer running beside the worker (on a thread here; a process in a
     fleet); set the event to stop it."""
-    queued = QueuedRecorder(SqlRecorder(database), client, start=False)
+    queued = QueuedRecorder(SqlRecorder(database), redis_client, start=False)
     stop = threading.Event()
     thread = threading.Thread(target=queued.run_dedicated, args=(stop,), daemon=True)
     thread.start()
@@ -77,38 +70,38 @@ def dedicated(database: str, client: redis.Redis) -> Iterator[threading.Event]:
 
 
 def test_with_a_dedicated_writer_the_workers_stand_by(
-    worker: CountingRecorder, dedicated: threading.Event, client: redis.Redis, database: str
+    worker: CountingRecorder, dedicated: threading.Event, redis_client: redis.Redis, database: str
 ) -> None:
     for n in range(300):
         worker.record(record(n))
-    wait_until(lambda: client.llen(QUEUE_KEY) == 0)
+    wait_until(lambda: redis_client.llen(QUEUE_KEY) == 0)
     assert len(SqlRecorder(database).recent(1000)) == 300
     assert worker.wrote == 0  # all written by the dedicated writer
 
 
 def test_the_workers_write_again_once_it_stops(
-    worker: CountingRecorder, dedicated: threading.Event, client: redis.Redis, database: str
+    worker: CountingRecorder, dedicated: threading.Event, redis_client: redis.Redis, database: str
 ) -> None:
     worker.record(record(1))
-    wait_until(lambda: client.llen(QUEUE_KEY) == 0)
+    wait_until(lambda: redis_client.llen(QUEUE_KEY) == 0)
     dedicated.set()
-    wait_until(lambda: client.get(DEDICATED_KEY) is None)  # it takes its heartbeat away
+    wait_until(lambda: redis_client.get(DEDICATED_KEY) is None)  # it takes its heartbeat away
     for n in range(2, 12):
         worker.record(record(n))
     # the worker counts a batch once its flush returns, just after the queue empties
-    wait_until(lambda: client.llen(QUEUE_KEY) == 0 and worker.wrote == 10)
+    wait_until(lambda: redis_client.llen(QUEUE_KEY) == 0 and worker.wrote == 10)
     assert len(SqlRecorder(database).recent(100)) == 11
 
 
 def test_the_workers_write_again_when_a_dead_writers_heartbeat_lapses(
-    worker: CountingRecorder, client: redis.Redis, database: str
+    worker: CountingRecorder, redis_client: redis.Redis, database: str
 ) -> None:
-    client.set(DEDICATED_KEY, "gone-host:1234", px=400)  # killed: no goodbye
+    redis_client.set(DEDICATED_KEY, "gone-host:1234", px=400)  # killed: no goodbye
     for n in range(5):
         worker.record(record(n))
     time.sleep(0.2)
-    assert client.llen(QUEUE_KEY) == 5  # still standing by for it
-    wait_until(lambda: client.llen(QUEUE_KEY) == 0 and worker.wrote == 5)
+    assert redis_client.llen(QUEUE_KEY) == 5  # still standing by for it
+    wait_until(lambda: redis_client.llen(QUEUE_KEY) == 0 and worker.wrote == 5)
     assert len(SqlRecorder(database).recent(100)) == 5
 
 
@@ -121,7 +114,7 @@ def test_write_records_needs_a_redis_store(tmp_path: Path) -> None:
 
 
 def test_the_command_writes_the_queue_and_hands_back_on_sigterm(
-    tmp_path: Path, redis_url: str, client: redis.Redis, database: str
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis, database: str
 ) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"store: {redis_url}\ndatabase: {database}\n", encoding="utf-8")
@@ -134,11 +127,11 @@ def test_the_command_writes_the_queue_and_hands_back_on_sigterm(
         text=True,
     )
     try:
-        wait_until(lambda: client.get(DEDICATED_KEY) is not None, timeout=30)
-        queue = QueuedRecorder(SqlRecorder(database), client, start=False)
+        wait_until(lambda: redis_client.get(DEDICATED_KEY) is not None, timeout=30)
+        queue = QueuedRecorder(SqlRecorder(database), redis_client, start=False)
         for n in range(50):
             queue.record(record(n))
-        wait_until(lambda: client.llen(QUEUE_KEY) == 0)
+        wait_until(lambda: redis_client.llen(QUEUE_KEY) == 0)
         assert len(SqlRecorder(database).recent(100)) == 50
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=20)
@@ -147,4 +140,4 @@ def test_the_command_writes_the_queue_and_hands_back_on_sigterm(
             proc.kill()
     assert proc.returncode == 0, output
     assert "the workers write the records again" in output
-    assert client.get(DEDICATED_KEY) is None
+    assert redis_client.get(DEDICATED_KEY) is None
