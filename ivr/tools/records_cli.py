@@ -18,12 +18,11 @@ def write_records(config: str | None) -> None:
     writing to it (it never competes with a caller's turn for their CPU), and they take it
     back within 5 s of it stopping. Run one (a second stands by: one writes at a time). Needs
     `store: redis://...`; stop it with SIGTERM or Ctrl-C (it finishes its batch)."""
-    import redis
-
     from ivr.adapters.logs import install
     from ivr.adapters.record_queue import QueuedRecorder
     from ivr.adapters.records_sql import SqlRecorder
     from ivr.app.service_keys import is_shared
+    from ivr.engine.stores.redis_store import RedisStore
 
     settings = load_settings(config)
     if not is_shared(settings.store_url):
@@ -32,8 +31,8 @@ def write_records(config: str | None) -> None:
             f"{settings.store_url}: with the embedded store each call is recorded as it ends"
         )
     install(settings.log_level, settings.log_format)
-    client = redis.Redis.from_url(settings.store_url, socket_timeout=5, socket_connect_timeout=2)
-    queue = QueuedRecorder(SqlRecorder(settings.database_url), client, start=False)
+    store = RedisStore.from_url(settings.store_url)  # the client the workers queue through
+    queue = QueuedRecorder(SqlRecorder(settings.database_url), store.client, start=False)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
