@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import redis  # noqa: E402
 
 from bench.serving import STEPS, redis_server, served, signed, step_form  # noqa: E402
+from ivr.engine.stores.base import RECORDS_QUEUE_KEY  # noqa: E402
 
 PACE = 5.0  # seconds between a caller's webhooks
 RAMP = 5.0  # ramp: every call starts within this many seconds
@@ -56,7 +57,6 @@ STEADY = 30.0  # steady: seconds of exactly N calls in progress
 P99_LIMIT = 0.050
 TARGET = 0.8
 TIMEOUT = 15.0  # Twilio gives up on a webhook after 15 s
-RECORDS_QUEUE = "ivr:records:queue"  # the engine's call records waiting for the SQL writer
 REST = 2.0  # seconds between runs, once the engine's records are written
 WARM_UP = 200  # calls each app takes before the first level, not measured
 
@@ -116,13 +116,18 @@ async def post(base: str, path: str, data: dict[str, str]) -> int:
 
 
 async def one_call(
-    base: str, sid: str, result: Result, measured: float, until: float = float("inf")
+    base: str,
+    sid: str,
+    result: Result,
+    measured: float,
+    until: float = float("inf"),
+    pace: float | None = None,
 ) -> None:
-    """One call's webhooks, PACE apart; those started in [measured, until) are counted. The
-    caller hangs up at `until` (the end of a steady phase)."""
+    """One call's webhooks, `pace` (PACE) apart; those started in [measured, until) are
+    counted. The caller hangs up at `until` (the end of a steady phase)."""
     for i, (kind, path, digits) in enumerate(STEPS):
         if i:
-            await asyncio.sleep(PACE)
+            await asyncio.sleep(PACE if pace is None else pace)
         started = time.monotonic()
         if started >= until:
             return
@@ -186,15 +191,10 @@ async def steady(base: str, n: int, run: str) -> Result:
 
 async def warm_up(base: str, run: str) -> None:
     """WARM_UP calls, briskly paced, not measured."""
-    global PACE
-    pace, PACE = PACE, 0.2
-    try:
-        ignored = Result()
-        await asyncio.gather(
-            *(one_call(base, sid(run, i), ignored, float("inf")) for i in range(WARM_UP))
-        )
-    finally:
-        PACE = pace
+    ignored = Result()
+    await asyncio.gather(
+        *(one_call(base, sid(run, i), ignored, float("inf"), pace=0.2) for i in range(WARM_UP))
+    )
 
 
 def best(runs: list[Result]) -> Result:
@@ -208,7 +208,7 @@ def settle(redis_url: str, within: float = 60.0) -> None:
     client = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + within
     try:
-        while client.llen(RECORDS_QUEUE) and time.monotonic() < deadline:
+        while client.llen(RECORDS_QUEUE_KEY) and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         client.close()
