@@ -13,11 +13,13 @@ from typing import Any
 
 from flask import Flask, request
 from werkzeug.exceptions import LengthRequired, RequestEntityTooLarge
+from werkzeug.wrappers import Request
 
 WEBHOOK_MAX_BYTES = 8 * 1024
 API_MAX_BYTES = 16 * 1024
 DEFAULT_MAX_BYTES = 64 * 1024  # any other route
 JSON_MAX_DEPTH = 8  # a session or billing request is one flat object with small lists
+MAX_FORM_PARTS = 200  # fields in one form body
 
 _LIMITS = "body_limits"
 
@@ -29,7 +31,7 @@ def limit_bodies(app: Flask, prefix: str, max_bytes: int) -> None:
     if limits is None:
         limits = app.extensions[_LIMITS] = {}
         app.config["MAX_CONTENT_LENGTH"] = DEFAULT_MAX_BYTES
-        app.config["MAX_FORM_PARTS"] = 200
+        app.config["MAX_FORM_PARTS"] = MAX_FORM_PARTS
         app.before_request(_apply)
     limits[prefix.rstrip("/")] = max_bytes
 
@@ -46,6 +48,12 @@ def _apply() -> None:
     if best:
         request.max_content_length = limits[best]
         request.max_form_memory_size = limits[best]
+    refuse_unbounded(request, best or "this path")
+
+
+def refuse_unbounded(request: Request, where: str) -> None:
+    """Raise 411 for a body of unknown length and 413 for one over the request's
+    `max_content_length` (`where` names the path the limit is for)."""
     limit = request.max_content_length
     if request.content_length is None and request.headers.get("Transfer-Encoding"):
         # A body of unknown length would be cut at the limit without a word: refuse it.
@@ -55,7 +63,7 @@ def _apply() -> None:
         and limit is not None
         and (request.content_length > limit)
     ):
-        raise RequestEntityTooLarge(f"at most {limit} bytes for {best or 'this path'}")
+        raise RequestEntityTooLarge(f"at most {limit} bytes for {where}")
 
 
 class BodyProblem(ValueError):

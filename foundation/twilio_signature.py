@@ -6,8 +6,8 @@ from __future__ import annotations
 import hmac
 import re
 
-from flask import Request
 from twilio.request_validator import RequestValidator
+from werkzeug.wrappers import Request
 
 CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 

@@ -147,9 +147,15 @@ def sample_path(rule: Rule) -> str:
     return re.sub(r"<(?:(\w+):)?(\w+)>", value, rule.rule)
 
 
+def rules_of(app: Flask) -> list[Rule]:
+    """Every route the app answers: Flask's, and the voice webhooks answered in front of it."""
+    webhooks = app.extensions.get("ivr_webhooks")
+    return [*app.url_map.iter_rules(), *(webhooks.rules() if webhooks else [])]
+
+
 def requests_for(app: Flask) -> list[tuple[str, str, str]]:
     out = []
-    for rule in app.url_map.iter_rules():
+    for rule in rules_of(app):
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             out.append((rule.endpoint, method, sample_path(rule)))
     return out
@@ -169,7 +175,7 @@ def test_every_route_has_a_decided_protection(app: Flask) -> None:
         f"routes without a protection decision: {undecided}; add each to "
         f"PROTECTION in {Path(__file__).name} (and protect it)"
     )
-    assert not any(rule.endpoint == "static" for rule in app.url_map.iter_rules())
+    assert not any(rule.endpoint == "static" for rule in rules_of(app))
 
 
 def test_every_route_refuses_what_its_protection_refuses(app: Flask) -> None:

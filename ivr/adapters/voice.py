@@ -1,23 +1,22 @@
 """Voice webhooks: `/voice` (new call), `/voice/status` (call ended) and the turn URLs the
-TwiML carries. A call the engine knows never gets a 5xx: the caller hears an apology."""
+TwiML carries, each a function of one `Webhook` (routed, checked and timed by
+ivr.adapters.webhooks). A call the engine knows never gets a 5xx: the caller hears an apology."""
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from flask import Blueprint, Response, current_app, g, request
 from twilio.twiml.voice_response import VoiceResponse
+from werkzeug.wrappers import Request, Response
 
 from foundation.outage import Outage
 from foundation.stages import stage
 from foundation.twilio_signature import is_call_sid
 from ivr.adapters import metrics
-from ivr.adapters.logs import bind_call, unbind
 from ivr.adapters.sms import SmsSender, receipt
 from ivr.adapters.twiml import render
 from ivr.engine.actions import Dial, Hangup, Say, Turn
@@ -27,8 +26,6 @@ from ivr.engine.turns import Engine
 from ivr.errors import PlanNotFound, RecordsUnavailable, SessionLost, StoreError
 
 log = logging.getLogger("ivr.web")
-
-bp = Blueprint("voice", __name__, url_prefix="/voice")
 
 
 def store_outage() -> Outage:
@@ -57,19 +54,49 @@ NOT_IN_SERVICE_OUTCOME = "NotInService"  # a call to a number no plan answers
 UNANSWERED = "Unanswered"  # a call this app placed that nobody answered (busy, no answer)
 
 
-def _prefix() -> str:
-    """Absolute under the configured public URL (which may have a path, e.g. /ivr), else a
-    path under the app's mount point."""
-    public = system().settings.public_url
-    root = public.rstrip("/") if public else request.script_root
-    return root + bp.url_prefix  # type: ignore[operator]
+class Webhook:
+    """One webhook being answered: Twilio's request and the system that answers it."""
+
+    __slots__ = ("request", "form", "host")
+
+    def __init__(self, request: Request, host: VoiceHost) -> None:
+        self.request = request
+        self.form = request.form
+        self.host = host
+
+    def prefix(self) -> str:
+        """Absolute under the configured public URL (which may have a path, e.g. /ivr), else
+        a path under the app's mount point."""
+        public = self.host.settings.public_url
+        return (public.rstrip("/") if public else self.request.script_root) + "/voice"
+
+    def call_sid(self) -> str:
+        """The request's CallSid: CA and 32 hex digits, as Twilio makes them. Anything else (a
+        forged or mangled request) is refused before it reaches a store key or a log line."""
+        sid = self.form.get("CallSid", "")
+        if not is_call_sid(sid):
+            raise BadField(f"CallSid {sid[:40]!r} is not a Twilio call SID (CA and 32 hex digits)")
+        return sid
+
+    def seconds(self, name: str) -> int:
+        """A duration field (DialCallDuration, ...): whole seconds, else 0 with a log line."""
+        value = self.form.get(name, "0")
+        if SECONDS.fullmatch(value):
+            return int(value)
+        log.warning(
+            "[%s] %s %r is not a number of seconds; taken as 0",
+            self.form.get("CallSid", "")[:40],
+            name,
+            value[:20],
+        )
+        return 0
 
 
-class FlaskUrls:
-    """Turn URLs (the routes below: /voice/turn/N/...)."""
+class TurnUrls:
+    """Turn URLs (the webhooks below: /voice/turn/N/...)."""
 
-    def __init__(self) -> None:
-        self.base = _prefix() + "/turn/"
+    def __init__(self, prefix: str) -> None:
+        self.base = prefix + "/turn/"
 
     def keys(self, turn: int) -> str:
         return f"{self.base}{turn}/keys"
@@ -90,8 +117,7 @@ class VoiceSettings(Protocol):
 
 
 class VoiceHost(Protocol):
-    """What these webhooks need from the system the composition root (`ivr.app`) builds and
-    keeps in `app.extensions["ivr"]`."""
+    """What these webhooks need from the system the composition root (`ivr.app`) builds."""
 
     @property
     def settings(self) -> VoiceSettings: ...
@@ -121,30 +147,12 @@ class VoiceHost(Protocol):
         ...
 
 
-def system() -> VoiceHost:
-    host: VoiceHost = current_app.extensions["ivr"]
-    return host
-
-
 def twiml(body: str) -> Response:
     return Response(body, mimetype="text/xml")
 
 
-def _respond(turn: Turn) -> Response:
-    return twiml(render(turn, FlaskUrls()))
-
-
 class BadField(ValueError):
     """A Twilio field that cannot be what Twilio sends."""
-
-
-def call_sid() -> str:
-    """The request's CallSid: CA and 32 hex digits, as Twilio makes them. Anything else (a
-    forged or mangled request) is refused before it reaches a store key or a log line."""
-    sid = request.form.get("CallSid", "")
-    if not is_call_sid(sid):
-        raise BadField(f"CallSid {sid[:40]!r} is not a Twilio call SID (CA and 32 hex digits)")
-    return sid
 
 
 def confidence(value: str) -> float:
@@ -152,67 +160,53 @@ def confidence(value: str) -> float:
     return float(value) if CONFIDENCE.fullmatch(value.strip()) else 0.0
 
 
-def seconds(name: str) -> int:
-    """A duration field (DialCallDuration, ...): whole seconds, else 0 with a log line."""
-    value = request.form.get(name, "0")
-    if SECONDS.fullmatch(value):
-        return int(value)
-    log.warning(
-        "[%s] %s %r is not a number of seconds; taken as 0",
-        request.form.get("CallSid", "")[:40],
-        name,
-        value[:20],
-    )
-    return 0
-
-
-def _guarded(call: Callable[[], Turn]) -> Response:
-    """Run an engine call; any failure becomes an apology (and the plan's fallback when it is
-    a transfer that can run without a session)."""
+def _guarded(hook: Webhook, call: Callable[[str], Turn]) -> Response:
+    """Run an engine call for the request's CallSid; any failure becomes an apology (and the
+    plan's fallback when it is a transfer that can run without a session)."""
     try:
-        sid = call_sid()
+        sid = hook.call_sid()
     except BadField as exc:
         metrics.ERRORS.labels(metrics.BAD_REQUEST).inc()
-        log.warning("%s %s refused: %s", request.method, request.path, exc)
-        return _say_and_hang_up(APOLOGY)
+        log.warning("%s %s refused: %s", hook.request.method, hook.request.path, exc)
+        return say_and_hang_up(APOLOGY)
     try:
         with stage("turn"):
-            turn = call()
+            turn = call(sid)
         with stage("twiml"):
-            answer = _respond(turn)
-        system().store_outage.ok()
+            answer = twiml(render(turn, TurnUrls(hook.prefix())))
+        hook.host.store_outage.ok()
         return answer
     except PlanNotFound as exc:
         log.warning("[%s] %s", sid, exc)
-        return _say_and_hang_up(NOT_IN_SERVICE)
+        return say_and_hang_up(NOT_IN_SERVICE)
     except SessionLost as exc:
         metrics.ERRORS.labels(metrics.STORE_UNAVAILABLE).inc()
         log.warning("%s; the caller hears an apology", exc)
-        return _emergency(sid)
+        return _emergency(hook, sid)
     except StoreError as exc:  # the store is down: said once, not a traceback a webhook
         metrics.ERRORS.labels(metrics.STORE_UNAVAILABLE).inc()
-        system().store_outage.failed(exc)
-        return _emergency(sid)
+        hook.host.store_outage.failed(exc)
+        return _emergency(hook, sid)
     except Exception:
         metrics.ERRORS.labels(metrics.ENGINE_ERROR).inc()
         log.exception("[%s] webhook failed; the caller hears an apology", sid)
-        return _emergency(sid)
+        return _emergency(hook, sid)
 
 
-def _say_and_hang_up(text: str) -> Response:
+def say_and_hang_up(text: str) -> Response:
     response = VoiceResponse()
     response.say(text)
     response.hangup()
     return twiml(str(response))
 
 
-def _emergency(sid: str) -> Response:
+def _emergency(hook: Webhook, sid: str) -> Response:
     """No session to work with: apologise, and transfer to the plan's fallback agent line if
     that fallback is a plain transfer to a number, else to the configured `emergency_number`
     (whatever the plan's fallback is), else hang up."""
-    number = system().settings.emergency_number
+    number = hook.host.settings.emergency_number
     try:
-        compiled = system().catalog.for_number(request.form.get("To", ""))
+        compiled = hook.host.catalog.for_number(hook.form.get("To", ""))
         fallback = compiled.applets.get(compiled.plan.fallback or "") if compiled else None
         agent = fallback.agent_number() if fallback is not None else None
         if agent:
@@ -234,134 +228,119 @@ def _emergency(sid: str) -> Response:
             ),
             ended=True,
         )
-        return twiml(render(turn, _OrphanUrls()))
-    return _say_and_hang_up(APOLOGY)
+        return twiml(render(turn, _OrphanUrls(hook.prefix())))
+    return say_and_hang_up(APOLOGY)
 
 
 class _OrphanUrls:
+    def __init__(self, prefix: str) -> None:
+        self.url = prefix + "/orphan"
+
     def keys(self, turn: int) -> str:
-        return _prefix() + "/orphan"
+        return self.url
 
     dial = queue = keys
 
 
-@bp.before_request
-def _bind_call() -> None:
-    """Every line logged while answering this webhook names its call; the turn is timed."""
-    g.ivr_started = time.perf_counter()
-    sid = request.form.get("CallSid", "")
-    g.ivr_log_token = bind_call(sid if is_call_sid(sid) else None)
+# The webhooks (routed by ivr.adapters.webhooks: /voice, /voice/turn/N/keys, ...)
 
 
-@bp.teardown_request
-def _unbind_call(_: BaseException | None) -> None:
-    started = g.pop("ivr_started", None)
-    if started is not None and request.endpoint:
-        webhook = request.endpoint.rpartition(".")[2]
-        metrics.child(metrics.TURNS, webhook).observe(time.perf_counter() - started)
-    token = g.pop("ivr_log_token", None)
-    if token is not None:
-        unbind(token)
-
-
-@bp.post("")
-def incoming() -> Response:
-    form = request.form
+def incoming(hook: Webhook) -> Response:
+    form = hook.form
     return _guarded(
-        lambda: system().engine.start_call(
-            call_sid(), caller=form.get("From", ""), called=form.get("To", "")
-        )
+        hook,
+        lambda sid: hook.host.engine.start_call(
+            sid, caller=form.get("From", ""), called=form.get("To", "")
+        ),
     )
 
 
-@bp.post("/outbound")
-def outbound() -> Response:
+def outbound(hook: Webhook) -> Response:
     """A call this app placed through Twilio's REST API has been answered: its plan and data
     come from what placed it (`campaign` and `case` in the URL, which Twilio signs); the
     customer is `To`, and `AnsweredBy` says whether a person or a machine answered."""
-    form = request.form
-    placed = system().outbound_call(request.args.get("campaign", ""), request.args.get("case", ""))
+    form, args = hook.form, hook.request.args
+    placed = hook.host.outbound_call(args.get("campaign", ""), args.get("case", ""))
     if placed is None:
-        log.warning("outbound call for an unknown campaign or case: %s", request.query_string[:80])
+        log.warning(
+            "outbound call for an unknown campaign or case: %s", hook.request.query_string[:80]
+        )
         response = VoiceResponse()
         response.hangup()
         return twiml(str(response))
     plan_id, data = placed
     extra = {**data, "AnsweredBy": form.get("AnsweredBy", "unknown"), "Direction": "outbound"}
     return _guarded(
-        lambda: system().engine.start_call(
-            call_sid(),
+        hook,
+        lambda sid: hook.host.engine.start_call(
+            sid,
             caller=form.get("To", ""),
             called=form.get("From", ""),
             plan_id=plan_id,
             data=extra,
-        )
+        ),
     )
 
 
-@bp.post("/turn/<int:turn>/keys")
-def keys(turn: int) -> Response:
-    form = request.form
+def keys(hook: Webhook, turn: int) -> Response:
+    form = hook.form
     return _guarded(
-        lambda: system().engine.keys(
-            call_sid(),
+        hook,
+        lambda sid: hook.host.engine.keys(
+            sid,
             turn,
             form.get("Digits", ""),
             form.get("FinishedOnKey", ""),
             speech=form.get("SpeechResult", "")[:MAX_SPEECH],
             confidence=confidence(form.get("Confidence", "")),
-        )
+        ),
     )
 
 
-@bp.post("/turn/<int:turn>/dial")
-def dial(turn: int) -> Response:
-    form = request.form
+def dial(hook: Webhook, turn: int) -> Response:
     return _guarded(
-        lambda: system().engine.dial_ended(
-            call_sid(), turn, form.get("DialCallStatus", "failed"), seconds("DialCallDuration")
-        )
+        hook,
+        lambda sid: hook.host.engine.dial_ended(
+            sid, turn, hook.form.get("DialCallStatus", "failed"), hook.seconds("DialCallDuration")
+        ),
     )
 
 
-@bp.post("/turn/<int:turn>/queue")
-def queue(turn: int) -> Response:
-    form = request.form
+def queue(hook: Webhook, turn: int) -> Response:
     return _guarded(
-        lambda: system().engine.queue_left(call_sid(), turn, form.get("QueueResult", "error"))
+        hook,
+        lambda sid: hook.host.engine.queue_left(sid, turn, hook.form.get("QueueResult", "error")),
     )
 
 
-@bp.post("/orphan")
-def orphan() -> Response:
+def orphan(hook: Webhook) -> Response:
     """Where an emergency transfer comes back: end the call."""
     response = VoiceResponse()
     response.hangup()
     return twiml(str(response))
 
 
-@bp.post("/status")
-def status() -> Response:
-    form = request.form
+def status(hook: Webhook) -> Response:
     try:
-        sid = call_sid()
+        sid = hook.call_sid()
     except BadField as exc:
-        log.warning("POST %s refused: %s", request.path, exc)
+        log.warning("POST %s refused: %s", hook.request.path, exc)
         return Response("", status=400)
-    call_status = form.get("CallStatus", "")
+    call_status = hook.form.get("CallStatus", "")
     if call_status in FINAL_STATUSES:
+        engine = hook.host.engine
         try:
-            known, _ = system().engine.end_call_known(sid, call_status)
+            known, _ = engine.end_call_known(sid, call_status)
             if not known:
                 log.warning(
                     "[%s] status callback for a call whose session is gone; "
                     "recording the call from the callback",
                     sid,
                 )
-                _record_from_callback(sid, call_status)
+                _record_from_callback(hook, sid, call_status)
         except StoreError as exc:
-            system().store_outage.failed(exc)
-            _record_from_callback(sid, call_status)
+            hook.host.store_outage.failed(exc)
+            _record_from_callback(hook, sid, call_status)
         except Exception as exc:
             log.error(
                 "[%s] status callback: the call's session is unavailable (%s); "
@@ -369,26 +348,26 @@ def status() -> Response:
                 sid,
                 type(exc).__name__,
             )
-            _record_from_callback(sid, call_status)
+            _record_from_callback(hook, sid, call_status)
     return Response("", status=204)
 
 
-def _record_from_callback(sid: str, call_status: str) -> None:
+def _record_from_callback(hook: Webhook, sid: str, call_status: str) -> None:
     """The session is gone (its store is down): keep a record of the call from what the
     status callback carries, unless the call was already recorded."""
-    form = request.form
-    recorder = system().recorder
+    form, host = hook.form, hook.host
+    recorder = host.recorder
     try:
         if getattr(recorder, "find", None) is not None and recorder.find(sid) is not None:
             return
     except RecordsUnavailable:
         return  # said once by the recorder; a record kept for later may be this call's
     try:
-        compiled = system().catalog.for_number(form.get("To", ""))
-        ended = system().engine.clock()
-        started = ended - timedelta(seconds=seconds("CallDuration"))
+        compiled = host.catalog.for_number(form.get("To", ""))
+        ended = host.engine.clock()
+        started = ended - timedelta(seconds=hook.seconds("CallDuration"))
         caller = form.get("From", "")
-        paid = system().paid_by(caller, started - timedelta(seconds=5))
+        paid = host.paid_by(caller, started - timedelta(seconds=5))
         recorder.record(
             CallRecord(
                 call_sid=sid,
@@ -414,12 +393,12 @@ def _record_from_callback(sid: str, call_status: str) -> None:
         log.exception("[%s] the call could not be recorded from its status callback", sid)
         return
     if paid:
-        send_receipts(sid, caller, paid)
+        send_receipts(host, sid, caller, paid)
 
 
-def send_receipts(sid: str, caller: str, paid: list[dict]) -> None:
+def send_receipts(host: VoiceHost, sid: str, caller: str, paid: list[dict]) -> None:
     """Text the caller what they paid, when the call could not tell them for sure."""
-    sms = system().sms
+    sms = host.sms
     if sms is None:
         log.warning(
             "[%s] %d payment(s) not confirmed to the caller and no text message sent "
@@ -428,6 +407,6 @@ def send_receipts(sid: str, caller: str, paid: list[dict]) -> None:
             len(paid),
         )
         return
-    merchant = system().merchant_name
+    merchant = host.merchant_name
     for payment in paid:
         sms.send(caller, receipt(merchant, payment))

@@ -1,5 +1,6 @@
-"""The Flask application factory: engine webhooks (and, when present, the PCI bridge and the
-demo billing service) on one app, with Twilio signature checks."""
+"""The application factory: the voice webhooks (ivr/adapters/webhooks.py, in front) and a
+Flask app with everything else (the PCI bridge and the demo billing service when present, the
+console, probes, metrics), with Twilio signature checks."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response as BaseResponse
 
-from foundation import stages
 from foundation.bearer import key_matches, presented_key, resolve
 from foundation.request_limits import WEBHOOK_MAX_BYTES, limit_bodies
 from foundation.twilio_signature import is_valid
-from ivr.adapters import logs, metrics, voice
+from ivr.adapters import logs, metrics
 from ivr.adapters.loopback import mount_services
+from ivr.adapters.webhooks import VoiceWebhooks, signature_refused
 from ivr.app import probes
 from ivr.app.service_keys import log_generated
 from ivr.app.settings import DEMO_BILLING_DATABASE, Settings
@@ -23,7 +25,7 @@ from ivr.app.system import System, build_system
 
 log = logging.getLogger("ivr.web")
 
-SIGNED_PREFIXES = ("/voice", "/collections/sms/")  # Twilio's webhooks
+SIGNED_PREFIXES = ("/voice", "/collections/sms/")  # Twilio's webhooks (/voice: VoiceWebhooks)
 CONSOLE_MAX_BYTES = 64 * 1024  # sign-in, user and filter forms
 
 
@@ -137,16 +139,16 @@ def create_app(
     if not private and not logs.configured():  # gunicorn leaves the root logger to the app
         logs.install(settings.log_level, settings.log_format)
     app = Flask("ivr", static_folder=None)  # no static files: every route is decided
-    limit_bodies(app, "/voice", WEBHOOK_MAX_BYTES)  # before the signature check reads a form
     limit_bodies(app, "/collections/sms/", WEBHOOK_MAX_BYTES)
     app.extensions["ivr"] = system or build_system(settings, private=private, **wiring)
+    system_: System = app.extensions["ivr"]
+    # The voice webhooks are answered in front of Flask (ivr/adapters/webhooks.py)
+    webhooks = VoiceWebhooks(app.wsgi_app, system_, settings.auth_token, settings.public_url)
+    app.extensions["ivr_webhooks"] = webhooks
+    app.wsgi_app = webhooks  # type: ignore[method-assign]
     if settings.trust_proxy:
         proxied = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
         app.wsgi_app = proxied  # type: ignore[method-assign]
-    app.register_blueprint(voice.bp)
-    system_: System = app.extensions["ivr"]
-    host: voice.VoiceHost = system_  # the webhooks' view of the system (checked by mypy)
-    del host
     if system_.bridge is not None:
         from pci_bridge import register
 
@@ -192,28 +194,14 @@ def create_app(
         system_.start_background()  # follow the published plans (and watch the folder)
 
     @app.before_request
-    def check_signature() -> Response | None:
+    def check_signature() -> BaseResponse | None:
+        """Twilio's other webhooks (a text's delivery report) on the Flask app."""
         token = settings.auth_token
-        if request.path.startswith("/voice"):
-            stages.begin()  # where this webhook's time goes (ivr_webhook_stage_seconds)
         if not token or not request.path.startswith(SIGNED_PREFIXES):
             return None
-        with stages.stage("signature"):
-            valid = request.method == "POST" and is_valid(request, token, settings.public_url)
-        if valid:
+        if request.method == "POST" and is_valid(request, token, settings.public_url):
             return None
-        metrics.ERRORS.labels(metrics.SIGNATURE_REFUSED).inc()
-        log.warning("403: bad or missing X-Twilio-Signature for %s", request.path)
-        return Response("invalid Twilio signature", status=403, mimetype="text/plain")
-
-    @app.teardown_request
-    def report_stages(_exc: BaseException | None) -> None:
-        taken = stages.taken()
-        if "turn" in taken:  # the engine's own share: the turn less its two Redis steps
-            session = taken.get("session_read", 0.0) + taken.get("session_write", 0.0)
-            taken["engine"] = max(taken.pop("turn") - session, 0.0)
-        for name, seconds in taken.items():
-            metrics.child(metrics.STAGES, name).observe(seconds)
+        return signature_refused(request.path)
 
     probes.register(app)
     register_metrics(app, os.environ.get("IVR_METRICS_TOKEN"))
