@@ -16,7 +16,7 @@ def public_url(request: Request, base: str | None) -> str:
     """The URL Twilio requested: the configured public base + path + query, or the request's."""
     if not base:
         return request.url
-    query = request.query_string.decode()
+    query = request.query_string.decode(errors="replace")  # Twilio's is UTF-8: else no match
     path = request.script_root + request.path
     return base.rstrip("/") + path + (f"?{query}" if query else "")
 

@@ -89,7 +89,8 @@ def test_routes_answer_404_and_405_as_flask_would(app: Flask) -> None:
     wrong_method = client.get("/voice/status")
     assert wrong_method.status_code == 405
     assert "POST" in wrong_method.headers["Allow"]
-    for path in ("/voice/nowhere", "/voice/turn/x/keys", "/voice/turn/1/keys/more"):
+    paths = ("/voice/nowhere", "/voice/turn/x/keys", "/voice/turn/1/keys/more", "/voice//status")
+    for path in paths:
         assert client.post(path, data=form()).status_code == 404, path
 
 
@@ -111,7 +112,15 @@ def test_without_a_signature_nothing_is_routed_or_parsed(tmp_path: Path) -> None
         answer = client.post(path, data=form())
         assert (answer.status_code, answer.data) == (403, b"invalid Twilio signature")
     assert client.get("/voice").status_code == 403
-    assert errors(metrics.SIGNATURE_REFUSED) == before + 3
+    # a URL that is not UTF-8 (Twilio's always is) cannot carry a good signature
+    odd = client.post(
+        "/voice",
+        data=form(),
+        headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"},
+        environ_overrides={"QUERY_STRING": "campaign=\xff"},
+    )
+    assert odd.status_code == 403
+    assert errors(metrics.SIGNATURE_REFUSED) == before + 4
     app.extensions["ivr"].recorder.close()
 
 

@@ -43,7 +43,8 @@ RULES = Map(
         Rule("/voice/turn/<int:turn>/queue", endpoint="voice.queue", methods=["POST"]),
         Rule("/voice/orphan", endpoint="voice.orphan", methods=["POST"]),
         Rule("/voice/status", endpoint="voice.status", methods=["POST"]),
-    ]
+    ],
+    merge_slashes=False,  # /voice//status is not found (no redirect to a guessed host)
 )
 
 HANDLERS: dict[str, Callable[..., Response]] = {
@@ -85,7 +86,8 @@ class VoiceWebhooks:
         self.host = host
         self.auth_token = auth_token
         self.public_url = public_url
-        self.routes = RULES.bind("localhost")  # matched by path and method only
+        # matched by path and method only: OPTIONS, GET and HEAD are 405 (403 with a token)
+        self.routes = RULES.bind("localhost")
 
     def rules(self) -> list[Rule]:
         """The routes answered here (for the route inventory)."""
@@ -108,13 +110,8 @@ class VoiceWebhooks:
         token = None
         try:
             refuse_unbounded(request, PREFIX)
-            if self.auth_token:
-                with stages.stage("signature"):
-                    valid = request.method == "POST" and is_valid(
-                        request, self.auth_token, self.public_url
-                    )
-                if not valid:
-                    return signature_refused(path)
+            if self.auth_token and not self.signed(request):
+                return signature_refused(path)
             started = time.perf_counter()
             endpoint, args = self.routes.match(path, request.method)
             sid = request.form.get("CallSid", "")
@@ -129,9 +126,26 @@ class VoiceWebhooks:
                 return Response("", status=500)
             return voice.say_and_hang_up(voice.APOLOGY)
         finally:
-            if endpoint:
-                webhook = endpoint.rpartition(".")[2]
-                metrics.child(metrics.TURNS, webhook).observe(time.perf_counter() - started)
-            if token is not None:
-                unbind(token)
-            report_stages()
+            try:
+                if token is not None:
+                    unbind(token)
+            finally:
+                if endpoint:
+                    webhook = endpoint.rpartition(".")[2]
+                    metrics.child(metrics.TURNS, webhook).observe(time.perf_counter() - started)
+                report_stages()
+
+    def signed(self, request: Request) -> bool:
+        """Whether a POST carries Twilio's signature; a request the check cannot even read
+        (a URL that is not UTF-8, a body that is not a form) is not signed."""
+        assert self.auth_token
+        with stages.stage("signature"):
+            try:
+                return request.method == "POST" and is_valid(
+                    request, self.auth_token, self.public_url
+                )
+            except HTTPException:
+                raise  # a body over the limit: 413, as without a token
+            except Exception as exc:
+                log.warning("%s: the signature could not be checked (%s)", request.path, exc)
+                return False
