@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import redis
+from redis.exceptions import NoScriptError, ResponseError
 
 from foundation.stages import stage
 from ivr.engine.stores.base import (
@@ -44,6 +48,74 @@ return 1
 """
 
 
+def _make_ready(conn: Any) -> None:
+    """As the pool checks a connection it hands out: one with something to read (Redis closed
+    it, restarted, or dropped an idle client) is made afresh before a call goes on it."""
+    try:
+        conn.connect()  # nothing to do when connected
+        if conn.can_read():
+            raise redis.ConnectionError("the connection has data nobody asked for")
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        conn.disconnect()
+        conn.connect()
+
+
+class LuaScript:
+    """A Lua script called with EVALSHA on connections it keeps, taken from the client's pool
+    (so with its settings, timeouts and retry policy).
+
+    Every turn makes two of these calls. redis-py 8's command path (the pool's bookkeeping
+    and observability hooks on every checkout and return, response callbacks, its wrappers)
+    cost more of a worker's CPU than the round trip itself; this keeps what matters of it:
+    a connection Redis closed is made afresh before a call goes on it (as the pool does), on
+    a connection error or a timeout the connection is dropped and the call made again as
+    the client's retry policy says, a script Redis has lost (a restart, SCRIPT FLUSH) is
+    loaded again, a connection in an unknown state (a call cut short) is closed, and a
+    forked process never uses its parent's sockets. A thread takes a connection of its own
+    for the call (at most one per thread calling at once).
+    """
+
+    def __init__(self, client: redis.Redis, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self._pool = client.connection_pool
+        self._idle: list[Any] = []
+        self._pid = os.getpid()
+
+    def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        if self._pid != os.getpid():  # forked: the parent's connections are not ours
+            self._idle, self._pid = [], os.getpid()
+        try:
+            conn, fresh = self._idle.pop(), False
+        except IndexError:  # kept, never returned to the pool (which checks what it hands out)
+            conn, fresh = self._pool.get_connection(), True
+        try:
+            if not fresh:
+                _make_ready(conn)
+            answer = conn.retry.call_with_retry(
+                lambda: self._run(conn, keys, args), lambda _error: conn.disconnect()
+            )
+        except ResponseError:
+            self._idle.append(conn)  # an error reply: the connection is in step
+            raise
+        except BaseException:
+            conn.disconnect()  # whatever it was reading is lost: connect afresh next time
+            self._idle.append(conn)
+            raise
+        self._idle.append(conn)
+        return answer
+
+    def _run(self, conn: Any, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        try:
+            return conn.read_response()
+        except NoScriptError:
+            conn.send_command("SCRIPT", "LOAD", self.source)
+            conn.read_response()
+            conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            return conn.read_response()
+
+
 class RedisStore:
     """JSON text under `ivr:` keys with a TTL; a Redis lock per call serializes its turns."""
 
@@ -52,8 +124,8 @@ class RedisStore:
     def __init__(self, client: redis.Redis, *, lock_ttl: float = 60.0):
         self.client = client
         self.lock_ttl = lock_ttl
-        self._acquire = client.register_script(_ACQUIRE)
-        self._release = client.register_script(_RELEASE)
+        self._acquire = LuaScript(client, _ACQUIRE)
+        self._release = LuaScript(client, _RELEASE)
 
     @classmethod
     def from_url(cls, url: str, **kwargs) -> RedisStore:
