@@ -24,9 +24,11 @@ from ivr.engine.stores.base import (
 )
 from ivr.errors import LockTimeout, StoreError
 
-# Take the lock and read the call in one step: {1, value} when taken, {0, nil} when busy.
+# Take the lock and read the call in one step: {1, value} when taken, {0, nil} when busy. A
+# call made again after a lost answer finds its own token: the lock is already ours.
 _ACQUIRE = """
-if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2]))
+   or redis.call('get', KEYS[1]) == ARGV[1] then
   return {1, redis.call('get', KEYS[2])}
 end
 return {0, false}
@@ -48,61 +50,89 @@ return 1
 """
 
 
-def _make_ready(conn: Any) -> None:
-    """As the pool checks a connection it hands out: one with something to read (Redis closed
-    it, restarted, or dropped an idle client) is made afresh before a call goes on it."""
-    try:
-        conn.connect()  # nothing to do when connected
-        if conn.can_read():
-            raise redis.ConnectionError("the connection has data nobody asked for")
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
-        conn.disconnect()
-        conn.connect()
+KEEP = 4  # connections a store keeps for its Lua calls (more at once go back to the pool)
+
+
+class LuaConnections:
+    """Connections for Lua calls, taken from a client's pool (so with its settings, timeouts
+    and retry policy) and kept between calls instead of handed back each time.
+
+    redis-py 8's command path (the pool's bookkeeping and observability hooks on every
+    checkout and return, response callbacks, its wrappers) cost more of a worker's CPU than
+    a turn's round trip itself. This keeps what matters of it: a connection Redis closed is
+    made afresh before a call goes on it (as the pool checks what it hands out), a connection
+    in an unknown state (a call cut short) is closed, one Redis asks to move is reconnected,
+    and a forked process never uses its parent's sockets. A thread takes a connection of its
+    own for a call; at most `keep` are kept, any more go back to the pool.
+    """
+
+    def __init__(self, client: redis.Redis, keep: int = KEEP) -> None:
+        self.pool = client.connection_pool
+        self.keep = keep
+        self.idle: list[Any] = []
+        self._pid = os.getpid()
+        maint = getattr(self.pool, "maint_notifications_enabled", None)
+        # with maintenance notifications on, a pending push message is not a bad connection
+        self._unread_is_bad = not (maint and maint())
+
+    def take(self) -> Any:
+        if self._pid != os.getpid():  # forked: the parent's connections are not ours
+            self.idle, self._pid = [], os.getpid()
+        try:
+            conn = self.idle.pop()
+        except IndexError:
+            return self.pool.get_connection()  # checked by the pool as it hands it out
+        try:
+            conn.connect()  # nothing to do when connected; one try of the retry policy
+        except BaseException:
+            self.idle.append(conn)
+            raise
+        try:
+            if conn.can_read() and self._unread_is_bad:  # a closed socket raises here
+                raise redis.ConnectionError("the connection has data nobody asked for")
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            conn.disconnect()  # Redis closed it (a restart, an idle client dropped)
+            try:
+                conn.connect()
+            except BaseException:
+                self.idle.append(conn)
+                raise
+        return conn
+
+    def give_back(self, conn: Any, *, in_step: bool) -> None:
+        """`in_step`: the call read its whole answer (else the connection is closed)."""
+        should_reconnect = getattr(conn, "should_reconnect", None)
+        if not in_step or (should_reconnect is not None and should_reconnect()):
+            conn.disconnect()
+        if len(self.idle) < self.keep:
+            self.idle.append(conn)
+        else:
+            self.pool.release(conn)
 
 
 class LuaScript:
-    """A Lua script called with EVALSHA on connections it keeps, taken from the client's pool
-    (so with its settings, timeouts and retry policy).
+    """A Lua script called with EVALSHA on `connections`: on a connection error or a timeout
+    the connection is dropped and the call made again as the client's retry policy says; a
+    script Redis has lost (a restart, SCRIPT FLUSH) is loaded again."""
 
-    Every turn makes two of these calls. redis-py 8's command path (the pool's bookkeeping
-    and observability hooks on every checkout and return, response callbacks, its wrappers)
-    cost more of a worker's CPU than the round trip itself; this keeps what matters of it:
-    a connection Redis closed is made afresh before a call goes on it (as the pool does), on
-    a connection error or a timeout the connection is dropped and the call made again as
-    the client's retry policy says, a script Redis has lost (a restart, SCRIPT FLUSH) is
-    loaded again, a connection in an unknown state (a call cut short) is closed, and a
-    forked process never uses its parent's sockets. A thread takes a connection of its own
-    for the call (at most one per thread calling at once).
-    """
-
-    def __init__(self, client: redis.Redis, source: str) -> None:
+    def __init__(self, connections: LuaConnections, source: str) -> None:
+        self.connections = connections
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
-        self._pool = client.connection_pool
-        self._idle: list[Any] = []
-        self._pid = os.getpid()
 
     def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        if self._pid != os.getpid():  # forked: the parent's connections are not ours
-            self._idle, self._pid = [], os.getpid()
+        conn = self.connections.take()
         try:
-            conn, fresh = self._idle.pop(), False
-        except IndexError:  # kept, never returned to the pool (which checks what it hands out)
-            conn, fresh = self._pool.get_connection(), True
-        try:
-            if not fresh:
-                _make_ready(conn)
             answer = conn.retry.call_with_retry(
                 lambda: self._run(conn, keys, args), lambda _error: conn.disconnect()
             )
         except ResponseError:
-            self._idle.append(conn)  # an error reply: the connection is in step
+            self.connections.give_back(conn, in_step=True)  # an error reply is a whole answer
             raise
         except BaseException:
-            conn.disconnect()  # whatever it was reading is lost: connect afresh next time
-            self._idle.append(conn)
+            self.connections.give_back(conn, in_step=False)
             raise
-        self._idle.append(conn)
+        self.connections.give_back(conn, in_step=True)
         return answer
 
     def _run(self, conn: Any, keys: Sequence[str], args: Sequence[str | int]) -> Any:
@@ -124,8 +154,9 @@ class RedisStore:
     def __init__(self, client: redis.Redis, *, lock_ttl: float = 60.0):
         self.client = client
         self.lock_ttl = lock_ttl
-        self._acquire = LuaScript(client, _ACQUIRE)
-        self._release = LuaScript(client, _RELEASE)
+        connections = LuaConnections(client)
+        self._acquire = LuaScript(connections, _ACQUIRE)
+        self._release = LuaScript(connections, _RELEASE)
 
     @classmethod
     def from_url(cls, url: str, **kwargs) -> RedisStore:
