@@ -39,8 +39,11 @@ worker_class = "sync"  # a turn is short CPU work plus Redis and SQL round trips
 timeout = 30
 graceful_timeout = 20  # calls in progress are in Redis: a restarted worker picks them up
 keepalive = 5
-max_requests = 20000  # recycle workers now and then (jittered, so not all at once)
-max_requests_jitter = 2000
+# Recycle a worker after this many webhooks (jittered, so not all at once; 0: never). While one
+# starts again the others carry its callers: under load that is a burst of queueing, so it is
+# rare (every 200,000 webhooks: about 10 minutes of a busy worker), a guard against slow growth.
+max_requests = int(os.environ.get("IVR_MAX_REQUESTS", "200000"))
+max_requests_jitter = max_requests // 10
 # Access lines without query strings or bodies: webhooks carry phone numbers in their forms.
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms pid=%(p)s'
