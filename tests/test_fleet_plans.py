@@ -160,6 +160,7 @@ def test_an_edit_reaches_both_workers_within_5_s_and_a_call_keeps_its_version(
     sid, said, action = fleet.start_call()
     assert said == PROMPT.format("one")
 
+    edited = time.monotonic()
     set_version(fleet, "two")
     workers: set[str] = set()
 
@@ -169,7 +170,10 @@ def test_an_edit_reaches_both_workers_within_5_s_and_a_call_keeps_its_version(
         return ok
 
     took = until(all_new, FOLLOW_WITHIN + 5)  # the 20 calls themselves take a moment
-    assert took < FOLLOW_WITHIN, f"the edit took {took:.1f} s to reach every worker"
+    assert took < FOLLOW_WITHIN, f"the edit took {took:.1f} s to reach a worker"
+    # Twenty calls in a row may all have gone to one worker: by FOLLOW_WITHIN after the edit
+    # every worker has it (a little slack for a busy machine), and every call hears it.
+    time.sleep(max(0.0, FOLLOW_WITHIN + 0.5 - (time.monotonic() - edited)))
     for _ in range(10):  # the kernel hands connections out as it likes: until both answered
         ok, seen = twenty_calls_hear(fleet, "two")
         assert ok
