@@ -42,7 +42,13 @@ keepalive = 5
 # Recycle a worker after this many webhooks (jittered, so not all at once; 0: never). While one
 # starts again the others carry its callers: under load that is a burst of queueing, so it is
 # rare (every 200,000 webhooks: about 10 minutes of a busy worker), a guard against slow growth.
-max_requests = int(os.environ.get("IVR_MAX_REQUESTS", "200000"))
+# IVR_MAX_REQUESTS sets both (a --max-requests given to gunicorn keeps this jitter).
+_recycle = os.environ.get("IVR_MAX_REQUESTS", "200000").strip()
+if not _recycle.isdigit():
+    raise ValueError(
+        f"IVR_MAX_REQUESTS must be a whole number of webhooks (0: never), not {_recycle!r}"
+    )
+max_requests = int(_recycle)
 max_requests_jitter = max_requests // 10
 # Access lines without query strings or bodies: webhooks carry phone numbers in their forms.
 accesslog = "-"

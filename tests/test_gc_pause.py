@@ -116,6 +116,16 @@ def test_workers_are_recycled_rarely_and_as_configured(
     assert read_conf(show, env).split() == [str(expected), str(expected // 10)]
 
 
+def test_a_recycle_count_that_is_not_a_number_is_named(tmp_path: Path) -> None:
+    env = {**os.environ, "IVR_MAX_REQUESTS": "lots", "IVR_IMPORT_IN_MASTER": "0"}
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        read_conf("import runpy, sys; runpy.run_path(sys.argv[1])", env)
+    assert "IVR_MAX_REQUESTS must be a whole number of webhooks (0: never), not 'lots'" in (
+        failed.value.stderr
+    )
+
+
 def read_conf(code: str, env: dict[str, str]) -> str:
     """What `code` prints, run in a fresh interpreter as gunicorn's master would read
     gunicorn.conf.py (its path is sys.argv[1])."""

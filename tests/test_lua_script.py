@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -109,10 +110,31 @@ def test_threads_never_share_a_connection(redis_store: RedisStore) -> None:
         thread.join()
     assert errors == []
     assert int(redis_store.client.get("count") or 0) == 1600
-    # at most KEEP are kept; the others went back to the pool
-    assert 1 <= len(script.connections.idle) <= 4
     pool = redis_store.client.connection_pool
-    assert len(pool._in_use_connections) == len(script.connections.idle)
+    assert len(pool._in_use_connections) == len(script.connections.idle) <= 8
+
+
+def test_at_most_keep_connections_are_kept_the_rest_go_back_to_the_pool(
+    redis_store: RedisStore,
+) -> None:
+    connections = LuaConnections(redis_store.client, keep=4)
+    taken = [connections.take() for _ in range(6)]  # six calls at once
+    for conn in taken:
+        connections.give_back(conn, in_step=True)
+    pool = redis_store.client.connection_pool
+    assert connections.idle == taken[:4]
+    assert len(pool._in_use_connections) == 4
+    assert set(pool._available_connections) >= set(taken[4:])
+
+
+def test_an_answer_nobody_read_is_never_read_as_the_next_calls(redis_store: RedisStore) -> None:
+    script = lua(redis_store, ECHO)
+    script(["k"], ["v"])
+    (conn,) = script.connections.idle
+    conn.send_command("PING")  # as if a call had gone away before reading its answer
+    time.sleep(0.05)  # the PONG is waiting on the socket
+    assert script(["k"], ["mine"]) == [b"k", b"mine"]
+    assert script(["k"], ["again"]) == [b"k", b"again"]
 
 
 def test_both_scripts_of_a_store_share_its_connections(redis_store: RedisStore) -> None:

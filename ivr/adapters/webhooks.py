@@ -130,10 +130,10 @@ class VoiceWebhooks:
                 if token is not None:
                     unbind(token)
             finally:
+                report_stages()  # closes the account whatever happens next
                 if endpoint:
                     webhook = endpoint.rpartition(".")[2]
                     metrics.child(metrics.TURNS, webhook).observe(time.perf_counter() - started)
-                report_stages()
 
     def signed(self, request: Request) -> bool:
         """Whether a POST carries Twilio's signature; a request the check cannot even read

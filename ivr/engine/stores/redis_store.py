@@ -71,9 +71,12 @@ class LuaConnections:
         self.keep = keep
         self.idle: list[Any] = []
         self._pid = os.getpid()
+        # Anything waiting to be read on a kept connection is an answer nobody asked for (it
+        # would be read as the next call's), unless Redis may push messages: RESP3 with
+        # maintenance notifications on
         maint = getattr(self.pool, "maint_notifications_enabled", None)
-        # with maintenance notifications on, a pending push message is not a bad connection
-        self._unread_is_bad = not (maint and maint())
+        resp3 = str(self.pool.connection_kwargs.get("protocol") or 2) == "3"
+        self._unread_is_bad = not (resp3 and maint is not None and maint())
 
     def take(self) -> Any:
         if self._pid != os.getpid():  # forked: the parent's connections are not ours
@@ -84,19 +87,16 @@ class LuaConnections:
             return self.pool.get_connection()  # checked by the pool as it hands it out
         try:
             conn.connect()  # nothing to do when connected; one try of the retry policy
+            try:
+                if conn.can_read() and self._unread_is_bad:  # a closed socket raises here
+                    raise redis.ConnectionError("the connection has data nobody asked for")
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                conn.disconnect()  # Redis closed it (a restart, an idle client dropped)
+                conn.connect()
         except BaseException:
+            conn.disconnect()  # a handshake cut short may have left an answer unread
             self.idle.append(conn)
             raise
-        try:
-            if conn.can_read() and self._unread_is_bad:  # a closed socket raises here
-                raise redis.ConnectionError("the connection has data nobody asked for")
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            conn.disconnect()  # Redis closed it (a restart, an idle client dropped)
-            try:
-                conn.connect()
-            except BaseException:
-                self.idle.append(conn)
-                raise
         return conn
 
     def give_back(self, conn: Any, *, in_step: bool) -> None:
