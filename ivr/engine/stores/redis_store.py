@@ -122,27 +122,28 @@ class LuaScript:
 
     def __call__(self, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         conn = self.connections.take()
+        in_step = False  # whether the connection read the whole answer
         try:
             answer = conn.retry.call_with_retry(
                 lambda: self._run(conn, keys, args), lambda _error: conn.disconnect()
             )
+            in_step = True
+            return answer
         except ResponseError:
-            self.connections.give_back(conn, in_step=True)  # an error reply is a whole answer
+            in_step = True  # an error reply is a whole answer
             raise
-        except BaseException:
-            self.connections.give_back(conn, in_step=False)
-            raise
-        self.connections.give_back(conn, in_step=True)
-        return answer
+        finally:
+            self.connections.give_back(conn, in_step=in_step)
 
     def _run(self, conn: Any, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        evalsha = ("EVALSHA", self.sha, len(keys), *keys, *args)
+        conn.send_command(*evalsha)
         try:
             return conn.read_response()
         except NoScriptError:
             conn.send_command("SCRIPT", "LOAD", self.source)
             conn.read_response()
-            conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            conn.send_command(*evalsha)
             return conn.read_response()
 
 
